@@ -1,0 +1,1 @@
+"""SageMaker entry points of the churn pipeline: one module per step, each with ``main()``."""
