@@ -1,0 +1,62 @@
+"""Errors raised for bad user input: each names the file, the line and the field."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class SourceLocation:
+    """Where in a user's file a problem is: shown as ``path:line: field:``."""
+
+    path: Path
+    line: int | None = None
+    field: str | None = None
+
+    def prefix(self, root: Path | None = None) -> str:
+        shown = _relative(self.path, root)
+        head = f"{shown}:{self.line}" if self.line else shown
+        return f"{head}: {self.field}" if self.field else head
+
+
+class CursusError(Exception):
+    """Base class: the message is meant for the user as it is, no traceback needed."""
+
+
+class ConfigError(CursusError):
+    """A scenario or contract file is invalid."""
+
+    def __init__(self, message: str, location: SourceLocation | None = None) -> None:
+        self.message = message
+        self.location = location
+        super().__init__(self.render())
+
+    def render(self, root: Path | None = None) -> str:
+        if self.location is None:
+            return self.message
+        return f"{self.location.prefix(root)}: {self.message}"
+
+
+class ConfigErrors(CursusError):
+    """Several problems found in one file, reported together so the user fixes them in one go."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        self.errors = errors
+        super().__init__(self.render())
+
+    def render(self, root: Path | None = None) -> str:
+        return "\n".join(error.render(root) for error in self.errors)
+
+
+class DataSourceError(CursusError):
+    """A data source could not be materialised (missing file, infeasible synthetic spec...)."""
+
+
+def _relative(path: Path, root: Path | None) -> str:
+    if root is not None:
+        try:
+            return str(path.resolve().relative_to(root.resolve()))
+        except ValueError:
+            pass
+    return str(path)

@@ -1,0 +1,47 @@
+"""The two files a step's child process reads and writes: ``request.json`` and ``report.json``.
+
+The parent validates both with these models; the child reads and writes them with the plain
+``json`` module so that starting a step costs no pydantic import.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ChildStatus = Literal["returned", "exited", "raised", "import_failed", "no_main", "bad_signature"]
+
+
+class ChildRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    step: str
+    script: str
+    module: str | None = None
+    python_path: list[str] = Field(default_factory=list)
+    input_paths: dict[str, str]
+    output_paths: dict[str, str]
+    environ_vars: dict[str, str]
+    job_args: dict[str, Any]
+    report_path: str
+
+
+class ChildReport(BaseModel):
+    """What happened inside the child, as far as Python could tell before it exited."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    status: ChildStatus
+    exit_code: int | None = None
+    exception_type: str | None = None
+    exception_message: str | None = None
+    traceback: str | None = None
+    detail: str | None = None
+    return_summary: Any = None
+    import_seconds: float = 0.0
+    main_seconds: float = 0.0
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "returned" or (self.status == "exited" and self.exit_code == 0)

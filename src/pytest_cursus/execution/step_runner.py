@@ -1,0 +1,213 @@
+"""Running one step: stage its inputs, start its child process, supervise it, judge the result."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from ..expectations import check_expectations
+from ..results import OutputFile, StepFailure, StepMetrics, StepResult
+from ..scenario_plan import StepPlan
+from .launcher import FreshInterpreterLauncher, LaunchSpec, StepLauncher
+from .protocol import ChildReport, ChildRequest
+from .supervisor import ProcessOutcome, ProcessSupervisor
+from .workspace import (
+    StagingError,
+    StepWorkspace,
+    describe_changes,
+    fingerprint,
+    is_file_channel,
+    make_read_only,
+    make_writable,
+    stage_input,
+)
+
+STDERR_TAIL_LINES = 30
+_TAIL_BYTES = 64 * 1024
+
+
+class StepRunner:
+    """Runs steps one at a time, each in its own child process and workspace."""
+
+    def __init__(self, workspace_root: Path, launcher: StepLauncher | None = None, supervisor: ProcessSupervisor | None = None) -> None:
+        self.workspace_root = workspace_root
+        self.launcher = launcher or FreshInterpreterLauncher()
+        self.supervisor = supervisor or ProcessSupervisor()
+
+    def run(self, step: StepPlan, input_data: Mapping[str, Path]) -> StepResult:
+        """``input_data`` maps each wired input name to the data to present at its path."""
+        workspace = StepWorkspace.for_step(self.workspace_root, step.scenario, step.name)
+        workspace.reset()
+        contract = step.contract
+        input_paths = {name: workspace.input_path(name, channel.path) for name, channel in contract.inputs.items()}
+        output_paths = {name: workspace.output_path(name, channel.path) for name, channel in contract.outputs.items()}
+        result = StepResult(
+            scenario=step.scenario,
+            step=step.name,
+            outcome="failed",
+            workspace=str(workspace.root),
+            outputs={name: str(path) for name, path in output_paths.items()},
+            stdout_path=str(workspace.logs_dir / "stdout.log"),
+            stderr_path=str(workspace.logs_dir / "stderr.log"),
+        )
+        try:
+            for name, data in input_data.items():
+                stage_input(data, input_paths[name], as_file=is_file_channel(contract.inputs[name].path))
+        except StagingError as exc:
+            result.failure = StepFailure(kind="setup", message=f"could not stage input: {exc}")
+            return result
+        for name, path in output_paths.items():
+            (path.parent if is_file_channel(contract.outputs[name].path) else path).mkdir(parents=True, exist_ok=True)
+        make_read_only(workspace.input_dir)
+        before = fingerprint(workspace.input_dir)
+
+        request_file = workspace.logs_dir / "request.json"
+        report_file = workspace.logs_dir / "report.json"
+        request = ChildRequest(
+            step=step.name,
+            script=str(step.script),
+            module=step.module,
+            python_path=[str(p) for p in step.python_path],
+            input_paths={name: str(path) for name, path in input_paths.items()},
+            output_paths={name: str(path) for name, path in output_paths.items()},
+            environ_vars=dict(step.env),
+            job_args=dict(step.job_args),
+            report_path=str(report_file),
+        )
+        request_file.write_text(request.model_dump_json(indent=2), encoding="utf-8")
+        pid = self.launcher.launch(
+            LaunchSpec(
+                request_file=request_file,
+                env=child_environment(step.env),
+                cwd=workspace.root,
+                stdout=Path(result.stdout_path or ""),
+                stderr=Path(result.stderr_path or ""),
+            )
+        )
+        outcome = self.supervisor.supervise(
+            pid,
+            timeout=step.timeout,
+            max_memory_bytes=int(step.max_memory_mb * 2**20) if step.max_memory_mb else None,
+        )
+        report = _read_report(report_file)
+        result.stderr_tail = tail(Path(result.stderr_path or ""))
+        result.metrics = StepMetrics(
+            wall_seconds=outcome.wall_seconds,
+            cpu_seconds=outcome.cpu_seconds,
+            peak_rss_bytes=outcome.peak_rss_bytes,
+            import_seconds=report.import_seconds if report else 0.0,
+            main_seconds=report.main_seconds if report else 0.0,
+            memory_series=outcome.memory_series,
+        )
+        result.return_summary = report.return_summary if report else None
+        result.failure = judge(step, outcome, report)
+
+        changes = describe_changes(before, fingerprint(workspace.input_dir))
+        make_writable(workspace.input_dir)
+        if changes and result.failure is None:
+            result.failure = StepFailure(
+                kind="input_modified",
+                message=f"step {step.name!r} wrote into its input directory ({'; '.join(changes)} under "
+                f"{workspace.input_dir}). Inputs are read-only: write to output_paths[...] instead.",
+            )
+        result.output_files = {name: list_files(path) for name, path in output_paths.items()}
+        if result.failure is None:
+            problems = check_expectations(step.expect, output_paths)
+            if problems:
+                result.failure = StepFailure(kind="expectation", message="\n".join(problems))
+        result.outcome = "passed" if result.failure is None else "failed"
+        return result
+
+
+def judge(step: StepPlan, outcome: ProcessOutcome, report: ChildReport | None) -> StepFailure | None:
+    """Why the step failed, in the user's terms, or None when it succeeded."""
+    if outcome.killed_for == "timeout":
+        return StepFailure(
+            kind="timeout",
+            message=f"step {step.name!r} exceeded its timeout of {step.timeout:g}s (killed after "
+            f"{outcome.wall_seconds:.1f}s with its whole process tree); raise 'timeout:' on the step if this is expected",
+        )
+    if outcome.killed_for == "memory":
+        return StepFailure(
+            kind="memory",
+            message=f"step {step.name!r} exceeded its memory limit of {step.max_memory_mb:g} MB "
+            f"(peak RSS of its process tree reached {outcome.peak_rss_bytes / 2**20:.0f} MB; killed); "
+            "raise 'max_memory_mb:' on the step if this is expected",
+        )
+    if report is None:
+        if outcome.signal_name:
+            return StepFailure(
+                kind="signal",
+                message=f"the process of step {step.name!r} was killed by {outcome.signal_name} "
+                "before main() returned (a crash in native code, or the system's OOM killer); see its stderr",
+            )
+        return StepFailure(
+            kind="exit",
+            message=f"the process of step {step.name!r} exited with code {outcome.exit_status} before main() "
+            "returned (os._exit() or a crash); see its stderr",
+        )
+    if report.succeeded:
+        return None
+    if report.status == "raised":
+        return StepFailure(
+            kind="exception",
+            message=f"{report.exception_type}: {report.exception_message}",
+            exception_type=report.exception_type,
+            script_traceback=report.traceback,
+        )
+    if report.status == "import_failed":
+        return StepFailure(
+            kind="import",
+            message=f"importing {step.script} failed: {report.exception_type}: {report.exception_message}",
+            exception_type=report.exception_type,
+            script_traceback=report.traceback,
+        )
+    if report.status == "exited":
+        return StepFailure(kind="exit", message=f"{report.detail}: exit code {report.exit_code} means failure")
+    if report.status in ("no_main", "bad_signature"):
+        return StepFailure(kind=report.status, message=report.detail or report.status)
+    return StepFailure(kind="exit", message=f"unexpected child status {report.status}")
+
+
+def child_environment(step_env: Mapping[str, str]) -> dict[str, str]:
+    """The process environment: ours, plus the step's variables (scripts read os.environ too)."""
+    env = dict(os.environ)
+    for name in [name for name in env if name.startswith("PYTEST_")]:
+        del env[name]  # the script is not a pytest test; don't let it think it is
+    env.update(step_env)
+    return env
+
+
+def _read_report(path: Path) -> ChildReport | None:
+    try:
+        return ChildReport.model_validate_json(path.read_bytes())
+    except (OSError, ValidationError, ValueError):
+        return None
+
+
+def tail(path: Path, lines: int = STDERR_TAIL_LINES) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - _TAIL_BYTES))
+            data = handle.read()
+    except OSError:
+        return ""
+    return "\n".join(data.decode("utf-8", errors="replace").splitlines()[-lines:])
+
+
+def list_files(path: Path) -> list[OutputFile]:
+    if path.is_file():
+        return [OutputFile(path=path.name, bytes=path.stat().st_size)]
+    if not path.is_dir():
+        return []
+    files = []
+    for directory, _, names in os.walk(path):
+        for name in names:
+            file = Path(directory, name)
+            files.append(OutputFile(path=str(file.relative_to(path)), bytes=file.stat().st_size))
+    return sorted(files, key=lambda f: f.path)

@@ -1,0 +1,160 @@
+"""The pytest nodes: a scenario file, its step and edge items, and the item an invalid file becomes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .dag import Edge
+from .edge_checks import check_edge
+from .errors import ConfigError, ConfigErrors, CursusError
+from .failure_text import describe_failure
+from .pipeline import UpstreamFailed
+from .results import StepResult
+from .scenario_plan import ScenarioPlan, load_scenario
+from .session_state import OPTIONS_KEY, pipeline_for
+
+STEP_RESULT_KEY = pytest.StashKey[StepResult]()
+
+
+class StepFailed(CursusError):
+    def __init__(self, result: StepResult) -> None:
+        self.result = result
+        super().__init__(result.failure.message if result.failure else "failed")
+
+
+class EdgeIncompatible(CursusError):
+    pass
+
+
+class ScenarioYamlFile(pytest.File):
+    """A scenario file: yields its steps in DAG order, each preceded by the edges into it."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        options = self.config.stash[OPTIONS_KEY]
+        try:
+            plan = load_scenario(self.path, options.plan_options())
+        except (ConfigError, ConfigErrors) as exc:
+            # An item, not a collection error: pytest stops the whole session on collection
+            # errors, and the SPEC wants the other scenarios to run.
+            yield InvalidScenarioItem.from_parent(self, name=self.path.name.split(".")[0], error=exc)
+            return
+        for step in plan.steps:
+            for edge in plan.edges_into(step):
+                yield EdgeItem.from_parent(self, name=f"compat[{edge.id}]", plan=plan, edge=edge)
+            yield StepItem.from_parent(self, name=step, plan=plan, step=step)
+
+
+class _ScenarioItem(pytest.Item):
+    plan: ScenarioPlan
+
+    def _mark(self, kind: str) -> None:
+        self.add_marker("cursus")
+        self.add_marker(kind)
+        self.extra_keyword_matches.add(self.plan.name)
+
+
+class StepItem(_ScenarioItem):
+    """Runs one step in its own process; passes when it completes and meets ``expect:``."""
+
+    def __init__(self, *, plan: ScenarioPlan, step: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.plan = plan
+        self.step = step
+        self._mark("cursus_step")
+
+    def setup(self) -> None:
+        try:
+            pipeline_for(self.config).prepare(self.plan, self.step)
+        except UpstreamFailed as exc:
+            if not exc.ran_now:
+                pytest.skip(f"upstream step {exc.upstream.step!r} failed")
+            raise
+
+    def runtest(self) -> None:
+        result = pipeline_for(self.config).run_step(self.plan, self.step)
+        self.stash[STEP_RESULT_KEY] = result
+        if not result.passed:
+            raise StepFailed(result)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:  # type: ignore[override]
+        return _explain(excinfo) or super().repr_failure(excinfo, style=style)  # type: ignore[arg-type]
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, self.plan.steps[self.step].line - 1, f"{self.plan.name}::{self.step}"
+
+
+class EdgeItem(_ScenarioItem):
+    """Checks that an upstream output is something the downstream input can read."""
+
+    def __init__(self, *, plan: ScenarioPlan, edge: Edge, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.plan = plan
+        self.edge = edge
+        self._mark("cursus_edge")
+
+    def setup(self) -> None:
+        try:
+            upstream = pipeline_for(self.config).ensure(self.plan, self.edge.upstream)
+        except UpstreamFailed as exc:
+            if not exc.ran_now:
+                pytest.skip(f"upstream step {exc.upstream.step!r} failed: nothing to check")
+            raise
+        if not upstream.passed:
+            pytest.skip(f"upstream step {self.edge.upstream!r} failed: nothing to check")
+        self.stash[STEP_RESULT_KEY] = upstream
+
+    def runtest(self) -> None:
+        upstream = self.stash[STEP_RESULT_KEY]
+        channel = self.plan.steps[self.edge.downstream].contract.inputs[self.edge.input]
+        problems = check_edge(Path(upstream.outputs[self.edge.output]), channel.data)
+        if problems:
+            raise EdgeIncompatible(
+                f"{self.edge.upstream}.{self.edge.output} -> {self.edge.downstream}.{self.edge.input}:\n"
+                + "\n".join(f"  - {problem}" for problem in problems)
+            )
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:  # type: ignore[override]
+        return _explain(excinfo) or super().repr_failure(excinfo, style=style)  # type: ignore[arg-type]
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        line = self.plan.steps[self.edge.downstream].line
+        return self.path, line - 1, f"{self.plan.name}::compat[{self.edge.id}]"
+
+
+class InvalidScenarioItem(pytest.Item):
+    """Stands for a scenario file that could not be read: errors at setup with the reason."""
+
+    def __init__(self, *, error: ConfigError | ConfigErrors, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.error = error
+        self.add_marker("cursus")
+
+    def setup(self) -> None:
+        raise self.error
+
+    def runtest(self) -> None:  # never reached: setup always fails
+        raise self.error
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:  # type: ignore[override]
+        if isinstance(excinfo.value, (ConfigError, ConfigErrors)):
+            return f"invalid scenario:\n{excinfo.value.render(self.config.rootpath)}"
+        return super().repr_failure(excinfo, style=style)  # type: ignore[arg-type]
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"invalid scenario {self.path.name}"
+
+
+def _explain(excinfo: pytest.ExceptionInfo[BaseException]) -> str | None:
+    """The user-facing text of our own failures; None for anything else (a bug of ours)."""
+    error = excinfo.value
+    if isinstance(error, StepFailed):
+        return describe_failure(error.result)
+    if isinstance(error, UpstreamFailed):
+        return f"{error}\n\n" + describe_failure(error.upstream, ran_as_setup=True)
+    if isinstance(error, EdgeIncompatible):
+        return f"incompatible data on edge {error}"
+    return None

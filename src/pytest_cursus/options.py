@@ -1,0 +1,103 @@
+"""The plugin's options: one table, registered both as ``--cursus-*`` flags and ``cursus_*`` ini
+keys (the command line wins), and read into a plain ``CursusOptions`` the engine understands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from .scenario_plan import DEFAULT_TIMEOUT_S, SOURCE_VARIANTS, PlanOptions
+
+OptionKind = Literal["paths", "path", "choice", "float"]
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    name: str  # `scenarios` -> --cursus-scenarios / cursus_scenarios
+    kind: OptionKind
+    help: str
+    choices: tuple[str, ...] = ()
+    default: Any = None
+    metavar: str | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--cursus-" + self.name.replace("_", "-")
+
+    @property
+    def ini_name(self) -> str:
+        return "cursus_" + self.name
+
+
+OPTIONS: tuple[OptionSpec, ...] = (
+    OptionSpec("scenarios", "paths", "directory or file of scenario YAML to collect (repeatable)", metavar="DIR"),
+    OptionSpec("contracts", "paths", "directory or file searched for contracts, added to every scenario's 'contracts:' (repeatable)", metavar="DIR"),
+    OptionSpec("scripts", "paths", "directory searched for entry-point scripts, added to every scenario's 'scripts:' (repeatable)", metavar="DIR"),
+    OptionSpec("source", "choice", "which variant of each data source feeds root inputs (default: synthetic)", choices=SOURCE_VARIANTS, default="synthetic"),
+    OptionSpec("workspace", "path", "where step workspaces are written (default: a 'cursus' directory under pytest's basetemp)", metavar="DIR"),
+    OptionSpec("timeout", "float", f"default per-step timeout in seconds when a scenario sets none (default: {DEFAULT_TIMEOUT_S:g})", default=DEFAULT_TIMEOUT_S, metavar="SECONDS"),
+    OptionSpec("max_memory_mb", "float", "default per-step memory limit (peak RSS of the process tree) when a scenario sets none (default: no limit)", metavar="MB"),
+)
+
+
+@dataclass(frozen=True)
+class CursusOptions:
+    scenarios: tuple[Path, ...] = ()
+    contracts: tuple[Path, ...] = ()
+    scripts: tuple[Path, ...] = ()
+    source: str = "synthetic"
+    workspace: Path | None = None
+    timeout: float = DEFAULT_TIMEOUT_S
+    max_memory_mb: float | None = None
+
+    def plan_options(self) -> PlanOptions:
+        return PlanOptions(
+            contracts=self.contracts,
+            scripts=self.scripts,
+            source=self.source,
+            timeout=self.timeout,
+            max_memory_mb=self.max_memory_mb,
+        )
+
+
+class OptionError(ValueError):
+    pass
+
+
+def resolve_options(
+    command_line: Callable[[str], Any], ini: Callable[[str], Any], *, invocation_dir: Path, ini_dir: Path
+) -> CursusOptions:
+    """Build ``CursusOptions``: each value from the command line if given, else the ini file."""
+    values: dict[str, Any] = {}
+    for spec in OPTIONS:
+        given = command_line(spec.name)
+        base = invocation_dir
+        if given is None or given == []:
+            given = ini(spec.name)
+            base = ini_dir
+        values[spec.name] = _convert(spec, given, base)
+    return CursusOptions(**values)
+
+
+def _convert(spec: OptionSpec, value: Any, base: Path) -> Any:
+    if value is None or value == "" or value == []:
+        return () if spec.kind == "paths" else spec.default
+    if spec.kind == "paths":
+        items = value.split() if isinstance(value, str) else value
+        return tuple((base / str(item)).resolve() for item in items)
+    if spec.kind == "path":
+        return (base / str(value)).resolve()
+    if spec.kind == "float":
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise OptionError(f"{spec.flag} / {spec.ini_name}: expected a number, got {value!r}") from None
+        if number <= 0:
+            raise OptionError(f"{spec.flag} / {spec.ini_name}: expected a positive number, got {value!r}")
+        return number
+    if value not in spec.choices:
+        raise OptionError(f"{spec.flag} / {spec.ini_name}: expected one of {', '.join(spec.choices)}, got {value!r}")
+    return value

@@ -1,0 +1,92 @@
+"""The pytest plugin: options, collection of scenario files, markers.
+
+Kept thin: the items live in ``items.py`` and all the work in plain modules. Heavy imports
+(pandas, pyarrow, the execution engine) happen only once a scenario is collected or run, so
+``pytest --help`` and ordinary test runs do not pay for them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .options import OPTIONS, OptionError, resolve_options
+from .session_state import OPTIONS_KEY
+
+MARKERS = {
+    "cursus": "an item collected by pytest-cursus",
+    "cursus_step": "a pipeline step run by pytest-cursus",
+    "cursus_edge": "a data compatibility check between two pipeline steps",
+    "cursus_contract": "a script contract check by pytest-cursus",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("cursus", "pytest-cursus: pipeline scripts as test items")
+    for spec in OPTIONS:
+        kwargs: dict[str, object] = {"dest": f"cursus_{spec.name}", "default": None, "help": spec.help}
+        if spec.kind == "paths":
+            kwargs["action"] = "append"
+        if spec.choices:
+            kwargs["choices"] = spec.choices
+        if spec.metavar:
+            kwargs["metavar"] = spec.metavar
+        group.addoption(spec.flag, **kwargs)  # type: ignore[arg-type]
+        parser.addini(spec.ini_name, help=spec.help, type="paths" if spec.kind == "paths" else "string")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, description in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {description}")
+    try:
+        options = resolve_options(
+            lambda name: config.getoption(f"cursus_{name}"),
+            lambda name: config.getini(f"cursus_{name}"),
+            invocation_dir=config.invocation_params.dir,
+            ini_dir=config.inipath.parent if config.inipath else config.rootpath,
+        )
+    except OptionError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    for directory in options.scenarios:
+        if not directory.exists():
+            raise pytest.UsageError(f"--cursus-scenarios / cursus_scenarios: {directory} does not exist")
+    config.stash[OPTIONS_KEY] = options
+    _add_scenarios_to_args(config, options.scenarios, from_command_line=bool(config.getoption("cursus_scenarios")))
+
+
+def _add_scenarios_to_args(config: pytest.Config, scenarios: tuple[Path, ...], *, from_command_line: bool) -> None:
+    """``pytest --cursus-scenarios DIR`` collects DIR, whatever testpaths says.
+
+    Without positional arguments the scenario directories replace the default (the current
+    directory or testpaths) when given on the command line, and are added to it when they come
+    from the ini file; with positional arguments, command-line directories are added to them.
+    """
+    if not scenarios:
+        return
+    explicit = config.args_source == pytest.Config.ArgsSource.ARGS
+    if explicit and not from_command_line:
+        return
+    wanted = [str(path) for path in scenarios]
+    if from_command_line and not explicit:
+        config.args[:] = wanted
+    else:
+        config.args.extend(path for path in wanted if path not in config.args)
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.suffix not in (".yaml", ".yml"):
+        return None
+    options = parent.config.stash.get(OPTIONS_KEY, None)
+    under_scenarios = options is not None and any(
+        file_path == root or root in file_path.parents for root in options.scenarios
+    )
+    if not (under_scenarios or parent.session.isinitpath(file_path)):
+        return None
+    from .scenario_plan import looks_like_scenario
+
+    if not looks_like_scenario(file_path):
+        return None
+    from .items import ScenarioYamlFile
+
+    return ScenarioYamlFile.from_parent(parent, path=file_path)

@@ -1,0 +1,165 @@
+"""Pydantic model of a scenario file (SPEC §4): the single source of truth for its fields."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, field_validator, model_validator
+
+from .contract_files import env_string
+from .data.schema import SyntheticSpec
+
+# Step and data-source names appear in `<step>.<output>` references and pytest node ids.
+NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not NAME_PATTERN.match(name):
+        raise ValueError(
+            f"{kind} name {name!r} must start with a letter or '_' and contain only letters, digits, '_' and '-'"
+        )
+
+
+def _env_mapping(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(key): env_string(item) for key, item in value.items()}
+    return value
+
+
+class S3Location(_Strict):
+    """An ``s3:`` variant written as a mapping (limits are read by the S3 source)."""
+
+    uri: str
+    max_files: int | None = None
+    max_bytes: int | None = None
+    sample_rows: int | None = None
+
+
+VARIANTS = ("synthetic", "local", "s3")
+
+
+class DataSource(_Strict):
+    """A named root data source: variants (synthetic/local/s3) or one fixed file or text."""
+
+    synthetic: SyntheticSpec | None = None
+    local: str | None = None
+    s3: str | S3Location | None = None
+    file: str | None = None
+    text: str | None = None
+    filename: str | None = Field(default=None, description="file name used for `text:` content")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> DataSource:
+        fixed = [kind for kind in ("file", "text") if getattr(self, kind) is not None]
+        variants = [kind for kind in VARIANTS if getattr(self, kind) is not None]
+        if fixed and variants:
+            raise ValueError(f"'{fixed[0]}' cannot be combined with {', '.join(variants)}: a file or text source has one form only")
+        if len(fixed) > 1:
+            raise ValueError("give either 'file' or 'text', not both")
+        if not fixed and not variants:
+            raise ValueError("expected one of synthetic, local, s3, file or text")
+        if self.filename is not None and self.text is None:
+            raise ValueError("'filename' only applies to a 'text' source")
+        return self
+
+    @property
+    def variants(self) -> list[str]:
+        return [kind for kind in (*VARIANTS, "file", "text") if getattr(self, kind) is not None]
+
+
+class OutputExpectation(_Strict):
+    """``expect:`` checks on one output after the step ran."""
+
+    files: list[str] = Field(default_factory=list)
+    min_rows: int | None = Field(default=None, ge=0)
+    max_rows: int | None = Field(default=None, ge=0)
+    columns: list[str] = Field(default_factory=list)
+
+    @field_validator("files", "columns", mode="before")
+    @classmethod
+    def _single_to_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class StepDefaults(_Strict):
+    timeout: PositiveFloat | None = None
+    max_memory_mb: PositiveFloat | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env_strings(cls, value: Any) -> Any:
+        return _env_mapping(value)
+
+
+class StepEntry(_Strict):
+    contract: str
+    script: str | None = None
+    description: str | None = None
+    job_args: dict[str, Any] = Field(default_factory=dict)
+    env: dict[str, str] = Field(default_factory=dict)
+    inputs: dict[str, str] = Field(default_factory=dict)
+    timeout: PositiveFloat | None = None
+    max_memory_mb: PositiveFloat | None = None
+    expect: dict[str, OutputExpectation] = Field(default_factory=dict)
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env_strings(cls, value: Any) -> Any:
+        return _env_mapping(value)
+
+    @field_validator("job_args", "inputs", "expect", mode="before")
+    @classmethod
+    def _empty_mapping(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+
+class ScenarioFile(_Strict):
+    scenario: str | None = None
+    description: str | None = None
+    contracts: list[str] = Field(default_factory=list)
+    scripts: list[str] = Field(default_factory=list)
+    python_path: list[str] = Field(default_factory=list)
+    defaults: StepDefaults = Field(default_factory=StepDefaults)
+    data: dict[str, DataSource] = Field(default_factory=dict)
+    steps: dict[str, StepEntry]
+
+    @field_validator("contracts", "scripts", "python_path", mode="before")
+    @classmethod
+    def _single_to_list(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _empty_mapping(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    @field_validator("steps")
+    @classmethod
+    def _step_names(cls, steps: dict[str, StepEntry]) -> dict[str, StepEntry]:
+        if not steps:
+            raise ValueError("expected at least one step")
+        for name in steps:
+            _check_name("step", name)
+        return steps
+
+    @field_validator("data")
+    @classmethod
+    def _source_names(cls, data: dict[str, DataSource]) -> dict[str, DataSource]:
+        for name in data:
+            _check_name("data source", name)
+        return data
+
+    @field_validator("scenario")
+    @classmethod
+    def _scenario_name(cls, name: str | None) -> str | None:
+        if name is not None:
+            _check_name("scenario", name)
+        return name

@@ -1,0 +1,379 @@
+"""Resolving a scenario file into a plan: contracts found, scripts located, env and job args
+merged, inputs wired, steps in DAG order. Every problem names the file, the line and the field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from .contracts import Contract, ContractNotFound, registry_for
+from .dag import CycleError, Edge, ancestors, topological_order
+from .errors import ConfigError, ConfigErrors
+from .scenario_file import DataSource, OutputExpectation, ScenarioFile, StepEntry
+from .yaml_document import YamlDocument, did_you_mean
+
+DEFAULT_TIMEOUT_S = 600.0
+SOURCE_VARIANTS = ("synthetic", "local", "s3")
+_SCENARIO_MARKER = re.compile(r"^[\"']?steps[\"']?\s*:", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class SourceInput:
+    """An input fed by a named root data source."""
+
+    source: str
+
+
+@dataclass(frozen=True)
+class UpstreamInput:
+    """An input fed by another step's output (a DAG edge)."""
+
+    step: str
+    output: str
+
+
+InputBinding = SourceInput | UpstreamInput
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """What the command line or ini adds to every scenario."""
+
+    contracts: tuple[Path, ...] = ()
+    scripts: tuple[Path, ...] = ()
+    source: str = "synthetic"
+    timeout: float = DEFAULT_TIMEOUT_S
+    max_memory_mb: float | None = None
+
+
+@dataclass
+class StepPlan:
+    name: str
+    scenario: str
+    line: int
+    contract: Contract
+    script: Path
+    module: str | None
+    python_path: tuple[Path, ...]
+    env: dict[str, str]
+    job_args: dict[str, Any]
+    inputs: dict[str, InputBinding]
+    timeout: float
+    max_memory_mb: float | None
+    expect: dict[str, OutputExpectation]
+
+    @property
+    def upstream_steps(self) -> set[str]:
+        return {b.step for b in self.inputs.values() if isinstance(b, UpstreamInput)}
+
+
+@dataclass
+class ScenarioPlan:
+    name: str
+    path: Path
+    description: str | None
+    data: dict[str, DataSource]
+    source_variants: dict[str, str]
+    steps: dict[str, StepPlan]
+    edges: list[Edge] = field(default_factory=list)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def upstreams(self) -> dict[str, set[str]]:
+        return {name: step.upstream_steps for name, step in self.steps.items()}
+
+    def required_before(self, step: str) -> list[str]:
+        """Steps that must have run before ``step``, in DAG order."""
+        needed = ancestors(step, self.upstreams())
+        return [name for name in self.steps if name in needed]
+
+    def edges_into(self, step: str) -> list[Edge]:
+        return [edge for edge in self.edges if edge.downstream == step]
+
+
+def looks_like_scenario(path: Path) -> bool:
+    """Cheap test used at collection: a YAML file with a top-level ``steps:`` key."""
+    try:
+        return bool(_SCENARIO_MARKER.search(path.read_text(encoding="utf-8", errors="replace")))
+    except OSError:
+        return False
+
+
+def load_scenario(path: Path, options: PlanOptions = PlanOptions()) -> ScenarioPlan:
+    """Read and resolve one scenario file; raises ``ConfigErrors`` listing every problem."""
+    document = YamlDocument.load(path)
+    if not isinstance(document.data, dict):
+        raise document.error((), f"expected a mapping with a 'steps:' key, found {type(document.data).__name__}")
+    try:
+        parsed = ScenarioFile.model_validate(document.data)
+    except ValidationError as exc:
+        raise document.validation_errors(exc, model=ScenarioFile) from None
+    return _Resolver(document, parsed, options).resolve()
+
+
+class _Resolver:
+    def __init__(self, document: YamlDocument, parsed: ScenarioFile, options: PlanOptions) -> None:
+        self.document = document
+        self.parsed = parsed
+        self.options = options
+        self.base = document.path.parent
+        self.errors: list[ConfigError] = []
+
+    def fail(self, at: Sequence[str | int], message: str) -> None:
+        self.errors.append(self.document.error(at, message))
+
+    def resolve(self) -> ScenarioPlan:
+        parsed = self.parsed
+        name = parsed.scenario or self.document.path.name.split(".")[0]
+        contract_roots = self._roots("contracts") + [p for p in self.options.contracts]
+        script_roots = self._roots("scripts") + [p for p in self.options.scripts]
+        python_path = self._roots("python_path")
+        registry = registry_for(contract_roots)
+        variants = self._select_variants()
+
+        contracts: dict[str, Contract] = {}
+        for step_name, entry in parsed.steps.items():
+            try:
+                contracts[step_name] = registry.find(entry.contract)
+            except ContractNotFound as exc:
+                self.fail(("steps", step_name, "contract"), str(exc))
+
+        steps: dict[str, StepPlan] = {}
+        for step_name, entry in parsed.steps.items():
+            contract = contracts.get(step_name)
+            inputs = self._wire_inputs(step_name, entry, contract, contracts)
+            if contract is None:
+                continue
+            script = self._find_script(step_name, entry, contract, script_roots + python_path)
+            env = self._merge_env(step_name, entry, contract)
+            job_args = self._job_args(step_name, entry, contract)
+            self._check_expect(step_name, entry, contract)
+            if script is None:
+                continue
+            steps[step_name] = StepPlan(
+                name=step_name,
+                scenario=name,
+                line=self.document.line_of(("steps", step_name)) or 1,
+                contract=contract,
+                script=script,
+                module=_module_name(script, python_path),
+                python_path=tuple(python_path),
+                env=env,
+                job_args=job_args,
+                inputs=inputs,
+                timeout=entry.timeout or parsed.defaults.timeout or self.options.timeout,
+                max_memory_mb=entry.max_memory_mb or parsed.defaults.max_memory_mb or self.options.max_memory_mb,
+                expect=entry.expect,
+            )
+
+        order = self._order()
+        if self.errors:
+            raise ConfigErrors(self.errors)
+        ordered = {step: steps[step] for step in order}
+        edges = sorted(
+            Edge(binding.step, binding.output, step.name, input_name)
+            for step in ordered.values()
+            for input_name, binding in step.inputs.items()
+            if isinstance(binding, UpstreamInput)
+        )
+        edges.sort(key=lambda edge: (order.index(edge.downstream), edge.downstream, edge.input))
+        return ScenarioPlan(name, self.document.path, parsed.description, parsed.data, variants, ordered, edges)
+
+    def _roots(self, key: str) -> list[Path]:
+        roots = []
+        for index, entry in enumerate(getattr(self.parsed, key)):
+            path = (self.base / entry).resolve()
+            if not path.exists():
+                self.fail((key, index), f"path not found: {entry!r} (resolved to {path}; paths are relative to the scenario file)")
+            roots.append(path)
+        return roots
+
+    def _select_variants(self) -> dict[str, str]:
+        wanted = self.options.source
+        chosen = {}
+        for source_name, source in self.parsed.data.items():
+            variants = source.variants
+            if len(variants) == 1:
+                chosen[source_name] = variants[0]
+            elif wanted in variants:
+                chosen[source_name] = wanted
+            else:
+                self.fail(
+                    ("data", source_name),
+                    f"--cursus-source {wanted} selects the '{wanted}' variant, but this source only has "
+                    f"{', '.join(variants)}; add a '{wanted}:' variant or choose another --cursus-source",
+                )
+        return chosen
+
+    def _wire_inputs(
+        self, step_name: str, entry: StepEntry, contract: Contract | None, contracts: dict[str, Contract]
+    ) -> dict[str, InputBinding]:
+        bindings: dict[str, InputBinding] = {}
+        for input_name, reference in entry.inputs.items():
+            at = ("steps", step_name, "inputs", input_name)
+            if contract is not None and input_name not in contract.inputs:
+                self.fail(
+                    at,
+                    f"contract {contract.name} has no input {input_name!r}"
+                    f"{did_you_mean(input_name, contract.inputs)}; its inputs are: {', '.join(contract.inputs) or '(none)'}",
+                )
+                continue
+            binding = self._parse_reference(at, step_name, reference, contracts)
+            if binding is not None:
+                bindings[input_name] = binding
+        if contract is not None:
+            for input_name, channel in contract.inputs.items():
+                if channel.required and input_name not in entry.inputs:
+                    self.fail(
+                        ("steps", step_name, "inputs"),
+                        f"required input {input_name!r} of contract {contract.name} ({contract.path}) is not wired; "
+                        f"add 'inputs: {{{input_name}: <data source or step.output>}}' to step {step_name!r}",
+                    )
+        return bindings
+
+    def _parse_reference(
+        self, at: tuple[str, ...], step_name: str, reference: str, contracts: dict[str, Contract]
+    ) -> InputBinding | None:
+        if reference in self.parsed.data:
+            return SourceInput(reference)
+        upstream, dot, output = reference.partition(".")
+        candidates = list(self.parsed.data) + [
+            f"{other}.{out}" for other, c in contracts.items() if other != step_name for out in c.outputs
+        ]
+        if dot and upstream in self.parsed.steps:
+            upstream_contract = contracts.get(upstream)
+            if upstream == step_name:
+                self.fail(at, f"{reference!r} makes step {step_name!r} read its own output")
+                return None
+            if upstream_contract is None:
+                return UpstreamInput(upstream, output)  # its missing contract is reported already
+            if output not in upstream_contract.outputs:
+                self.fail(
+                    at,
+                    f"step {upstream!r} (contract {upstream_contract.name}) has no output {output!r}"
+                    f"{did_you_mean(reference, candidates)}; its outputs are: {', '.join(upstream_contract.outputs) or '(none)'}",
+                )
+                return None
+            return UpstreamInput(upstream, output)
+        if dot:
+            detail = f"there is no step {upstream!r}"
+        else:
+            detail = f"there is no data source {reference!r}"
+        self.fail(at, f"{reference!r} is neither a data source nor <step>.<output> ({detail}){did_you_mean(reference, candidates)}")
+        return None
+
+    def _find_script(self, step_name: str, entry: StepEntry, contract: Contract, roots: list[Path]) -> Path | None:
+        if entry.script is not None:
+            path = (self.base / entry.script).resolve()
+            if path.is_file():
+                return path
+            self.fail(("steps", step_name, "script"), f"script not found: {entry.script!r} (resolved to {path})")
+            return None
+        wanted = contract.entry_point
+        for root in roots:
+            direct = root / wanted
+            if direct.is_file():
+                return direct.resolve()
+        matches = sorted(
+            {
+                path.resolve()
+                for root in roots
+                if root.is_dir()
+                for path in root.rglob(Path(wanted).name)
+                if path.is_file() and "__pycache__" not in path.parts
+            }
+        )
+        if len(matches) == 1:
+            return matches[0]
+        at = ("steps", step_name, "contract")
+        if len(matches) > 1:
+            listed = ", ".join(str(m) for m in matches)
+            self.fail(at, f"entry point {wanted!r} of contract {contract.name} is ambiguous: {listed}; set 'script:' on the step")
+        else:
+            where = ", ".join(str(r) for r in roots) or "(no script directories: add 'scripts:' to the scenario or --cursus-scripts)"
+            self.fail(at, f"entry point {wanted!r} of contract {contract.name} ({contract.path}) not found in {where}")
+        return None
+
+    def _merge_env(self, step_name: str, entry: StepEntry, contract: Contract) -> dict[str, str]:
+        env = {**contract.optional_env, **self.parsed.defaults.env, **entry.env}
+        for variable in contract.required_env:
+            if variable not in env:
+                self.fail(
+                    ("steps", step_name),
+                    f"required env var {variable} of contract {contract.name} is not set; "
+                    f"add it under steps.{step_name}.env or defaults.env",
+                )
+        return env
+
+    def _job_args(self, step_name: str, entry: StepEntry, contract: Contract) -> dict[str, Any]:
+        by_key = {}
+        for argument in contract.job_arguments:
+            by_key[argument.attribute] = argument
+            if argument.source:
+                by_key[argument.source] = argument
+        values: dict[str, Any] = {argument.attribute: argument.default for argument in contract.job_arguments}
+        given: set[str] = set()
+        for key, value in entry.job_args.items():
+            argument = by_key.get(key)
+            if argument is None:
+                declared = ", ".join(a.flag for a in contract.job_arguments) or "none"
+                self.fail(
+                    ("steps", step_name, "job_args", key),
+                    f"contract {contract.name} declares no job argument {key!r}{did_you_mean(key, by_key)} "
+                    f"(declared: {declared})",
+                )
+                continue
+            values[argument.attribute] = value
+            given.add(argument.attribute)
+        for argument in contract.job_arguments:
+            if argument.required and argument.attribute not in given and argument.default is None:
+                self.fail(("steps", step_name), f"job argument {argument.flag} of contract {contract.name} is required; add job_args: {{{argument.attribute}: ...}}")
+        return values
+
+    def _check_expect(self, step_name: str, entry: StepEntry, contract: Contract) -> None:
+        for output in entry.expect:
+            if output not in contract.outputs:
+                self.fail(
+                    ("steps", step_name, "expect", output),
+                    f"contract {contract.name} has no output {output!r}{did_you_mean(output, contract.outputs)}; "
+                    f"its outputs are: {', '.join(contract.outputs) or '(none)'}",
+                )
+
+    def _order(self) -> list[str]:
+        upstreams = {}
+        for step_name, entry in self.parsed.steps.items():
+            ups = set()
+            for reference in entry.inputs.values():
+                head, dot, _ = reference.partition(".")
+                if dot and head in self.parsed.steps and head != step_name and reference not in self.parsed.data:
+                    ups.add(head)
+            upstreams[step_name] = ups
+        try:
+            return topological_order(list(self.parsed.steps), upstreams)
+        except CycleError as exc:
+            self.fail(("steps", exc.cycle[0], "inputs"), f"steps form a cycle: {exc}; a step cannot depend on its own output")
+            return list(self.parsed.steps)
+
+
+def _module_name(script: Path, python_path: Sequence[Path]) -> str | None:
+    """The dotted name to import a script by, when it lives under a python_path root.
+
+    Importing by name (not by file) is what makes relative imports inside a package work.
+    """
+    for root in python_path:
+        try:
+            relative = script.relative_to(root)
+        except ValueError:
+            continue
+        parts = relative.with_suffix("").parts
+        if all(part.isidentifier() for part in parts):
+            return ".".join(parts)
+    return None

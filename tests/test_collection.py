@@ -1,0 +1,167 @@
+"""Collection: which files become scenarios, item ids, order, selection, markers, locations."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import PipelineProject
+
+CHAIN = """
+contracts: [../contracts]
+scripts: [../scripts]
+data:
+  raw: {text: "id,value\\n1,2\\n", filename: raw.csv}
+steps:
+  load:
+    contract: Loader
+    inputs: {DATA: raw}
+  clean:
+    contract: Cleaner
+    inputs: {DATA: load.out}
+  report:
+    contract: Reporter
+    inputs: {DATA: clean.out}
+"""
+
+COPY_SCRIPT = """
+import os, shutil
+
+def main(input_paths, output_paths, environ_vars, job_args):
+    for name in os.listdir(input_paths["DATA"]):
+        shutil.copy(os.path.join(input_paths["DATA"], name), output_paths["out"])
+"""
+
+
+@pytest.fixture
+def chain(project: PipelineProject) -> PipelineProject:
+    for step_type in ("Loader", "Cleaner", "Reporter"):
+        project.contract(step_type, inputs={"DATA": {"path": "/opt/ml/processing/input/data"}})
+        project.script(f"{step_type.lower()}.py", COPY_SCRIPT)
+    project.scenario("chain", CHAIN)
+    return project
+
+
+def test_steps_and_edges_are_collected_in_dag_order_with_stable_ids(chain: PipelineProject) -> None:
+    result = chain.run("--collect-only", "-q")
+    result.stdout.fnmatch_lines(
+        [
+            "scenarios/chain.yaml::load",
+            "scenarios/chain.yaml::compat[[]load.out-clean.DATA[]]",
+            "scenarios/chain.yaml::clean",
+            "scenarios/chain.yaml::compat[[]clean.out-report.DATA[]]",
+            "scenarios/chain.yaml::report",
+        ],
+        consecutive=True,
+    )
+
+
+def test_declaration_order_does_not_change_the_dag_order(project: PipelineProject) -> None:
+    for step_type in ("Loader", "Cleaner"):
+        project.contract(step_type, inputs={"DATA": {"path": "/opt/ml/processing/input/data"}})
+        project.script(f"{step_type.lower()}.py", COPY_SCRIPT)
+    project.scenario(
+        "reversed",
+        """
+        contracts: [../contracts]
+        scripts: [../scripts]
+        data: {raw: {text: "x"}}
+        steps:
+          clean: {contract: Cleaner, inputs: {DATA: load.out}}
+          load: {contract: Loader, inputs: {DATA: raw}}
+        """,
+    )
+    result = project.run("--collect-only", "-q")
+    result.stdout.fnmatch_lines(["scenarios/reversed.yaml::load", "*compat*", "scenarios/reversed.yaml::clean"], consecutive=True)
+
+
+def test_all_steps_pass_in_pipeline_order(chain: PipelineProject) -> None:
+    result = chain.run("-v")
+    result.assert_outcomes(passed=5)
+
+
+def test_yaml_files_without_steps_are_left_alone(chain: PipelineProject) -> None:
+    (chain.root / "scenarios" / "settings.yaml").write_text("not_a_scenario: true\n")
+    result = chain.run("--collect-only", "-q")
+    assert "settings.yaml" not in result.stdout.str()
+    result.stdout.fnmatch_lines(["5 tests collected*"])
+
+
+def test_scenario_directories_from_ini_are_collected(chain: PipelineProject) -> None:
+    chain.pytester.makeini("[pytest]\ncursus_scenarios = scenarios\n")
+    result = chain.pytester.runpytest("--collect-only", "-q", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["scenarios/chain.yaml::load", "5 tests collected*"])
+
+
+def test_yaml_outside_the_scenario_directories_is_not_collected(chain: PipelineProject) -> None:
+    other = chain.root / "elsewhere"
+    other.mkdir()
+    (other / "pipeline.yaml").write_text((chain.root / "scenarios" / "chain.yaml").read_text())
+    result = chain.run("--collect-only", "-q")
+    assert "elsewhere" not in result.stdout.str()
+
+
+def test_a_scenario_file_named_on_the_command_line_is_collected(chain: PipelineProject) -> None:
+    result = chain.pytester.runpytest("scenarios/chain.yaml", "--collect-only", "-q", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["scenarios/chain.yaml::load", "5 tests collected*"])
+
+
+def test_k_selects_a_step_by_name_and_runs_its_upstream_as_setup(chain: PipelineProject) -> None:
+    result = chain.run("-v", "-k", "report and not compat")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*chain.yaml::report PASSED*"])
+
+
+def test_scenario_name_is_a_keyword(chain: PipelineProject) -> None:
+    result = chain.run("--collect-only", "-q", "-k", "chain")
+    result.stdout.fnmatch_lines(["5 tests collected*"])
+    result = chain.run("--collect-only", "-q", "-k", "not chain")
+    assert "no tests collected" in result.stdout.str() or "5 deselected" in result.stdout.str()
+
+
+@pytest.mark.parametrize(
+    ("marker", "count"),
+    [("cursus", 5), ("cursus_step", 3), ("cursus_edge", 2)],
+)
+def test_items_carry_markers(chain: PipelineProject, marker: str, count: int) -> None:
+    result = chain.run("--collect-only", "-q", "-m", marker, "--strict-markers")
+    result.stdout.fnmatch_lines([f"{count}/5 tests collected*" if count != 5 else "5 tests collected*"])
+
+
+def test_markers_are_registered(chain: PipelineProject) -> None:
+    result = chain.pytester.runpytest("--markers")
+    result.stdout.fnmatch_lines(["@pytest.mark.cursus:*", "@pytest.mark.cursus_step:*", "@pytest.mark.cursus_edge:*"])
+
+
+def test_reportinfo_points_at_the_step_line_in_the_yaml(chain: PipelineProject) -> None:
+    items, _ = chain.pytester.inline_genitems("--cursus-scenarios", "scenarios", "-p", "no:cacheprovider")
+    by_name = {item.name: item for item in items}
+    path, line, description = by_name["clean"].reportinfo()
+    assert path == chain.root / "scenarios" / "chain.yaml"
+    lines = (chain.root / "scenarios" / "chain.yaml").read_text().splitlines()
+    assert lines[line].strip() == "clean:"
+    assert description == "chain::clean"
+
+
+def test_collection_is_identical_across_runs(chain: PipelineProject) -> None:
+    first = chain.run("--collect-only", "-q").stdout.lines
+    second = chain.run("--collect-only", "-q").stdout.lines
+    assert [line for line in first if "::" in line] == [line for line in second if "::" in line]
+
+
+def test_unknown_source_choice_is_a_usage_error(chain: PipelineProject) -> None:
+    result = chain.run("--cursus-source", "ftp")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--cursus-source*invalid choice*ftp*"])
+
+
+def test_missing_scenario_directory_is_a_usage_error(chain: PipelineProject) -> None:
+    result = chain.pytester.runpytest("--cursus-scenarios", "nowhere", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--cursus-scenarios*nowhere does not exist*"])
+
+
+def test_ini_timeout_must_be_a_number(chain: PipelineProject) -> None:
+    chain.pytester.makeini("[pytest]\ncursus_timeout = soon\n")
+    result = chain.run()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*cursus_timeout: expected a number, got 'soon'*"])

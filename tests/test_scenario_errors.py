@@ -1,0 +1,199 @@
+"""An invalid scenario fails with one clear message naming file, line and field; the others run."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import PipelineProject
+
+GOOD = """
+contracts: [../contracts]
+scripts: [../scripts]
+steps:
+  only: {contract: Writer}
+"""
+
+
+@pytest.fixture
+def two_scenarios(one_step: PipelineProject) -> PipelineProject:
+    """`single.yaml` is valid; each test writes its own broken `bad.yaml` beside it."""
+    return one_step
+
+
+def _run_bad(project: PipelineProject, source: str) -> pytest.RunResult:
+    project.scenario("bad", source)
+    result = project.run()
+    result.assert_outcomes(passed=1, errors=1)  # the valid scenario still ran
+    assert "INTERNALERROR" not in result.stdout.str()
+    assert "Traceback" not in result.stdout.str()
+    return result
+
+
+def test_malformed_yaml_names_the_line(two_scenarios: PipelineProject) -> None:
+    result = _run_bad(two_scenarios, "steps:\n  a: {contract: Writer\n")
+    result.stdout.fnmatch_lines(["*scenarios/bad.yaml:3: invalid YAML*"])
+
+
+def test_unknown_field_names_it_and_suggests_the_right_one(two_scenarios: PipelineProject) -> None:
+    result = _run_bad(two_scenarios, GOOD.replace("{contract: Writer}", "{contract: Writer, timout: 5}"))
+    result.stdout.fnmatch_lines(["*scenarios/bad.yaml:5: steps.only.timout: unknown field (did you mean timeout?)*"])
+
+
+def test_wrong_type_says_what_was_found(two_scenarios: PipelineProject) -> None:
+    result = _run_bad(two_scenarios, GOOD.replace("{contract: Writer}", "{contract: Writer, timeout: soon}"))
+    result.stdout.fnmatch_lines(["*scenarios/bad.yaml:5: steps.only.timeout: *found 'soon' (type str)*"])
+
+
+def test_missing_contract_lists_what_was_found(two_scenarios: PipelineProject) -> None:
+    result = _run_bad(two_scenarios, GOOD.replace("Writer", "Writr"))
+    result.stdout.fnmatch_lines(
+        ["*scenarios/bad.yaml:5: steps.only.contract: no contract named 'Writr' (did you mean Writer?); searched *contracts; found: Writer*"]
+    )
+
+
+def test_missing_script_names_the_entry_point_and_where_it_looked(two_scenarios: PipelineProject) -> None:
+    two_scenarios.contract("Ghost", entry_point="ghost.py")
+    result = _run_bad(two_scenarios, GOOD.replace("Writer", "Ghost"))
+    result.stdout.fnmatch_lines(["*bad.yaml:5: steps.only.contract: entry point 'ghost.py' of contract Ghost (*ghost.step.yaml) not found in *scripts*"])
+
+
+def test_missing_contracts_directory_is_reported(two_scenarios: PipelineProject) -> None:
+    result = _run_bad(two_scenarios, GOOD.replace("[../contracts]", "[../contract]"))
+    result.stdout.fnmatch_lines(["*bad.yaml:2: contracts[[]0[]]: path not found: '../contract'*"])
+
+
+def test_cycle_is_named_step_by_step(project: PipelineProject) -> None:
+    project.contract("Relay", inputs={"DATA": {"path": "/opt/ml/processing/input/data"}})
+    project.script("relay.py", "def main(i, o, e, j):\n    pass\n")
+    project.scenario(
+        "cycle",
+        """
+        contracts: [../contracts]
+        scripts: [../scripts]
+        steps:
+          a: {contract: Relay, inputs: {DATA: b.out}}
+          b: {contract: Relay, inputs: {DATA: a.out}}
+        """,
+    )
+    result = project.run()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*cycle.yaml:*: steps.a.inputs: steps form a cycle: a -> b -> a*"])
+
+
+def test_unknown_upstream_step_suggests_the_closest_reference(project: PipelineProject) -> None:
+    project.contract("Relay", inputs={"DATA": {"path": "/opt/ml/processing/input/data"}})
+    project.script("relay.py", "def main(i, o, e, j):\n    pass\n")
+    project.scenario(
+        "typo",
+        """
+        contracts: [../contracts]
+        scripts: [../scripts]
+        data: {raw: {text: x}}
+        steps:
+          prep: {contract: Relay, inputs: {DATA: raw}}
+          train:
+            contract: Relay
+            inputs:
+              DATA: prp.out
+        """,
+    )
+    result = project.run()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["*typo.yaml:10: steps.train.inputs.DATA: 'prp.out' is neither a data source nor <step>.<output> (there is no step 'prp') (did you mean prep.out?)*"]
+    )
+
+
+def test_unknown_upstream_output_lists_the_outputs(project: PipelineProject) -> None:
+    project.contract("Relay", inputs={"DATA": {"path": "/opt/ml/processing/input/data"}})
+    project.script("relay.py", "def main(i, o, e, j):\n    pass\n")
+    project.scenario(
+        "typo",
+        """
+        contracts: [../contracts]
+        scripts: [../scripts]
+        data: {raw: {text: x}}
+        steps:
+          prep: {contract: Relay, inputs: {DATA: raw}}
+          train: {contract: Relay, inputs: {DATA: prep.outt}}
+        """,
+    )
+    result = project.run()
+    result.stdout.fnmatch_lines(["*typo.yaml:7: steps.train.inputs.DATA: step 'prep' (contract Relay) has no output 'outt'*its outputs are: out*"])
+
+
+def test_missing_required_env_var_is_reported_before_running(one_step: PipelineProject) -> None:
+    one_step.contract("Writer", entry_point="writer.py", required_env=["LABEL_FIELD"])
+    result = one_step.run()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["*single.yaml:5: steps.only: required env var LABEL_FIELD of contract Writer is not set; add it under steps.only.env or defaults.env*"]
+    )
+    assert not list(one_step.root.rglob("stdout.log")), "the step must not have been started"
+
+
+def test_missing_required_input_says_how_to_wire_it(one_step: PipelineProject) -> None:
+    one_step.contract("Writer", entry_point="writer.py", inputs={"DATA": {"path": "/opt/ml/processing/input/data"}})
+    result = one_step.run()
+    result.stdout.fnmatch_lines(["*single.yaml:*: steps.only.inputs: required input 'DATA' of contract Writer*is not wired*"])
+
+
+def test_input_not_in_contract_is_reported(one_step: PipelineProject) -> None:
+    one_step.scenario("single", GOOD.replace("{contract: Writer}", "{contract: Writer, inputs: {DATTA: x}}"))
+    result = one_step.run()
+    result.stdout.fnmatch_lines(["*single.yaml:5: steps.only.inputs.DATTA: contract Writer has no input 'DATTA'*"])
+
+
+def test_unknown_job_arg_is_reported(one_step: PipelineProject) -> None:
+    one_step.contract("Writer", entry_point="writer.py", job_arguments=["job_type"])
+    one_step.scenario("single", GOOD.replace("{contract: Writer}", "{contract: Writer, job_args: {job_typ: training}}"))
+    result = one_step.run()
+    result.stdout.fnmatch_lines(["*steps.only.job_args.job_typ: contract Writer declares no job argument 'job_typ' (did you mean job_type?)*"])
+
+
+def test_invalid_contract_file_is_reported_with_its_own_line(one_step: PipelineProject) -> None:
+    (one_step.root / "contracts" / "writer.step.yaml").write_text(
+        "step_type: Writer\ncontract:\n  entry_point: writer.py\n  outputs:\n    out: {path: relative/path}\n"
+    )
+    result = one_step.run()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*writer.step.yaml:5: contract.outputs.out.path: expected an absolute container path*"])
+
+
+def test_unknown_keys_in_a_step_yaml_contract_block_are_ignored(one_step: PipelineProject) -> None:
+    (one_step.root / "contracts" / "writer.step.yaml").write_text(
+        "step_type: Writer\nsagemaker_extra: 1\ncontract:\n  entry_point: writer.py\n  ecosystem_field: x\n"
+        "  outputs:\n    out: {path: /opt/ml/processing/output, logical_name: data}\n"
+    )
+    one_step.run().assert_outcomes(passed=1)
+
+
+def test_unknown_keys_in_a_plain_contract_file_are_errors(one_step: PipelineProject) -> None:
+    (one_step.root / "contracts" / "writer.step.yaml").unlink()
+    (one_step.root / "contracts" / "writer.contract.yaml").write_text(
+        "name: Writer\nentry_point: writer.py\noutputs:\n  out: /opt/ml/processing/output\nextra_field: 1\n"
+    )
+    result = one_step.run()
+    result.stdout.fnmatch_lines(["*writer.contract.yaml:5: extra_field: unknown field*"])
+
+
+def test_a_plain_contract_file_is_found_by_name(one_step: PipelineProject) -> None:
+    (one_step.root / "contracts" / "writer.step.yaml").unlink()
+    (one_step.root / "contracts" / "anything.contract.yaml").write_text(
+        "name: Writer\nentry_point: writer.py\noutputs:\n  out: /opt/ml/processing/output\n"
+    )
+    one_step.run().assert_outcomes(passed=1)
+
+
+def test_all_problems_of_a_file_are_reported_together(two_scenarios: PipelineProject) -> None:
+    result = _run_bad(
+        two_scenarios,
+        """
+        contracts: [../contracts]
+        scripts: [../scripts]
+        steps:
+          one: {contract: Nope}
+          two: {contract: Writer, inputs: {X: missing.out}}
+        """,
+    )
+    result.stdout.fnmatch_lines(["*bad.yaml:5: steps.one.contract: no contract named 'Nope'*", "*bad.yaml:6: steps.two.inputs.X:*"])
