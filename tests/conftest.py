@@ -9,6 +9,12 @@ from typing import Any
 import pytest
 import yaml
 
+# pytester's in-process runs drop the modules an inner run imported; numpy and pyarrow cannot
+# be imported twice in one process, so they are imported here, before any inner run.
+import pytest_cursus.items  # noqa: F401  (pulls in pandas, numpy, pyarrow)
+import pytest_cursus.data.synthetic  # noqa: F401
+import pytest_cursus.pipeline  # noqa: F401
+
 
 class PipelineProject:
     """Writes contracts, scripts and scenarios the way a user's repository holds them."""
@@ -53,11 +59,21 @@ class PipelineProject:
         path.write_text(textwrap.dedent(source))
         return path
 
+    @property
+    def workspace(self) -> Path:
+        return self.root / "workspace"
+
+    def step_dir(self, scenario: str, step: str) -> Path:
+        return self.workspace / scenario / step
+
+    def _args(self, args: tuple[str, ...]) -> list[str]:
+        return ["--cursus-scenarios", "scenarios", "--cursus-workspace", str(self.workspace), "-p", "no:cacheprovider", *args]
+
     def run(self, *args: str) -> pytest.RunResult:
-        return self.pytester.runpytest("--cursus-scenarios", "scenarios", "-p", "no:cacheprovider", *args)
+        return self.pytester.runpytest(*self._args(args))
 
     def run_subprocess(self, *args: str) -> pytest.RunResult:
-        return self.pytester.runpytest_subprocess("--cursus-scenarios", "scenarios", "-p", "no:cacheprovider", *args)
+        return self.pytester.runpytest_subprocess(*self._args(args))
 
 
 def _snake(name: str) -> str:

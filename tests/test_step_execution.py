@@ -209,7 +209,7 @@ def test_logger_is_passed_when_main_accepts_one_and_is_callable_and_a_logger(one
     )
     result = one_step.run()
     result.assert_outcomes(passed=1)
-    stderr = next(one_step.root.rglob("logs/stderr.log")).read_text()
+    stderr = (one_step.step_dir("single", "only") / "logs" / "stderr.log").read_text()
     assert "called like print" in stderr and "called like logging" in stderr and "WARNING" in stderr
 
 
@@ -242,7 +242,7 @@ def test_environ_vars_reach_os_environ_as_strings(project: PipelineProject) -> N
     project.run().assert_outcomes(passed=1)
     import json
 
-    seen = json.loads(next(project.root.rglob("output/out/env.json")).read_text())
+    seen = json.loads((project.step_dir("single", "only") / "output" / "out" / "env.json").read_text())
     assert seen == {
         "LABEL_FIELD": ["label", "label"],  # step env wins over defaults
         "TRAIN_RATIO": ["0.8", "0.8"],  # defaults win over the contract's optional default
@@ -274,7 +274,7 @@ def test_job_args_is_a_namespace_named_after_the_flags(project: PipelineProject)
         """,
     )
     project.run().assert_outcomes(passed=1)
-    assert next(project.root.rglob("output/out/args.txt")).read_text() == "training|None"
+    assert (project.step_dir("single", "only") / "output" / "out" / "args.txt").read_text() == "training|None"
 
 
 def test_every_declared_name_is_present_and_unwired_optional_inputs_do_not_exist(project: PipelineProject) -> None:
@@ -360,7 +360,7 @@ def test_package_script_with_relative_imports_runs_by_module_name(project: Pipel
         """,
     )
     project.run().assert_outcomes(passed=1)
-    assert next(project.root.rglob("output/out/x.txt")).read_text() == "42"
+    assert (project.step_dir("single", "only") / "output" / "out" / "x.txt").read_text() == "42"
 
 
 def test_multiprocessing_pool_inside_a_script_works_and_leaves_no_process(one_step: PipelineProject) -> None:
@@ -379,7 +379,7 @@ def test_multiprocessing_pool_inside_a_script_works_and_leaves_no_process(one_st
         """,
     )
     one_step.run().assert_outcomes(passed=1)
-    assert next(one_step.root.rglob("output/out/total.txt")).read_text() == "285"
+    assert (one_step.step_dir("single", "only") / "output" / "out" / "total.txt").read_text() == "285"
 
 
 def test_megabytes_of_logs_are_captured_to_files(one_step: PipelineProject) -> None:
@@ -397,7 +397,7 @@ def test_megabytes_of_logs_are_captured_to_files(one_step: PipelineProject) -> N
     )
     result = one_step.run()
     result.assert_outcomes(failed=1)
-    stdout_log = next(one_step.root.rglob("logs/stdout.log"))
+    stdout_log = one_step.step_dir("single", "only") / "logs" / "stdout.log"
     assert stdout_log.stat().st_size > 4_000_000
     assert "log line 99999" in stdout_log.read_text()
     assert "log line 5" not in result.stdout.str(), "stdout is kept in the file, not dumped into the report"
@@ -416,7 +416,7 @@ def test_return_value_is_recorded_not_required(one_step: PipelineProject) -> Non
     one_step.run().assert_outcomes(passed=1)
     import json
 
-    report = json.loads(next(one_step.root.rglob("logs/report.json")).read_text())
+    report = json.loads((one_step.step_dir("single", "only") / "logs" / "report.json").read_text())
     assert report["return_summary"] == {"train": "DataFrame 3x1", "note": "ok"}
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import ValidationError
 
 from .contract_files import (
@@ -98,6 +99,7 @@ class ContractRegistry:
 
     contracts: list[Contract] = field(default_factory=list)
     broken: dict[Path, CursusError] = field(default_factory=dict)
+    broken_names: dict[Path, str | None] = field(default_factory=dict)
     searched: tuple[Path, ...] = ()
 
     @classmethod
@@ -108,6 +110,7 @@ class ContractRegistry:
                 registry.contracts.append(load_contract(path))
             except (ConfigError, ConfigErrors) as exc:
                 registry.broken[path] = exc
+                registry.broken_names[path] = _declared_name(path)
         return registry
 
     def find(self, wanted: str) -> Contract:
@@ -118,7 +121,7 @@ class ContractRegistry:
             if contract_stem(contract.path) == wanted:
                 return contract
         for path, error in self.broken.items():
-            if contract_stem(path) == wanted:
+            if wanted in (contract_stem(path), self.broken_names.get(path)):
                 raise ContractNotFound(f"contract {wanted!r} is in {path}, which is invalid:\n{error}")
         raise ContractNotFound(self._not_found_message(wanted))
 
@@ -138,6 +141,18 @@ class ContractRegistry:
 
 class ContractNotFound(CursusError):
     pass
+
+
+def _declared_name(path: Path) -> str | None:
+    """The step_type or name of a contract file that failed validation, if it can be read."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    if isinstance(data, dict):
+        name = data.get("step_type") or data.get("name")
+        return name if isinstance(name, str) else None
+    return None
 
 
 def _contract_paths(roots: Iterable[Path]) -> list[Path]:

@@ -48,7 +48,17 @@ class ScenarioYamlFile(pytest.File):
             yield StepItem.from_parent(self, name=step, plan=plan, step=step)
 
 
-class _ScenarioItem(pytest.Item):
+class CursusItem(pytest.Item):
+    """Base of our items: ``explain`` gives the user-facing text of a failure in any phase."""
+
+    def explain(self, excinfo: pytest.ExceptionInfo[BaseException]) -> str | None:
+        return _explain(excinfo)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:  # type: ignore[override]
+        return self.explain(excinfo) or super().repr_failure(excinfo, style=style)  # type: ignore[arg-type]
+
+
+class _ScenarioItem(CursusItem):
     plan: ScenarioPlan
 
     def _mark(self, kind: str) -> None:
@@ -79,9 +89,6 @@ class StepItem(_ScenarioItem):
         self.stash[STEP_RESULT_KEY] = result
         if not result.passed:
             raise StepFailed(result)
-
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:  # type: ignore[override]
-        return _explain(excinfo) or super().repr_failure(excinfo, style=style)  # type: ignore[arg-type]
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.plan.steps[self.step].line - 1, f"{self.plan.name}::{self.step}"
@@ -117,15 +124,12 @@ class EdgeItem(_ScenarioItem):
                 + "\n".join(f"  - {problem}" for problem in problems)
             )
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:  # type: ignore[override]
-        return _explain(excinfo) or super().repr_failure(excinfo, style=style)  # type: ignore[arg-type]
-
     def reportinfo(self) -> tuple[Path, int, str]:
         line = self.plan.steps[self.edge.downstream].line
         return self.path, line - 1, f"{self.plan.name}::compat[{self.edge.id}]"
 
 
-class InvalidScenarioItem(pytest.Item):
+class InvalidScenarioItem(CursusItem):
     """Stands for a scenario file that could not be read: errors at setup with the reason."""
 
     def __init__(self, *, error: ConfigError | ConfigErrors, **kwargs: Any) -> None:
@@ -139,10 +143,10 @@ class InvalidScenarioItem(pytest.Item):
     def runtest(self) -> None:  # never reached: setup always fails
         raise self.error
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:  # type: ignore[override]
+    def explain(self, excinfo: pytest.ExceptionInfo[BaseException]) -> str | None:
         if isinstance(excinfo.value, (ConfigError, ConfigErrors)):
             return f"invalid scenario:\n{excinfo.value.render(self.config.rootpath)}"
-        return super().repr_failure(excinfo, style=style)  # type: ignore[arg-type]
+        return None
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, f"invalid scenario {self.path.name}"

@@ -90,3 +90,20 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     from .items import ScenarioYamlFile
 
     return ScenarioYamlFile.from_parent(parent, path=file_path)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
+    """Setup-phase errors of our items (invalid scenario, failed upstream) read like failures.
+
+    pytest formats setup errors without ``repr_failure``, so the text is put on the report here.
+    """
+    report: pytest.TestReport = yield
+    if call.excinfo is not None and call.when == "setup" and not report.skipped:
+        from .items import CursusItem
+
+        if isinstance(item, CursusItem):
+            text = item.explain(call.excinfo)
+            if text is not None:
+                report.longrepr = text
+    return report
