@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from .failure_text import describe_failure
 from .pipeline import UpstreamFailed
 from .results import StepResult
 from .scenario_plan import ScenarioPlan, load_scenario
-from .session_state import OPTIONS_KEY, pipeline_for
+from .session_state import OPTIONS_KEY, SELECTED_STEPS_KEY, pipeline_for
 
 STEP_RESULT_KEY = pytest.StashKey[StepResult]()
 
@@ -77,16 +78,15 @@ class StepItem(_ScenarioItem):
         self._mark("cursus_step")
 
     def setup(self) -> None:
-        try:
-            pipeline_for(self.config).prepare(self.plan, self.step)
-        except UpstreamFailed as exc:
-            if not exc.ran_now:
-                pytest.skip(f"upstream step {exc.upstream.step!r} failed")
-            raise
+        with _upstream_failures_reported(self):
+            produced = pipeline_for(self.config).prepare(self.plan, self.step)
+        _note_setup(self, produced)
 
     def runtest(self) -> None:
         result = pipeline_for(self.config).run_step(self.plan, self.step)
         self.stash[STEP_RESULT_KEY] = result
+        if result.cached:
+            self.user_properties.append(("cursus_cache", "hit"))
         if not result.passed:
             raise StepFailed(result)
 
@@ -104,14 +104,18 @@ class EdgeItem(_ScenarioItem):
         self._mark("cursus_edge")
 
     def setup(self) -> None:
-        try:
-            upstream = pipeline_for(self.config).ensure(self.plan, self.edge.upstream)
-        except UpstreamFailed as exc:
-            if not exc.ran_now:
-                pytest.skip(f"upstream step {exc.upstream.step!r} failed: nothing to check")
-            raise
+        pipeline = pipeline_for(self.config)
+        with _upstream_failures_reported(self):
+            produced = pipeline.prepare(self.plan, self.edge.upstream)
+        upstream = pipeline.result(self.plan, self.edge.upstream)
+        if upstream is None:
+            upstream = pipeline.ensure(self.plan, self.edge.upstream)
+            produced.append(upstream)
+        _note_setup(self, produced)
         if not upstream.passed:
-            pytest.skip(f"upstream step {self.edge.upstream!r} failed: nothing to check")
+            if (self.plan.path, self.edge.upstream) in self.config.stash.get(SELECTED_STEPS_KEY, set()):
+                pytest.skip(f"upstream step {self.edge.upstream!r} failed: nothing to check")
+            raise UpstreamFailed(self.name, upstream)
         self.stash[STEP_RESULT_KEY] = upstream
 
     def runtest(self) -> None:
@@ -150,6 +154,25 @@ class InvalidScenarioItem(CursusItem):
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, f"invalid scenario {self.path.name}"
+
+
+@contextmanager
+def _upstream_failures_reported(item: _ScenarioItem) -> Iterator[None]:
+    """A failed upstream step skips this item when the upstream's own item reports the
+    failure in this session, and errors it otherwise, so the failure is never hidden and a
+    serial run and an xdist run give the same outcomes."""
+    try:
+        yield
+    except UpstreamFailed as exc:
+        if (item.plan.path, exc.upstream.step) in item.config.stash.get(SELECTED_STEPS_KEY, set()):
+            pytest.skip(f"upstream step {exc.upstream.step!r} failed")
+        raise
+
+
+def _note_setup(item: pytest.Item, produced: list[StepResult]) -> None:
+    if produced:
+        listed = ", ".join(f"{r.step} ({'cached' if r.cached else r.outcome})" for r in produced)
+        item.add_report_section("setup", "cursus", f"upstream steps produced as setup of this item: {listed}")
 
 
 def _explain(excinfo: pytest.ExceptionInfo[BaseException]) -> str | None:

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .scenario_plan import DEFAULT_TIMEOUT_S, SOURCE_VARIANTS, PlanOptions
+from .step_cache import DEFAULT_MAX_MB
 
-OptionKind = Literal["paths", "path", "choice", "float"]
+OptionKind = Literal["paths", "path", "choice", "float", "flag"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("workspace", "path", "where step workspaces are written (default: a 'cursus' directory under pytest's basetemp)", metavar="DIR"),
     OptionSpec("timeout", "float", f"default per-step timeout in seconds when a scenario sets none (default: {DEFAULT_TIMEOUT_S:g})", default=DEFAULT_TIMEOUT_S, metavar="SECONDS"),
     OptionSpec("max_memory_mb", "float", "default per-step memory limit (peak RSS of the process tree) when a scenario sets none (default: no limit)", metavar="MB"),
+    OptionSpec("no_cache", "flag", "run every step even when the step cache holds its outputs (steps still run once per run under xdist)", default=False),
+    OptionSpec("cache_dir", "path", "where the step cache lives (default: 'cursus-steps' under pytest's cache directory; --cache-clear empties it)", metavar="DIR"),
+    OptionSpec("cache_max_mb", "float", f"size cap of the step cache; least recently used entries are evicted (default: {DEFAULT_MAX_MB})", default=float(DEFAULT_MAX_MB), metavar="MB"),
 )
 
 
@@ -52,6 +56,9 @@ class CursusOptions:
     workspace: Path | None = None
     timeout: float = DEFAULT_TIMEOUT_S
     max_memory_mb: float | None = None
+    no_cache: bool = False
+    cache_dir: Path | None = None
+    cache_max_mb: float = float(DEFAULT_MAX_MB)
 
     def plan_options(self) -> PlanOptions:
         return PlanOptions(
@@ -85,6 +92,15 @@ def resolve_options(
 def _convert(spec: OptionSpec, value: Any, base: Path) -> Any:
     if value is None or value == "" or value == []:
         return () if spec.kind == "paths" else spec.default
+    if spec.kind == "flag":
+        if isinstance(value, bool):
+            return value
+        lowered = str(value).strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise OptionError(f"{spec.ini_name}: expected true or false, got {value!r}")
     if spec.kind == "paths":
         items = value.split() if isinstance(value, str) else value
         return tuple((base / str(item)).resolve() for item in items)

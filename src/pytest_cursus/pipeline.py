@@ -12,6 +12,8 @@ from .errors import CursusError, DataSourceError
 from .execution.step_runner import StepRunner
 from .results import StepFailure, StepResult
 from .scenario_plan import ScenarioPlan, SourceInput, UpstreamInput
+from .step_cache import OutputCache
+from .step_key import StepKey, source_key, step_key
 
 SOURCES_DIR = "_data"
 
@@ -19,22 +21,28 @@ SOURCES_DIR = "_data"
 class UpstreamFailed(CursusError):
     """A step cannot run because a step it reads from failed."""
 
-    def __init__(self, step: str, upstream: StepResult, ran_now: bool) -> None:
+    def __init__(self, step: str, upstream: StepResult) -> None:
         self.step = step
         self.upstream = upstream
-        self.ran_now = ran_now
         super().__init__(f"upstream step {upstream.step!r} failed, so {step!r} cannot run")
 
 
 @dataclass
 class PipelineRun:
-    """Remembers every step result and materialised data source of one run."""
+    """Remembers every step result and materialised data source of one run.
+
+    With a ``cache``, a step whose key is unchanged is taken from it instead of running, and
+    concurrent processes sharing the cache run each step once.
+    """
 
     workspace_root: Path
+    cache: OutputCache | None = None
     runner: StepRunner = field(init=False)
     results: dict[tuple[Path, str], StepResult] = field(default_factory=dict)
     ran_as_setup: set[tuple[Path, str]] = field(default_factory=set)
     _sources: dict[tuple[Path, str], Path] = field(default_factory=dict)
+    _keys: dict[tuple[Path, str], StepKey] = field(default_factory=dict)
+    _source_keys: dict[tuple[Path, str], str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.runner = StepRunner(self.workspace_root)
@@ -43,20 +51,21 @@ class PipelineRun:
         return self.results.get((plan.path, step))
 
     def prepare(self, plan: ScenarioPlan, step: str) -> list[StepResult]:
-        """Make sure every step ``step`` depends on has run; return those run just now.
+        """Make sure every step ``step`` depends on has a result; return those produced now
+        (run, or taken from the cache).
 
         Raises ``UpstreamFailed`` if one of them failed (now or earlier in the run).
         """
-        ran_now = []
+        produced = []
         for upstream in plan.required_before(step):
             result = self.result(plan, upstream)
             if result is None:
                 result = self._execute(plan, upstream)
                 self.ran_as_setup.add((plan.path, upstream))
-                ran_now.append(result)
+                produced.append(result)
             if not result.passed:
-                raise UpstreamFailed(step, result, ran_now=result in ran_now)
-        return ran_now
+                raise UpstreamFailed(step, result)
+        return produced
 
     def run_step(self, plan: ScenarioPlan, step: str) -> StepResult:
         """Run ``step`` (its upstream first if needed); an earlier result of it is replaced."""
@@ -73,7 +82,43 @@ class PipelineRun:
         self.ran_as_setup.add((plan.path, step))
         return result
 
+    def key_of(self, plan: ScenarioPlan, step: str) -> StepKey:
+        """The step's cache key; an upstream input contributes the upstream step's key."""
+        memo = (plan.path, step)
+        if memo not in self._keys:
+            input_keys = {}
+            for name, binding in plan.steps[step].inputs.items():
+                if isinstance(binding, SourceInput):
+                    input_keys[name] = self._source_key(plan, binding.source)
+                else:
+                    input_keys[name] = f"{self.key_of(plan, binding.step).digest}/{binding.output}"
+            self._keys[memo] = step_key(plan.steps[step], input_keys)
+        return self._keys[memo]
+
+    def _source_key(self, plan: ScenarioPlan, name: str) -> str:
+        memo = (plan.path, name)
+        if memo not in self._source_keys:
+            self._source_keys[memo] = source_key(name, plan.data[name], plan.source_variants[name], plan.base_dir)
+        return self._source_keys[memo]
+
     def _execute(self, plan: ScenarioPlan, step: str) -> StepResult:
+        if self.cache is None:
+            result = self._run(plan, step)
+        else:
+            key = self.key_of(plan, step)
+            with self.cache.claim(key.digest):
+                cached = self.cache.lookup(key.digest)
+                if cached is not None:
+                    # the entry may come from an identical step of another scenario
+                    result = cached.model_copy(update={"scenario": plan.name, "step": step})
+                else:
+                    result = self._run(plan, step)
+                    result.cache_key = key.digest
+                    self.cache.store(key, result)
+        self.results[(plan.path, step)] = result
+        return result
+
+    def _run(self, plan: ScenarioPlan, step: str) -> StepResult:
         step_plan = plan.steps[step]
         inputs: dict[str, Path] = {}
         try:
@@ -93,7 +138,6 @@ class PipelineRun:
             )
         else:
             result = self.runner.run(step_plan, inputs)
-        self.results[(plan.path, step)] = result
         return result
 
     def _source(self, plan: ScenarioPlan, name: str) -> Path:

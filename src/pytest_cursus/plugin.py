@@ -7,12 +7,13 @@ Kept thin: the items live in ``items.py`` and all the work in plain modules. Hea
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
 
 from .options import OPTIONS, OptionError, resolve_options
-from .session_state import OPTIONS_KEY
+from .session_state import OPTIONS_KEY, RUN_ID_KEY, SELECTED_STEPS_KEY, is_xdist_worker
 
 MARKERS = {
     "cursus": "an item collected by pytest-cursus",
@@ -28,12 +29,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         kwargs: dict[str, object] = {"dest": f"cursus_{spec.name}", "default": None, "help": spec.help}
         if spec.kind == "paths":
             kwargs["action"] = "append"
+        if spec.kind == "flag":
+            kwargs["action"] = "store_true"
         if spec.choices:
             kwargs["choices"] = spec.choices
         if spec.metavar:
             kwargs["metavar"] = spec.metavar
         group.addoption(spec.flag, **kwargs)  # type: ignore[arg-type]
-        parser.addini(spec.ini_name, help=spec.help, type="paths" if spec.kind == "paths" else "string")
+        ini_type = {"paths": "paths", "flag": "bool"}.get(spec.kind, "string")
+        parser.addini(spec.ini_name, help=spec.help, type=ini_type, default=None)  # type: ignore[arg-type]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -41,7 +45,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{name}: {description}")
     try:
         options = resolve_options(
-            lambda name: config.getoption(f"cursus_{name}"),
+            lambda name: config.getoption(f"cursus_{name}") or None,
             lambda name: config.getini(f"cursus_{name}"),
             invocation_dir=config.invocation_params.dir,
             ini_dir=config.inipath.parent if config.inipath else config.rootpath,
@@ -52,6 +56,10 @@ def pytest_configure(config: pytest.Config) -> None:
         if not directory.exists():
             raise pytest.UsageError(f"--cursus-scenarios / cursus_scenarios: {directory} does not exist")
     config.stash[OPTIONS_KEY] = options
+    # one id for the whole run, the same on every xdist worker: results stored in the cache
+    # by one worker are reused by the others even when they may not be reused across runs
+    workerinput = getattr(config, "workerinput", None)
+    config.stash[RUN_ID_KEY] = workerinput["testrunuid"] if workerinput else uuid.uuid4().hex
     _add_scenarios_to_args(config, options.scenarios, from_command_line=bool(config.getoption("cursus_scenarios")))
 
 
@@ -107,3 +115,26 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             if text is not None:
                 report.longrepr = text
     return report
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    from .items import StepItem
+
+    session.config.stash[SELECTED_STEPS_KEY] = {
+        (item.plan.path, item.step) for item in session.items if isinstance(item, StepItem)
+    }
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
+    if report.when == "call" and report.passed and ("cursus_cache", "hit") in report.user_properties:
+        return "passed", "c", "CACHED"
+    return None
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    from .session_state import PIPELINE_KEY
+
+    pipeline = session.config.stash.get(PIPELINE_KEY, None)
+    # Only the process that outlives all others evicts: xdist workers may still read entries.
+    if pipeline is not None and pipeline.cache is not None and not is_xdist_worker(session.config):
+        pipeline.cache.evict()

@@ -63,6 +63,8 @@ class StepResult(BaseModel):
     stderr_tail: str = ""
     metrics: StepMetrics = Field(default_factory=StepMetrics)
     return_summary: Any = None
+    cached: bool = False  # taken from the step cache instead of running
+    cache_key: str | None = None
 
     @property
     def passed(self) -> bool:

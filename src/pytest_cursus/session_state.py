@@ -14,6 +14,9 @@ if TYPE_CHECKING:
 
 OPTIONS_KEY = pytest.StashKey[CursusOptions]()
 PIPELINE_KEY = pytest.StashKey["PipelineRun"]()
+RUN_ID_KEY = pytest.StashKey[str]()
+SELECTED_STEPS_KEY = pytest.StashKey[set[tuple[Path, str]]]()
+CACHE_DIR_NAME = "cursus-steps"
 
 
 def worker_id(config: pytest.Config) -> str | None:
@@ -21,13 +24,37 @@ def worker_id(config: pytest.Config) -> str | None:
     return workerinput.get("workerid") if workerinput else None
 
 
+def is_xdist_worker(config: pytest.Config) -> bool:
+    return worker_id(config) is not None
+
+
 def pipeline_for(config: pytest.Config) -> PipelineRun:
     """The session's pipeline run, created when the first step needs it."""
     if PIPELINE_KEY not in config.stash:
         from .pipeline import PipelineRun
+        from .step_cache import OutputCache
 
-        config.stash[PIPELINE_KEY] = PipelineRun(workspace_root(config))
+        options = config.stash[OPTIONS_KEY]
+        cache = OutputCache(
+            cache_root(config),
+            config.stash[RUN_ID_KEY],
+            reuse_earlier_runs=not options.no_cache,
+            max_bytes=int(options.cache_max_mb * 2**20),
+        )
+        config.stash[PIPELINE_KEY] = PipelineRun(workspace_root(config), cache=cache)
     return config.stash[PIPELINE_KEY]
+
+
+def cache_root(config: pytest.Config) -> Path:
+    options = config.stash[OPTIONS_KEY]
+    if options.cache_dir is not None:
+        return options.cache_dir
+    cache = getattr(config, "cache", None)
+    if cache is not None:
+        return cache.mkdir(CACHE_DIR_NAME)
+    # pytest's cache provider is disabled (-p no:cacheprovider), and with it the `cache_dir`
+    # ini key: use the place it would have used by default
+    return config.rootpath / ".pytest_cache" / "d" / CACHE_DIR_NAME
 
 
 def workspace_root(config: pytest.Config) -> Path:
