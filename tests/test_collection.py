@@ -165,3 +165,14 @@ def test_ini_timeout_must_be_a_number(chain: PipelineProject) -> None:
     result = chain.run()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*cursus_timeout: expected a number, got 'soon'*"])
+
+
+def test_a_node_id_inside_the_scenario_directory_selects_only_that_item(chain: PipelineProject) -> None:
+    result = chain.run("scenarios/chain.yaml::clean", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["scenarios/chain.yaml::clean", "1 test collected*"])
+
+
+def test_a_test_directory_named_beside_the_scenarios_adds_them(chain: PipelineProject) -> None:
+    chain.pytester.makepyfile(test_unit="def test_unit():\n    pass\n")
+    result = chain.run("test_unit.py", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["test_unit.py::test_unit", "*6 tests collected*"])

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import CursusError, DataSourceError
+from .expectations import check_expectations
 from .execution.step_runner import StepRunner
 from .results import StepFailure, StepResult
 from .scenario_plan import ScenarioPlan, SourceInput, UpstreamInput
@@ -102,21 +103,30 @@ class PipelineRun:
         return self._source_keys[memo]
 
     def _execute(self, plan: ScenarioPlan, step: str) -> StepResult:
-        if self.cache is None:
-            result = self._run(plan, step)
-        else:
-            key = self.key_of(plan, step)
-            with self.cache.claim(key.digest):
-                cached = self.cache.lookup(key.digest)
-                if cached is not None:
-                    # the entry may come from an identical step of another scenario
-                    result = cached.model_copy(update={"scenario": plan.name, "step": step})
-                else:
-                    result = self._run(plan, step)
-                    result.cache_key = key.digest
-                    self.cache.store(key, result)
+        """Run the step or take it from the cache, then judge its outputs against ``expect:``."""
+        result = self._produce(plan, step)
+        expect = plan.steps[step].expect
+        if result.passed and expect:
+            problems = check_expectations(expect, {name: Path(path) for name, path in result.outputs.items()})
+            if problems:
+                failure = StepFailure(kind="expectation", message="\n".join(problems))
+                result = result.model_copy(update={"outcome": "failed", "failure": failure})
         self.results[(plan.path, step)] = result
         return result
+
+    def _produce(self, plan: ScenarioPlan, step: str) -> StepResult:
+        if self.cache is None:
+            return self._run(plan, step)
+        key = self.key_of(plan, step)
+        with self.cache.claim(key.digest):
+            cached = self.cache.lookup(key.digest)
+            if cached is not None:
+                # the entry may come from an identical step of another scenario
+                return cached.model_copy(update={"scenario": plan.name, "step": step})
+            result = self._run(plan, step)
+            result.cache_key = key.digest
+            self.cache.store(key, result)
+            return result
 
     def _run(self, plan: ScenarioPlan, step: str) -> StepResult:
         step_plan = plan.steps[step]

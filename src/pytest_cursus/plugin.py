@@ -78,8 +78,12 @@ def _add_scenarios_to_args(config: pytest.Config, scenarios: tuple[Path, ...], *
     wanted = [str(path) for path in scenarios]
     if from_command_line and not explicit:
         config.args[:] = wanted
-    else:
-        config.args.extend(path for path in wanted if path not in config.args)
+        return
+    # `pytest --cursus-scenarios s s/x.yaml::train` means that one item, not all of s
+    named = [(config.invocation_params.dir / arg.split("::")[0]).resolve() for arg in config.args]
+    for directory in scenarios:
+        if not any(path == directory or directory in path.parents or path in directory.parents for path in named):
+            config.args.append(str(directory))
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
