@@ -197,3 +197,16 @@ def test_all_problems_of_a_file_are_reported_together(two_scenarios: PipelinePro
         """,
     )
     result.stdout.fnmatch_lines(["*bad.yaml:5: steps.one.contract: no contract named 'Nope'*", "*bad.yaml:6: steps.two.inputs.X:*"])
+
+
+def test_two_files_with_the_same_scenario_name_are_an_error(one_step: PipelineProject) -> None:
+    one_step.scenario("copy", "scenario: single\n" + GOOD)
+    result = one_step.run()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*single.yaml:1: scenario: scenario name 'single' is already used by *copy.yaml; give this file its own 'scenario:' name*"])
+
+
+def test_step_names_must_start_with_a_letter(one_step: PipelineProject) -> None:
+    one_step.scenario("single", GOOD.replace("only:", "_data:"))
+    result = one_step.run()
+    result.stdout.fnmatch_lines(["*single.yaml:*: steps: step name '_data' must start with a letter*"])

@@ -11,7 +11,7 @@ import pytest
 
 from .dag import Edge
 from .edge_checks import check_edge
-from .errors import ConfigError, ConfigErrors, CursusError
+from .errors import ConfigError, ConfigErrors, CursusError, SourceLocation
 from .failure_text import describe_failure
 from .pipeline import UpstreamFailed
 from .results import StepResult
@@ -19,6 +19,7 @@ from .scenario_plan import ScenarioPlan, load_scenario
 from .session_state import OPTIONS_KEY, SELECTED_STEPS_KEY, pipeline_for
 
 STEP_RESULT_KEY = pytest.StashKey[StepResult]()
+SCENARIO_NAMES_KEY = pytest.StashKey[dict[str, Path]]()
 
 
 class StepFailed(CursusError):
@@ -42,6 +43,16 @@ class ScenarioYamlFile(pytest.File):
             # An item, not a collection error: pytest stops the whole session on collection
             # errors, and the SPEC wants the other scenarios to run.
             yield InvalidScenarioItem.from_parent(self, name=self.path.name.split(".")[0], error=exc)
+            return
+        # Workspaces, keywords and reports are per scenario name: two files may not share one.
+        owners = self.config.stash.setdefault(SCENARIO_NAMES_KEY, {})
+        owner = owners.setdefault(plan.name, self.path)
+        if owner != self.path:
+            error = ConfigError(
+                f"scenario name {plan.name!r} is already used by {owner}; give this file its own 'scenario:' name",
+                SourceLocation(self.path, 1, "scenario"),
+            )
+            yield InvalidScenarioItem.from_parent(self, name=plan.name, error=error)
             return
         for step in plan.steps:
             for edge in plan.edges_into(step):

@@ -10,8 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, field_validato
 from .contract_files import env_string
 from .data.schema import SyntheticSpec
 
-# Step and data-source names appear in `<step>.<output>` references and pytest node ids.
-NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+# Step and data-source names appear in `<step>.<output>` references, pytest node ids and
+# workspace directories (where `_data` holds materialised sources: hence a letter first).
+NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
 
 class _Strict(BaseModel):
@@ -21,7 +22,7 @@ class _Strict(BaseModel):
 def _check_name(kind: str, name: str) -> None:
     if not NAME_PATTERN.match(name):
         raise ValueError(
-            f"{kind} name {name!r} must start with a letter or '_' and contain only letters, digits, '_' and '-'"
+            f"{kind} name {name!r} must start with a letter and contain only letters, digits, '_' and '-'"
         )
 
 

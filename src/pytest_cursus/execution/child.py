@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import re
+import signal
 import sys
 import time
 import traceback
@@ -207,7 +208,29 @@ def _write_report(path: str, report: dict[str, Any]) -> None:
     os.replace(temporary, path)
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """If pytest is killed (SIGKILL, OOM killer), this process gets SIGKILL too.
+
+    Done here rather than in a preexec_fn: code between fork and exec in a threaded parent can
+    deadlock. The signal follows the parent *thread* that started us, so the runner launches
+    and supervises a step on one thread that lives until the step ends.
+    """
+    expected = os.environ.pop("CURSUS_PARENT_PID", None)
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the supervisor's cleanup still applies
+        return
+    if expected is not None and os.getppid() != int(expected):
+        os._exit(1)  # the parent died before the signal was armed
+
+
 def main(argv: list[str]) -> int:
+    die_with_parent()
     faulthandler.enable()  # a segfault in a C extension still shows where it happened
     with open(argv[0], encoding="utf-8") as handle:
         request = json.load(handle)

@@ -4,14 +4,16 @@ can replace the fresh-interpreter one without touching the supervisor or the run
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, final
+
+
+# The child reads it to die with us (see child.die_with_parent).
+PARENT_PID_VARIABLE = "CURSUS_PARENT_PID"
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class FreshInterpreterLauncher:
         self.python = python or sys.executable
 
     def launch(self, spec: LaunchSpec) -> int:
+        env = {**spec.env, PARENT_PID_VARIABLE: str(os.getpid())}
         with open(spec.stdout, "wb") as stdout, open(spec.stderr, "wb") as stderr:
             process = subprocess.Popen(
                 [self.python, "-m", "pytest_cursus.execution.child", str(spec.request_file)],
@@ -53,29 +56,11 @@ class FreshInterpreterLauncher:
                 stdout=stdout,
                 stderr=stderr,
                 cwd=spec.cwd,
-                env=spec.env,
+                env=env,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
             )
         # The supervisor reaps the pid itself with os.wait4, to get its rusage. Popen must not
         # poll it later from __del__ (a race with wait4): marking it finished makes that a no-op.
         process.returncode = 0
         return process.pid
 
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: if pytest itself is killed (SIGKILL, OOM), so is the step.
-
-    The signal follows the *thread* that forked, so a step is launched and supervised on one
-    thread that lives until the step ends.
-    """
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):  # not Linux: the supervisor's cleanup still applies
-        pass
-    if os.getppid() == 1:  # parent already gone between fork and prctl
-        os._exit(1)
