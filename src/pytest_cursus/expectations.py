@@ -37,9 +37,10 @@ def _check_output(expectation: OutputExpectation, root: Path) -> list[str]:
     tables = [name for name in candidates if tabular_format(base / name) is not None]
     if not tables:
         return [*problems, f"has no tabular file (csv, tsv, parquet, jsonl, optionally .gz) to check rows or columns in; found {_listing(present)}"]
-    rows: dict[str, int] = {}
+    rows: dict[str, int | None] = {}  # None: unreadable, so it counts no row
     for name in tables:
         try:
+            rows[name] = None
             rows[name] = count_rows(base / name)
             if expectation.columns:
                 columns = read_columns(base / name)
@@ -47,9 +48,11 @@ def _check_output(expectation: OutputExpectation, root: Path) -> list[str]:
                 if missing:
                     problems.append(f"{name} lacks column(s) {', '.join(missing)}; it has {', '.join(columns) or 'no columns'}")
         except UnreadableTableError as exc:
-            problems.append(f"cannot read {name}: {exc}")
-    total = sum(rows.values())
-    counted = ", ".join(f"{name}: {count}" for name, count in list(rows.items())[:_LISTED])
+            problems.append(f"cannot read {name}: {exc.reason}")
+    total = sum(count or 0 for count in rows.values())
+    counted = ", ".join(
+        f"{name}: {'unreadable' if count is None else count}" for name, count in list(rows.items())[:_LISTED]
+    )
     if expectation.min_rows is not None and total < expectation.min_rows:
         problems.append(f"expected at least {expectation.min_rows} rows, found {total} ({counted})")
     if expectation.max_rows is not None and total > expectation.max_rows:
