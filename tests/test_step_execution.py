@@ -427,3 +427,24 @@ def test_a_crashing_step_does_not_stop_the_other_scenarios(one_step: PipelinePro
     result = one_step.run()
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*killed by SIGABRT*"])
+
+
+@pytest.mark.skipif(os.path.lexists("/opt/ml"), reason="/opt/ml exists on this machine: cannot tell a script's writes apart")
+def test_writing_to_a_hard_coded_container_path_fails_and_is_cleaned_up(one_step: PipelineProject) -> None:
+    _with_script(
+        one_step,
+        """
+        import os
+
+        def main(input_paths, output_paths, environ_vars, job_args):
+            os.makedirs("/opt/ml/processing/output", exist_ok=True)
+            open("/opt/ml/processing/output/result.csv", "w").write("a\\n1\\n")
+        """,
+    )
+    result = one_step.run()
+    result.assert_outcomes(failed=1)
+    if os.geteuid() == 0:
+        result.stdout.fnmatch_lines(["*wrote to container path(s) /opt/ml on this machine instead of the local paths it was given*"])
+    else:
+        result.stdout.fnmatch_lines(["*PermissionError*"])
+    assert not os.path.lexists("/opt/ml")

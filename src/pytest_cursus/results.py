@@ -20,6 +20,7 @@ FailureKind = Literal[
     "no_main",
     "bad_signature",
     "input_modified",
+    "wrote_outside",  # wrote to a hard-coded container path on the host
     "expectation",
     "setup",  # the plugin could not prepare the step (data source, staging)
 ]
@@ -35,19 +36,36 @@ class StepFailure(BaseModel):
 class OutputFile(BaseModel):
     path: str  # relative to the output's directory
     bytes: int
+    rows: int | None = None  # data rows of a table file (Parquet from its footer); None: not a table or unreadable
 
 
 class StepMetrics(BaseModel):
+    """What the step's whole process tree used, measured by the parent."""
+
     wall_seconds: float = 0.0
-    cpu_seconds: float = 0.0
-    peak_rss_bytes: int = 0
+    cpu_seconds: float = 0.0  # user + system, every process of the tree
+    peak_rss_bytes: int = 0  # of the summed RSS of the tree
     import_seconds: float = 0.0
     main_seconds: float = 0.0
+    # bytes passed through read()/write() calls (page cache or not; files, pipes, sockets)
+    read_bytes: int = 0
+    write_bytes: int = 0
+    # bytes that reached the storage layer (often 0 for reads served from the page cache)
+    disk_read_bytes: int = 0
+    disk_write_bytes: int = 0
+    input_bytes: int = 0  # size of the staged inputs
+    cpu_count: int = 1  # CPUs the step could use (its affinity), for "could use more cores"
+    # (seconds since start, RSS bytes); at most MEMORY_SERIES_POINTS, downsampled keeping peaks
     memory_series: list[tuple[float, int]] = Field(default_factory=list)
 
     @property
     def peak_rss_mb(self) -> float:
         return self.peak_rss_bytes / 2**20
+
+    @property
+    def cpu_utilisation(self) -> float:
+        """Average cores busy: 1.0 is one core fully used for the whole wall time."""
+        return self.cpu_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
 
 
 class StepResult(BaseModel):
@@ -69,3 +87,12 @@ class StepResult(BaseModel):
     @property
     def passed(self) -> bool:
         return self.outcome == "passed"
+
+    def output_totals(self) -> dict[str, tuple[int, int, int | None]]:
+        """Output name -> (files, bytes, rows); rows is None when no file of it is a readable table."""
+        totals: dict[str, tuple[int, int, int | None]] = {}
+        for name in self.outputs or self.output_files:
+            files = self.output_files.get(name, [])
+            counted = [f.rows for f in files if f.rows is not None]
+            totals[name] = (len(files), sum(f.bytes for f in files), sum(counted) if counted else None)
+        return totals

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping
-from pathlib import Path
+import shutil
+from collections.abc import Iterable, Mapping
+from pathlib import Path, PurePosixPath
 
 from pydantic import ValidationError
 
+from ..contract_files import ChannelSpec
 from ..results import OutputFile, StepFailure, StepMetrics, StepResult
 from ..scenario_plan import StepPlan
 from .launcher import FreshInterpreterLauncher, LaunchSpec, StepLauncher
@@ -66,6 +69,7 @@ class StepRunner:
             (path.parent if is_file_channel(contract.outputs[name].path) else path).mkdir(parents=True, exist_ok=True)
         make_read_only(workspace.input_dir)
         before = fingerprint(workspace.input_dir)
+        container_paths = ContainerPathWatch.of(contract.inputs.values(), contract.outputs.values())
 
         request_file = workspace.logs_dir / "request.json"
         report_file = workspace.logs_dir / "report.json"
@@ -110,6 +114,15 @@ class StepRunner:
 
         changes = describe_changes(before, fingerprint(workspace.input_dir))
         make_writable(workspace.input_dir)
+        written = container_paths.created()
+        if written and result.failure is None:
+            result.failure = StepFailure(
+                kind="wrote_outside",
+                message=f"step {step.name!r} wrote to container path(s) {', '.join(written)} on this machine instead "
+                "of the local paths it was given; use input_paths[...]/output_paths[...] rather than hard-coded "
+                "/opt/ml/... paths (the plugin maps them to the step's workspace). What it created was removed.",
+            )
+        container_paths.remove_created(written)
         if changes and result.failure is None:
             result.failure = StepFailure(
                 kind="input_modified",
@@ -119,6 +132,37 @@ class StepRunner:
         result.output_files = {name: list_files(path) for name, path in output_paths.items()}
         result.outcome = "passed" if result.failure is None else "failed"
         return result
+
+
+class ContainerPathWatch:
+    """Notices a script that writes to its contract's container paths on the host itself."""
+
+    def __init__(self, existed: dict[str, bool]) -> None:
+        self.existed = existed
+
+    @classmethod
+    def of(cls, *channel_groups: Iterable[ChannelSpec]) -> ContainerPathWatch:
+        paths: set[str] = set()
+        for channels in channel_groups:
+            for channel in channels:
+                current = PurePosixPath(channel.path)
+                while str(current) != "/":
+                    paths.add(str(current))
+                    current = current.parent
+        return cls({path: os.path.lexists(path) for path in sorted(paths)})
+
+    def created(self) -> list[str]:
+        """The topmost container paths that did not exist before the step and do now."""
+        new = [path for path, existed in self.existed.items() if not existed and os.path.lexists(path)]
+        return [path for path in new if not any(path.startswith(other + "/") for other in new)]
+
+    def remove_created(self, paths: list[str]) -> None:
+        for path in paths:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
 
 
 def judge(step: StepPlan, outcome: ProcessOutcome, report: ChildReport | None) -> StepFailure | None:
