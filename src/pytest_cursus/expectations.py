@@ -6,7 +6,12 @@ import glob
 from collections.abc import Mapping
 from pathlib import Path
 
-from .data.tabular import UnreadableTableError, count_rows, list_tabular_files, read_columns, tabular_format
+from .data.tabular import (
+    UnreadableTableError,
+    count_rows,
+    read_columns,
+    tabular_format,
+)
 from .scenario_file import OutputExpectation
 
 _LISTED = 8

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -17,6 +17,9 @@ from .pipeline import UpstreamFailed
 from .results import StepResult
 from .scenario_plan import ScenarioPlan, load_scenario
 from .session_state import OPTIONS_KEY, SELECTED_STEPS_KEY, pipeline_for
+
+if TYPE_CHECKING:
+    from _pytest._code.code import TerminalRepr  # what Item.repr_failure may return; not public API
 
 STEP_RESULT_KEY = pytest.StashKey[StepResult]()
 SCENARIO_NAMES_KEY = pytest.StashKey[dict[str, Path]]()
@@ -66,8 +69,8 @@ class CursusItem(pytest.Item):
     def explain(self, excinfo: pytest.ExceptionInfo[BaseException]) -> str | None:
         return _explain(excinfo)
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:  # type: ignore[override]
-        return self.explain(excinfo) or super().repr_failure(excinfo, style=style)  # type: ignore[arg-type]
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> "str | TerminalRepr":
+        return self.explain(excinfo) or super().repr_failure(excinfo, style=style)
 
 
 class _ScenarioItem(CursusItem):

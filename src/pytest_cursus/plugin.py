@@ -8,6 +8,7 @@ Kept thin: the items live in ``items.py`` and all the work in plain modules. Hea
 from __future__ import annotations
 
 import uuid
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
@@ -105,7 +106,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Setup-phase errors of our items (invalid scenario, failed upstream) read like failures.
 
     pytest formats setup errors without ``repr_failure``, so the text is put on the report here.

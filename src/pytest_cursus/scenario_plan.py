@@ -322,8 +322,8 @@ class _Resolver:
         values: dict[str, Any] = {argument.attribute: argument.default for argument in contract.job_arguments}
         given: set[str] = set()
         for key, value in entry.job_args.items():
-            argument = by_key.get(key)
-            if argument is None:
+            found = by_key.get(key)
+            if found is None:
                 declared = ", ".join(a.flag for a in contract.job_arguments) or "none"
                 self.fail(
                     ("steps", step_name, "job_args", key),
@@ -331,8 +331,8 @@ class _Resolver:
                     f"(declared: {declared})",
                 )
                 continue
-            values[argument.attribute] = value
-            given.add(argument.attribute)
+            values[found.attribute] = value
+            given.add(found.attribute)
         for argument in contract.job_arguments:
             if argument.required and argument.attribute not in given and argument.default is None:
                 self.fail(("steps", step_name), f"job argument {argument.flag} of contract {contract.name} is required; add job_args: {{{argument.attribute}: ...}}")

@@ -36,7 +36,7 @@ from .step_key import StepKey
 
 DEFAULT_MAX_MB = 2048
 STALE_TMP_SECONDS = 3600
-RECORD_FORMAT = 1
+RECORD_FORMAT: Literal[1] = 1
 
 
 class CacheRecord(BaseModel):

@@ -91,7 +91,7 @@ class YamlDocument:
         for detail in exc.errors(include_url=False):
             loc = _clean_loc(detail["loc"])
             known = _fields_at(model, loc[:-1]) if model is not None else ()
-            errors.append(self.error((*under, *loc), _describe(detail, loc, known)))
+            errors.append(self.error((*under, *loc), _describe(dict(detail), loc, known)))
         return ConfigErrors(errors)
 
 

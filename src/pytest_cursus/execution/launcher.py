@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, final
 
-
 # The child reads it to die with us (see child.die_with_parent).
 PARENT_PID_VARIABLE = "CURSUS_PARENT_PID"
 
