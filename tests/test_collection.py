@@ -176,3 +176,21 @@ def test_a_test_directory_named_beside_the_scenarios_adds_them(chain: PipelinePr
     chain.pytester.makepyfile(test_unit="def test_unit():\n    pass\n")
     result = chain.run("test_unit.py", "--collect-only", "-q")
     result.stdout.fnmatch_lines(["test_unit.py::test_unit", "*6 tests collected*"])
+
+
+def test_yaml_under_a_directory_named_on_the_command_line_is_collected(chain: PipelineProject) -> None:
+    result = chain.pytester.runpytest("scenarios", "--collect-only", "-q", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["scenarios/chain.yaml::load", "5 tests collected*"])
+
+
+def test_a_bare_pytest_run_does_not_collect_yaml(chain: PipelineProject) -> None:
+    result = chain.pytester.runpytest("--collect-only", "-q", "-p", "no:cacheprovider")
+    assert "chain.yaml" not in result.stdout.str()
+
+
+def test_skips_point_at_the_scenario_file_not_the_plugin(chain: PipelineProject) -> None:
+    chain.script("loader.py", "def main(i, o, e, j):\n    raise ValueError('broken')\n")
+    result = chain.run("-rs")
+    result.assert_outcomes(failed=1, skipped=4)
+    result.stdout.fnmatch_lines(["SKIPPED [[]*[]] scenarios/chain.yaml:*: upstream step 'load' failed*"])
+    assert "items.py" not in result.stdout.str()

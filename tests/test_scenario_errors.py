@@ -210,3 +210,30 @@ def test_step_names_must_start_with_a_letter(one_step: PipelineProject) -> None:
     one_step.scenario("single", GOOD.replace("only:", "_data:"))
     result = one_step.run()
     result.stdout.fnmatch_lines(["*single.yaml:*: steps: step name '_data' must start with a letter*"])
+
+
+def test_the_summary_line_of_an_invalid_scenario_names_the_problem(two_scenarios: PipelineProject) -> None:
+    result = _run_bad(two_scenarios, GOOD.replace("Writer", "Writr"))
+    result.stdout.fnmatch_lines(["ERROR scenarios/bad.yaml::bad - scenarios/bad.yaml:5: steps.only.contract*"])
+
+
+def test_contract_errors_suggest_the_right_field(one_step: PipelineProject) -> None:
+    (one_step.root / "contracts" / "writer.step.yaml").unlink()
+    (one_step.root / "contracts" / "writer.contract.yaml").write_text(
+        "name: Writer\nentry_point: writer.py\noutputs:\n  out: {path: /opt/ml/processing/output, requierd: true}\n"
+    )
+    result = one_step.run()
+    result.stdout.fnmatch_lines(["*writer.contract.yaml:4: outputs.out.requierd: unknown field (did you mean required?)*"])
+
+
+def test_a_case_only_typo_gets_a_suggestion(one_step: PipelineProject) -> None:
+    one_step.contract("Writer", entry_point="writer.py", inputs={"DATA": {"path": "/opt/ml/processing/input/data", "required": False}})
+    one_step.scenario("single", GOOD.replace("{contract: Writer}", "{contract: Writer, inputs: {data: x}}"))
+    result = one_step.run()
+    result.stdout.fnmatch_lines(["*steps.only.inputs.data: contract Writer has no input 'data' (did you mean DATA?)*"])
+
+
+def test_two_contracts_declaring_the_same_name_are_an_error(one_step: PipelineProject) -> None:
+    (one_step.root / "contracts" / "copy.contract.yaml").write_text("name: Writer\nentry_point: writer.py\n")
+    result = one_step.run()
+    result.stdout.fnmatch_lines(["*steps.only.contract: contract name 'Writer' is declared by more than one file: *copy.contract.yaml, *writer.step.yaml; rename one*"])

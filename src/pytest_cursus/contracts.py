@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from .contract_files import (
     ChannelSpec,
@@ -85,12 +85,14 @@ def load_contract(path: Path) -> Contract:
             block = data.get("contract")
             if block is None:
                 raise document.error((), "a *.step.yaml file needs a 'contract:' block")
+            model: type[BaseModel] = StepInterfaceFile
             parsed = StepInterfaceFile.model_validate({**data, "contract": drop_ecosystem_extras(block)})
             return Contract(parsed.step_type, path, parsed.contract, document.line_of(("contract",)) or 1)
+        model = PlainContractFile
         parsed_plain = PlainContractFile.model_validate(data)
         return Contract(parsed_plain.name, path, parsed_plain, 1)
     except ValidationError as exc:
-        raise document.validation_errors(exc) from None
+        raise document.validation_errors(exc, model=model) from None
 
 
 @dataclass
@@ -114,9 +116,12 @@ class ContractRegistry:
         return registry
 
     def find(self, wanted: str) -> Contract:
-        for contract in self.contracts:
-            if contract.name == wanted:
-                return contract
+        named = [contract for contract in self.contracts if contract.name == wanted]
+        if len(named) > 1:
+            listed = ", ".join(str(contract.path) for contract in named)
+            raise ContractNotFound(f"contract name {wanted!r} is declared by more than one file: {listed}; rename one")
+        if named:
+            return named[0]
         for contract in self.contracts:
             if contract_stem(contract.path) == wanted:
                 return contract

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
+from pathlib import Path
 
 from .results import StepResult
 
@@ -17,5 +19,16 @@ def describe_failure(result: StepResult, *, ran_as_setup: bool = False) -> str:
         lines += ["", "Script traceback:", textwrap.indent(failure.script_traceback.rstrip(), "  ")]
     if result.stderr_tail.strip() and failure.kind not in ("expectation", "input_modified"):
         lines += ["", f"Last lines of stderr ({result.stderr_path}):", textwrap.indent(result.stderr_tail.rstrip(), "  ")]
-    lines += ["", f"Workspace kept for inspection: {result.workspace}"]
+    if Path(result.workspace).exists():
+        lines += ["", f"Workspace kept for inspection: {result.workspace}"]
+    else:
+        lines += ["", "The step did not start, so it has no workspace."]
     return "\n".join(lines)
+
+
+def shown_path(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` (pytest's rootdir) when it is below it, else as it is."""
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)

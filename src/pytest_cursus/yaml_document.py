@@ -103,7 +103,9 @@ def dotted(at: Sequence[str | int]) -> str:
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    options = list(choices)
+    same_but_case = [choice for choice in options if choice.lower() == word.lower()]
+    match = same_but_case or difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     return f" (did you mean {match[0]}?)" if match else ""
 
 
