@@ -57,10 +57,15 @@ class ScenarioYamlFile(pytest.File):
             )
             yield InvalidScenarioItem.from_parent(self, name=plan.name, error=error)
             return
+        from .generated_data_items import items_for_step
+
+        pipeline_items = options.mode != "isolation"
         for step in plan.steps:
-            for edge in plan.edges_into(step):
-                yield EdgeItem.from_parent(self, name=f"compat[{edge.id}]", plan=plan, edge=edge)
-            yield StepItem.from_parent(self, name=step, plan=plan, step=step)
+            if pipeline_items:
+                for edge in plan.edges_into(step):
+                    yield EdgeItem.from_parent(self, name=f"compat[{edge.id}]", plan=plan, edge=edge)
+                yield StepItem.from_parent(self, name=step, plan=plan, step=step)
+            yield from items_for_step(self, plan, step)
 
 
 class CursusItem(pytest.Item):

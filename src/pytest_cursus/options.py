@@ -12,7 +12,8 @@ from typing import Any, Literal
 from .scenario_plan import DEFAULT_TIMEOUT_S, SOURCE_VARIANTS, PlanOptions
 from .step_cache import DEFAULT_MAX_MB
 
-OptionKind = Literal["paths", "path", "choice", "float", "flag"]
+RUN_MODES = ("pipeline", "isolation", "both")
+OptionKind = Literal["paths", "path", "choice", "float", "int", "flag"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("max_memory_mb", "float", "default per-step memory limit (peak RSS of the process tree) when a scenario sets none (default: no limit)", metavar="MB"),
     OptionSpec("no_cache", "flag", "run every step even when the step cache holds its outputs (steps still run once per run under xdist)", default=False),
     OptionSpec("cache_dir", "path", "where the step cache lives (default: 'cursus-steps' under pytest's cache directory; --cache-clear empties it)", metavar="DIR"),
+    OptionSpec("mode", "choice", "pipeline: steps on their upstream's outputs (DAG order); isolation: each step alone on data generated from its contract's data: schemas; both (default: pipeline)", choices=RUN_MODES, default="pipeline"),
+    OptionSpec("fuzz", "int", "add a [fuzz] item per step: N examples of generated data from its inputs' schemas (hypothesis); 0 turns off the fuzz: blocks of scenarios too", metavar="N"),
+    OptionSpec("fuzz_replay", "paths", "run the [fuzz] item of the step a saved failing example belongs to once, on that example (a directory printed by a failing [fuzz] item; repeatable)", metavar="DIR"),
     OptionSpec("cache_max_mb", "float", f"size cap of the step cache; least recently used entries are evicted (default: {DEFAULT_MAX_MB})", default=float(DEFAULT_MAX_MB), metavar="MB"),
 )
 
@@ -59,6 +63,9 @@ class CursusOptions:
     no_cache: bool = False
     cache_dir: Path | None = None
     cache_max_mb: float = float(DEFAULT_MAX_MB)
+    mode: str = "pipeline"
+    fuzz: int | None = None  # None: only steps with a fuzz: block; 0: none
+    fuzz_replay: tuple[Path, ...] = ()
 
     def plan_options(self) -> PlanOptions:
         return PlanOptions(
@@ -106,6 +113,19 @@ def _convert(spec: OptionSpec, value: Any, base: Path) -> Any:
         return tuple((base / str(item)).resolve() for item in items)
     if spec.kind == "path":
         return (base / str(value)).resolve()
+    if spec.kind == "int":
+        try:
+            whole = int(str(value))
+        except ValueError:
+            raise OptionError(f"{spec.flag} / {spec.ini_name}: expected a whole number, got {value!r}") from None
+        if whole < 0:
+            raise OptionError(f"{spec.flag} / {spec.ini_name}: expected 0 or more, got {value!r}")
+        return whole
+    if spec.kind == "text":
+        try:
+            return spec.check(str(value)) if spec.check else str(value)
+        except ValueError as exc:
+            raise OptionError(f"{spec.flag} / {spec.ini_name}: {exc}") from None
     if spec.kind == "float":
         try:
             number = float(value)

@@ -150,6 +150,10 @@ class PipelineRun:
             result = self.runner.run(step_plan, inputs)
         return result
 
+    def source_data(self, plan: ScenarioPlan, name: str) -> Path:
+        """The data of source ``name``, materialised once per run (isolation and fuzz items share it)."""
+        return self._source(plan, name)
+
     def _source(self, plan: ScenarioPlan, name: str) -> Path:
         key = (plan.path, name)
         if key not in self._sources:

@@ -21,6 +21,8 @@ MARKERS = {
     "cursus_step": "a pipeline step run by pytest-cursus",
     "cursus_edge": "a data compatibility check between two pipeline steps",
     "cursus_contract": "a script contract check by pytest-cursus",
+    "cursus_isolation": "a step run alone on data generated from its contract's data: schemas (--cursus-mode isolation|both)",
+    "cursus_fuzz": "a step run on many generated datasets with hypothesis (--cursus-fuzz N or a fuzz: block)",
 }
 
 
@@ -57,11 +59,20 @@ def pytest_configure(config: pytest.Config) -> None:
         if not directory.exists():
             raise pytest.UsageError(f"--cursus-scenarios / cursus_scenarios: {directory} does not exist")
     config.stash[OPTIONS_KEY] = options
+    if options.fuzz_replay:
+        from .generated_data_items import replays
+
+        replays(config)  # a bad directory is a usage error now, not a collection error later
     # one id for the whole run, the same on every xdist worker: results stored in the cache
     # by one worker are reused by the others even when they may not be reused across runs
     workerinput = getattr(config, "workerinput", None)
     config.stash[RUN_ID_KEY] = workerinput["testrunuid"] if workerinput else uuid.uuid4().hex
-    _add_scenarios_to_args(config, options.scenarios, from_command_line=bool(config.getoption("cursus_scenarios")))
+    # contract directories are collected too: each contract file is a contract item
+    _add_scenarios_to_args(
+        config,
+        options.scenarios + tuple(path for path in options.contracts if path not in options.scenarios),
+        from_command_line=bool(config.getoption("cursus_scenarios") or config.getoption("cursus_contracts")),
+    )
 
 
 def _add_scenarios_to_args(config: pytest.Config, scenarios: tuple[Path, ...], *, from_command_line: bool) -> None:
@@ -91,6 +102,13 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     if file_path.suffix not in (".yaml", ".yml"):
         return None
     options = parent.config.stash.get(OPTIONS_KEY, None)
+    if options is not None and options.contracts:
+        from .contracts import is_contract_file
+
+        if is_contract_file(file_path) and any(file_path == root or root in file_path.parents for root in options.contracts):
+            from .contract_items import ContractYamlFile
+
+            return ContractYamlFile.from_parent(parent, path=file_path)
     under_scenarios = options is not None and any(
         file_path == root or root in file_path.parents for root in options.scenarios
     )

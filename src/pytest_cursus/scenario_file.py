@@ -105,6 +105,19 @@ class StepDefaults(_Strict):
         return _env_mapping(value)
 
 
+class FuzzSettings(_Strict):
+    """A step's ``fuzz:`` block: run it on generated datasets (see docs/modes.md)."""
+
+    examples: int = Field(default=50, ge=1, description="datasets to try (--cursus-fuzz N overrides)")
+    inputs: list[str] | None = Field(default=None, description="inputs to generate; default: every input with a schema")
+    max_rows: int = Field(default=20, ge=0, le=10_000, description="rows per generated table, at most")
+
+    @field_validator("inputs", mode="before")
+    @classmethod
+    def _single_to_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
 class StepEntry(_Strict):
     contract: str
     script: str | None = None
@@ -115,11 +128,18 @@ class StepEntry(_Strict):
     timeout: PositiveFloat | None = None
     max_memory_mb: PositiveFloat | None = None
     expect: dict[str, OutputExpectation] = Field(default_factory=dict)
+    fuzz: FuzzSettings | None = None
 
     @field_validator("env", mode="before")
     @classmethod
     def _env_strings(cls, value: Any) -> Any:
         return _env_mapping(value)
+
+    @field_validator("fuzz", mode="before")
+    @classmethod
+    def _fuzz_defaults(cls, value: Any) -> Any:
+        # `fuzz: true` or an empty `fuzz:` means the defaults
+        return {} if value is True or value is None else value
 
     @field_validator("job_args", "inputs", "expect", mode="before")
     @classmethod

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from .contracts import Contract, ContractNotFound, registry_for
 from .dag import CycleError, Edge, ancestors, topological_order
 from .errors import ConfigError, ConfigErrors
-from .scenario_file import DataSource, OutputExpectation, ScenarioFile, StepEntry
+from .scenario_file import DataSource, FuzzSettings, OutputExpectation, ScenarioFile, StepEntry
 from .yaml_document import YamlDocument, did_you_mean
 
 DEFAULT_TIMEOUT_S = 600.0
@@ -67,6 +67,7 @@ class StepPlan:
     timeout: float
     max_memory_mb: float | None
     expect: dict[str, OutputExpectation]
+    fuzz: FuzzSettings | None = None
 
     @property
     def upstream_steps(self) -> set[str]:
@@ -156,6 +157,7 @@ class _Resolver:
             env = self._merge_env(step_name, entry, contract)
             job_args = self._job_args(step_name, entry, contract)
             self._check_expect(step_name, entry, contract)
+            self._check_fuzz(step_name, entry, contract)
             if script is None:
                 continue
             steps[step_name] = StepPlan(
@@ -172,6 +174,7 @@ class _Resolver:
                 timeout=entry.timeout or parsed.defaults.timeout or self.options.timeout,
                 max_memory_mb=entry.max_memory_mb or parsed.defaults.max_memory_mb or self.options.max_memory_mb,
                 expect=entry.expect,
+                fuzz=entry.fuzz,
             )
 
         order = self._order()
@@ -345,6 +348,15 @@ class _Resolver:
                     ("steps", step_name, "expect", output),
                     f"contract {contract.name} has no output {output!r}{did_you_mean(output, contract.outputs)}; "
                     f"its outputs are: {', '.join(contract.outputs) or '(none)'}",
+                )
+
+    def _check_fuzz(self, step_name: str, entry: StepEntry, contract: Contract) -> None:
+        for index, input_name in enumerate(entry.fuzz.inputs or [] if entry.fuzz else []):
+            if input_name not in contract.inputs:
+                self.fail(
+                    ("steps", step_name, "fuzz", "inputs", index),
+                    f"contract {contract.name} has no input {input_name!r}{did_you_mean(input_name, contract.inputs)}; "
+                    f"its inputs are: {', '.join(contract.inputs) or '(none)'}",
                 )
 
     def _order(self) -> list[str]:

@@ -57,6 +57,16 @@ def cache_root(config: pytest.Config) -> Path:
     return config.rootpath / ".pytest_cache" / "d" / CACHE_DIR_NAME
 
 
+def cache_subdir(config: pytest.Config, name: str) -> Path:
+    """A directory of pytest's cache (``.pytest_cache/d/<name>``), even with the cache provider off."""
+    cache = getattr(config, "cache", None)
+    if cache is not None:
+        return cache.mkdir(name)
+    path = config.rootpath / ".pytest_cache" / "d" / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def workspace_root(config: pytest.Config) -> Path:
     options = config.stash[OPTIONS_KEY]
     if options.workspace is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 from pytest_cursus.data import tabular
 from pytest_cursus.data.schema import ColumnSpec, SyntheticSpec
 from pytest_cursus.data.synthetic import (
+    GenerationProgress,
     generate_table,
     iter_synthetic_batches,
     synthetic_file_names,
@@ -335,3 +337,96 @@ def test_infeasible_unique_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="at most 2 unique"):
         write_synthetic(spec.model_copy(update={"columns": bad}), tmp_path / "out")
     assert not list((tmp_path / "out").glob("*"))
+
+
+# --- volume: chunks, shards and progress ------------------------------------------------------
+
+
+VOLUME_COLUMNS = {
+    "id": {"type": "int", "unique": True},
+    "ref": {"type": "int", "unique": True, "min": 0, "max": 10_000_000},
+    "amount": {"type": "float", "min": 0, "max": 10, "nulls": 0.05},
+    "label": {"type": "category", "values": [0, 1], "weights": [0.9, 0.1]},
+}
+
+
+def test_a_table_of_several_chunks_is_the_same_whatever_the_shards(tmp_path: Path) -> None:
+    rows = 250_001  # two full 100,000-row chunks and a partial one
+    one = write_synthetic(spec_of(rows=rows, columns=VOLUME_COLUMNS, format="parquet"), tmp_path / "one")
+    five = write_synthetic(spec_of(rows=rows, columns=VOLUME_COLUMNS, format="parquet", shards=5), tmp_path / "five")
+    whole = pq.read_table(one[0])
+    assert pa.concat_tables([pq.read_table(path) for path in five]).equals(whole)
+    assert whole.num_rows == rows
+    assert pc.count_distinct(whole.column("ref")).as_py() == rows
+    assert whole.column("amount").null_count == round(rows * 0.05)
+
+
+def test_gzipped_csv_shards_of_a_multi_chunk_table_are_byte_identical_per_seed(tmp_path: Path) -> None:
+    spec = spec_of(rows=210_000, columns=VOLUME_COLUMNS, format="csv", compression="gzip", shards=3)
+    first = write_synthetic(spec, tmp_path / "first")
+    second = write_synthetic(spec, tmp_path / "second")
+    assert [path.name for path in first] == ["part-00000.csv.gz", "part-00001.csv.gz", "part-00002.csv.gz"]
+    assert [path.read_bytes() for path in first] == [path.read_bytes() for path in second]
+
+
+def test_parquet_dictionary_encoding_choice_keeps_the_data(tmp_path: Path) -> None:
+    # low-cardinality columns are dictionary-encoded, the others not; either way the values read back
+    spec = spec_of(rows=1000, columns={**VOLUME_COLUMNS, "s": {"type": "string"}}, format="parquet")
+    (path,) = write_synthetic(spec, tmp_path)
+    encodings = {
+        column.path_in_schema: column.encodings for column in (pq.ParquetFile(path).metadata.row_group(0).column(i) for i in range(5))
+    }
+    assert "RLE_DICTIONARY" in encodings["label"]
+    assert "RLE_DICTIONARY" not in encodings["ref"]
+    assert pq.read_table(path).equals(generate_table(spec.columns, spec.rows, spec.seed))
+
+
+class _Clock:
+    """A clock that advances ``step`` seconds each time it is read."""
+
+    def __init__(self, step: float) -> None:
+        self.now = 0.0
+        self.step = step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def test_progress_is_silent_for_a_quick_generation(tmp_path: Path) -> None:
+    stream = io.StringIO()
+    progress = GenerationProgress("generating t", 1000, stream=stream, clock=_Clock(0.01))
+    write_synthetic(spec_of(rows=1000), tmp_path, progress=progress)
+    assert stream.getvalue() == ""
+
+
+def test_progress_reports_rows_once_generation_takes_more_than_a_second(tmp_path: Path) -> None:
+    stream = io.StringIO()
+    progress = GenerationProgress("generating transactions", 300_000, stream=stream, clock=_Clock(0.6))
+    write_synthetic(spec_of(rows=300_000, columns={"x": {"type": "int"}}), tmp_path, progress=progress)
+    lines = stream.getvalue().splitlines()
+    # the clock reads 0.6 at the start and after each 100,000-row chunk: 1.2 s in, after the second
+    assert lines[0] == "cursus: generating transactions: 200,000/300,000 rows"
+    assert lines[-1].startswith("cursus: generating transactions: 300,000/300,000 rows in ")
+
+
+def test_progress_prints_at_most_once_per_interval() -> None:
+    stream = io.StringIO()
+    progress = GenerationProgress("g", 10, stream=stream, after=1.0, every=1.0, clock=_Clock(0.4))
+    for done in range(1, 11):
+        progress.update(done)
+    # started at 0.4; updates at 0.8, 1.2 (silent: under a second), 1.6 (line), 2.0, 2.4 (too soon), 2.8 (line)...
+    assert [line.split(": ")[-1] for line in stream.getvalue().splitlines()] == ["3/10 rows", "6/10 rows", "9/10 rows"]
+
+
+def test_a_data_source_reports_progress_on_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_cursus.data import synthetic
+    from pytest_cursus.data.sources import materialize
+    from pytest_cursus.scenario_file import DataSource
+
+    source = DataSource.model_validate({"synthetic": {"rows": 5, "columns": {"x": {"type": "int"}}}})
+    monkeypatch.setattr(synthetic, "PROGRESS_AFTER_S", -1.0)  # as if generating had been slow
+    materialize("transactions", source, "synthetic", tmp_path, tmp_path / "out")
+    assert "cursus: generating transactions: 5/5 rows" in capsys.readouterr().err

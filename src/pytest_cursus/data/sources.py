@@ -17,11 +17,11 @@ def materialize(name: str, source: DataSource, variant: str, base_dir: Path, tar
     """
     if variant == "synthetic":
         assert source.synthetic is not None
-        from .synthetic import write_synthetic  # numpy/pyarrow only when data is generated
+        from .synthetic import GenerationProgress, write_synthetic  # numpy/pyarrow only when data is generated
 
         _fresh(target)
         try:
-            write_synthetic(source.synthetic, target)
+            write_synthetic(source.synthetic, target, progress=GenerationProgress(f"generating {name}", source.synthetic.rows))
         except ValueError as exc:
             raise DataSourceError(f"data.{name}.synthetic: {exc}") from None
         return target

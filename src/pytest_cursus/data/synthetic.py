@@ -26,8 +26,11 @@ import hashlib
 import io
 import json
 import math
+import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TextIO
 
 import numpy as np
 import pyarrow as pa
@@ -39,6 +42,7 @@ from .schema import (
     STRING_ALPHABET,
     STRING_FIRST_ALPHABET,
     ColumnSpec,
+    FileFormat,
     SyntheticSpec,
     check_unique_feasible,
     null_count,
@@ -51,6 +55,11 @@ _GZIP_LEVEL = 1
 _ALPHABET = np.frombuffer(STRING_ALPHABET.encode("ascii"), dtype=np.uint8)
 _FIRST_ALPHABET = np.frombuffer(STRING_FIRST_ALPHABET.encode("ascii"), dtype=np.uint8)
 _EPOCH = np.datetime64("1970-01-01T00:00:00", "s")
+# A progress line once generation has taken this long, then at most once per interval.
+PROGRESS_AFTER_S = 1.0
+PROGRESS_EVERY_S = 1.0
+# Columns with at most this many distinct values are dictionary-encoded in Parquet.
+_DICTIONARY_MAX_VALUES = 1 << 16
 # Rounds of "draw more, keep the distinct ones" before unique generation gives up.
 _MAX_DRAW_ROUNDS = 64
 # A unique string column whose possible strings number less than this many times the rows.
@@ -128,21 +137,89 @@ def shard_row_counts(rows: int, shards: int) -> list[int]:
     return [base + (1 if index < extra else 0) for index in range(shards)]
 
 
-def write_synthetic(spec: SyntheticSpec, directory: Path) -> list[Path]:
+def write_synthetic(spec: SyntheticSpec, directory: Path, *, progress: GenerationProgress | None = None) -> list[Path]:
     """Write ``spec`` as shard files in ``directory`` (created if needed); return them sorted.
 
     Shards concatenated in name order hold exactly the rows of ``generate_table``. Output is
     byte-identical for the same spec (and the same pyarrow version, whose name parquet embeds).
+    Memory stays at a few chunks whatever ``spec.rows`` is (plus the up-front values of
+    ``unique`` columns, see the module's caveats). ``progress`` is told the rows written so far.
     """
     directory.mkdir(parents=True, exist_ok=True)
     schema = synthetic_schema(spec.columns)
-    batches = _RowStream(iter_synthetic_batches(spec.columns, spec.rows, spec.seed))
+    generated = iter_synthetic_batches(spec.columns, spec.rows, spec.seed)
+    batches = _RowStream(generated if progress is None else progress.track(generated))
     written: list[Path] = []
     for name, count in zip(synthetic_file_names(spec), shard_row_counts(spec.rows, spec.shards)):
         path = directory / name
-        _write_shard(path, spec, schema, batches.take(count))
+        _write_shard(path, spec.format, spec.compression, schema, batches.take(count), _dictionary_columns(spec))
         written.append(path)
+    if progress is not None:
+        progress.finish()
     return sorted(written)
+
+
+def write_table(table: pa.Table, path: Path, file_format: FileFormat, compression: str | None = None) -> Path:
+    """Write one small table as a single file, the way :func:`write_synthetic` writes a shard."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_shard(path, file_format, compression, table.schema, iter(table.to_batches()))
+    return path
+
+
+class GenerationProgress:
+    """A line on a stream while a big table is generated: ``cursus: generating x: 400,000/1,000,000 rows``.
+
+    Silent for the first ``after`` seconds (small tables print nothing), then at most one line
+    every ``every`` seconds, and a last line with the total when anything was printed.
+
+        >>> progress = GenerationProgress("generating transactions", total=1_000_000)
+        >>> write_synthetic(spec, directory, progress=progress)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        label: str,
+        total: int,
+        *,
+        stream: TextIO | None = None,
+        after: float | None = None,
+        every: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.label = label
+        self.total = total
+        self.stream = stream
+        self.after = PROGRESS_AFTER_S if after is None else after
+        self.every = PROGRESS_EVERY_S if every is None else every
+        self.clock = clock
+        self.started = clock()
+        self.last_line: float | None = None
+        self.done = 0
+
+    def track(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            # counted when generated: the consumer may never ask for the batch after the last
+            self.update(self.done + batch.num_rows)
+            yield batch
+
+    def update(self, done: int) -> None:
+        self.done = done
+        now = self.clock()
+        if now - self.started < self.after:
+            return
+        if self.last_line is not None and now - self.last_line < self.every:
+            return
+        self.last_line = now
+        self._print()
+
+    def finish(self) -> None:
+        if self.last_line is not None:
+            self._print(f" in {self.clock() - self.started:.1f}s")
+
+    def _print(self, suffix: str = "") -> None:
+        stream = self.stream or sys.stderr  # looked up late: pytest swaps sys.stderr per test
+        stream.write(f"cursus: {self.label}: {self.done:,}/{self.total:,} rows{suffix}\n")
+        stream.flush()
 
 
 class _RowStream:
@@ -163,19 +240,42 @@ class _RowStream:
             yield batch
 
 
-def _write_shard(path: Path, spec: SyntheticSpec, schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> None:
-    if spec.format == "parquet":
-        codec = {"compression": "gzip", "compression_level": _GZIP_LEVEL} if spec.compression else {}
+def _dictionary_columns(spec: SyntheticSpec) -> list[str]:
+    """Columns worth Parquet dictionary encoding: those with few distinct values.
+
+    Trying it on a column of a million distinct values, once per 100,000-row row group, more
+    than doubled the time to write the table (benchmarks/bench_synthetic.py).
+    """
+    few = []
+    for name, column in spec.columns.items():
+        distinct = column.distinct_values()
+        if distinct is not None and distinct <= _DICTIONARY_MAX_VALUES:
+            few.append(name)
+    return few
+
+
+def _write_shard(
+    path: Path,
+    file_format: str,
+    compression: str | None,
+    schema: pa.Schema,
+    batches: Iterator[pa.RecordBatch],
+    dictionary_columns: list[str] | None = None,
+) -> None:
+    if file_format == "parquet":
+        codec: dict[str, Any] = {"compression": "gzip", "compression_level": _GZIP_LEVEL} if compression else {}
+        if dictionary_columns is not None:
+            codec["use_dictionary"] = dictionary_columns
         with pq.ParquetWriter(path, schema, **codec) as writer:
             for batch in batches:
                 writer.write_batch(batch)
         return
-    with _shard_sink(path, spec.compression) as sink:
-        if spec.format == "jsonl":
+    with _shard_sink(path, compression) as sink:
+        if file_format == "jsonl":
             for batch in batches:
                 sink.write(_jsonl_bytes(batch))
             return
-        options = pcsv.WriteOptions(delimiter="\t" if spec.format == "tsv" else ",")
+        options = pcsv.WriteOptions(delimiter="\t" if file_format == "tsv" else ",")
         with pcsv.CSVWriter(sink, schema, write_options=options) as writer:
             for batch in batches:
                 writer.write_batch(batch)

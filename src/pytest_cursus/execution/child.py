@@ -103,6 +103,10 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
                 "import_seconds": import_seconds,
             }
 
+    if request.get("check_only"):
+        # a contract check: the script imports and main() can be called; it is not run
+        return {"status": "checked", "detail": f"main{signature}" if signature else "main(...)", "import_seconds": import_seconds}
+
     started = time.perf_counter()
     try:
         value = main(*arguments, **keywords)

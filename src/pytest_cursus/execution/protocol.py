@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ChildStatus = Literal["returned", "exited", "raised", "import_failed", "no_main", "bad_signature"]
+ChildStatus = Literal["returned", "exited", "raised", "import_failed", "no_main", "bad_signature", "checked"]
 
 
 class ChildRequest(BaseModel):
@@ -25,6 +25,7 @@ class ChildRequest(BaseModel):
     environ_vars: dict[str, str]
     job_args: dict[str, Any]
     report_path: str
+    check_only: bool = False  # import the script and check main()'s signature without calling it
 
 
 class ChildReport(BaseModel):

@@ -1,0 +1,99 @@
+"""Importing a script in a child process and checking its ``main`` without running it.
+
+The same child entry point as a step (``execution/child.py``) with ``check_only`` set: the
+script is imported as a step would import it (by dotted name under a ``python_path`` root, or by
+file), ``main`` is looked up and bound to the four arguments, and the child stops there.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from ..contracts import Contract
+from .launcher import FreshInterpreterLauncher, LaunchSpec, StepLauncher
+from .protocol import ChildReport, ChildRequest
+from .step_runner import child_environment, tail
+from .supervisor import ProcessSupervisor
+
+IMPORT_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class ImportCheck:
+    """What the child saw: ``problem`` is None when the script imports and ``main`` fits."""
+
+    problem: str | None
+    signature: str | None = None
+    traceback: str | None = None
+    stderr_tail: str = ""
+    import_seconds: float = 0.0
+
+
+def check_import(
+    script: Path,
+    contract: Contract,
+    *,
+    module: str | None,
+    python_path: tuple[Path, ...],
+    env: Mapping[str, str],
+    workdir: Path,
+    timeout: float = IMPORT_TIMEOUT_S,
+    launcher: StepLauncher | None = None,
+) -> ImportCheck:
+    """Import ``script`` in a child process under ``workdir`` (emptied first) and inspect ``main``."""
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    request = ChildRequest(
+        step=contract.name,
+        script=str(script),
+        module=module,
+        python_path=[str(path) for path in python_path],
+        # never opened: main() is not called
+        input_paths={name: channel.path for name, channel in contract.inputs.items()},
+        output_paths={name: channel.path for name, channel in contract.outputs.items()},
+        environ_vars=dict(env),
+        job_args={argument.attribute: argument.default for argument in contract.job_arguments},
+        report_path=str(workdir / "report.json"),
+        check_only=True,
+    )
+    request_file = workdir / "request.json"
+    request_file.write_text(request.model_dump_json(indent=2), encoding="utf-8")
+    stderr = workdir / "stderr.log"
+    pid = (launcher or FreshInterpreterLauncher()).launch(
+        LaunchSpec(request_file=request_file, env=child_environment(env), cwd=workdir, stdout=workdir / "stdout.log", stderr=stderr)
+    )
+    outcome = ProcessSupervisor().supervise(pid, timeout=timeout, max_memory_bytes=None)
+    report = _report(workdir / "report.json")
+    stderr_tail = tail(stderr)
+    if outcome.killed_for == "timeout":
+        return ImportCheck(f"importing {script} did not finish within {timeout:g}s (killed): does it do work at import time?", stderr_tail=stderr_tail)
+    if report is None:
+        return ImportCheck(
+            f"the process importing {script} ended before it could report "
+            f"({outcome.signal_name or f'exit code {outcome.exit_status}'}); see its stderr",
+            stderr_tail=stderr_tail,
+        )
+    if report.status == "checked":
+        return ImportCheck(None, signature=report.detail, import_seconds=report.import_seconds)
+    if report.status == "import_failed":
+        return ImportCheck(
+            f"importing {script} failed: {report.exception_type}: {report.exception_message}",
+            traceback=report.traceback,
+            stderr_tail=stderr_tail,
+        )
+    if report.status == "exited":
+        return ImportCheck(f"{script}: {report.detail} (exit code {report.exit_code})", stderr_tail=stderr_tail)
+    return ImportCheck(report.detail or f"{script}: {report.status}", stderr_tail=stderr_tail)
+
+
+def _report(path: Path) -> ChildReport | None:
+    try:
+        return ChildReport.model_validate_json(path.read_bytes())
+    except (OSError, ValidationError, ValueError):
+        return None

@@ -1,0 +1,215 @@
+"""The static contract check: keys a script reads against its contract, in the awkward ways real scripts read them."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pytest_cursus.contract_check import check_script
+from pytest_cursus.contracts import Contract, load_contract
+
+CONTRACT = {
+    "step_type": "TabularPreprocessing",
+    "contract": {
+        "entry_point": "prep.py",
+        "inputs": {
+            "DATA": {"path": "/opt/ml/processing/input/data", "required": True},
+            "SIGNATURE": {"path": "/opt/ml/processing/input/signature", "required": False},
+        },
+        "outputs": {"processed_data": {"path": "/opt/ml/processing/output"}},
+        "job_arguments": [{"flag": "--job_type"}],
+        "env_vars": {"required": ["LABEL_FIELD"], "optional": {"TRAIN_RATIO": "0.7"}},
+    },
+}
+
+
+@pytest.fixture
+def contract(tmp_path: Path) -> Contract:
+    path = tmp_path / "prep.step.yaml"
+    path.write_text(yaml.safe_dump(CONTRACT))
+    return load_contract(path)
+
+
+def findings(tmp_path: Path, contract: Contract, source: str) -> list[str]:
+    script = tmp_path / "prep.py"
+    script.write_text(textwrap.dedent(source).lstrip())
+    return [finding.render(tmp_path) for finding in check_script(script, contract)]
+
+
+AGREEING = """
+import os
+
+def main(input_paths, output_paths, environ_vars, job_args):
+    data = input_paths["DATA"]
+    signature = input_paths["SIGNATURE"]
+    if os.path.exists(signature):
+        print(open(signature).read())
+    label = environ_vars["LABEL_FIELD"]
+    ratio = float(environ_vars.get("TRAIN_RATIO", "0.7"))
+    print(data, label, ratio, job_args.job_type, output_paths["processed_data"])
+"""
+
+
+def test_a_script_that_agrees_with_its_contract_has_no_findings(tmp_path: Path, contract: Contract) -> None:
+    assert findings(tmp_path, contract, AGREEING) == []
+
+
+def test_an_input_the_contract_lacks_is_a_finding_on_its_line(tmp_path: Path, contract: Contract) -> None:
+    source = AGREEING + '    print(input_paths["EXTRA"])\n'
+    assert findings(tmp_path, contract, source) == [
+        "prep.py:11: input_paths['EXTRA'] reads input 'EXTRA', which contract TabularPreprocessing does not declare (declared: DATA, SIGNATURE)"
+    ]
+
+
+def test_an_output_env_var_and_job_argument_the_contract_lacks_are_findings(tmp_path: Path, contract: Contract) -> None:
+    source = AGREEING + '    print(output_paths["model"], environ_vars["SEED"], job_args.n_estimators)\n'
+    assert findings(tmp_path, contract, source) == [
+        "prep.py:11: environ_vars['SEED'] reads env var 'SEED', which contract TabularPreprocessing does not declare in env_vars (required or optional)",
+        "prep.py:11: job_args.n_estimators reads job argument 'n_estimators', which contract TabularPreprocessing does not declare (job_arguments: --job_type)",
+        "prep.py:11: output_paths['model'] writes output 'model', which contract TabularPreprocessing does not declare (declared: processed_data)",
+    ]
+
+
+def test_a_required_input_never_read_is_a_finding_on_main(tmp_path: Path, contract: Contract) -> None:
+    source = """
+    def main(input_paths, output_paths, environ_vars, job_args):
+        print(environ_vars["LABEL_FIELD"])
+    """
+    assert findings(tmp_path, contract, source) == [
+        "prep.py:1: contract TabularPreprocessing declares required input 'DATA', but the script never reads input_paths['DATA']"
+    ]
+
+
+def test_an_optional_input_read_without_a_guard_is_a_finding(tmp_path: Path, contract: Contract) -> None:
+    source = """
+    import pandas as pd
+
+    def main(input_paths, output_paths, environ_vars, job_args):
+        frame = pd.read_csv(input_paths["DATA"])
+        columns = open(input_paths["SIGNATURE"]).read().split(",")
+    """
+    (finding,) = findings(tmp_path, contract, source)
+    assert finding.startswith("prep.py:5: input_paths['SIGNATURE'] uses optional input 'SIGNATURE' without a guard")
+
+
+@pytest.mark.parametrize(
+    "guarded",
+    [
+        'columns = open(input_paths["SIGNATURE"]).read() if os.path.exists(input_paths["SIGNATURE"]) else None',
+        'sig = input_paths["SIGNATURE"]\n    if os.path.isdir(sig):\n        print(sig)',
+        'sig = os.path.join(input_paths["SIGNATURE"], "sig.csv")\n    if Path(sig).exists():\n        print(sig)',
+        'try:\n        columns = open(input_paths["SIGNATURE"]).read()\n    except FileNotFoundError:\n        columns = None',
+        'columns = input_paths.get("SIGNATURE")',
+        'if "SIGNATURE" in input_paths:\n        print(input_paths["SIGNATURE"])',
+        'files = glob.glob(os.path.join(input_paths["SIGNATURE"], "*"))',
+        'columns = read_signature(input_paths["SIGNATURE"])',
+    ],
+    ids=["exists-in-ternary", "held-then-isdir", "path-built-then-exists", "try", "get", "in", "glob", "helper-checks"],
+)
+def test_an_optional_input_behind_a_guard_is_not_a_finding(tmp_path: Path, contract: Contract, guarded: str) -> None:
+    source = f"""
+import glob, os
+from pathlib import Path
+
+def read_signature(location):
+    if not os.path.exists(location):
+        return None
+    return open(location).read()
+
+def main(input_paths, output_paths, environ_vars, job_args):
+    print(input_paths["DATA"])
+    {guarded}
+"""
+    assert findings(tmp_path, contract, source) == []
+
+
+def test_an_alias_of_the_dict_is_followed(tmp_path: Path, contract: Contract) -> None:
+    source = """
+    def main(input_paths, output_paths, environ_vars, job_args):
+        paths = input_paths
+        copy = dict(paths)
+        print(paths["DATA"], copy["TYPO"])
+    """
+    assert findings(tmp_path, contract, source) == [
+        "prep.py:4: copy['TYPO'] reads input 'TYPO', which contract TabularPreprocessing does not declare (declared: DATA, SIGNATURE)"
+    ]
+
+
+def test_helper_functions_receiving_the_dicts_are_followed(tmp_path: Path, contract: Contract) -> None:
+    source = """
+    def load(paths, *, env):
+        return paths["DATA"], env["LABEL_FEILD"]
+
+    def main(input_paths, output_paths, environ_vars, job_args):
+        return load(input_paths, env=environ_vars)
+    """
+    assert findings(tmp_path, contract, source) == [
+        "prep.py:2: env['LABEL_FEILD'] reads env var 'LABEL_FEILD', which contract TabularPreprocessing does not declare in env_vars (required or optional)"
+    ]
+
+
+def test_string_constants_naming_keys_are_resolved(tmp_path: Path, contract: Contract) -> None:
+    source = """
+    DATA_KEY = "DATA"
+    CHANNELS = ("DATA", "EXTRA")
+
+    def main(input_paths, output_paths, environ_vars, job_args):
+        local_key = "OTHER"
+        print(input_paths[DATA_KEY], environ_vars[local_key])
+        for name in CHANNELS:
+            print(input_paths[name])
+    """
+    assert findings(tmp_path, contract, source) == [
+        "prep.py:6: environ_vars[local_key] reads env var 'OTHER', which contract TabularPreprocessing does not declare in env_vars (required or optional)",
+        "prep.py:8: input_paths[name] reads input 'EXTRA', which contract TabularPreprocessing does not declare (declared: DATA, SIGNATURE)",
+    ]
+
+
+def test_keys_it_cannot_resolve_give_no_false_findings(tmp_path: Path, contract: Contract) -> None:
+    # an f-string of a runtime value: which input is read is unknowable, so "never read" is not claimed
+    source = """
+    def main(input_paths, output_paths, environ_vars, job_args):
+        channel = f"{job_args.job_type.upper()}_DATA"
+        print(input_paths[channel])
+    """
+    assert findings(tmp_path, contract, source) == []
+
+
+def test_a_dict_iterated_or_passed_to_another_module_is_not_claimed_unread(tmp_path: Path, contract: Contract) -> None:
+    for body in ("for name, path in input_paths.items():\n        print(name, path)", "processing.run(input_paths)"):
+        source = f"import processing\n\ndef main(input_paths, output_paths, environ_vars, job_args):\n    {body}\n"
+        assert findings(tmp_path, contract, source) == [], body
+
+
+def test_os_environ_reads_anywhere_in_the_file_are_checked(tmp_path: Path, contract: Contract) -> None:
+    source = """
+    import os
+    from os import environ as ENV, getenv
+
+    MODE = os.environ["RUN_MODE"]
+
+    def main(input_paths, output_paths, environ_vars, job_args):
+        print(input_paths["DATA"], ENV["LABEL_FIELD"], ENV["BUCKET"], os.environ["PATH"], os.environ["SM_CURRENT_HOST"])
+        print(os.environ.get("OPTIONAL_THING"), getenv("ANOTHER"))
+    """
+    assert findings(tmp_path, contract, source) == [
+        "prep.py:4: os.environ['RUN_MODE'] reads env var 'RUN_MODE', which contract TabularPreprocessing does not declare in env_vars (required or optional)",
+        "prep.py:7: ENV['BUCKET'] reads env var 'BUCKET', which contract TabularPreprocessing does not declare in env_vars (required or optional)",
+    ]
+
+
+def test_main_parameters_may_have_any_names(tmp_path: Path, contract: Contract) -> None:
+    source = """
+    def main(inputs, outputs, env, args, logger=None):
+        print(inputs["DATA"], outputs["processed"], args.job_type, getattr(args, "maybe", None))
+    """
+    assert findings(tmp_path, contract, source) == [
+        "prep.py:2: outputs['processed'] writes output 'processed', which contract TabularPreprocessing does not declare (declared: processed_data)"
+    ]
+
+
+def test_a_script_that_does_not_parse_is_one_finding(tmp_path: Path, contract: Contract) -> None:
+    assert findings(tmp_path, contract, "def main(:\n") == ["prep.py:1: cannot parse the script: invalid syntax"]

@@ -1,0 +1,156 @@
+"""Contract items: `--cursus-contracts DIR` makes each contract file an item checking its script."""
+
+from __future__ import annotations
+
+from conftest import PipelineProject
+
+AGREES = """
+import os
+
+def main(input_paths, output_paths, environ_vars, job_args, logger=None):
+    sig = input_paths["SIGNATURE"]
+    if os.path.exists(sig):
+        print(open(sig).read())
+    print(input_paths["DATA"], output_paths["out"], environ_vars["LABEL_FIELD"], job_args.job_type)
+"""
+
+DISAGREES = """
+import os
+
+def main(input_paths, output_paths, environ_vars, job_args):
+    columns = open(input_paths["SIGNATURE"]).read()
+    print(output_paths["out"], os.environ["BUCKET"], job_args.jobtype)
+"""
+
+
+def preprocessing_contract(project: PipelineProject) -> None:
+    project.contract(
+        "TabularPreprocessing",
+        entry_point="prep.py",
+        inputs={
+            "DATA": {"path": "/opt/ml/processing/input/data"},
+            "SIGNATURE": {"path": "/opt/ml/processing/input/signature", "required": False},
+        },
+        required_env=["LABEL_FIELD"],
+        job_arguments=["job_type"],
+    )
+
+
+def run_contracts(project: PipelineProject, *args: str):  # type: ignore[no-untyped-def]
+    return project.pytester.runpytest(
+        "--cursus-contracts", "contracts", "--cursus-workspace", str(project.workspace), "-p", "no:cacheprovider", *args
+    )
+
+
+def test_each_contract_file_is_an_item_named_after_its_contract(project: PipelineProject) -> None:
+    preprocessing_contract(project)
+    project.contract("Writer", entry_point="writer.py")
+    result = run_contracts(project, "--co", "-q", "-m", "cursus and cursus_contract")
+    assert result.outlines[:2] == [
+        "contracts/tabular_preprocessing.step.yaml::TabularPreprocessing",
+        "contracts/writer.step.yaml::Writer",
+    ]
+
+
+def test_a_script_that_agrees_passes(project: PipelineProject) -> None:
+    preprocessing_contract(project)
+    project.script("prep.py", AGREES)
+    run_contracts(project, "--cursus-scripts", "scripts").assert_outcomes(passed=1)
+
+
+def test_each_disagreement_is_listed_with_its_script_line(project: PipelineProject) -> None:
+    preprocessing_contract(project)
+    project.script("prep.py", DISAGREES)
+    result = run_contracts(project, "--cursus-scripts", "scripts")
+    result.assert_outcomes(failed=1)
+    lines = result.outlines
+    start = lines.index(
+        "contract TabularPreprocessing (contracts/tabular_preprocessing.step.yaml) and its script scripts/prep.py (found in --cursus-scripts) disagree:"
+    )
+    assert lines[start + 1 : start + 5] == [
+        "  - scripts/prep.py:4: contract TabularPreprocessing declares required input 'DATA', but the script never reads input_paths['DATA']",
+        (
+            "  - scripts/prep.py:5: input_paths['SIGNATURE'] uses optional input 'SIGNATURE' without a guard: when it is not wired its path "
+            "does not exist; check os.path.exists(...) first, use .get(...), or wrap the read in try/except"
+        ),
+        "  - scripts/prep.py:6: job_args.jobtype reads job argument 'jobtype', which contract TabularPreprocessing does not declare (job_arguments: --job_type)",
+        "  - scripts/prep.py:6: os.environ['BUCKET'] reads env var 'BUCKET', which contract TabularPreprocessing does not declare in env_vars (required or optional)",
+    ]
+
+
+def test_a_script_that_fails_to_import_shows_its_traceback(project: PipelineProject) -> None:
+    preprocessing_contract(project)
+    project.script("prep.py", "import not_a_module_anywhere\n" + AGREES)
+    result = run_contracts(project, "--cursus-scripts", "scripts")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*importing *scripts/prep.py failed: ModuleNotFoundError: No module named 'not_a_module_anywhere'",
+            "*Script traceback:",
+            '*File "*prep.py", line 1, in <module>',
+        ]
+    )
+
+
+def test_main_that_cannot_take_the_four_arguments_is_reported(project: PipelineProject) -> None:
+    preprocessing_contract(project)
+    project.script("prep.py", AGREES.replace("def main(input_paths, output_paths, environ_vars, job_args, logger=None)", "def main(input_paths, output_paths)"))
+    result = run_contracts(project, "--cursus-scripts", "scripts")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*main(input_paths, output_paths) at *prep.py:4 cannot be called as main(input_paths, output_paths, environ_vars, job_args)*"])
+
+
+def test_importing_never_runs_main(project: PipelineProject) -> None:
+    preprocessing_contract(project)
+    marker = project.root / "main-ran"
+    project.script("prep.py", AGREES + f"    open({str(marker)!r}, 'w').close()\n")
+    run_contracts(project, "--cursus-scripts", "scripts").assert_outcomes(passed=1)
+    assert not marker.exists()
+
+
+def test_a_contract_used_by_a_scenario_checks_the_script_that_step_runs(project: PipelineProject) -> None:
+    preprocessing_contract(project)
+    # only the scenario knows where the script is (a package under python_path, by dotted name)
+    package = project.root / "src/pipeline/steps"
+    package.mkdir(parents=True)
+    (project.root / "src/pipeline/__init__.py").write_text("")
+    (package / "__init__.py").write_text("")
+    (project.root / "src/pipeline/shared.py").write_text("LABEL = 'label'\n")
+    (package / "prep.py").write_text("from ..shared import LABEL\n" + AGREES)
+    project.scenario(
+        "pkg",
+        """
+        contracts: [../contracts]
+        python_path: [../src]
+        steps:
+          prep:
+            contract: TabularPreprocessing
+            env: {LABEL_FIELD: label}
+            job_args: {job_type: training}
+            inputs: {DATA: rows}
+        data:
+          rows: {text: "a\\n1\\n"}
+        """,
+    )
+    result = run_contracts(project, "--cursus-scenarios", "scenarios", "-m", "cursus_contract", "-v")
+    result.assert_outcomes(passed=1)
+
+
+def test_a_contract_whose_script_is_nowhere_says_where_it_looked(project: PipelineProject) -> None:
+    preprocessing_contract(project)
+    result = run_contracts(project, "--cursus-scripts", "scripts")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*entry point 'prep.py' of contract TabularPreprocessing (contracts/tabular_preprocessing.step.yaml) not found: searched scripts, and no scenario*uses this contract; add the scripts directory with --cursus-scripts DIR"]
+    )
+
+
+def test_an_invalid_contract_file_is_a_failing_item(project: PipelineProject) -> None:
+    (project.root / "contracts/broken.step.yaml").write_text("step_type: Broken\ncontract:\n  inputs: {}\n")
+    result = run_contracts(project)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["invalid contract:", "*broken.step.yaml*entry_point*"])
+
+
+def test_without_the_option_contract_files_are_not_items(one_step: PipelineProject) -> None:
+    assert one_step.run("--co", "-q").outlines[0] == "scenarios/single.yaml::only"
