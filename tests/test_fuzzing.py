@@ -229,3 +229,37 @@ def test_a_replay_directory_without_a_saved_example_is_a_usage_error(project: Pi
     result = project.run("--cursus-fuzz-replay", str(tmp_path))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert f"--cursus-fuzz-replay: {tmp_path} holds no example.json" in result.stderr.str()
+
+
+def test_inputs_not_fuzzed_get_their_upstream_output_in_pipeline_mode(project: PipelineProject) -> None:
+    project.contract("Lookup", entry_point="lookup.py", outputs={"table": {"path": "/opt/ml/processing/output/lookup.txt"}})
+    project.script("lookup.py", "import os\n\ndef main(i, o, e, j):\n    open(o['table'], 'w').write('from upstream')\n")
+    project.contract(
+        "Summary",
+        entry_point="summary.py",
+        inputs={
+            "DATA": {"path": "/opt/ml/processing/input/data", "data": {"columns": AMOUNTS}},
+            "LOOKUP": {"path": "/opt/ml/processing/input/lookup/lookup.txt"},
+        },
+    )
+    project.script(
+        "summary.py",
+        HANDLES_EVERYTHING + "    assert open(input_paths['LOOKUP']).read() == 'from upstream'\n",
+    )
+    project.scenario(
+        "wired",
+        """
+        contracts: [../contracts]
+        scripts: [../scripts]
+        steps:
+          lookup:
+            contract: Lookup
+          summary:
+            contract: Summary
+            inputs: {DATA: lookup.table, LOOKUP: lookup.table}
+            fuzz: {examples: 4, inputs: [DATA]}
+        """,
+    )
+    result = project.run("-k", "summary and fuzz", "-rP")
+    result.assert_outcomes(passed=1)
+    assert "upstream steps produced as setup of this item: lookup (passed)" in result.stdout.str()

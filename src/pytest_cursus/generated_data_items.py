@@ -21,6 +21,7 @@ from .input_schemas import InputSchema, input_schema, missing_schema_advice
 from .items import (
     STEP_RESULT_KEY,
     StepFailed,
+    _note_setup,
     _ScenarioItem,
     _upstream_failures_reported,
 )
@@ -154,7 +155,8 @@ class FuzzItem(_ScenarioItem):
         ]
         if upstream and self.config.stash[OPTIONS_KEY].mode != "isolation":
             with _upstream_failures_reported(self):
-                pipeline_for(self.config).prepare(self.plan, self.step)
+                produced = pipeline_for(self.config).prepare(self.plan, self.step)
+            _note_setup(self, produced)
 
     def _other_inputs(self, generated: set[str]) -> dict[str, Path]:
         """Data of the inputs not generated: their source, or upstream outputs (isolation data in isolation mode)."""
