@@ -214,12 +214,12 @@ def test_selecting_the_s3_variant_fails_clearly_naming_the_source(project: Pipel
     _no_internal_error(result)
 
 
-def test_missing_file_source_fails_naming_the_source_and_the_resolved_path(project: PipelineProject) -> None:
+def test_missing_file_source_is_a_collection_error_naming_the_source_and_the_resolved_path(project: PipelineProject) -> None:
     _reader_project(project, "source: {file: ../fixtures/missing.csv}")
     result = project.run()
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(errors=1)  # found before any step runs
     resolved = project.root / "fixtures" / "missing.csv"
-    result.stdout.fnmatch_lines([f"*data.source.file*'../fixtures/missing.csv' not found*{resolved}*"])
+    result.stdout.fnmatch_lines([f"*scenarios/sources.yaml:*: data.source.file: '../fixtures/missing.csv' not found (resolved to {resolved}*"])
     _no_internal_error(result)
 
 

@@ -168,7 +168,8 @@ class InvalidScenarioItem(CursusItem):
 
     def explain(self, excinfo: pytest.ExceptionInfo[BaseException]) -> str | None:
         if isinstance(excinfo.value, (ConfigError, ConfigErrors)):
-            return f"invalid scenario:\n{excinfo.value.render(self.config.rootpath)}"
+            # the first line is what pytest's short summary shows: make it the first problem
+            return excinfo.value.render(self.config.rootpath)
         return None
 
     def reportinfo(self) -> tuple[Path, int, str]:

@@ -98,6 +98,15 @@ def _add_scenarios_to_args(config: pytest.Config, scenarios: tuple[Path, ...], *
             config.args.append(str(directory))
 
 
+def _named_on_command_line(config: pytest.Config, file_path: Path) -> bool:
+    """`pytest scenarios/` or `pytest scenarios/x.yaml` asks for scenarios explicitly; a bare
+    `pytest` walking the rootdir does not (a repository has many YAML files)."""
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        return False
+    named = [(config.invocation_params.dir / arg.split("::")[0]).resolve() for arg in config.args]
+    return any(path == file_path or path in file_path.parents for path in named)
+
+
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if file_path.suffix not in (".yaml", ".yml"):
         return None
@@ -112,7 +121,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     under_scenarios = options is not None and any(
         file_path == root or root in file_path.parents for root in options.scenarios
     )
-    if not (under_scenarios or parent.session.isinitpath(file_path)):
+    if not (under_scenarios or _named_on_command_line(parent.config, file_path)):
         return None
     from .scenario_plan import looks_like_scenario
 
@@ -130,13 +139,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     pytest formats setup errors without ``repr_failure``, so the text is put on the report here.
     """
     report: pytest.TestReport = yield
-    if call.excinfo is not None and call.when == "setup" and not report.skipped:
-        from .items import CursusItem
+    from .items import CursusItem
 
-        if isinstance(item, CursusItem):
-            text = item.explain(call.excinfo)
-            if text is not None:
-                report.longrepr = text
+    if call.excinfo is None or call.when != "setup" or not isinstance(item, CursusItem):
+        return report
+    if report.skipped and isinstance(report.longrepr, tuple):
+        # a skip is located where pytest.skip() was called (our code): point at the YAML instead
+        path, line, _ = item.reportinfo()
+        report.longrepr = (str(path), (line or 0) + 1, report.longrepr[2])
+    elif not report.skipped:
+        text = item.explain(call.excinfo)
+        if text is not None:
+            report.longrepr = text
     return report
 
 

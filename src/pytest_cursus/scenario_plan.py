@@ -208,7 +208,15 @@ class _Resolver:
                 chosen[source_name] = variants[0]
             elif wanted in variants:
                 chosen[source_name] = wanted
-            else:
+            if chosen.get(source_name) in ("file", "local"):
+                relative = source.file if chosen[source_name] == "file" else source.local
+                path = (self.base / str(relative)).resolve()
+                if not path.exists():
+                    self.fail(
+                        ("data", source_name, chosen[source_name]),
+                        f"{relative!r} not found (resolved to {path}; paths are relative to the scenario file)",
+                    )
+            if source_name not in chosen:
                 self.fail(
                     ("data", source_name),
                     f"--cursus-source {wanted} selects the '{wanted}' variant, but this source only has "
