@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .data.compatibility import compare_to_schema
-from .data.schema import DataSchema
-from .data.tabular import UnreadableTableError, list_tabular_files, read_columns
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .data.schema import DataSchema
 
 _LISTED = 5
 
 
 def check_edge(output: Path, schema: DataSchema | None) -> list[str]:
     """Problems with ``output`` as input data: missing, empty, unreadable, or off-schema."""
+    # pandas and pyarrow load only when an edge is checked, not when pytest starts
+    from .data.compatibility import compare_to_schema
+    from .data.tabular import UnreadableTableError, list_tabular_files, read_columns
+
     if not output.exists():
         return [f"the output was not written: {output} does not exist"]
     files = [output] if output.is_file() else sorted(p for p in output.rglob("*") if p.is_file())

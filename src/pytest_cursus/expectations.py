@@ -6,12 +6,6 @@ import glob
 from collections.abc import Mapping
 from pathlib import Path
 
-from .data.tabular import (
-    UnreadableTableError,
-    count_rows,
-    read_columns,
-    tabular_format,
-)
 from .scenario_file import OutputExpectation
 
 _LISTED = 8
@@ -25,6 +19,14 @@ def check_expectations(expect: Mapping[str, OutputExpectation], outputs: Mapping
 
 
 def _check_output(expectation: OutputExpectation, root: Path) -> list[str]:
+    # pandas and pyarrow load only when outputs are checked, not when pytest starts
+    from .data.tabular import (
+        UnreadableTableError,
+        count_rows,
+        read_columns,
+        tabular_format,
+    )
+
     present = _relative_files(root)
     if not present:
         return [f"is empty: the step wrote no file under {root}"]

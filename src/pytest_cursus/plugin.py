@@ -7,6 +7,7 @@ Kept thin: the items live in ``items.py`` and all the work in plain modules. Hea
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import Generator
 from pathlib import Path
@@ -155,6 +156,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
+    if "pytest_cursus.items" not in sys.modules:
+        return  # no scenario was collected: don't pay for importing the engine
     from .items import StepItem
 
     session.config.stash[SELECTED_STEPS_KEY] = {
