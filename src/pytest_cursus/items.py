@@ -16,6 +16,8 @@ from .failure_text import describe_failure
 from .pipeline import UpstreamFailed
 from .results import StepResult
 from .scenario_plan import ScenarioPlan, load_scenario
+from .report_hooks import BASELINE_CHECK_KEY, SETUP_RESULTS_KEY, reporter_for
+from .reporting.baseline import describe_regression
 from .session_state import OPTIONS_KEY, SELECTED_STEPS_KEY, pipeline_for
 
 if TYPE_CHECKING:
@@ -33,6 +35,17 @@ class StepFailed(CursusError):
 
 class EdgeIncompatible(CursusError):
     pass
+
+
+class BaselineRegression(CursusError):
+    """The step ran fine but slower or hungrier than ``--cursus-baseline`` allows."""
+
+    def __init__(self, scenario: str, step: str, regression: str, baseline_file: str) -> None:
+        super().__init__(
+            f"step {step!r} of scenario {scenario!r} regressed against the baseline {baseline_file}: {regression}\n"
+            "(thresholds: cursus_max_time_ratio / cursus_max_memory_ratio with the floors cursus_min_time_increase / "
+            "cursus_min_memory_increase_mb; see docs/reports.md)"
+        )
 
 
 class ScenarioYamlFile(pytest.File):
@@ -108,6 +121,12 @@ class StepItem(_ScenarioItem):
             self.user_properties.append(("cursus_cache", "hit"))
         if not result.passed:
             raise StepFailed(result)
+        reporter = reporter_for(self.config)
+        check = reporter.check_baseline(self.plan.name, self.step, result) if reporter else None
+        if check is not None:
+            self.stash[BASELINE_CHECK_KEY] = check
+            if check.status == "regressed":
+                raise BaselineRegression(self.plan.name, self.step, describe_regression(check, reporter.thresholds), check.baseline_file)  # type: ignore[union-attr]
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.plan.steps[self.step].line - 1, f"{self.plan.name}::{self.step}"
@@ -190,6 +209,7 @@ def _upstream_failures_reported(item: _ScenarioItem) -> Iterator[None]:
 
 
 def _note_setup(item: pytest.Item, produced: list[StepResult]) -> None:
+    item.stash[SETUP_RESULTS_KEY] = produced
     if produced:
         listed = ", ".join(f"{r.step} ({'cached' if r.cached else r.outcome})" for r in produced)
         item.add_report_section("setup", "cursus", f"upstream steps produced as setup of this item: {listed}")
@@ -204,4 +224,6 @@ def _explain(excinfo: pytest.ExceptionInfo[BaseException]) -> str | None:
         return f"{error}\n\n" + describe_failure(error.upstream, ran_as_setup=True)
     if isinstance(error, EdgeIncompatible):
         return f"incompatible data on edge {error}"
+    if isinstance(error, BaselineRegression):
+        return str(error)
     return None

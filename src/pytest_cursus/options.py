@@ -9,6 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from .reporting.baseline import (
+    DEFAULT_MAX_MEMORY_RATIO,
+    DEFAULT_MAX_TIME_RATIO,
+    DEFAULT_MIN_MEMORY_INCREASE_MB,
+    DEFAULT_MIN_TIME_INCREASE_S,
+    Thresholds,
+)
 from .scenario_plan import DEFAULT_TIMEOUT_S, SOURCE_VARIANTS, PlanOptions
 from .step_cache import DEFAULT_MAX_MB
 
@@ -48,6 +55,12 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("fuzz", "int", "add a [fuzz] item per step: N examples of generated data from its inputs' schemas (hypothesis); 0 turns off the fuzz: blocks of scenarios too", metavar="N"),
     OptionSpec("fuzz_replay", "paths", "run the [fuzz] item of the step a saved failing example belongs to once, on that example (a directory printed by a failing [fuzz] item; repeatable)", metavar="DIR"),
     OptionSpec("cache_max_mb", "float", f"size cap of the step cache; least recently used entries are evicted (default: {DEFAULT_MAX_MB})", default=float(DEFAULT_MAX_MB), metavar="MB"),
+    OptionSpec("json", "path", "write every step's metrics, outcome and cache status to this JSON file (schema: docs/reports.md)", metavar="PATH"),
+    OptionSpec("baseline", "path", "compare with an earlier --cursus-json file; a step regressing beyond the ratios below fails", metavar="PATH"),
+    OptionSpec("max_time_ratio", "float", f"baseline: fail a step whose wall time grew more than this factor (default: {DEFAULT_MAX_TIME_RATIO:g})", default=DEFAULT_MAX_TIME_RATIO, metavar="RATIO"),
+    OptionSpec("max_memory_ratio", "float", f"baseline: fail a step whose peak memory grew more than this factor (default: {DEFAULT_MAX_MEMORY_RATIO:g})", default=DEFAULT_MAX_MEMORY_RATIO, metavar="RATIO"),
+    OptionSpec("min_time_increase", "float", f"baseline: ignore wall time increases up to this many seconds (default: {DEFAULT_MIN_TIME_INCREASE_S:g})", default=DEFAULT_MIN_TIME_INCREASE_S, metavar="SECONDS"),
+    OptionSpec("min_memory_increase_mb", "float", f"baseline: ignore peak memory increases up to this many MB (default: {DEFAULT_MIN_MEMORY_INCREASE_MB:g})", default=DEFAULT_MIN_MEMORY_INCREASE_MB, metavar="MB"),
 )
 
 
@@ -63,6 +76,16 @@ class CursusOptions:
     no_cache: bool = False
     cache_dir: Path | None = None
     cache_max_mb: float = float(DEFAULT_MAX_MB)
+    json: Path | None = None
+    baseline: Path | None = None
+    max_time_ratio: float = DEFAULT_MAX_TIME_RATIO
+    max_memory_ratio: float = DEFAULT_MAX_MEMORY_RATIO
+    min_time_increase: float = DEFAULT_MIN_TIME_INCREASE_S
+    min_memory_increase_mb: float = DEFAULT_MIN_MEMORY_INCREASE_MB
+
+    def thresholds(self) -> Thresholds:
+        return Thresholds(self.max_time_ratio, self.max_memory_ratio, self.min_time_increase, self.min_memory_increase_mb)
+
     mode: str = "pipeline"
     fuzz: int | None = None  # None: only steps with a fuzz: block; 0: none
     fuzz_replay: tuple[Path, ...] = ()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .options import OPTIONS, OptionError, resolve_options
+from .options import OPTIONS, CursusOptions, OptionError, resolve_options
 from .session_state import OPTIONS_KEY, RUN_ID_KEY, SELECTED_STEPS_KEY, is_xdist_worker
 
 MARKERS = {
@@ -68,12 +68,26 @@ def pytest_configure(config: pytest.Config) -> None:
     # by one worker are reused by the others even when they may not be reused across runs
     workerinput = getattr(config, "workerinput", None)
     config.stash[RUN_ID_KEY] = workerinput["testrunuid"] if workerinput else uuid.uuid4().hex
+    _register_reporting(config, options)
     # contract directories are collected too: each contract file is a contract item
     _add_scenarios_to_args(
         config,
         options.scenarios + tuple(path for path in options.contracts if path not in options.scenarios),
         from_command_line=bool(config.getoption("cursus_scenarios") or config.getoption("cursus_contracts")),
     )
+
+
+def _register_reporting(config: pytest.Config, options: CursusOptions) -> None:
+    """Step records, summary, JSON and baseline; the pytest-html hooks only when pytest-html is
+    active (registering hooks of an absent plugin is an error)."""
+    from .report_hooks import REPORTER_NAME, CursusReporter
+
+    reporter = CursusReporter(config, options)
+    config.pluginmanager.register(reporter, REPORTER_NAME)
+    if config.pluginmanager.hasplugin("html"):
+        from .html_report import HTML_PLUGIN_NAME, CursusHtml
+
+        config.pluginmanager.register(CursusHtml(reporter), HTML_PLUGIN_NAME)
 
 
 def _add_scenarios_to_args(config: pytest.Config, scenarios: tuple[Path, ...], *, from_command_line: bool) -> None:

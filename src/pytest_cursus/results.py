@@ -82,6 +82,7 @@ class StepResult(BaseModel):
     metrics: StepMetrics = Field(default_factory=StepMetrics)
     return_summary: Any = None
     cached: bool = False  # taken from the step cache instead of running
+    produced_by_run: str | None = None  # for a cached result: the run id that executed the step
     cache_key: str | None = None
 
     @property

@@ -95,7 +95,7 @@ class OutputCache:
         if not same_run and not (self.reuse_earlier_runs and record.result.passed):
             return None
         os.utime(self.entries_dir / key)  # last use, for eviction
-        return record.result.model_copy(update={"cached": True})
+        return record.result.model_copy(update={"cached": True, "produced_by_run": record.run_id})
 
     def store(self, key: StepKey, result: StepResult) -> None:
         """Save ``result`` and its outputs under ``key``; replaces an entry that may not be reused."""

@@ -23,6 +23,7 @@ from . import __version__
 from .execution.workspace import fingerprint
 from .scenario_file import DataSource
 from .scenario_plan import StepPlan
+from .secret_env import is_secret_name
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,8 @@ def step_key(step: StepPlan, input_keys: Mapping[str, str]) -> StepKey:
         "python": platform.python_version(),
         "sources": {str(path): _file_hash(path) for path in script_sources(step.script, step.module, step.python_path)},
         "contract": _text_hash(contract.fingerprint()),
-        "env": dict(sorted(step.env.items())),
+        # a secret's digest still changes the key when the secret changes, without storing it
+        "env": {name: f"sha256:{_text_hash(value)}" if is_secret_name(name) else value for name, value in sorted(step.env.items())},
         "job_args": _jsonable(step.job_args),
         "inputs": dict(sorted(input_keys.items())),
         "frameworks": {name: _installed_version(name) for name in sorted(contract.block.framework_requirements)},

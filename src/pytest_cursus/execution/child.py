@@ -81,7 +81,7 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     arguments = (
         request["input_paths"],
         request["output_paths"],
-        request["environ_vars"],
+        _environ_vars(request),
         argparse.Namespace(**request["job_args"]),
     )
     keywords: dict[str, Any] = {}
@@ -131,6 +131,15 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
         "import_seconds": import_seconds,
         "main_seconds": time.perf_counter() - started,
     }
+
+
+def _environ_vars(request: dict[str, Any]) -> dict[str, str]:
+    """The step's env; secret values come from the process environment, never from request.json."""
+    environ = dict(request["environ_vars"])
+    for name in request.get("secret_env", []):
+        if name in os.environ:
+            environ[name] = os.environ[name]
+    return environ
 
 
 def _import_script(script: str, module_name: str | None) -> ModuleType:

@@ -22,7 +22,8 @@ class ChildRequest(BaseModel):
     python_path: list[str] = Field(default_factory=list)
     input_paths: dict[str, str]
     output_paths: dict[str, str]
-    environ_vars: dict[str, str]
+    environ_vars: dict[str, str]  # secret values masked: the child reads them from its environment
+    secret_env: list[str] = Field(default_factory=list)
     job_args: dict[str, Any]
     report_path: str
     check_only: bool = False  # import the script and check main()'s signature without calling it

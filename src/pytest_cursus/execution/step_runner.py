@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from ..contract_files import ChannelSpec
 from ..results import OutputFile, StepFailure, StepMetrics, StepResult
 from ..scenario_plan import StepPlan
+from ..secret_env import SecretScrubber, mask_env, secret_names
 from .launcher import FreshInterpreterLauncher, LaunchSpec, StepLauncher
 from .protocol import ChildReport, ChildRequest
 from .supervisor import ProcessOutcome, ProcessSupervisor
@@ -29,6 +30,8 @@ from .workspace import (
 
 STDERR_TAIL_LINES = 30
 _TAIL_BYTES = 64 * 1024
+# rows of text tables are counted by streaming them; past this size a file's rows stay unknown
+MAX_COUNTED_TEXT_BYTES = 1 << 30
 
 
 class StepRunner:
@@ -73,6 +76,8 @@ class StepRunner:
 
         request_file = workspace.logs_dir / "request.json"
         report_file = workspace.logs_dir / "report.json"
+        # request.json is a file anyone may read: secret values reach the child through its
+        # process environment only, and the child takes them from there
         request = ChildRequest(
             step=step.name,
             script=str(step.script),
@@ -80,7 +85,8 @@ class StepRunner:
             python_path=[str(p) for p in step.python_path],
             input_paths={name: str(path) for name, path in input_paths.items()},
             output_paths={name: str(path) for name, path in output_paths.items()},
-            environ_vars=dict(step.env),
+            environ_vars=mask_env(step.env),
+            secret_env=secret_names(step.env),
             job_args=dict(step.job_args),
             report_path=str(report_file),
         )
@@ -100,17 +106,28 @@ class StepRunner:
             max_memory_bytes=int(step.max_memory_mb * 2**20) if step.max_memory_mb else None,
         )
         report = _read_report(report_file)
-        result.stderr_tail = tail(Path(result.stderr_path or ""))
+        scrub = SecretScrubber.for_step(step.env)
+        result.stderr_tail = scrub.text(tail(Path(result.stderr_path or "")))
         result.metrics = StepMetrics(
             wall_seconds=outcome.wall_seconds,
             cpu_seconds=outcome.cpu_seconds,
             peak_rss_bytes=outcome.peak_rss_bytes,
             import_seconds=report.import_seconds if report else 0.0,
             main_seconds=report.main_seconds if report else 0.0,
+            read_bytes=outcome.read_bytes,
+            write_bytes=outcome.write_bytes,
+            disk_read_bytes=outcome.disk_read_bytes,
+            disk_write_bytes=outcome.disk_write_bytes,
+            input_bytes=sum(size for size, _ in before.values()),
+            cpu_count=available_cpus(),
             memory_series=outcome.memory_series,
         )
-        result.return_summary = report.return_summary if report else None
+        result.return_summary = scrub.value(report.return_summary) if report else None
         result.failure = judge(step, outcome, report)
+        if result.failure is not None:
+            result.failure.message = scrub.text(result.failure.message)
+            if result.failure.script_traceback:
+                result.failure.script_traceback = scrub.text(result.failure.script_traceback)
 
         changes = describe_changes(before, fingerprint(workspace.input_dir))
         make_writable(workspace.input_dir)
@@ -243,14 +260,39 @@ def tail(path: Path, lines: int = STDERR_TAIL_LINES) -> str:
     return "\n".join(data.decode("utf-8", errors="replace").splitlines()[-lines:])
 
 
+def available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def list_files(path: Path) -> list[OutputFile]:
+    """Every file of an output with its size, and its rows when it is a table file."""
     if path.is_file():
-        return [OutputFile(path=path.name, bytes=path.stat().st_size)]
+        return [_output_file(path, path.name)]
     if not path.is_dir():
         return []
     files = []
     for directory, _, names in os.walk(path):
         for name in names:
             file = Path(directory, name)
-            files.append(OutputFile(path=str(file.relative_to(path)), bytes=file.stat().st_size))
+            files.append(_output_file(file, str(file.relative_to(path))))
     return sorted(files, key=lambda f: f.path)
+
+
+def _output_file(file: Path, relative: str) -> OutputFile:
+    size = file.stat().st_size
+    return OutputFile(path=relative, bytes=size, rows=_rows(file, size))
+
+
+def _rows(file: Path, size: int) -> int | None:
+    from ..data.tabular import UnreadableTableError, count_rows, tabular_format
+
+    fmt = tabular_format(file)
+    if fmt is None or size == 0 or (fmt.kind != "parquet" and size > MAX_COUNTED_TEXT_BYTES):
+        return None
+    try:
+        return count_rows(file)
+    except (UnreadableTableError, OSError):
+        return None  # an unreadable table is the edge check's to report, not the listing's

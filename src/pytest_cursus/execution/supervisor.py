@@ -14,6 +14,8 @@ import psutil
 KillReason = Literal["timeout", "memory", "interrupt"]
 FIRST_SAMPLE_S = 0.005
 SAMPLE_INTERVAL_S = 0.05
+MEMORY_SERIES_POINTS = 200  # a long step's series is downsampled to at most this many points
+_BLOCK_BYTES = 512  # unit of rusage ru_inblock / ru_oublock on Linux
 
 
 @dataclass
@@ -26,6 +28,10 @@ class ProcessOutcome:
     cpu_seconds: float
     peak_rss_bytes: int
     memory_series: list[tuple[float, int]] = field(default_factory=list)
+    read_bytes: int = 0  # through read() calls, page cache or not
+    write_bytes: int = 0
+    disk_read_bytes: int = 0  # that reached the storage layer
+    disk_write_bytes: int = 0
 
     @property
     def signal_name(self) -> str | None:
@@ -41,7 +47,11 @@ class ProcessSupervisor:
     """Waits for one launched step, enforcing its limits on the whole process tree.
 
     Memory is the summed RSS of the step and all its descendants, sampled every
-    ``SAMPLE_INTERVAL_S`` (the first samples come sooner, so short steps are seen too).
+    ``SAMPLE_INTERVAL_S`` (the first samples come sooner, so short steps are seen too). CPU time
+    and I/O are kept per pid, so a child that exited between samples still counts with what it
+    had used when last seen; the final ``wait4`` rusage (which includes every descendant the step
+    reaped) is a floor for CPU time and storage I/O, so a step too short to be sampled is still
+    measured.
     """
 
     def __init__(self, sample_interval: float = SAMPLE_INTERVAL_S) -> None:
@@ -65,6 +75,7 @@ class ProcessSupervisor:
                     break
                 interval = min(interval * 2, self.sample_interval)
             wall = time.monotonic() - started
+            tree.final_sweep()
             # Kill before reaping: while the step's pid is an unreaped zombie its process group
             # id cannot be recycled, so the group kill can only hit the step's own processes.
             tree.kill()
@@ -78,14 +89,22 @@ class ProcessSupervisor:
         child.close()
         exit_status = os.waitstatus_to_exitcode(status) if status is not None else None
         rusage_cpu = (rusage.ru_utime + rusage.ru_stime) if rusage is not None else 0.0
-        rusage_rss = rusage.ru_maxrss * 1024 if rusage is not None else 0
+        rusage_in = rusage.ru_inblock * _BLOCK_BYTES if rusage is not None else 0
+        rusage_out = rusage.ru_oublock * _BLOCK_BYTES if rusage is not None else 0
+        io = tree.io_totals()
         return ProcessOutcome(
             exit_status=exit_status,
             killed_for=killed_for,
             wall_seconds=wall,
             cpu_seconds=max(rusage_cpu, tree.cpu_seconds()),
-            peak_rss_bytes=max(tree.peak_rss, rusage_rss),
-            memory_series=tree.series,
+            # not ru_maxrss: Linux carries the forking parent's high-water RSS over exec into the
+            # child's maxrss, so it would report pytest's own size for every small step
+            peak_rss_bytes=tree.peak_rss,
+            memory_series=tree.series.points(),
+            read_bytes=io.read_chars,
+            write_bytes=io.write_chars,
+            disk_read_bytes=max(io.read_bytes, rusage_in),
+            disk_write_bytes=max(io.write_bytes, rusage_out),
         )
 
 
@@ -135,8 +154,9 @@ class _ProcessTree:
         self.pgid = pid  # the launcher starts each step as its own session and group leader
         self.known: dict[int, psutil.Process] = {}
         self.cpu_by_pid: dict[int, float] = {}
+        self.io_by_pid: dict[int, IoCounters] = {}
         self.peak_rss = 0
-        self.series: list[tuple[float, int]] = []
+        self.series = MemorySeries(MEMORY_SERIES_POINTS, FIRST_SAMPLE_S)
         try:
             self.root: psutil.Process | None = psutil.Process(pid)
             self.known[pid] = self.root
@@ -145,11 +165,12 @@ class _ProcessTree:
 
     def members(self) -> list[psutil.Process]:
         if self.root is not None:
-            try:
-                for child in self.root.children(recursive=True):
-                    self.known.setdefault(child.pid, child)
-            except psutil.Error:
-                pass
+            for pid in _descendants(self.root):
+                if pid not in self.known:
+                    try:
+                        self.known[pid] = psutil.Process(pid)
+                    except psutil.Error:
+                        continue
         return [process for process in self.known.values() if _alive(process)]
 
     def sample(self, elapsed: float) -> int:
@@ -160,14 +181,37 @@ class _ProcessTree:
                     rss += process.memory_info().rss
                     times = process.cpu_times()
                     self.cpu_by_pid[process.pid] = times.user + times.system
+                    self.io_by_pid[process.pid] = _io_counters(process)
             except psutil.Error:
                 continue
         self.peak_rss = max(self.peak_rss, rss)
-        self.series.append((round(elapsed, 3), rss))
+        self.series.add(elapsed, rss)
         return rss
+
+    def final_sweep(self) -> None:
+        """CPU and I/O counters once more, zombies included: the step (unreaped, so readable)
+        often writes its outputs after the last sample."""
+        for process in list(self.known.values()):
+            try:
+                if not process.is_running():  # compares creation time: never a recycled pid
+                    continue
+                with process.oneshot():
+                    times = process.cpu_times()
+                    self.cpu_by_pid[process.pid] = times.user + times.system
+                    self.io_by_pid[process.pid] = _io_counters(process)
+            except psutil.Error:
+                continue
 
     def cpu_seconds(self) -> float:
         return sum(self.cpu_by_pid.values())
+
+    def io_totals(self) -> IoCounters:
+        return IoCounters(
+            read_chars=sum(c.read_chars for c in self.io_by_pid.values()),
+            write_chars=sum(c.write_chars for c in self.io_by_pid.values()),
+            read_bytes=sum(c.read_bytes for c in self.io_by_pid.values()),
+            write_bytes=sum(c.write_bytes for c in self.io_by_pid.values()),
+        )
 
     def kill(self) -> None:
         survivors = self.members()
@@ -180,6 +224,90 @@ class _ProcessTree:
                 process.kill()
             except psutil.Error:
                 pass
+
+
+_PROC_CHILDREN = os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
+
+
+def _descendants(root: psutil.Process) -> list[int]:
+    """Pids below ``root``. From /proc/<pid>/task/<tid>/children when the kernel has it: a few
+    small reads per sample, where psutil's children() reads the stat file of every process on
+    the machine (milliseconds per sample on a busy host, 20 times a second)."""
+    if not _PROC_CHILDREN:
+        try:
+            return [child.pid for child in root.children(recursive=True)]
+        except psutil.Error:
+            return []
+    found: list[int] = []
+    pending = [root.pid]
+    while pending:
+        pid = pending.pop()
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as handle:
+                    children = [int(child) for child in handle.read().split()]
+            except (OSError, ValueError):
+                continue
+            found.extend(children)
+            pending.extend(children)
+    return found
+
+
+@dataclass(frozen=True)
+class IoCounters:
+    read_chars: int = 0  # through read() calls
+    write_chars: int = 0
+    read_bytes: int = 0  # reaching the storage layer
+    write_bytes: int = 0
+
+
+def _io_counters(process: psutil.Process) -> IoCounters:
+    try:
+        counters = process.io_counters()
+    except (psutil.Error, AttributeError, NotImplementedError):  # no /proc/<pid>/io (not Linux)
+        return IoCounters()
+    return IoCounters(
+        read_chars=getattr(counters, "read_chars", counters.read_bytes),
+        write_chars=getattr(counters, "write_chars", counters.write_bytes),
+        read_bytes=counters.read_bytes,
+        write_bytes=counters.write_bytes,
+    )
+
+
+class MemorySeries:
+    """RSS over time in at most ``limit`` points of equal width, each the peak of its bucket.
+
+    Buckets start at the sampling resolution and double in width whenever there would be more
+    than ``limit`` of them, so a long step costs bounded memory and its peaks stay visible.
+    """
+
+    __slots__ = ("buckets", "limit", "width")
+
+    def __init__(self, limit: int, width: float = SAMPLE_INTERVAL_S) -> None:
+        self.limit = limit
+        self.width = width
+        self.buckets: dict[int, tuple[float, int]] = {}
+
+    def add(self, elapsed: float, rss: int) -> None:
+        index = int(elapsed / self.width)
+        known = self.buckets.get(index)
+        if known is None or rss > known[1]:
+            self.buckets[index] = (round(elapsed, 3), rss)
+        while len(self.buckets) > self.limit:
+            self.width *= 2
+            merged: dict[int, tuple[float, int]] = {}
+            for old, point in self.buckets.items():
+                known = merged.get(old // 2)
+                if known is None or point[1] > known[1]:
+                    merged[old // 2] = point
+            self.buckets = merged
+
+    def points(self) -> list[tuple[float, int]]:
+        return [self.buckets[index] for index in sorted(self.buckets)]
 
 
 def _alive(process: psutil.Process) -> bool:

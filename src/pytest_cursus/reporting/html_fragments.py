@@ -1,0 +1,187 @@
+"""HTML pieces of the pytest-html report: a step's details and each scenario's summary block.
+
+Everything is inline (SVG, CSS) and escaped; nothing refers to another file or host, so the
+report stays self-contained.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+from .baseline import Thresholds, describe_regression
+from .run_report import ReportedStep, StepRecord
+from .svg_charts import DagNode, dag_svg, memory_chart_svg
+from .terminal_tables import by_scenario
+
+LOG_OPEN_LINES = 20  # logs longer than this start collapsed
+
+STYLE = """
+<style>
+.cursus-summary h3 { margin: 18px 0 6px; }
+.cursus-charts { display: flex; flex-wrap: wrap; gap: 8px; }
+.cursus-details table.cursus-metrics { border-collapse: collapse; margin: 6px 0; }
+.cursus-details table.cursus-metrics td, .cursus-details table.cursus-metrics th {
+  border: 1px solid #ddd; padding: 2px 8px; text-align: left; font-size: 12px; }
+.cursus-details pre { background: #f6f6f6; padding: 6px; max-height: 480px; overflow: auto; white-space: pre-wrap; }
+.cursus-failure { color: #c62828; }
+.cursus-hint { color: #8a5300; }
+.cursus-dag-box { overflow-x: auto; }
+</style>
+"""
+
+
+def step_cells(record: StepRecord | None) -> tuple[str, str, str]:
+    """Wall, peak memory and cache cells of the results table (empty for non-step items)."""
+    if record is None:
+        return ("", "", "")
+    if record.metrics is None:
+        return ("-", "-", "")
+    metrics = record.metrics
+    return (f"{metrics.wall_seconds:.2f} s", f"{metrics.peak_rss_mb:.1f} MB", "cached" if record.cached else "ran")
+
+
+def step_details(record: ReportedStep, thresholds: Thresholds | None = None) -> str:
+    parts = [f'<div class="cursus-details" data-step="{escape(record.step)}">']
+    if record.failure is not None:
+        parts.append(f'<p class="cursus-failure"><b>{escape(record.failure.kind)}</b>: {escape(record.failure.message)}</p>')
+        if record.failure.script_traceback:
+            parts.append(f"<h4>Script traceback</h4><pre>{escape(record.failure.script_traceback)}</pre>")
+    if record.skip_reason:
+        parts.append(f"<p>{escape(record.skip_reason)}</p>")
+    if record.baseline is not None and record.baseline.status == "regressed":
+        parts.append(f'<p class="cursus-failure">baseline regression: {escape(describe_regression(record.baseline, thresholds or Thresholds()))}</p>')
+    if record.metrics is not None:
+        parts.append(_metrics_table(record))
+        parts.append(
+            memory_chart_svg(
+                record.metrics.memory_series,
+                title="memory over time",
+                wall_seconds=record.metrics.wall_seconds,
+                limit_bytes=int(record.max_memory_mb * 2**20) if record.max_memory_mb else None,
+                width=420,
+                height=160,
+            )
+        )
+    if record.recommendations:
+        parts.append("<h4>Recommendations</h4><ul>")
+        parts += [f'<li class="cursus-hint">{escape(hint.message)}</li>' for hint in record.recommendations]
+        parts.append("</ul>")
+    if record.outputs:
+        parts.append(_outputs(record))
+    if record.env:
+        rows = "".join(f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>" for k, v in sorted(record.env.items()))
+        parts.append(f'<details><summary>Environment ({len(record.env)})</summary><table class="cursus-metrics">{rows}</table></details>')
+    for label, text in (("stdout", record.stdout_excerpt), ("stderr", record.stderr_excerpt)):
+        parts.append(_log(label, text, record))
+    if record.workspace:
+        parts.append(f"<p>Workspace: <code>{escape(record.workspace)}</code></p>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def summary_block(records: Sequence[StepRecord]) -> str:
+    """Per scenario: the DAG coloured by outcome, memory-over-time charts and recommendations."""
+    parts = [STYLE, '<div class="cursus-summary"><h2>Pipeline steps</h2>']
+    for (scenario_file, scenario), group in by_scenario(sorted(records, key=lambda r: (r.scenario_file, r.position))).items():
+        parts.append(f'<div class="cursus-scenario" data-scenario="{escape(scenario)}">')
+        parts.append(f"<h3>Scenario {escape(scenario)} <small>({escape(scenario_file)})</small></h3>")
+        parts.append(f'<div class="cursus-dag-box">{dag_svg(dag_nodes(group), title=f"DAG of {scenario}")}</div>')
+        charts = [
+            memory_chart_svg(
+                r.metrics.memory_series,
+                title=f"{r.step}{' (cached)' if r.cached else ''}",
+                wall_seconds=r.metrics.wall_seconds,
+                limit_bytes=int(r.max_memory_mb * 2**20) if r.max_memory_mb else None,
+            )
+            for r in group
+            if r.metrics is not None
+        ]
+        if charts:
+            parts.append(f'<h4>Memory over time</h4><div class="cursus-charts">{"".join(charts)}</div>')
+        hints = [(r, hint) for r in group for hint in r.recommendations]
+        if hints:
+            parts.append("<h4>Recommendations</h4><ul>")
+            parts += [f'<li class="cursus-hint"><b>{escape(r.step)}</b>: {escape(hint.message)}</li>' for r, hint in hints]
+            parts.append("</ul>")
+        parts.append("</div>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def dag_nodes(group: Sequence[StepRecord]) -> dict[str, DagNode]:
+    nodes: dict[str, DagNode] = {}
+    known = {r.step for r in group}
+    for record in group:
+        for upstream in record.upstream:  # an upstream neither selected nor run: drawn grey
+            if upstream not in known and upstream not in nodes:
+                nodes[upstream] = DagNode(upstream, "not run", tooltip=f"{upstream}: not run in this session")
+    for record in group:
+        metrics = record.metrics
+        tooltip = f"{record.step}: {record.outcome}" + (
+            f", {metrics.wall_seconds:.2f}s, peak {metrics.peak_rss_mb:.1f} MB" if metrics else ""
+        )
+        nodes[record.step] = DagNode(record.step, record.outcome, tuple(record.upstream), record.cached, tooltip)
+    return nodes
+
+
+def _metrics_table(record: StepRecord) -> str:
+    m = record.metrics
+    assert m is not None
+    rows = [
+        ("cache", f"cached (key {record.cache_key[:12]}...)" if record.cached and record.cache_key else ("cached" if record.cached else "ran in this session")),
+        ("wall time", f"{m.wall_seconds:.3f} s (import {m.import_seconds:.3f} s, main {m.main_seconds:.3f} s)"),
+        ("CPU time", f"{m.cpu_seconds:.3f} s ({m.cpu_utilisation:.0%} of one core, {m.cpu_count} available)"),
+        ("peak memory", f"{m.peak_rss_mb:.1f} MB" + (f" of {record.max_memory_mb:g} MB limit" if record.max_memory_mb else "")),
+        ("read / written", f"{_size(m.read_bytes)} / {_size(m.write_bytes)}"),
+        ("storage read / written", f"{_size(m.disk_read_bytes)} / {_size(m.disk_write_bytes)}"),
+        ("inputs", _size(m.input_bytes)),
+        ("outputs", f"{_size(record.bytes_out)}" + (f", {record.rows_out:,} rows" if record.rows_out is not None else "")),
+        ("timeout", f"{record.timeout_seconds:g} s" if record.timeout_seconds else "none"),
+    ]
+    body = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
+    return f'<table class="cursus-metrics cursus-metric-table">{body}</table>'
+
+
+def _outputs(record: StepRecord) -> str:
+    rows = []
+    for name, output in record.outputs.items():
+        rows.append(
+            f"<tr><td>{escape(name)}</td><td>{output.files}</td><td>{_size(output.bytes)}</td>"
+            f"<td>{'' if output.rows is None else f'{output.rows:,}'}</td><td><code>{escape(output.path)}</code></td></tr>"
+        )
+    parts = [
+        ('<h4>Outputs</h4><table class="cursus-metrics cursus-outputs"><tr><th>output</th><th>files</th><th>size</th>'
+        f"<th>rows</th><th>path</th></tr>{''.join(rows)}</table>"),
+    ]
+    for name, output in record.outputs.items():
+        if not output.listing:
+            continue
+        listing = "".join(
+            f"<tr><td>{escape(f.path)}</td><td>{_size(f.bytes)}</td><td>{'' if f.rows is None else f'{f.rows:,}'}</td></tr>"
+            for f in output.listing
+        )
+        more = f"<p>... {output.files - len(output.listing)} more files</p>" if output.listing_truncated else ""
+        parts.append(
+            f"<details><summary>Files of {escape(name)} ({output.files})</summary>"
+            f'<table class="cursus-metrics"><tr><th>file</th><th>size</th><th>rows</th></tr>{listing}</table>{more}</details>'
+        )
+    return "".join(parts)
+
+
+def _log(label: str, text: str, record: StepRecord) -> str:
+    if not text.strip():
+        if record.cached:
+            return f"<p>{label}: not shown for a cached step (logs of the run that produced it)</p>"
+        return f"<p>{label}: empty</p>"
+    lines = text.count("\n") + 1
+    opened = " open" if lines <= LOG_OPEN_LINES else ""
+    return f"<details{opened}><summary>{label} ({lines} lines)</summary><pre>{escape(text)}</pre></details>"
+
+
+def _size(value: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024  # type: ignore[assignment]
+    return f"{value} B"
