@@ -197,7 +197,14 @@ def test_a_source_lacking_the_selected_variant_is_an_error_naming_it(project: Pi
     _no_internal_error(result)
 
 
-def test_selecting_the_s3_variant_fails_clearly_naming_the_source(project: PipelineProject) -> None:
+def test_selecting_the_s3_variant_without_credentials_fails_clearly_naming_the_source(
+    project: PipelineProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(project.root / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(project.root / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     _reader_project(
         project,
         """
@@ -210,7 +217,7 @@ def test_selecting_the_s3_variant_fails_clearly_naming_the_source(project: Pipel
     )
     result = project.run("--cursus-source", "s3")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*data.source*'s3'*"])
+    result.stdout.fnmatch_lines(["*data.source.s3: no AWS credentials found to read s3://bucket/data/*"])
     _no_internal_error(result)
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from .dag import Edge
 from .edge_checks import check_edge
-from .errors import ConfigError, ConfigErrors, CursusError, SourceLocation
+from .errors import ConfigError, ConfigErrors, CursusError, DataSourceError, SourceLocation
 from .failure_text import describe_failure
 from .pipeline import UpstreamFailed
 from .results import StepResult
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from _pytest._code.code import TerminalRepr  # what Item.repr_failure may return; not public API
 
 STEP_RESULT_KEY = pytest.StashKey[StepResult]()
+CHECKED_OUTPUT_KEY = pytest.StashKey[Path]()  # the data an edge item checks
 SCENARIO_NAMES_KEY = pytest.StashKey[dict[str, Path]]()
 
 
@@ -143,6 +144,10 @@ class EdgeItem(_ScenarioItem):
 
     def setup(self) -> None:
         pipeline = pipeline_for(self.config)
+        if self.plan.execution is not None:
+            # --cursus-execution: the upstream step is not run, the edge checks what the execution wrote
+            self.stash[CHECKED_OUTPUT_KEY] = pipeline.execution_output(self.plan, self.edge.upstream, self.edge.output)
+            return
         with _upstream_failures_reported(self):
             produced = pipeline.prepare(self.plan, self.edge.upstream)
         upstream = pipeline.result(self.plan, self.edge.upstream)
@@ -155,11 +160,11 @@ class EdgeItem(_ScenarioItem):
                 pytest.skip(f"upstream step {self.edge.upstream!r} failed: nothing to check")
             raise UpstreamFailed(self.name, upstream)
         self.stash[STEP_RESULT_KEY] = upstream
+        self.stash[CHECKED_OUTPUT_KEY] = Path(upstream.outputs[self.edge.output])
 
     def runtest(self) -> None:
-        upstream = self.stash[STEP_RESULT_KEY]
         channel = self.plan.steps[self.edge.downstream].contract.inputs[self.edge.input]
-        problems = check_edge(Path(upstream.outputs[self.edge.output]), channel.data)
+        problems = check_edge(self.stash[CHECKED_OUTPUT_KEY], channel.data)
         if problems:
             raise EdgeIncompatible(
                 f"{self.edge.upstream}.{self.edge.output} -> {self.edge.downstream}.{self.edge.input}:\n"
@@ -218,6 +223,8 @@ def _note_setup(item: pytest.Item, produced: list[StepResult]) -> None:
 def _explain(excinfo: pytest.ExceptionInfo[BaseException]) -> str | None:
     """The user-facing text of our own failures; None for anything else (a bug of ours)."""
     error = excinfo.value
+    if isinstance(error, DataSourceError):  # e.g. an execution output that cannot be downloaded
+        return str(error)
     if isinstance(error, StepFailed):
         return describe_failure(error.result)
     if isinstance(error, UpstreamFailed):

@@ -16,11 +16,13 @@ from .reporting.baseline import (
     DEFAULT_MIN_TIME_INCREASE_S,
     Thresholds,
 )
+from .data.execution_outputs import DEFAULT_LAYOUT, check_layout
+from .data.s3_source import DEFAULT_CONCURRENCY, check_s3_uri
 from .scenario_plan import DEFAULT_TIMEOUT_S, SOURCE_VARIANTS, PlanOptions
 from .step_cache import DEFAULT_MAX_MB
 
 RUN_MODES = ("pipeline", "isolation", "both")
-OptionKind = Literal["paths", "path", "choice", "float", "int", "flag"]
+OptionKind = Literal["paths", "path", "choice", "float", "int", "text", "flag"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class OptionSpec:
     choices: tuple[str, ...] = ()
     default: Any = None
     metavar: str | None = None
+    check: Callable[[str], Any] | None = None  # for "text": validates (ValueError) and converts
 
     @property
     def flag(self) -> str:
@@ -39,6 +42,22 @@ class OptionSpec:
     @property
     def ini_name(self) -> str:
         return "cursus_" + self.name
+
+
+def positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"expected a whole number, got {value!r}") from None
+    if number < 1:
+        raise ValueError(f"expected 1 or more, got {value!r}")
+    return number
+
+
+def check_endpoint(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+    return value
 
 
 OPTIONS: tuple[OptionSpec, ...] = (
@@ -55,6 +74,11 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("fuzz", "int", "add a [fuzz] item per step: N examples of generated data from its inputs' schemas (hypothesis); 0 turns off the fuzz: blocks of scenarios too", metavar="N"),
     OptionSpec("fuzz_replay", "paths", "run the [fuzz] item of the step a saved failing example belongs to once, on that example (a directory printed by a failing [fuzz] item; repeatable)", metavar="DIR"),
     OptionSpec("cache_max_mb", "float", f"size cap of the step cache; least recently used entries are evicted (default: {DEFAULT_MAX_MB})", default=float(DEFAULT_MAX_MB), metavar="MB"),
+    OptionSpec("s3_endpoint", "text", "endpoint URL for S3 (MinIO, a moto server); default: boto3's own", metavar="URL", check=check_endpoint),
+    OptionSpec("s3_cache_dir", "path", "where downloaded S3 objects are cached, by bucket, key and ETag (default: 'cursus-s3' under pytest's cache directory; --cache-clear empties it, --cursus-no-cache bypasses it)", metavar="DIR"),
+    OptionSpec("s3_concurrency", "text", f"S3 transfers run at once (default: {DEFAULT_CONCURRENCY})", default=DEFAULT_CONCURRENCY, metavar="N", check=positive_int),
+    OptionSpec("execution", "text", "s3:// prefix where a real pipeline execution wrote its step outputs: inputs that reference upstream steps read them instead of running those steps (docs/s3.md)", metavar="URI", check=check_s3_uri),
+    OptionSpec("execution_layout", "text", f"template of an execution output's URI (default: {DEFAULT_LAYOUT}; placeholders: {{prefix}} {{step}} {{output}} {{contract}} {{scenario}})", metavar="TEMPLATE", check=check_layout),
     OptionSpec("json", "path", "write every step's metrics, outcome and cache status to this JSON file (schema: docs/reports.md)", metavar="PATH"),
     OptionSpec("baseline", "path", "compare with an earlier --cursus-json file; a step regressing beyond the ratios below fails", metavar="PATH"),
     OptionSpec("max_time_ratio", "float", f"baseline: fail a step whose wall time grew more than this factor (default: {DEFAULT_MAX_TIME_RATIO:g})", default=DEFAULT_MAX_TIME_RATIO, metavar="RATIO"),
@@ -76,6 +100,11 @@ class CursusOptions:
     no_cache: bool = False
     cache_dir: Path | None = None
     cache_max_mb: float = float(DEFAULT_MAX_MB)
+    s3_endpoint: str | None = None
+    s3_cache_dir: Path | None = None
+    s3_concurrency: int = DEFAULT_CONCURRENCY
+    execution: str | None = None
+    execution_layout: str | None = None
     json: Path | None = None
     baseline: Path | None = None
     max_time_ratio: float = DEFAULT_MAX_TIME_RATIO
@@ -97,6 +126,8 @@ class CursusOptions:
             source=self.source,
             timeout=self.timeout,
             max_memory_mb=self.max_memory_mb,
+            execution=self.execution,
+            execution_layout=self.execution_layout,
         )
 
 
@@ -144,6 +175,11 @@ def _convert(spec: OptionSpec, value: Any, base: Path) -> Any:
         if whole < 0:
             raise OptionError(f"{spec.flag} / {spec.ini_name}: expected 0 or more, got {value!r}")
         return whole
+    if spec.kind == "text":
+        try:
+            return spec.check(str(value)) if spec.check else str(value)
+        except ValueError as exc:
+            raise OptionError(f"{spec.flag} / {spec.ini_name}: {exc}") from None
     if spec.kind == "text":
         try:
             return spec.check(str(value)) if spec.check else str(value)

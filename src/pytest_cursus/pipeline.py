@@ -5,9 +5,11 @@ Shared by the pytest plugin (one per session) and the notebook API. It knows not
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from .data.s3_source import S3Access
 from .errors import CursusError, DataSourceError
 from .expectations import check_expectations
 from .execution.step_runner import StepRunner
@@ -16,7 +18,11 @@ from .scenario_plan import ScenarioPlan, SourceInput, UpstreamInput
 from .step_cache import OutputCache
 from .step_key import StepKey, source_key, step_key
 
+if TYPE_CHECKING:
+    from .data.profile_comparison import ProfileComparison
+
 SOURCES_DIR = "_data"
+EXECUTION_DIR = "_execution"  # downloaded outputs of --cursus-execution, per step and output
 
 
 class UpstreamFailed(CursusError):
@@ -44,6 +50,11 @@ class PipelineRun:
     _sources: dict[tuple[Path, str], Path] = field(default_factory=dict)
     _keys: dict[tuple[Path, str], StepKey] = field(default_factory=dict)
     _source_keys: dict[tuple[Path, str], str] = field(default_factory=dict)
+    s3: S3Access = field(default_factory=S3Access)
+    # synthetic vs real profiles made during the run (docs/s3.md says when)
+    comparisons: list[ProfileComparison] = field(default_factory=list)
+    _execution_outputs: dict[tuple[Path, str, str], Path] = field(default_factory=dict)
+    _compared: set[tuple[Path, str]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.runner = StepRunner(self.workspace_root)
@@ -57,6 +68,8 @@ class PipelineRun:
 
         Raises ``UpstreamFailed`` if one of them failed (now or earlier in the run).
         """
+        if plan.execution is not None:
+            return []  # inputs that reference upstream steps read the execution's outputs
         produced = []
         for upstream in plan.required_before(step):
             result = self.result(plan, upstream)
@@ -91,6 +104,8 @@ class PipelineRun:
             for name, binding in plan.steps[step].inputs.items():
                 if isinstance(binding, SourceInput):
                     input_keys[name] = self._source_key(plan, binding.source)
+                elif plan.execution is not None:
+                    input_keys[name] = self._execution_key(plan, binding)
                 else:
                     input_keys[name] = f"{self.key_of(plan, binding.step).digest}/{binding.output}"
             self._keys[memo] = step_key(plan.steps[step], input_keys)
@@ -99,12 +114,13 @@ class PipelineRun:
     def _source_key(self, plan: ScenarioPlan, name: str) -> str:
         memo = (plan.path, name)
         if memo not in self._source_keys:
-            self._source_keys[memo] = source_key(name, plan.data[name], plan.source_variants[name], plan.base_dir)
+            self._source_keys[memo] = source_key(name, plan.data[name], plan.source_variants[name], plan.base_dir, self.s3)
         return self._source_keys[memo]
 
     def _execute(self, plan: ScenarioPlan, step: str) -> StepResult:
         """Run the step or take it from the cache, then judge its outputs against ``expect:``."""
         result = self._produce(plan, step)
+        self._compare_inputs(plan, step, result)
         expect = plan.steps[step].expect
         if result.passed and expect:
             problems = check_expectations(expect, {name: Path(path) for name, path in result.outputs.items()})
@@ -117,7 +133,10 @@ class PipelineRun:
     def _produce(self, plan: ScenarioPlan, step: str) -> StepResult:
         if self.cache is None:
             return self._run(plan, step)
-        key = self.key_of(plan, step)
+        try:
+            key = self.key_of(plan, step)  # lists S3 sources and execution outputs
+        except DataSourceError as exc:
+            return self._setup_failure(plan, step, exc)
         with self.cache.claim(key.digest):
             cached = self.cache.lookup(key.digest)
             if cached is not None:
@@ -135,17 +154,13 @@ class PipelineRun:
             for name, binding in step_plan.inputs.items():
                 if isinstance(binding, SourceInput):
                     inputs[name] = self._source(plan, binding.source)
+                elif plan.execution is not None:
+                    inputs[name] = self.execution_output(plan, binding.step, binding.output)
                 elif isinstance(binding, UpstreamInput):
                     upstream = self.results[(plan.path, binding.step)]
                     inputs[name] = Path(upstream.outputs[binding.output])
         except DataSourceError as exc:
-            result = StepResult(
-                scenario=plan.name,
-                step=step,
-                outcome="failed",
-                workspace=str(self.workspace_root / plan.name / step),
-                failure=StepFailure(kind="setup", message=str(exc)),
-            )
+            result = self._setup_failure(plan, step, exc)
         else:
             result = self.runner.run(step_plan, inputs)
         return result
@@ -160,5 +175,108 @@ class PipelineRun:
             from .data.sources import materialize
 
             target = self.workspace_root / plan.name / SOURCES_DIR / name
-            self._sources[key] = materialize(name, plan.data[name], plan.source_variants[name], plan.base_dir, target)
+            self._sources[key] = materialize(name, plan.data[name], plan.source_variants[name], plan.base_dir, target, self.s3)
         return self._sources[key]
+
+    def _setup_failure(self, plan: ScenarioPlan, step: str, exc: DataSourceError) -> StepResult:
+        return StepResult(
+            scenario=plan.name,
+            step=step,
+            outcome="failed",
+            workspace=str(self.workspace_root / plan.name / step),
+            failure=StepFailure(kind="setup", message=str(exc)),
+        )
+
+    # --- production execution outputs (docs/s3.md) ---------------------------------------------
+
+    def execution_output(self, plan: ScenarioPlan, step: str, output: str) -> Path:
+        """The output ``step.output`` written by the plan's execution, downloaded once per run."""
+        memo = (plan.path, step, output)
+        if memo not in self._execution_outputs:
+            from .data.execution_outputs import fetch_output
+
+            assert plan.execution is not None
+            target = self.workspace_root / plan.name / EXECUTION_DIR / step / output
+            where = self._layout_fields(plan, step, output)
+            self._execution_outputs[memo] = fetch_output(self.s3, plan.execution, target, **where)
+        return self._execution_outputs[memo]
+
+    def _execution_key(self, plan: ScenarioPlan, binding: UpstreamInput) -> str:
+        from .data.execution_outputs import output_key
+
+        assert plan.execution is not None
+        return "execution:" + output_key(self.s3, plan.execution, **self._layout_fields(plan, binding.step, binding.output))
+
+    def _layout_fields(self, plan: ScenarioPlan, step: str, output: str) -> dict[str, str]:
+        return {"scenario": plan.name, "step": step, "output": output, "contract": plan.steps[step].contract.name}
+
+    # --- synthetic vs real ------------------------------------------------------------------------
+
+    def take_comparisons(self) -> list[ProfileComparison]:
+        """Comparisons made since the last call (the plugin attaches them to the item's report)."""
+        taken, self.comparisons = self.comparisons, []
+        return taken
+
+    def _compare_inputs(self, plan: ScenarioPlan, step: str, result: StepResult) -> None:
+        """Profile the real data feeding ``step`` against its synthetic counterpart, once per run:
+        an ``s3`` source with a ``synthetic`` variant against that variant generated on the side;
+        an execution output against the output of the same step run on synthetic data, when the
+        step cache holds that run."""
+        from .data.profile_comparison import (
+            ProfileComparison,
+            compare_datasets,
+            compare_source,
+        )
+
+        if result.failure is not None and result.failure.kind == "setup":
+            return  # the data could not be fetched: the step's failure says why
+        for binding in plan.steps[step].inputs.values():
+            if isinstance(binding, SourceInput):
+                name, source = binding.source, plan.data[binding.source]
+                if plan.source_variants[name] != "s3" or source.synthetic is None or (plan.path, f"data.{name}") in self._compared:
+                    continue
+                subject = f"data.{name}"
+                self._compared.add((plan.path, subject))
+                try:
+                    real = self._source(plan, name)
+                except DataSourceError as exc:
+                    self.comparisons.append(ProfileComparison(scenario=plan.name, subject=subject, error=str(exc)))
+                    continue
+                scratch = self.workspace_root / plan.name / SOURCES_DIR / f"{name}.synthetic-profile"
+                assert source.s3 is not None
+                rows = f"sample_rows={source.s3.sample_rows} per file" if source.s3.sample_rows else ""
+                self.comparisons.append(compare_source(plan.name, name, source.synthetic, real, source.s3.uri, scratch, rows))
+            elif plan.execution is not None and (plan.path, f"{binding.step}.{binding.output}") not in self._compared:
+                subject = f"{binding.step}.{binding.output}"
+                self._compared.add((plan.path, subject))
+                synthetic = self._synthetic_run(plan, binding.step)
+                if synthetic is None or binding.output not in synthetic.outputs:
+                    continue  # nothing synthetic to compare with: the step never ran on synthetic data here
+                try:
+                    real = self.execution_output(plan, binding.step, binding.output)
+                except DataSourceError as exc:
+                    self.comparisons.append(ProfileComparison(scenario=plan.name, subject=subject, error=str(exc)))
+                    continue
+                location = plan.execution.output_uri(**self._layout_fields(plan, binding.step, binding.output))
+                self.comparisons.append(
+                    compare_datasets(
+                        plan.name, subject, Path(synthetic.outputs[binding.output]), real,
+                        synthetic_location=f"step cache entry {(synthetic.cache_key or '?')[:12]}",
+                        real_location=location,
+                    )
+                )
+
+    def _synthetic_run(self, plan: ScenarioPlan, step: str) -> StepResult | None:
+        """The step's passed result from the step cache, for the plan without the execution and
+        with every source that has one on its synthetic variant."""
+        if self.cache is None:
+            return None
+        variants = {name: "synthetic" if plan.data[name].synthetic is not None else variant for name, variant in plan.source_variants.items()}
+        shadow = replace(plan, execution=None, source_variants=variants)
+        try:
+            key = PipelineRun(self.workspace_root, s3=self.s3).key_of(shadow, step)
+        except DataSourceError:
+            return None
+        found = self.cache.lookup(key.digest)
+        return found if found is not None and found.passed else None
+

@@ -15,6 +15,8 @@ from pydantic import (
 )
 
 from .contract_files import env_string
+from .data.execution_outputs import check_layout
+from .data.s3_source import check_s3_uri
 from .data.schema import SyntheticSpec
 
 # Step and data-source names appear in `<step>.<output>` references, pytest node ids and
@@ -40,12 +42,29 @@ def _env_mapping(value: Any) -> Any:
 
 
 class S3Location(_Strict):
-    """An ``s3:`` variant written as a mapping (limits are read by the S3 source)."""
+    """An ``s3:`` variant written as a mapping: a URI and how much of it to take (docs/s3.md)."""
 
     uri: str
-    max_files: int | None = None
-    max_bytes: int | None = None
-    sample_rows: int | None = None
+    max_files: int | None = Field(default=None, ge=1)
+    max_bytes: int | None = Field(default=None, ge=1)
+    sample_rows: int | None = Field(default=None, ge=1)
+
+    @field_validator("uri")
+    @classmethod
+    def _s3_uri(cls, value: str) -> str:
+        return check_s3_uri(value)
+
+
+class ExecutionLocation(S3Location):
+    """``execution:`` written as a mapping: where a pipeline execution wrote its step outputs,
+    the layout of the output URIs, and limits applied to each output (docs/s3.md)."""
+
+    layout: str | None = None
+
+    @field_validator("layout")
+    @classmethod
+    def _layout(cls, value: str | None) -> str | None:
+        return None if value is None else check_layout(value)
 
 
 VARIANTS = ("synthetic", "local", "s3")
@@ -56,10 +75,16 @@ class DataSource(_Strict):
 
     synthetic: SyntheticSpec | None = None
     local: str | None = None
-    s3: str | S3Location | None = None
+    s3: S3Location | None = None
     file: str | None = None
     text: str | None = None
     filename: str | None = Field(default=None, description="file name used for `text:` content")
+
+    @field_validator("s3", mode="before")
+    @classmethod
+    def _s3_uri(cls, value: Any) -> Any:
+        # the URI form is the mapping form without limits (one type: errors name only its fields)
+        return {"uri": check_s3_uri(value)} if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _one_kind(self) -> DataSource:
@@ -155,7 +180,13 @@ class ScenarioFile(_Strict):
     python_path: list[str] = Field(default_factory=list)
     defaults: StepDefaults = Field(default_factory=StepDefaults)
     data: dict[str, DataSource] = Field(default_factory=dict)
+    execution: ExecutionLocation | None = None
     steps: dict[str, StepEntry]
+
+    @field_validator("execution", mode="before")
+    @classmethod
+    def _execution_uri(cls, value: Any) -> Any:
+        return {"uri": check_s3_uri(value)} if isinstance(value, str) else value
 
     @field_validator("contracts", "scripts", "python_path", mode="before")
     @classmethod

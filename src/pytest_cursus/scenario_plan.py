@@ -14,6 +14,8 @@ from pydantic import ValidationError
 
 from .contracts import Contract, ContractNotFound, registry_for
 from .dag import CycleError, Edge, ancestors, topological_order
+from .data.execution_outputs import DEFAULT_LAYOUT, ExecutionSource
+from .data.s3_source import S3Limits
 from .errors import ConfigError, ConfigErrors
 from .scenario_file import DataSource, FuzzSettings, OutputExpectation, ScenarioFile, StepEntry
 from .yaml_document import YamlDocument, did_you_mean
@@ -50,6 +52,8 @@ class PlanOptions:
     source: str = "synthetic"
     timeout: float = DEFAULT_TIMEOUT_S
     max_memory_mb: float | None = None
+    execution: str | None = None  # overrides a scenario's own `execution:` URI
+    execution_layout: str | None = None
 
 
 @dataclass
@@ -83,6 +87,8 @@ class ScenarioPlan:
     source_variants: dict[str, str]
     steps: dict[str, StepPlan]
     edges: list[Edge] = field(default_factory=list)
+    # with an execution, inputs that reference upstream steps read its real outputs
+    execution: ExecutionSource | None = None
 
     @property
     def base_dir(self) -> Path:
@@ -188,7 +194,18 @@ class _Resolver:
             if isinstance(binding, UpstreamInput)
         )
         edges.sort(key=lambda edge: (order.index(edge.downstream), edge.downstream, edge.input))
-        return ScenarioPlan(name, self.document.path, parsed.description, parsed.data, variants, ordered, edges)
+        return ScenarioPlan(name, self.document.path, parsed.description, parsed.data, variants, ordered, edges, self._execution())
+
+    def _execution(self) -> ExecutionSource | None:
+        """The scenario's ``execution:``; ``--cursus-execution`` replaces its URI and
+        ``--cursus-execution-layout`` its layout (limits stay the scenario's)."""
+        location = self.parsed.execution
+        uri = self.options.execution or (location.uri if location else None)
+        if uri is None:
+            return None
+        layout = self.options.execution_layout or (location.layout if location else None) or DEFAULT_LAYOUT
+        limits = S3Limits(location.max_files, location.max_bytes, location.sample_rows) if location else S3Limits()
+        return ExecutionSource(uri, layout, limits)
 
     def _roots(self, key: str) -> list[Path]:
         roots = []

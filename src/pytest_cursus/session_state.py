@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,6 +12,7 @@ import pytest
 from .options import CursusOptions
 
 if TYPE_CHECKING:
+    from .data.s3_source import S3Access
     from .pipeline import PipelineRun
 
 OPTIONS_KEY = pytest.StashKey[CursusOptions]()
@@ -17,6 +20,7 @@ PIPELINE_KEY = pytest.StashKey["PipelineRun"]()
 RUN_ID_KEY = pytest.StashKey[str]()
 SELECTED_STEPS_KEY = pytest.StashKey[set[tuple[Path, str]]]()
 CACHE_DIR_NAME = "cursus-steps"
+S3_CACHE_DIR_NAME = "cursus-s3"
 
 
 def worker_id(config: pytest.Config) -> str | None:
@@ -41,7 +45,7 @@ def pipeline_for(config: pytest.Config) -> PipelineRun:
             reuse_earlier_runs=not options.no_cache,
             max_bytes=int(options.cache_max_mb * 2**20),
         )
-        config.stash[PIPELINE_KEY] = PipelineRun(workspace_root(config), cache=cache)
+        config.stash[PIPELINE_KEY] = PipelineRun(workspace_root(config), cache=cache, s3=s3_access(config))
     return config.stash[PIPELINE_KEY]
 
 
@@ -65,6 +69,38 @@ def cache_subdir(config: pytest.Config, name: str) -> Path:
     path = config.rootpath / ".pytest_cache" / "d" / name
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def s3_access(config: pytest.Config) -> S3Access:
+    """The run's S3 client settings: endpoint, download cache (off with --cursus-no-cache),
+    pool size, and progress lines written past pytest's output capture."""
+    from .data.s3_source import S3Access, S3Settings
+
+    options = config.stash[OPTIONS_KEY]
+    cache_dir = None if options.no_cache else options.s3_cache_dir or cache_subdir(config, S3_CACHE_DIR_NAME)
+    return S3Access(
+        S3Settings(endpoint_url=options.s3_endpoint, cache_dir=cache_dir, concurrency=options.s3_concurrency, progress=TerminalStream(config))
+    )
+
+
+class TerminalStream:
+    """A text stream to the terminal that bypasses pytest's capturing (for progress lines)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def write(self, text: str) -> int:
+        capture = self.config.pluginmanager.get_plugin("capturemanager")
+        with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
+            sys.stderr.write(text)
+            sys.stderr.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return sys.__stderr__ is not None and sys.__stderr__.isatty()
 
 
 def workspace_root(config: pytest.Config) -> Path:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .data.s3_source import S3Access
 from .execution.workspace import fingerprint
 from .scenario_file import DataSource
 from .scenario_plan import StepPlan
@@ -48,8 +49,9 @@ def step_key(step: StepPlan, input_keys: Mapping[str, str]) -> StepKey:
     return StepKey(_text_hash(json.dumps(parts, sort_keys=True, default=str)), parts)
 
 
-def source_key(name: str, source: DataSource, variant: str, base_dir: Path) -> str:
-    """A root data source's key, without materialising it when its spec determines it."""
+def source_key(name: str, source: DataSource, variant: str, base_dir: Path, s3: S3Access | None = None) -> str:
+    """A root data source's key, without materialising it when its spec determines it (an
+    ``s3:`` variant: its listing's keys, ETags and sizes, one LIST and no download)."""
     if variant == "synthetic":
         assert source.synthetic is not None
         # generation is deterministic for a spec and a plugin version
@@ -60,6 +62,10 @@ def source_key(name: str, source: DataSource, variant: str, base_dir: Path) -> s
         relative = source.file if variant == "file" else source.local
         path = (base_dir / str(relative)).resolve()
         return _text_hash(f"{variant}:{json.dumps(fingerprint(path), sort_keys=True)}")
+    if variant == "s3":
+        from .data.sources import s3_source_key
+
+        return _text_hash(f"s3:{s3_source_key(name, source, s3)}")
     return _text_hash(f"{variant}:{source.model_dump_json()}")
 
 

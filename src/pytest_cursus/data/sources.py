@@ -7,9 +7,12 @@ from pathlib import Path
 
 from ..errors import DataSourceError
 from ..scenario_file import DataSource
+from .s3_source import S3Access, S3Error, S3Limits, S3Uri
 
 
-def materialize(name: str, source: DataSource, variant: str, base_dir: Path, target: Path) -> Path:
+def materialize(
+    name: str, source: DataSource, variant: str, base_dir: Path, target: Path, s3: S3Access | None = None
+) -> Path:
     """Return a path holding the source's data; generated or written data goes under ``target``.
 
     ``file`` and ``local`` sources are returned in place: the step runner copies them into the
@@ -40,10 +43,29 @@ def materialize(name: str, source: DataSource, variant: str, base_dir: Path, tar
         path = target / (source.filename or name)
         path.write_text(source.text, encoding="utf-8")
         return path
-    raise DataSourceError(
-        f"data.{name}: the '{variant}' variant cannot be read by this version of pytest-cursus; "
-        "run with --cursus-source synthetic or local"
-    )
+    if variant == "s3":
+        uri, limits = s3_location(source)
+        try:
+            return (s3 or S3Access()).download(uri, limits, target, label=f"data.{name}").path
+        except S3Error as exc:
+            raise DataSourceError(f"data.{name}.s3: {exc}") from None
+    raise DataSourceError(f"data.{name}: unknown variant {variant!r}; expected one of synthetic, local, s3, file, text")
+
+
+def s3_location(source: DataSource) -> tuple[S3Uri, S3Limits]:
+    """The URI and limits of a source's ``s3:`` variant."""
+    given = source.s3
+    assert given is not None
+    return S3Uri.parse(given.uri), S3Limits(given.max_files, given.max_bytes, given.sample_rows)
+
+
+def s3_source_key(name: str, source: DataSource, s3: S3Access | None) -> str:
+    """The key of an ``s3:`` variant: a hash of its listing (key, ETag, size of each object)."""
+    uri, limits = s3_location(source)
+    try:
+        return (s3 or S3Access()).digest(uri, limits)
+    except S3Error as exc:
+        raise DataSourceError(f"data.{name}.s3: {exc}") from None
 
 
 def _fresh(directory: Path) -> None:

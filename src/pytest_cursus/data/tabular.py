@@ -136,6 +136,47 @@ def read_columns(path: Path) -> dict[str, str]:
     return {field.name: logical_type(field.type) for field in schema}
 
 
+def read_head(path: Path, rows: int) -> pa.Table:
+    """The first ``rows`` rows as Arrow reads them (the types :func:`read_columns` reports;
+    empty CSV fields are nulls).
+
+    Text files are read block by block until there are enough rows; a later block whose values
+    do not fit the types inferred from the first block ends the read (the rows before it are
+    returned). Parquet reads the footer and as many row groups as needed.
+    """
+    path = Path(path)
+    fmt = _format_of(path)
+    with _reading(path, fmt):
+        if fmt.kind == "jsonl":
+            return _jsonl_sample(path, fmt, rows)
+        batches: list[pa.RecordBatch] = []
+        taken = 0
+        if fmt.kind == "parquet":
+            parquet = pq.ParquetFile(_parquet_source(path, fmt))
+            schema = parquet.schema_arrow
+            for batch in parquet.iter_batches(batch_size=max(min(rows, 1 << 16), 1)):
+                if taken >= rows:
+                    break
+                batches.append(batch)
+                taken += batch.num_rows
+        else:
+            # an empty field is a null, as pandas (and so most scripts) read it
+            with _csv_reader(path, fmt, pcsv.ConvertOptions(strings_can_be_null=True)) as reader:
+                schema = reader.schema
+                while taken < rows:
+                    try:
+                        batch = reader.read_next_batch()
+                    except StopIteration:
+                        break
+                    except pa.ArrowInvalid:
+                        if not batches:
+                            raise
+                        break
+                    batches.append(batch)
+                    taken += batch.num_rows
+        return pa.Table.from_batches(batches, schema=schema).slice(0, rows)
+
+
 def read_frame(path: Path, nrows: int | None = None) -> pd.DataFrame:
     """The table (or its first ``nrows`` rows) as pandas reads it, as a step's script would."""
     path = Path(path)
