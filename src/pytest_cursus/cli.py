@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import runtime_commands
 from .reporting.baseline import (
     DEFAULT_MAX_MEMORY_RATIO,
     DEFAULT_MAX_TIME_RATIO,
@@ -85,6 +86,9 @@ def _trend(args: argparse.Namespace) -> int:
 COMMANDS: list[Command] = [
     Command("compare", "compare two --cursus-json runs step by step (exit 1 when a step regressed)", _compare_arguments, _compare),
     Command("trend", "time and memory per step across several --cursus-json runs", _trend_arguments, _trend),
+    Command("health-check", runtime_commands.HEALTH_CHECK_HELP, runtime_commands.health_check_arguments, runtime_commands.health_check),
+    Command("list", runtime_commands.LIST_HELP, runtime_commands.list_arguments, runtime_commands.list_command),
+    Command("run", runtime_commands.RUN_HELP, runtime_commands.run_arguments, runtime_commands.run_command),
 ]
 
 
@@ -99,7 +103,8 @@ def build_parser(commands: Sequence[Command] = COMMANDS) -> argparse.ArgumentPar
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    # `run` hands what follows `--` to pytest as it is: argparse cannot keep it apart from PATHs
+    args = runtime_commands.parse_with_passthrough(build_parser(), list(sys.argv[1:] if argv is None else argv))
     try:
         return int(args.run(args))
     except RunReportError as exc:

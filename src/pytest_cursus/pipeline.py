@@ -5,6 +5,9 @@ Shared by the pytest plugin (one per session) and the notebook API. It knows not
 
 from __future__ import annotations
 
+import hashlib
+import json
+import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,8 +16,11 @@ from .data.s3_source import S3Access
 from .errors import CursusError, DataSourceError
 from .expectations import check_expectations
 from .execution.step_runner import StepRunner
+from .execution.workspace import fingerprint
+from .extension_hooks import ExtensionHooks, HookFailed
 from .results import StepFailure, StepResult
-from .scenario_plan import ScenarioPlan, SourceInput, UpstreamInput
+from .scenario_file import CustomSource
+from .scenario_plan import ScenarioPlan, SourceInput, StepPlan, UpstreamInput
 from .step_cache import OutputCache
 from .step_key import StepKey, source_key, step_key
 
@@ -55,12 +61,22 @@ class PipelineRun:
     comparisons: list[ProfileComparison] = field(default_factory=list)
     _execution_outputs: dict[tuple[Path, str, str], Path] = field(default_factory=dict)
     _compared: set[tuple[Path, str]] = field(default_factory=set)
+    # the pytest_cursus_* hooks of conftest.py files or of the notebook API's plugins
+    extensions: ExtensionHooks = field(default_factory=ExtensionHooks)
+    _step_plans: dict[tuple[Path, str], StepPlan] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.runner = StepRunner(self.workspace_root)
 
     def result(self, plan: ScenarioPlan, step: str) -> StepResult | None:
         return self.results.get((plan.path, step))
+
+    def step_plan(self, plan: ScenarioPlan, step: str) -> StepPlan:
+        """The step as it runs: its env and job_args after ``pytest_cursus_adjust_step``, once per run."""
+        memo = (plan.path, step)
+        if memo not in self._step_plans:
+            self._step_plans[memo] = self.extensions.adjust_step(plan.path, plan.steps[step])
+        return self._step_plans[memo]
 
     def prepare(self, plan: ScenarioPlan, step: str) -> list[StepResult]:
         """Make sure every step ``step`` depends on has a result; return those produced now
@@ -108,11 +124,17 @@ class PipelineRun:
                     input_keys[name] = self._execution_key(plan, binding)
                 else:
                     input_keys[name] = f"{self.key_of(plan, binding.step).digest}/{binding.output}"
-            self._keys[memo] = step_key(plan.steps[step], input_keys)
+            self._keys[memo] = step_key(self.step_plan(plan, step), input_keys)
         return self._keys[memo]
 
     def _source_key(self, plan: ScenarioPlan, name: str) -> str:
         memo = (plan.path, name)
+        custom = plan.data[name].custom
+        if memo not in self._source_keys and custom is not None:
+            given = self.extensions.data_source_key(plan.path, custom.kind, name, custom.settings)
+            # without a key from the plugin, the data itself is the key
+            described = given if given is not None else json.dumps(fingerprint(self._source(plan, name)), sort_keys=True)
+            self._source_keys[memo] = hashlib.sha256(f"custom:{custom.kind}:{described}".encode()).hexdigest()
         if memo not in self._source_keys:
             self._source_keys[memo] = source_key(name, plan.data[name], plan.source_variants[name], plan.base_dir, self.s3)
         return self._source_keys[memo]
@@ -122,11 +144,22 @@ class PipelineRun:
         result = self._produce(plan, step)
         self._compare_inputs(plan, step, result)
         expect = plan.steps[step].expect
-        if result.passed and expect:
-            problems = check_expectations(expect, {name: Path(path) for name, path in result.outputs.items()})
-            if problems:
-                failure = StepFailure(kind="expectation", message="\n".join(problems))
-                result = result.model_copy(update={"outcome": "failed", "failure": failure})
+        if result.passed:
+            outputs = {name: Path(path) for name, path in result.outputs.items()}
+            try:
+                problems = check_expectations(expect, outputs) if expect else []
+                problems += self.extensions.check_outputs(plan.path, self.step_plan(plan, step), outputs)
+            except HookFailed as exc:
+                result = result.model_copy(update={"outcome": "failed", "failure": _hook_failure(exc)})
+            else:
+                if problems:
+                    failure = StepFailure(kind="expectation", message="\n".join(problems))
+                    result = result.model_copy(update={"outcome": "failed", "failure": failure})
+        try:
+            self.extensions.step_finished(plan.path, plan.steps[step], result)
+        except HookFailed as exc:
+            if result.passed:  # an earlier failure is the one worth reading
+                result = result.model_copy(update={"outcome": "failed", "failure": _hook_failure(exc)})
         self.results[(plan.path, step)] = result
         return result
 
@@ -135,7 +168,7 @@ class PipelineRun:
             return self._run(plan, step)
         try:
             key = self.key_of(plan, step)  # lists S3 sources and execution outputs
-        except DataSourceError as exc:
+        except (DataSourceError, HookFailed) as exc:
             return self._setup_failure(plan, step, exc)
         with self.cache.claim(key.digest):
             cached = self.cache.lookup(key.digest)
@@ -159,7 +192,8 @@ class PipelineRun:
                 elif isinstance(binding, UpstreamInput):
                     upstream = self.results[(plan.path, binding.step)]
                     inputs[name] = Path(upstream.outputs[binding.output])
-        except DataSourceError as exc:
+            step_plan = self.step_plan(plan, step)
+        except (DataSourceError, HookFailed) as exc:
             result = self._setup_failure(plan, step, exc)
         else:
             result = self.runner.run(step_plan, inputs)
@@ -171,6 +205,9 @@ class PipelineRun:
 
     def _source(self, plan: ScenarioPlan, name: str) -> Path:
         key = (plan.path, name)
+        custom = plan.data[name].custom
+        if key not in self._sources and custom is not None:
+            self._sources[key] = self._custom_source(plan, name, custom)
         if key not in self._sources:
             from .data.sources import materialize
 
@@ -178,13 +215,29 @@ class PipelineRun:
             self._sources[key] = materialize(name, plan.data[name], plan.source_variants[name], plan.base_dir, target, self.s3)
         return self._sources[key]
 
-    def _setup_failure(self, plan: ScenarioPlan, step: str, exc: DataSourceError) -> StepResult:
+    def _custom_source(self, plan: ScenarioPlan, name: str, custom: CustomSource) -> Path:
+        target = self.workspace_root / plan.name / SOURCES_DIR / name
+        if target.exists():
+            shutil.rmtree(target)
+        target.mkdir(parents=True)
+        found = self.extensions.data_source(plan.path, custom.kind, name, custom.settings, target)
+        if found is None:
+            raise DataSourceError(
+                f"data.{name}.custom: no plugin provides data sources of kind {custom.kind!r}; implement "
+                "pytest_cursus_data_source in a conftest.py above the scenario (or pass plugins= to the "
+                "notebook API) and return a path for this kind (docs/hooks.md)"
+            )
+        if not found.exists():
+            raise DataSourceError(f"data.{name}.custom: the pytest_cursus_data_source implementation for kind {custom.kind!r} returned {found}, which does not exist")
+        return found
+
+    def _setup_failure(self, plan: ScenarioPlan, step: str, exc: DataSourceError | HookFailed) -> StepResult:
         return StepResult(
             scenario=plan.name,
             step=step,
             outcome="failed",
             workspace=str(self.workspace_root / plan.name / step),
-            failure=StepFailure(kind="setup", message=str(exc)),
+            failure=_hook_failure(exc) if isinstance(exc, HookFailed) else StepFailure(kind="setup", message=str(exc)),
         )
 
     # --- production execution outputs (docs/s3.md) ---------------------------------------------
@@ -274,9 +327,12 @@ class PipelineRun:
         variants = {name: "synthetic" if plan.data[name].synthetic is not None else variant for name, variant in plan.source_variants.items()}
         shadow = replace(plan, execution=None, source_variants=variants)
         try:
-            key = PipelineRun(self.workspace_root, s3=self.s3).key_of(shadow, step)
-        except DataSourceError:
+            key = PipelineRun(self.workspace_root, s3=self.s3, extensions=self.extensions).key_of(shadow, step)
+        except (DataSourceError, HookFailed):
             return None
         found = self.cache.lookup(key.digest)
         return found if found is not None and found.passed else None
 
+
+def _hook_failure(exc: HookFailed) -> StepFailure:
+    return StepFailure(kind="hook", message=str(exc), exception_type=exc.hook, script_traceback=exc.traceback or None)

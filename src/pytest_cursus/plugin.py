@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from .options import OPTIONS, CursusOptions, OptionError, resolve_options
+from .plugin_fixtures import cursus_run, cursus_s3_endpoint  # noqa: F401  (fixtures of the plugin)
 from .session_state import OPTIONS_KEY, RUN_ID_KEY, SELECTED_STEPS_KEY, is_xdist_worker
 
 MARKERS = {
@@ -25,6 +26,21 @@ MARKERS = {
     "cursus_isolation": "a step run alone on data generated from its contract's data: schemas (--cursus-mode isolation|both)",
     "cursus_fuzz": "a step run on many generated datasets with hypothesis (--cursus-fuzz N or a fuzz: block)",
 }
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    """The ``pytest_cursus_*`` hooks a conftest.py can implement (hookspecs.py)."""
+    from . import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    from .extension_hooks import ExtensionHooks
+    from .session_state import EXTENSIONS_KEY
+
+    # path-aware, like pytest's own hooks: a conftest.py applies to the scenarios below it
+    session.config.stash[EXTENSIONS_KEY] = ExtensionHooks(session.gethookproxy)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -23,6 +23,7 @@ FailureKind = Literal[
     "wrote_outside",  # wrote to a hard-coded container path on the host
     "expectation",
     "setup",  # the plugin could not prepare the step (data source, staging)
+    "hook",  # a pytest_cursus_* hook implementation raised (hookspecs.py)
 ]
 
 

@@ -70,8 +70,27 @@ class ExecutionLocation(S3Location):
 VARIANTS = ("synthetic", "local", "s3")
 
 
+class CustomSource(BaseModel):
+    """``custom:``: data of a kind a plugin provides (hook ``pytest_cursus_data_source``,
+    docs/hooks.md); every key but ``kind`` is passed to the hook as it is written."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: str
+
+    @field_validator("kind")
+    @classmethod
+    def _kind_name(cls, kind: str) -> str:
+        _check_name("custom data source kind", kind)
+        return kind
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
 class DataSource(_Strict):
-    """A named root data source: variants (synthetic/local/s3) or one fixed file or text."""
+    """A named root data source: variants (synthetic/local/s3) or one fixed file, text or custom kind."""
 
     synthetic: SyntheticSpec | None = None
     local: str | None = None
@@ -79,6 +98,7 @@ class DataSource(_Strict):
     file: str | None = None
     text: str | None = None
     filename: str | None = Field(default=None, description="file name used for `text:` content")
+    custom: CustomSource | None = None
 
     @field_validator("s3", mode="before")
     @classmethod
@@ -88,21 +108,21 @@ class DataSource(_Strict):
 
     @model_validator(mode="after")
     def _one_kind(self) -> DataSource:
-        fixed = [kind for kind in ("file", "text") if getattr(self, kind) is not None]
+        fixed = [kind for kind in ("file", "text", "custom") if getattr(self, kind) is not None]
         variants = [kind for kind in VARIANTS if getattr(self, kind) is not None]
         if fixed and variants:
-            raise ValueError(f"'{fixed[0]}' cannot be combined with {', '.join(variants)}: a file or text source has one form only")
+            raise ValueError(f"'{fixed[0]}' cannot be combined with {', '.join(variants)}: a file, text or custom source has one form only")
         if len(fixed) > 1:
-            raise ValueError("give either 'file' or 'text', not both")
+            raise ValueError(f"give one of 'file', 'text' or 'custom', not {' and '.join(fixed)}")
         if not fixed and not variants:
-            raise ValueError("expected one of synthetic, local, s3, file or text")
+            raise ValueError("expected one of synthetic, local, s3, file, text or custom")
         if self.filename is not None and self.text is None:
             raise ValueError("'filename' only applies to a 'text' source")
         return self
 
     @property
     def variants(self) -> list[str]:
-        return [kind for kind in (*VARIANTS, "file", "text") if getattr(self, kind) is not None]
+        return [kind for kind in (*VARIANTS, "file", "text", "custom") if getattr(self, kind) is not None]
 
 
 class OutputExpectation(_Strict):

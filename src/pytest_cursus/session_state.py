@@ -10,17 +10,21 @@ from typing import TYPE_CHECKING
 import pytest
 
 from .options import CursusOptions
+from .project_root import S3_CACHE_DIR, STEP_CACHE_DIR
 
 if TYPE_CHECKING:
     from .data.s3_source import S3Access
+    from .extension_hooks import ExtensionHooks
     from .pipeline import PipelineRun
 
 OPTIONS_KEY = pytest.StashKey[CursusOptions]()
 PIPELINE_KEY = pytest.StashKey["PipelineRun"]()
 RUN_ID_KEY = pytest.StashKey[str]()
 SELECTED_STEPS_KEY = pytest.StashKey[set[tuple[Path, str]]]()
-CACHE_DIR_NAME = "cursus-steps"
-S3_CACHE_DIR_NAME = "cursus-s3"
+EXTENSIONS_KEY: pytest.StashKey[ExtensionHooks] = pytest.StashKey()  # the session's pytest_cursus_* hooks
+# the notebook API and cursus-runtime find the same directories (project_root.py)
+CACHE_DIR_NAME = STEP_CACHE_DIR
+S3_CACHE_DIR_NAME = S3_CACHE_DIR
 
 
 def worker_id(config: pytest.Config) -> str | None:
@@ -45,7 +49,10 @@ def pipeline_for(config: pytest.Config) -> PipelineRun:
             reuse_earlier_runs=not options.no_cache,
             max_bytes=int(options.cache_max_mb * 2**20),
         )
-        config.stash[PIPELINE_KEY] = PipelineRun(workspace_root(config), cache=cache, s3=s3_access(config))
+        from .extension_hooks import ExtensionHooks
+
+        extensions = config.stash.get(EXTENSIONS_KEY, None) or ExtensionHooks()
+        config.stash[PIPELINE_KEY] = PipelineRun(workspace_root(config), cache=cache, s3=s3_access(config), extensions=extensions)
     return config.stash[PIPELINE_KEY]
 
 

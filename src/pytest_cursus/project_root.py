@@ -1,0 +1,68 @@
+"""Finding a project's root directory the way pytest does, so that the notebook API and
+``cursus-runtime`` use the same step cache as ``pytest`` run from that project.
+
+pytest's rule (``rootdir``): from the given path upwards, the first directory holding a pytest
+configuration file (``pytest.toml``, ``pytest.ini``, ``pyproject.toml`` with a ``[tool.pytest...]``
+table, ``tox.ini`` with ``[pytest]``, ``setup.cfg`` with ``[tool:pytest]``); else the first
+directory holding a ``pyproject.toml``; else one holding ``setup.py``; else the path itself.
+The step cache then lives in ``<rootdir>/.pytest_cache/d/cursus-steps``.
+"""
+
+from __future__ import annotations
+
+import configparser
+import sys
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 (tomli is a dependency of pytest there)
+    import tomli as tomllib
+
+CONFIG_NAMES = ("pytest.toml", ".pytest.toml", "pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg")
+STEP_CACHE_DIR = "cursus-steps"  # as session_state.CACHE_DIR_NAME, under pytest's cache
+S3_CACHE_DIR = "cursus-s3"
+
+
+def find_rootdir(start: Path) -> Path:
+    """The rootdir pytest would choose when run with ``start`` (a file or directory) as argument."""
+    start = start.resolve()
+    base = start if start.is_dir() else start.parent
+    first_pyproject: Path | None = None
+    for directory in (base, *base.parents):
+        for name in CONFIG_NAMES:
+            candidate = directory / name
+            if not candidate.is_file():
+                continue
+            if name == "pyproject.toml" and first_pyproject is None:
+                first_pyproject = directory
+            if _holds_pytest_config(candidate):
+                return directory
+    if first_pyproject is not None:
+        return first_pyproject
+    for directory in (base, *base.parents):
+        if (directory / "setup.py").is_file():
+            return directory
+    return base
+
+
+def pytest_cache_dir(rootdir: Path, name: str) -> Path:
+    """``<rootdir>/.pytest_cache/d/<name>``: where pytest's ``config.cache.mkdir(name)`` points
+    by default (a project setting ``cache_dir`` elsewhere is not read here)."""
+    return rootdir / ".pytest_cache" / "d" / name
+
+
+def _holds_pytest_config(path: Path) -> bool:
+    name = path.name
+    if name in ("pytest.ini", ".pytest.ini", "pytest.toml", ".pytest.toml"):
+        return True  # pytest takes these even when empty
+    try:
+        if name == "pyproject.toml":
+            tool = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {})
+            pytest_table = tool.get("pytest", {}) if isinstance(tool, dict) else {}
+            return isinstance(pytest_table, dict) and bool(pytest_table)
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.read(path, encoding="utf-8")
+    except (OSError, ValueError, configparser.Error):
+        return False  # pytest would refuse a broken file; it is no rootdir of ours either
+    return parser.has_section("pytest" if name == "tox.ini" else "tool:pytest")

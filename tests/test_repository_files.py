@@ -1,0 +1,191 @@
+"""What can be checked here of the files that run the project elsewhere: the CI workflow, the
+Kubernetes Job, the Dockerfile (no Docker engine on this machine: its structure, not a build),
+tox.ini, and the documentation site (built for real, in strict mode)."""
+
+from __future__ import annotations
+
+import configparser
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_yaml(relative: str) -> Any:
+    return yaml.safe_load((REPO / relative).read_text(encoding="utf-8"))
+
+
+# --- GitHub Actions ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def workflow() -> dict[Any, Any]:
+    loaded = load_yaml(".github/workflows/ci.yml")
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def steps_running(job: dict[str, Any]) -> str:
+    return "\n".join(step.get("run", "") for step in job["steps"])
+
+
+def test_the_workflow_runs_on_pushes_and_pull_requests(workflow: dict[Any, Any]) -> None:
+    triggers = workflow[True]  # YAML 1.1 reads the key `on` as a boolean
+
+    assert "pull_request" in triggers
+    assert triggers["push"]["branches"] == ["main"]
+
+
+def test_the_workflow_tests_every_supported_python(workflow: dict[Any, Any]) -> None:
+    tests = workflow["jobs"]["tests"]
+
+    assert tests["strategy"]["matrix"]["python-version"] == ["3.10", "3.11", "3.12", "3.13"]
+    assert "pip install -e '.[test,docs]'" in steps_running(tests)  # the docs build is a test too
+    assert re.search(r"^pytest -n auto$", steps_running(tests), re.MULTILINE)
+
+
+def test_the_workflow_runs_the_examples_in_parallel_and_keeps_the_reports(workflow: dict[Any, Any]) -> None:
+    scenarios = workflow["jobs"]["scenarios"]
+    command = steps_running(scenarios)
+
+    assert "pytest --cursus-scenarios scenarios -n auto" in command
+    assert "--html=report.html --self-contained-html" in command
+    assert "--cursus-json=cursus.json" in command
+    upload = next(step for step in scenarios["steps"] if step.get("uses", "").startswith("actions/upload-artifact"))
+    assert upload["if"] == "always()"  # the report matters most when a step failed
+    assert upload["with"]["path"].split() == ["report.html", "cursus.json"]
+
+
+def test_the_workflow_builds_the_docs_strictly_and_lints(workflow: dict[Any, Any]) -> None:
+    assert "mkdocs build --strict" in steps_running(workflow["jobs"]["docs"])
+    assert "tox -e lint" in steps_running(workflow["jobs"]["lint"])
+
+
+def test_the_plugin_options_the_workflow_uses_exist() -> None:
+    from pytest_cursus.options import OPTIONS
+
+    flags = {spec.flag for spec in OPTIONS}
+    used = set(re.findall(r"--cursus-[a-z-]+", (REPO / ".github/workflows/ci.yml").read_text()))
+    assert used and used <= flags | {"--cursus-scenarios"}
+
+
+# --- Kubernetes ----------------------------------------------------------------------------------------
+
+
+def test_the_kubernetes_manifest_is_a_job_running_the_image_as_non_root() -> None:
+    job = load_yaml("docs/kubernetes-job.yaml")
+
+    assert (job["apiVersion"], job["kind"]) == ("batch/v1", "Job")
+    assert job["spec"]["backoffLimit"] == 0
+    pod = job["spec"]["template"]["spec"]
+    assert pod["restartPolicy"] == "Never"
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] == 10001
+    (container,) = pod["containers"]
+    assert "--cursus-json=/reports/cursus.json" in container["args"]
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    mounted = {mount["name"] for mount in container["volumeMounts"]}
+    assert mounted == {volume["name"] for volume in pod["volumes"]}
+
+
+# --- Dockerfile ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dockerfile() -> list[str]:
+    """Instructions, one per entry, with continuation lines joined and comments dropped."""
+    text = (REPO / "Dockerfile").read_text().replace("\\\n", " ")
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def test_the_dockerfile_builds_the_wheel_in_a_first_stage_from_python_slim(dockerfile: list[str]) -> None:
+    stages = [line for line in dockerfile if line.startswith("FROM ")]
+
+    assert stages == ["FROM python:${PYTHON_VERSION}-slim AS build", "FROM python:${PYTHON_VERSION}-slim AS runtime"]
+    assert "ARG PYTHON_VERSION=3.11" in dockerfile
+    build = dockerfile[dockerfile.index(stages[0]) : dockerfile.index(stages[1])]
+    assert any(line.startswith("RUN pip wheel --wheel-dir /wheels .") for line in build)
+
+
+def test_the_runtime_stage_installs_only_wheels_and_runs_as_a_non_root_user(dockerfile: list[str]) -> None:
+    runtime = dockerfile[dockerfile.index("FROM python:${PYTHON_VERSION}-slim AS runtime") :]
+
+    install = next(line for line in runtime if line.startswith("RUN "))
+    assert "--no-index --find-links=/wheels pytest-cursus" in install
+    assert "useradd" in install and "--uid 10001" in install
+    users = [line for line in runtime if line.startswith("USER ")]
+    assert users == ["USER cursus"]
+    assert runtime.index(users[0]) < runtime.index(next(line for line in runtime if line.startswith("ENTRYPOINT")))
+    assert not any(line.startswith("COPY ") for line in runtime)  # no source tree in the image
+
+
+def test_the_image_runs_the_mounted_projects_scenarios_in_parallel(dockerfile: list[str]) -> None:
+    entrypoint = next(line for line in dockerfile if line.startswith("ENTRYPOINT "))
+
+    assert entrypoint == 'ENTRYPOINT ["pytest", "--cursus-scenarios", "/work/scenarios", "-n", "auto"]'
+    assert "WORKDIR /work" in dockerfile
+
+
+def test_the_docker_build_context_is_only_what_the_image_needs() -> None:
+    lines = [line for line in (REPO / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")]
+
+    assert lines[0] == "*"
+    assert {"!pyproject.toml", "!README.md", "!src/"} <= set(lines)
+
+
+# --- tox ----------------------------------------------------------------------------------------------------
+
+
+EXPECTED_TOX_ENVS = ["py310", "py311", "py312", "py313", "scenarios", "lint", "docs"]
+
+
+def test_tox_ini_declares_test_scenario_lint_and_docs_environments() -> None:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(REPO / "tox.ini")
+
+    assert parser["tox"]["env_list"].strip() == "py3{10,11,12,13}, scenarios, lint, docs"
+    assert "pytest --cursus-scenarios scenarios -n auto" in parser["testenv:scenarios"]["commands"]
+    assert "--cursus-json=" in parser["testenv:scenarios"]["commands"]
+    assert parser["testenv:lint"]["commands"].strip().startswith("ruff check")
+    assert "mkdocs build --strict" in parser["testenv:docs"]["commands"]
+    assert parser["testenv:docs"]["extras"] == "docs"
+
+
+def test_tox_lists_the_environments() -> None:
+    tox = shutil.which("tox", path=str(Path(sys.executable).parent)) or shutil.which("tox")
+    if tox is None:
+        pytest.skip("tox is not installed (pip install -e '.[test]' installs it)")
+
+    listed = subprocess.run([tox, "-l"], cwd=REPO, capture_output=True, text=True, timeout=120, check=True)
+
+    assert listed.stdout.split() == EXPECTED_TOX_ENVS
+
+
+# --- documentation --------------------------------------------------------------------------------------
+
+
+def test_every_documentation_page_is_in_the_site_navigation() -> None:
+    navigation = (REPO / "mkdocs.yml").read_text()
+    pages = sorted(path.name for path in (REPO / "docs").glob("*.md"))
+
+    assert [page for page in pages if f": {page}" not in navigation] == []
+
+
+def test_the_documentation_builds_in_strict_mode(tmp_path: Path) -> None:
+    mkdocs = pytest.importorskip("mkdocs", reason="pip install -e '.[docs]' installs mkdocs")
+
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "site" / "notebook" / "index.html").is_file()
+    assert (tmp_path / "site" / "kubernetes-job.yaml").is_file()
+    assert mkdocs.__version__
