@@ -79,10 +79,9 @@ def test_a_cached_step_row_says_cached(pipeline: PipelineProject) -> None:
     assert 'class="col-cursus-cache">cached<' in row
 
 
-def test_step_details_hold_metrics_memory_chart_outputs_and_collapsed_long_logs(pipeline: PipelineProject) -> None:
+def test_step_details_hold_metrics_outputs_and_collapsed_long_logs(pipeline: PipelineProject) -> None:
     details = _details(_tests(_run(pipeline))["scenarios/pipe.yaml::extract"][0])
     assert 'class="cursus-metrics cursus-metric-table"' in details and "peak memory" in details and "CPU time" in details
-    assert 'class="cursus-memory-chart"' in details
     assert "<td>train/part.csv</td><td>" in details and "<td>42</td>" in details, "output listing with rows"
     assert "<td>model.bin</td><td>2.0 KB</td>" in details
     stdout = re.search(r"<details( open)?><summary>stdout \((\d+) lines\)</summary>", details)

@@ -7,7 +7,6 @@ memory charts. All built on the controller from the records the reports carry.
 
 from __future__ import annotations
 
-from html import escape
 from typing import Any
 
 import pytest
@@ -28,18 +27,13 @@ class CursusHtml:
     def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
         from .reporting.html_fragments import step_cells
 
-        record = _record_of(report)
-        wall, peak, cache = step_cells(record)
-        cells[3:3] = [
-            f'<td class="col-cursus-wall">{escape(wall)}</td>',
-            f'<td class="col-cursus-peak">{escape(peak)}</td>',
-            f'<td class="col-cursus-cache">{escape(cache)}</td>',
-        ]
+        record = self._record_of(report)
+        wall, peak, cache = step_cells(record)  # numbers and fixed words: nothing to escape
+        cells[3:3] = [f'<td class="col-cursus-wall">{wall}</td>', f'<td class="col-cursus-peak">{peak}</td>', f'<td class="col-cursus-cache">{cache}</td>']
 
-    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Put the step's details among the report's extras before pytest-html reads them."""
-        record = _record_of(report)
+        """Put the step's details among the report's extras before pytest-html (trylast) reads them."""
+        record = self._record_of(report)
         if record is None:
             return
         from pytest_html import extras  # type: ignore[import-untyped]
@@ -56,7 +50,8 @@ class CursusHtml:
 
         postfix.append(summary_block(records))
 
-
-def _record_of(report: pytest.TestReport) -> ReportedStep | None:
-    raw = getattr(report, RECORD_ATTRIBUTE, None)
-    return None if raw is None else ReportedStep.model_validate(raw)
+    def _record_of(self, report: pytest.TestReport) -> ReportedStep | None:
+        """The reporter parsed it already (its logreport hook runs first)."""
+        if getattr(report, RECORD_ATTRIBUTE, None) is None:
+            return None
+        return self.reporter.parsed.get(report) or ReportedStep.model_validate(getattr(report, RECORD_ATTRIBUTE))

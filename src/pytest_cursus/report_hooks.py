@@ -10,6 +10,7 @@ A record is attached to:
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +49,8 @@ class CursusReporter:
         self.options = options
         self.thresholds = options.thresholds()
         self.records: dict[tuple[str, str, str], ReportedStep] = {}
+        # the record of each report, parsed once, for the HTML hooks that run after this one
+        self.parsed: weakref.WeakKeyDictionary[pytest.TestReport, ReportedStep] = weakref.WeakKeyDictionary()
         self.baseline: RunReport | None = None
         if options.baseline is not None:
             try:
@@ -101,6 +104,7 @@ class CursusReporter:
 
     # --- the controller (or a serial run) ------------------------------------------------------
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if is_xdist_worker(self.config):
             return
@@ -108,6 +112,7 @@ class CursusReporter:
         if own is not None:
             record = ReportedStep.model_validate(own)
             self.records[_key(record)] = record
+            self.parsed[report] = record
         for raw in getattr(report, SETUP_RECORDS_ATTRIBUTE, None) or []:
             record = ReportedStep.model_validate(raw)
             known = self.records.get(_key(record))

@@ -51,18 +51,8 @@ def step_details(record: ReportedStep, thresholds: Thresholds | None = None) -> 
         parts.append(f"<p>{escape(record.skip_reason)}</p>")
     if record.baseline is not None and record.baseline.status == "regressed":
         parts.append(f'<p class="cursus-failure">baseline regression: {escape(describe_regression(record.baseline, thresholds or Thresholds()))}</p>')
-    if record.metrics is not None:
+    if record.metrics is not None:  # its memory chart is in the summary, with the scenario's others
         parts.append(_metrics_table(record))
-        parts.append(
-            memory_chart_svg(
-                record.metrics.memory_series,
-                title="memory over time",
-                wall_seconds=record.metrics.wall_seconds,
-                limit_bytes=int(record.max_memory_mb * 2**20) if record.max_memory_mb else None,
-                width=420,
-                height=160,
-            )
-        )
     if record.recommendations:
         parts.append("<h4>Recommendations</h4><ul>")
         parts += [f'<li class="cursus-hint">{escape(hint.message)}</li>' for hint in record.recommendations]
@@ -139,7 +129,8 @@ def _metrics_table(record: StepRecord) -> str:
         ("outputs", f"{_size(record.bytes_out)}" + (f", {record.rows_out:,} rows" if record.rows_out is not None else "")),
         ("timeout", f"{record.timeout_seconds:g} s" if record.timeout_seconds else "none"),
     ]
-    body = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
+    # every cell is a label or a number of ours: nothing to escape (a 1,000-step report pays per cell)
+    body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
     return f'<table class="cursus-metrics cursus-metric-table">{body}</table>'
 
 

@@ -144,21 +144,22 @@ def memory_chart_svg(
     if limit_bytes and limit_bytes < 4 * top_value:
         top_value = max(top_value, limit_bytes)
     span = max(wall_seconds, max((t for t, _ in series), default=0.0), 1e-3)
+    # the text style is set once on the root and inherited: a report holds a thousand of these
     parts = [
         (f'<svg xmlns="http://www.w3.org/2000/svg" class="cursus-memory-chart" width="{width}" height="{height}" '
+        'font-family="sans-serif" font-size="9" fill="#555" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">'),
-        f'<text x="{left}" y="13" font-family="sans-serif" font-size="11" font-weight="bold" fill="#222">{escape(_short_end(title, (width - left) // 12))}</text>',
+        f'<text x="{left}" y="13" font-size="11" font-weight="bold" fill="#222">{escape(_short_end(title, (width - left) // 12))}</text>',
         f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#fafafa" stroke="#ccc"/>',
     ]
     for fraction in (0.0, 0.5, 1.0):
         y = top + plot_h * (1 - fraction)
         parts.append(
-            f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" font-family="sans-serif" font-size="9" fill="#555">'
-            f"{top_value * fraction / 2**20:.0f} MB</text>"
+            f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">{top_value * fraction / 2**20:.0f} MB</text>'
         )
     parts.append(
-        f'<text x="{left}" y="{height - 6}" font-family="sans-serif" font-size="9" fill="#555">0s</text>'
-        f'<text x="{left + plot_w}" y="{height - 6}" text-anchor="end" font-family="sans-serif" font-size="9" fill="#555">{span:.2f}s</text>'
+        f'<text x="{left}" y="{height - 6}">0s</text>'
+        f'<text x="{left + plot_w}" y="{height - 6}" text-anchor="end">{span:.2f}s</text>'
     )
     if limit_bytes and limit_bytes <= top_value:
         y = top + plot_h * (1 - limit_bytes / top_value)
@@ -172,13 +173,11 @@ def memory_chart_svg(
         parts.append(f'<polygon points="{area}" fill="#1565c0" fill-opacity="0.15"/>')
         parts.append(f'<polyline class="cursus-memory-line" points="{coordinates}" fill="none" stroke="#1565c0" stroke-width="1.6"/>')
         parts.append(
-            f'<text x="{left + plot_w}" y="13" text-anchor="end" font-family="sans-serif" font-size="10" '
-            f'fill="#1565c0">peak {peak / 2**20:.1f} MB</text>'
+            f'<text x="{left + plot_w}" y="13" text-anchor="end" font-size="10" fill="#1565c0">peak {peak / 2**20:.1f} MB</text>'
         )
     else:
         parts.append(
-            f'<text x="{left + plot_w / 2}" y="{top + plot_h / 2}" text-anchor="middle" font-family="sans-serif" '
-            'font-size="10" fill="#777">no samples (step too short)</text>'
+            f'<text x="{left + plot_w / 2}" y="{top + plot_h / 2}" text-anchor="middle">no samples (step too short)</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
