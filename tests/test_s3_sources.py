@@ -4,9 +4,11 @@ cached by ETag, and every fault a clear message naming the URI."""
 from __future__ import annotations
 
 import gzip
+import html
 import io
 import json
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -539,3 +541,78 @@ def test_the_summary_compares_the_synthetic_variant_with_the_real_data(project: 
     text = result.stdout.str()
     assert "note: only synthetic" in text and "amount: only real" in text and "add column amount (int)" in text
     assert "country: categories: synthetic {GB, US}, real {FR, US} -> add FR to values; remove GB (never in the real data)" in text
+
+
+# Real data differing from the synthetic spec in every way the profile looks at.
+REAL_CSV = "id,country,amount,score,code\n" + "".join(
+    f"{i},{['US', 'FR'][i % 2]},{i * 10},{'' if i % 2 else i / 10},{'AB'[i % 2]}{i}\n" for i in range(200)
+)
+DIFFERING_SPEC = (
+    "{rows: 50, seed: 1, columns: {id: {type: int, unique: true}, country: {type: category, values: [US, GB]},"
+    " note: {type: string}, score: {type: float, min: 0, max: 20}, code: {type: int, min: 0, max: 9}}}"
+)
+
+
+def _html_tests(report: Path) -> dict[str, list[dict[str, object]]]:
+    """pytest-html's per-test data, as its page script reads it."""
+    blob = re.search(r'data-jsonblob="([^"]*)"', report.read_text())
+    assert blob is not None
+    return json.loads(html.unescape(blob.group(1)))["tests"]  # type: ignore[no-any-return]
+
+
+def _profile_rows(fragment: str) -> dict[str, str]:
+    """The side-by-side table's row of each column, as HTML."""
+    return dict(re.findall(r'<tr data-column="([^"]+)">(.*?)</tr>', fragment))
+
+
+def _cells_marked(row: str) -> list[str]:
+    return [html.unescape(text) for text in re.findall(r'<td[^>]*class="[^"]*cursus-differs[^"]*"[^>]*>(.*?)</td>', row)]
+
+
+def _assert_side_by_side(fragment: str) -> None:
+    rows = _profile_rows(fragment)
+    assert list(rows) == ["id", "country", "note", "score", "code", "amount"]
+    # each difference is a marked cell: the column on one side only, the type, the null rate,
+    # the range, the value set
+    assert _cells_marked(rows["note"]) == ["note", "absent"] and "<td>string</td>" in rows["note"]
+    assert _cells_marked(rows["amount"]) == ["amount", "absent"] and "<td>int</td><td>0%</td><td>0 .. 1990</td>" in rows["amount"]
+    assert _cells_marked(rows["code"]) == ["code", "int", "string"]
+    assert _cells_marked(rows["score"]) == ["score", "0%", "50%"]
+    assert _cells_marked(rows["id"]) == ["id", "1 .. 50", "0 .. 199"]
+    assert _cells_marked(rows["country"]) == ["country", "{GB, US}", "{FR, US}"]
+    assert "<th>rows</th><td colspan=\"3\">50 rows, 1 file</td><td colspan=\"3\">200 rows, 1 file</td>" in fragment
+    hints = html.unescape(fragment)
+    assert "add column amount (int)" in hints and "declare type string" in hints and "set nulls: 0.5" in hints
+    assert "add FR to values; remove GB (never in the real data)" in hints and "set min: 0, max: 199" in hints
+
+
+def test_the_html_report_shows_synthetic_and_real_side_by_side_in_the_step_and_the_summary(project: PipelineProject, s3_bucket: S3Bucket) -> None:
+    s3_bucket.put("data/part-0.csv", REAL_CSV)
+    _reader(project, s3_bucket.uri("data/"), synthetic=DIFFERING_SPEC)
+    report = project.root / "report.html"
+    _run_s3(project, s3_bucket.endpoint, f"--html={report}", "--self-contained-html").assert_outcomes(passed=1)
+    details = "".join(extra["content"] for extra in _html_tests(report)["scenarios/s3src.yaml::read"][0]["extras"] if extra["format_type"] == "html")  # type: ignore[index, attr-defined]
+    assert '<div class="cursus-profile" data-subject="data.source"><h4>Synthetic vs real: data.source <small>(input of step read)</small></h4>' in details
+    _assert_side_by_side(details)
+    page = report.read_text()
+    summary = page[page.index('<div class="cursus-scenario" data-scenario="s3src">') : page.index('<table id="results-table">')]
+    assert f"<code>{s3_bucket.uri('data/')}</code>" in summary
+    _assert_side_by_side(summary)
+
+
+def test_the_json_report_holds_the_profile_comparison_also_under_xdist(project: PipelineProject, s3_bucket: S3Bucket) -> None:
+    s3_bucket.put("data/part-0.csv", REAL_CSV)
+    _reader(project, s3_bucket.uri("data/"), synthetic=DIFFERING_SPEC)
+    report = project.root / "run.json"
+    result = _run_s3(project, s3_bucket.endpoint, "-n", "2", "--cursus-json", str(report))
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*= cursus: synthetic vs real =*", "s3src: data.source: synthetic spec (50 rows, 1 file) vs real *"])
+    (comparison,) = json.loads(report.read_text())["profile_comparisons"]
+    assert (comparison["scenario_file"], comparison["scenario"], comparison["subject"], comparison["step"]) == ("scenarios/s3src.yaml", "s3src", "data.source", "read")
+    assert comparison["synthetic"]["rows"] == 50 and comparison["real"]["rows"] == 200
+    assert comparison["real"]["columns"]["score"]["null_rate"] == 0.5 and comparison["real"]["columns"]["country"]["categories"] == ["FR", "US"]
+    found = {(d["column"], d["kind"]) for d in comparison["differences"]}
+    assert found == {
+        ("note", "only_synthetic"), ("amount", "only_real"), ("code", "dtype"), ("score", "null_rate"),
+        ("id", "range"), ("country", "categories"),
+    }

@@ -2,7 +2,8 @@
 
 Each step item's row gets wall time, peak memory and cache status, and its details the metrics,
 memory chart, outputs, logs and script traceback; the summary gets each scenario's DAG and
-memory charts. All built on the controller from the records the reports carry.
+memory charts. The synthetic-vs-real profiles made while an item ran go in its details and in
+its scenario's summary. All built on the controller from the records the reports carry.
 """
 
 from __future__ import annotations
@@ -34,21 +35,27 @@ class CursusHtml:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Put the step's details among the report's extras before pytest-html (trylast) reads them."""
         record = self._record_of(report)
-        if record is None:
+        comparisons = self.reporter.report_comparisons.get(report)
+        if record is None and not comparisons:
             return
         from pytest_html import extras  # type: ignore[import-untyped]
 
-        from .reporting.html_fragments import step_details
+        from .reporting.html_fragments import profile_comparison, step_details
 
-        report.extras = [*getattr(report, "extras", []), extras.html(step_details(record, self.reporter.thresholds))]  # type: ignore[attr-defined]
+        added = [extras.html(step_details(record, self.reporter.thresholds))] if record is not None else []
+        # made while the item ran, carried by its teardown report: pytest-html shows the extras
+        # of every phase in the item's details
+        added += [extras.html(f'<div class="cursus-details">{profile_comparison(c)}</div>') for c in comparisons or ()]
+        report.extras = [*getattr(report, "extras", []), *added]  # type: ignore[attr-defined]
 
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str], session: Any) -> None:
         records = self.reporter.sorted_records()
-        if not records:
+        comparisons = self.reporter.sorted_comparisons()
+        if not records and not comparisons:
             return
         from .reporting.html_fragments import summary_block
 
-        postfix.append(summary_block(records))
+        postfix.append(summary_block(records, comparisons))
 
     def _record_of(self, report: pytest.TestReport) -> ReportedStep | None:
         """The reporter parsed it already (its logreport hook runs first)."""

@@ -275,14 +275,20 @@ class PipelineRun:
         an ``s3`` source with a ``synthetic`` variant against that variant generated on the side;
         an execution output against the output of the same step run on synthetic data, when the
         step cache holds that run."""
+        if result.failure is not None and result.failure.kind == "setup":
+            return  # the data could not be fetched: the step's failure says why
+        first = len(self.comparisons)
+        self._compare_bindings(plan, step)
+        for comparison in self.comparisons[first:]:
+            comparison.step = step
+
+    def _compare_bindings(self, plan: ScenarioPlan, step: str) -> None:
         from .data.profile_comparison import (
             ProfileComparison,
             compare_datasets,
             compare_source,
         )
 
-        if result.failure is not None and result.failure.kind == "setup":
-            return  # the data could not be fetched: the step's failure says why
         for binding in plan.steps[step].inputs.values():
             if isinstance(binding, SourceInput):
                 name, source = binding.source, plan.data[binding.source]

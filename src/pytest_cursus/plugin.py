@@ -210,37 +210,13 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         pipeline.cache.evict()
 
 
-COMPARISON_PROPERTY = "cursus_profile_comparison"
-
-
 def pytest_runtest_teardown(item: pytest.Item) -> None:
     """Synthetic-vs-real profiles made while this item ran travel on its reports, as JSON
-    (xdist sends reports, not objects, to the controller)."""
+    (xdist sends reports, not objects, to the controller); the reporter shows them."""
+    from .report_hooks import COMPARISON_PROPERTY
     from .session_state import PIPELINE_KEY
 
     pipeline = item.config.stash.get(PIPELINE_KEY, None)
     if pipeline is not None:
         for comparison in pipeline.take_comparisons():
             item.user_properties.append((COMPARISON_PROPERTY, comparison.model_dump_json()))
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """The "cursus: synthetic vs real" section: one profile per real dataset (docs/s3.md)."""
-    shown = [
-        value
-        for reports in terminalreporter.stats.values()
-        for report in reports
-        for name, value in getattr(report, "user_properties", ())
-        if name == COMPARISON_PROPERTY
-    ]
-    if not shown:
-        return
-    from .data.profile_comparison import ProfileComparison
-
-    comparisons: dict[tuple[str, str], ProfileComparison] = {}
-    for value in shown:
-        comparison = ProfileComparison.model_validate_json(value)
-        comparisons.setdefault((comparison.scenario, comparison.subject), comparison)
-    terminalreporter.section("cursus: synthetic vs real")
-    for key in sorted(comparisons):
-        terminalreporter.write_line(comparisons[key].render_text())

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .data.profile_comparison import ProfileComparison
 from .options import CursusOptions
 from .reporting.baseline import check_step
 from .reporting.run_report import (
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 REPORTER_NAME = "cursus-reporter"
 RECORD_ATTRIBUTE = "cursus_step"  # on the report: ReportedStep as a JSON-able dict
 SETUP_RECORDS_ATTRIBUTE = "cursus_setup_steps"  # on a setup report: list of such dicts
+COMPARISON_PROPERTY = "cursus_profile_comparison"  # user_properties entry: a ProfileComparison as JSON
 SETUP_RESULTS_KEY = pytest.StashKey[list[StepResult]]()
 BASELINE_CHECK_KEY = pytest.StashKey[BaselineCheck]()
 
@@ -51,6 +53,9 @@ class CursusReporter:
         self.records: dict[tuple[str, str, str], ReportedStep] = {}
         # the record of each report, parsed once, for the HTML hooks that run after this one
         self.parsed: weakref.WeakKeyDictionary[pytest.TestReport, ReportedStep] = weakref.WeakKeyDictionary()
+        # synthetic vs real profiles, the first of each (scenario file, scenario, subject)
+        self.comparisons: dict[tuple[str, str, str], ProfileComparison] = {}
+        self.report_comparisons: weakref.WeakKeyDictionary[pytest.TestReport, list[ProfileComparison]] = weakref.WeakKeyDictionary()
         self.baseline: RunReport | None = None
         if options.baseline is not None:
             try:
@@ -119,12 +124,24 @@ class CursusReporter:
             # an item's own record wins; of two setup records (two workers), the one that ran
             if known is None or (known.as_setup and known.cached and not record.cached):
                 self.records[_key(record)] = record
+        carried = [value for name, value in getattr(report, "user_properties", ()) if name == COMPARISON_PROPERTY]
+        if carried:
+            scenario_file = report.nodeid.split("::")[0]
+            parsed = [ProfileComparison.model_validate_json(value).model_copy(update={"scenario_file": scenario_file}) for value in carried]
+            self.report_comparisons[report] = parsed
+            for comparison in parsed:
+                self.comparisons.setdefault((scenario_file, comparison.scenario, comparison.subject), comparison)
 
     def sorted_records(self) -> list[ReportedStep]:
         return sorted(self.records.values(), key=lambda r: (r.scenario_file, r.scenario, r.position))
 
+    def sorted_comparisons(self) -> list[ProfileComparison]:
+        return [self.comparisons[key] for key in sorted(self.comparisons)]
+
     def run_report(self) -> RunReport:
-        return RunReport(versions=versions(), machine=machine(), steps=[r.record() for r in self.sorted_records()])
+        return RunReport(
+            versions=versions(), machine=machine(), steps=[r.record() for r in self.sorted_records()], profile_comparisons=self.sorted_comparisons()
+        )
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if is_xdist_worker(self.config) or self.options.json is None:
@@ -132,16 +149,21 @@ class CursusReporter:
         write_run_report(self.run_report(), self.options.json)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if is_xdist_worker(self.config) or not self.records:
+        if is_xdist_worker(self.config):
             return
-        from .reporting.terminal_tables import summary_lines
+        if self.records:
+            from .reporting.terminal_tables import summary_lines
 
-        terminalreporter.write_sep("=", "cursus: pipeline steps")
-        verbose = self.config.get_verbosity() > 0
-        for line in summary_lines(self.sorted_records(), verbose=verbose, thresholds=self.thresholds)[1:]:
-            terminalreporter.write_line(line)
-        if self.options.json is not None:
-            terminalreporter.write_line(f"cursus JSON report: {self.options.json}")
+            terminalreporter.write_sep("=", "cursus: pipeline steps")
+            verbose = self.config.get_verbosity() > 0
+            for line in summary_lines(self.sorted_records(), verbose=verbose, thresholds=self.thresholds)[1:]:
+                terminalreporter.write_line(line)
+            if self.options.json is not None:
+                terminalreporter.write_line(f"cursus JSON report: {self.options.json}")
+        if self.comparisons:  # one profile per real dataset (docs/s3.md)
+            terminalreporter.write_sep("=", "cursus: synthetic vs real")
+            for comparison in self.sorted_comparisons():
+                terminalreporter.write_line(comparison.render_text())
 
 
 def reporter_for(config: pytest.Config) -> CursusReporter | None:

@@ -23,14 +23,14 @@ import math
 import shutil
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
-from .schema import SyntheticSpec
-
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from .schema import SyntheticSpec
 
 PROFILE_ROWS = 100_000
 MAX_CATEGORIES = 20
@@ -58,6 +58,15 @@ class DatasetProfile(BaseModel):
     columns: dict[str, ColumnProfile]
     note: str = ""
 
+    def size_text(self) -> str:
+        """``200 rows, 3 files, profiled 100000, sample_rows=... per file``"""
+        parts = ["? rows" if self.rows is None else f"{self.rows} rows", f"{self.files} file{'s' if self.files != 1 else ''}"]
+        if self.rows is not None and self.profiled_rows < self.rows:
+            parts.append(f"profiled {self.profiled_rows}")
+        if self.note:
+            parts.append(self.note)
+        return ", ".join(parts)
+
 
 class ColumnDifference(BaseModel):
     column: str
@@ -67,27 +76,65 @@ class ColumnDifference(BaseModel):
     hint: str
 
 
+class ColumnCells(NamedTuple):
+    """One side of a column, as shown: each cell is ``""`` when the column is absent."""
+
+    dtype: str
+    null_rate: str
+    spread: str  # the range, or the value set
+
+
+class SideBySideRow(NamedTuple):
+    column: str
+    synthetic: ColumnCells
+    real: ColumnCells
+    differs: frozenset[DifferenceKind]  # what the comparison found different in this column
+
+
 class ProfileComparison(BaseModel):
-    """Shown in the terminal summary ("cursus: synthetic vs real") and kept for the HTML report."""
+    """Shown in the terminal summary ("cursus: synthetic vs real"), the pytest-html report and
+    the ``--cursus-json`` document (docs/s3.md)."""
 
     scenario: str
     subject: str  # "data.<source>" or "<step>.<output>"
+    step: str | None = None  # the step whose input the real data is
+    scenario_file: str | None = None  # as in the item's node id; set by the pytest reporter
     synthetic: DatasetProfile | None = None
     real: DatasetProfile | None = None
     differences: list[ColumnDifference] = Field(default_factory=list)
     error: str | None = None  # why no profile could be made
 
+    @property
+    def compared(self) -> bool:
+        return self.error is None and self.synthetic is not None and self.real is not None
+
+    def headline(self) -> str:
+        """``synthetic <where> (<rows>, <files>) vs real <where> (...)``, or why not compared."""
+        if not self.compared:
+            return f"not compared ({self.error or 'no table files on one side'})"
+        assert self.synthetic is not None and self.real is not None
+        return f"synthetic {_describe_side(self.synthetic)} vs real {_describe_side(self.real)}"
+
+    def side_by_side(self) -> list[SideBySideRow]:
+        """Every column of either side, synthetic order first, with what differs in it."""
+        if self.synthetic is None or self.real is None:
+            return []
+        kinds: dict[str, set[DifferenceKind]] = {}
+        for difference in self.differences:
+            kinds.setdefault(difference.column, set()).add(difference.kind)
+        names = list(self.synthetic.columns) + [name for name in self.real.columns if name not in self.synthetic.columns]
+        return [
+            SideBySideRow(name, _cells(self.synthetic.columns.get(name)), _cells(self.real.columns.get(name)), frozenset(kinds.get(name, ())))
+            for name in names
+        ]
+
     def render_text(self) -> str:
         title = f"{self.scenario}: {self.subject}"
-        if self.error or self.synthetic is None or self.real is None:
-            return f"{title}: not compared ({self.error or 'no table files on one side'})"
-        lines = [
-            f"{title}: synthetic {_describe_side(self.synthetic)} vs real {_describe_side(self.real)}",
-        ]
-        names = list(self.synthetic.columns) + [name for name in self.real.columns if name not in self.synthetic.columns]
+        if not self.compared:
+            return f"{title}: {self.headline()}"
+        lines = [f"{title}: {self.headline()}"]
         rows = [("column", "synthetic", "real")]
-        for name in names:
-            rows.append((name, _describe_column(self.synthetic.columns.get(name)), _describe_column(self.real.columns.get(name))))
+        rows += [(side.column, _describe_cells(side.synthetic), _describe_cells(side.real)) for side in self.side_by_side()]
         widths = [max(len(row[index]) for row in rows) for index in range(2)]
         for row in rows:
             lines.append(f"  {row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]}".rstrip())
@@ -272,24 +319,23 @@ def _grammar_type(column: ColumnProfile) -> str:
 
 
 def _describe_side(profile: DatasetProfile) -> str:
-    rows = "? rows" if profile.rows is None else f"{profile.rows} rows"
-    parts = [rows, f"{profile.files} file{'s' if profile.files != 1 else ''}"]
-    if profile.rows is not None and profile.profiled_rows < profile.rows:
-        parts.append(f"profiled {profile.profiled_rows}")
-    if profile.note:
-        parts.append(profile.note)
-    return f"{profile.location} ({', '.join(parts)})"
+    return f"{profile.location} ({profile.size_text()})"
 
 
-def _describe_column(column: ColumnProfile | None) -> str:
+def _cells(column: ColumnProfile | None) -> ColumnCells:
     if column is None:
-        return "-"
-    parts = [column.dtype, f"{_percent(column.null_rate)} null"]
+        return ColumnCells("", "", "")
     if column.minimum is not None:
-        parts.append(_range(column))
-    elif column.dtype != "null":
-        parts.append(_values(column))
-    return ", ".join(parts)
+        spread = _range(column)
+    else:
+        spread = "" if column.dtype == "null" else _values(column)
+    return ColumnCells(column.dtype, _percent(column.null_rate), spread)
+
+
+def _describe_cells(cells: ColumnCells) -> str:
+    if not cells.dtype:
+        return "-"
+    return ", ".join(part for part in (cells.dtype, f"{cells.null_rate} null", cells.spread) if part)
 
 
 def _range(column: ColumnProfile) -> str:

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from html import escape
+from typing import TYPE_CHECKING
 
 from .baseline import Thresholds, describe_regression
 from .run_report import ReportedStep, StepRecord
 from .svg_charts import DagNode, dag_svg, memory_chart_svg
 from .terminal_tables import by_scenario
+
+if TYPE_CHECKING:
+    from ..data.profile_comparison import ColumnCells, ProfileComparison
 
 LOG_OPEN_LINES = 20  # logs longer than this start collapsed
 
@@ -20,13 +24,16 @@ STYLE = """
 <style>
 .cursus-summary h3 { margin: 18px 0 6px; }
 .cursus-charts { display: flex; flex-wrap: wrap; gap: 8px; }
-.cursus-details table.cursus-metrics { border-collapse: collapse; margin: 6px 0; }
-.cursus-details table.cursus-metrics td, .cursus-details table.cursus-metrics th {
+.cursus-details table.cursus-metrics, .cursus-profile table.cursus-metrics { border-collapse: collapse; margin: 6px 0; }
+.cursus-details table.cursus-metrics td, .cursus-details table.cursus-metrics th,
+.cursus-profile table.cursus-metrics td, .cursus-profile table.cursus-metrics th {
   border: 1px solid #ddd; padding: 2px 8px; text-align: left; font-size: 12px; }
 .cursus-details pre { background: #f6f6f6; padding: 6px; max-height: 480px; overflow: auto; white-space: pre-wrap; }
 .cursus-failure { color: #c62828; }
 .cursus-hint { color: #8a5300; }
 .cursus-dag-box { overflow-x: auto; }
+.cursus-profile td.cursus-differs { background: #fdecea; font-weight: bold; }
+.cursus-profile td.cursus-absent { color: #888; }
 </style>
 """
 
@@ -70,9 +77,13 @@ def step_details(record: ReportedStep, thresholds: Thresholds | None = None) -> 
     return "".join(parts)
 
 
-def summary_block(records: Sequence[StepRecord]) -> str:
-    """Per scenario: the DAG coloured by outcome, memory-over-time charts and recommendations."""
+def summary_block(records: Sequence[StepRecord], comparisons: Sequence[ProfileComparison] = ()) -> str:
+    """Per scenario: the DAG coloured by outcome, memory-over-time charts, recommendations and
+    the synthetic-vs-real profiles of its real data."""
     parts = [STYLE, '<div class="cursus-summary"><h2>Pipeline steps</h2>']
+    profiles: dict[tuple[str, str], list[ProfileComparison]] = {}
+    for comparison in comparisons:
+        profiles.setdefault((comparison.scenario_file or "", comparison.scenario), []).append(comparison)
     for (scenario_file, scenario), group in by_scenario(sorted(records, key=lambda r: (r.scenario_file, r.position))).items():
         parts.append(f'<div class="cursus-scenario" data-scenario="{escape(scenario)}">')
         parts.append(f"<h3>Scenario {escape(scenario)} <small>({escape(scenario_file)})</small></h3>")
@@ -94,9 +105,63 @@ def summary_block(records: Sequence[StepRecord]) -> str:
             parts.append("<h4>Recommendations</h4><ul>")
             parts += [f'<li class="cursus-hint"><b>{escape(r.step)}</b>: {escape(hint.message)}</li>' for r, hint in hints]
             parts.append("</ul>")
+        parts += [profile_comparison(comparison) for comparison in profiles.pop((scenario_file, scenario), [])]
+        parts.append("</div>")
+    for (scenario_file, scenario), left in profiles.items():  # no step record of that scenario (rare)
+        parts.append(f'<div class="cursus-scenario" data-scenario="{escape(scenario)}"><h3>Scenario {escape(scenario)} <small>({escape(scenario_file)})</small></h3>')
+        parts += [profile_comparison(comparison) for comparison in left]
         parts.append("</div>")
     parts.append("</div>")
     return "".join(parts)
+
+
+_DIFFERS = ' class="cursus-differs"'
+# the cells of each side that show a kind of difference (0 type, 1 null rate, 2 range or values);
+# a column on one side only is marked by its "absent" cell
+_DIFFERING_CELLS = {"dtype": (0,), "null_rate": (1,), "range": (2,), "categories": (2,), "only_synthetic": (), "only_real": ()}
+
+
+def profile_comparison(comparison: ProfileComparison) -> str:
+    """Synthetic and real data side by side: per column the type, null rate and range or value
+    set of each side, differing cells marked, then what to change in the synthetic spec."""
+    read_by = f" <small>(input of step {escape(comparison.step)})</small>" if comparison.step else ""
+    parts = [f'<div class="cursus-profile" data-subject="{escape(comparison.subject)}"><h4>Synthetic vs real: {escape(comparison.subject)}{read_by}</h4>']
+    if not comparison.compared or comparison.synthetic is None or comparison.real is None:
+        parts.append(f'<p class="cursus-hint">{escape(comparison.headline())}</p></div>')
+        return "".join(parts)
+    synthetic, real = comparison.synthetic, comparison.real
+    parts.append(
+        '<table class="cursus-metrics cursus-profile-table">'
+        '<tr><th rowspan="2">column</th><th colspan="3">synthetic</th><th colspan="3">real</th></tr>'
+        "<tr><th>type</th><th>nulls</th><th>range / values</th><th>type</th><th>nulls</th><th>range / values</th></tr>"
+        f'<tr class="cursus-profile-source"><th>data</th><td colspan="3"><code>{escape(synthetic.location)}</code></td><td colspan="3"><code>{escape(real.location)}</code></td></tr>'
+        f'<tr class="cursus-profile-rows"><th>rows</th><td colspan="3">{escape(synthetic.size_text())}</td><td colspan="3">{escape(real.size_text())}</td></tr>'
+    )
+    for row in comparison.side_by_side():
+        marked = {index for kind in row.differs for index in _DIFFERING_CELLS[kind]}
+        parts.append(
+            f'<tr data-column="{escape(row.column)}"><td{_DIFFERS if row.differs else ""}>{escape(row.column)}</td>'
+            f"{_profile_cells(row.synthetic, marked)}{_profile_cells(row.real, marked)}</tr>"
+        )
+    parts.append("</table>")
+    if comparison.differences:
+        parts.append('<p>What to change in the synthetic spec:</p><ul class="cursus-profile-differences">')
+        parts += [
+            f'<li data-kind="{d.kind}"><b>{escape(d.column)}</b>: {d.kind.replace("_", " ")}: synthetic {escape(d.synthetic)}, '
+            f'real {escape(d.real)} &rarr; <span class="cursus-hint">{escape(d.hint)}</span></li>'
+            for d in comparison.differences
+        ]
+        parts.append("</ul>")
+    else:
+        parts.append("<p>No differences in columns, types, null rates, ranges or value sets.</p>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _profile_cells(cells: ColumnCells, marked: set[int]) -> str:
+    if not cells.dtype:
+        return '<td colspan="3" class="cursus-absent cursus-differs">absent</td>'
+    return "".join(f'<td{_DIFFERS if index in marked else ""}>{escape(text)}</td>' for index, text in enumerate(cells))
 
 
 def dag_nodes(group: Sequence[StepRecord]) -> dict[str, DagNode]:

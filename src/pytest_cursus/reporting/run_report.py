@@ -20,6 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..data.profile_comparison import ProfileComparison
 from ..results import OutputFile, StepFailure, StepMetrics, StepResult
 
 SCHEMA_VERSION = 1
@@ -125,6 +126,8 @@ class RunReport(BaseModel):
     versions: dict[str, str] = Field(default_factory=dict)
     machine: dict[str, str | int] = Field(default_factory=dict)
     steps: list[StepRecord] = Field(default_factory=list)
+    # synthetic vs real data profiles, one per real dataset compared (docs/s3.md)
+    profile_comparisons: list[ProfileComparison] = Field(default_factory=list)
 
     def by_key(self) -> dict[tuple[str, str], StepRecord]:
         return {step.key: step for step in self.steps}
