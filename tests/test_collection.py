@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
+
 import pytest
 
 from conftest import PipelineProject
+from pytest_cursus import run_scenario
+from pytest_cursus.errors import ConfigErrors
+from pytest_cursus.scenario_plan import FileLookups, load_scenario
 
 CHAIN = """
 contracts: [../contracts]
@@ -194,3 +201,56 @@ def test_skips_point_at_the_scenario_file_not_the_plugin(chain: PipelineProject)
     result.assert_outcomes(failed=1, skipped=4)
     result.stdout.fnmatch_lines(["SKIPPED [[]*[]] scenarios/chain.yaml:*: upstream step 'load' failed*"])
     assert "items.py" not in result.stdout.str()
+
+
+def _edit_keeping_size_and_mtime(path: Path, old: str, new: str) -> None:
+    """An edit that a cache keyed on file size and modification time would miss."""
+    assert len(old) == len(new)
+    before = path.stat()
+    path.write_text(path.read_text().replace(old, new))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+
+
+def test_a_contract_edited_between_two_runs_in_one_process_is_seen_by_the_second(chain: PipelineProject) -> None:
+    chain.run("--collect-only", "-q").stdout.fnmatch_lines(["scenarios/chain.yaml::load"])
+    _edit_keeping_size_and_mtime(chain.root / "contracts" / "loader.step.yaml", "loader.py", "loadex.py")
+
+    result = chain.run("-q")  # in-process again: the same interpreter as the first run
+
+    result.stdout.fnmatch_lines(["*entry point 'loadex.py' of contract Loader*not found*"])
+    result.assert_outcomes(errors=1)
+
+
+def test_a_script_added_after_a_run_is_found_by_the_next_run_in_the_same_process(chain: PipelineProject) -> None:
+    (chain.root / "scripts" / "reporter.py").unlink()
+    chain.run("-q").stdout.fnmatch_lines(["*entry point 'reporter.py' of contract Reporter*not found*"])
+    chain.script("reporter.py", COPY_SCRIPT)
+
+    result = chain.run("-q")
+
+    result.assert_outcomes(passed=5)
+
+
+def test_the_notebook_api_sees_a_contract_edited_between_two_runs(chain: PipelineProject, tmp_path: Path) -> None:
+    scenario = chain.root / "scenarios" / "chain.yaml"
+    assert run_scenario(scenario, workspace=tmp_path / "first", cache_dir=tmp_path / "cache").passed
+    _edit_keeping_size_and_mtime(chain.root / "contracts" / "loader.step.yaml", "loader.py", "loadex.py")
+
+    with pytest.raises(ConfigErrors, match="entry point 'loadex.py' of contract Loader"):
+        run_scenario(scenario, workspace=tmp_path / "second", cache_dir=tmp_path / "cache")
+
+
+def test_scenarios_read_with_one_file_lookups_share_one_reading_of_the_contracts(chain: PipelineProject) -> None:
+    first_file = chain.root / "scenarios" / "chain.yaml"
+    second_file = shutil.copy(first_file, chain.root / "scenarios" / "chain_copy.yaml")
+    lookups = FileLookups()
+
+    first = load_scenario(first_file, lookups=lookups)
+    second = load_scenario(Path(second_file), lookups=lookups)
+    read_alone = load_scenario(Path(second_file))
+
+    assert second.steps["load"].contract is first.steps["load"].contract
+    assert second.steps["load"].script == first.steps["load"].script
+    assert read_alone.steps["load"].contract is not first.steps["load"].contract
+    assert read_alone.steps["load"].contract == first.steps["load"].contract

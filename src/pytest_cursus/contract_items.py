@@ -27,7 +27,7 @@ from .errors import ConfigError, ConfigErrors, CursusError
 from .failure_text import shown_path
 from .items import CursusItem
 from .scenario_plan import ScenarioPlan, StepPlan, load_scenario, looks_like_scenario
-from .session_state import OPTIONS_KEY, workspace_root
+from .session_state import OPTIONS_KEY, file_lookups, workspace_root
 
 SCENARIO_PLANS_KEY = pytest.StashKey[list[ScenarioPlan]]()
 
@@ -177,7 +177,7 @@ def _scenario_plans(config: pytest.Config) -> list[ScenarioPlan]:
         plans = []
         for path in sorted(files):
             try:
-                plans.append(load_scenario(path, options.plan_options()))
+                plans.append(load_scenario(path, options.plan_options(), file_lookups(config)))
             except (ConfigError, ConfigErrors):
                 continue  # reported by the scenario's own item
         config.stash[SCENARIO_PLANS_KEY] = plans

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
 import yaml
 from pydantic import BaseModel, ValidationError
 
@@ -168,23 +166,3 @@ def _contract_paths(roots: Iterable[Path]) -> list[Path]:
         elif root.is_dir():
             found.update(path for path in root.rglob("*") if path.is_file() and is_contract_file(path))
     return sorted(found)
-
-
-_REGISTRY_CACHE: dict[tuple[Any, ...], ContractRegistry] = {}
-
-
-def registry_for(roots: Sequence[Path]) -> ContractRegistry:
-    """A registry per set of roots, reused while no contract file under them changed.
-
-    Collection of hundreds of scenarios sharing one contracts directory reads it once.
-    """
-    resolved = tuple(root.resolve() for root in roots)
-    stamp = tuple((path, path.stat().st_mtime_ns) for path in _contract_paths(resolved))
-    key = (resolved, stamp)
-    if key not in _REGISTRY_CACHE:
-        if len(_REGISTRY_CACHE) > 64:  # contracts edited many times in one long-lived notebook
-            _REGISTRY_CACHE.clear()
-        _REGISTRY_CACHE[key] = ContractRegistry.scan(resolved)
-    return _REGISTRY_CACHE[key]
-
-

@@ -49,7 +49,8 @@ def items_for_step(parent: pytest.File, plan: ScenarioPlan, step: str) -> Iterat
 
 
 def _wants_fuzz(config: pytest.Config, options: CursusOptions, plan: ScenarioPlan, step: str) -> bool:
-    if (plan.path.resolve(), step) in replays(config):
+    replayed = replays(config)
+    if replayed and (plan.path.resolve(), step) in replayed:
         return True
     if options.fuzz is not None:
         return options.fuzz > 0
@@ -59,10 +60,10 @@ def _wants_fuzz(config: pytest.Config, options: CursusOptions, plan: ScenarioPla
 def replays(config: pytest.Config) -> dict[tuple[Path, str], SavedExample]:
     """The saved examples ``--cursus-fuzz-replay`` names, by (scenario file, step)."""
     if REPLAYS_KEY not in config.stash:
-        from .fuzzing import SavedExample
-
         found: dict[tuple[Path, str], SavedExample] = {}
         for directory in config.stash[OPTIONS_KEY].fuzz_replay:
+            from .fuzzing import SavedExample  # pyarrow and hypothesis: only when replaying
+
             try:
                 example = SavedExample.load(directory)
             except ValueError as exc:

@@ -18,7 +18,7 @@ from .results import StepResult
 from .scenario_plan import ScenarioPlan, load_scenario
 from .report_hooks import BASELINE_CHECK_KEY, SETUP_RESULTS_KEY, reporter_for
 from .reporting.baseline import describe_regression
-from .session_state import OPTIONS_KEY, SELECTED_STEPS_KEY, pipeline_for
+from .session_state import OPTIONS_KEY, SELECTED_STEPS_KEY, file_lookups, pipeline_for
 
 if TYPE_CHECKING:
     from _pytest._code.code import TerminalRepr  # what Item.repr_failure may return; not public API
@@ -55,7 +55,7 @@ class ScenarioYamlFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         options = self.config.stash[OPTIONS_KEY]
         try:
-            plan = load_scenario(self.path, options.plan_options())
+            plan = load_scenario(self.path, options.plan_options(), file_lookups(self.config))
         except (ConfigError, ConfigErrors) as exc:
             # An item, not a collection error: pytest stops the whole session on collection
             # errors, and the SPEC wants the other scenarios to run.
@@ -96,8 +96,8 @@ class _ScenarioItem(CursusItem):
     plan: ScenarioPlan
 
     def _mark(self, kind: str) -> None:
-        self.add_marker("cursus")
-        self.add_marker(kind)
+        self.add_marker(_marker("cursus"))
+        self.add_marker(_marker(kind))
         self.extra_keyword_matches.add(self.plan.name)
 
 
@@ -198,6 +198,17 @@ class InvalidScenarioItem(CursusItem):
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, f"invalid scenario {self.path.name}"
+
+
+_MARKERS: dict[str, pytest.MarkDecorator] = {}
+
+
+def _marker(name: str) -> pytest.MarkDecorator:
+    """``pytest.mark.<name>``, made once: looking a marker up by name checks the registered
+    markers every time, and thousands of items carry the same few."""
+    if name not in _MARKERS:
+        _MARKERS[name] = getattr(pytest.mark, name)
+    return _MARKERS[name]
 
 
 @contextmanager

@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from .errors import ConfigError, ConfigErrors
-from .scenario_plan import PlanOptions, ScenarioPlan, load_scenario, looks_like_scenario
+from .scenario_plan import FileLookups, PlanOptions, ScenarioPlan, load_scenario, looks_like_scenario
 
 # pytest's default norecursedirs
 SKIPPED_DIRS = ("*.egg", ".*", "_darcs", "build", "CVS", "dist", "node_modules", "venv", "{arch}")
@@ -72,10 +72,11 @@ def scenario_files(paths: Iterable[Path]) -> Iterator[Path]:
 
 def list_scenarios(paths: Iterable[Path], options: PlanOptions, rootdir: Path) -> ScenarioListing:
     listed = []
+    lookups = FileLookups()  # the scenarios' shared contract directories are read once
     for path in scenario_files(paths):
         shown = _relative(path, rootdir)
         try:
-            plan = load_scenario(path, options)
+            plan = load_scenario(path, options, lookups)
         except (ConfigError, ConfigErrors) as exc:
             listed.append(ListedScenario(file=shown, error=exc.render(rootdir)))
             continue

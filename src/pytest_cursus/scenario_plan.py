@@ -4,7 +4,9 @@ merged, inputs wired, steps in DAG order. Every problem names the file, the line
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .contracts import Contract, ContractNotFound, registry_for
+from .contracts import Contract, ContractNotFound, ContractRegistry
 from .dag import CycleError, Edge, ancestors, topological_order
 from .data.execution_outputs import DEFAULT_LAYOUT, ExecutionSource
 from .data.s3_source import S3Limits
@@ -106,6 +108,78 @@ class ScenarioPlan:
         return [edge for edge in self.edges if edge.downstream == step]
 
 
+class FileLookups:
+    """File-system answers that are the same for every scenario read together: the contracts
+    under a set of directories, a path resolved against a scenario's directory, whether it
+    exists, where an entry point's script is. Each is looked up once for the life of this
+    object (a contracts directory is scanned once, not once per scenario).
+
+    It does not notice files changed after a lookup, so it lives as long as one reading of the
+    scenarios: one per pytest session (collection), one per ``cursus-runtime list``; the
+    notebook API reads every run with a fresh one, so a contract edited between two runs in one
+    process is seen.
+    """
+
+    def __init__(self) -> None:
+        self._registries: dict[tuple[Path, ...], ContractRegistry] = {}
+        self._resolved: dict[tuple[Path, str], Path] = {}
+        self._modes: dict[Path, int | None] = {}
+        self._scripts: dict[tuple[tuple[Path, ...], str], tuple[Path, ...]] = {}
+
+    def contracts(self, roots: Sequence[Path]) -> ContractRegistry:
+        key = tuple(roots)
+        if key not in self._registries:
+            self._registries[key] = ContractRegistry.scan([root.resolve() for root in roots])
+        return self._registries[key]
+
+    def resolve(self, base: Path, relative: str) -> Path:
+        key = (base, relative)
+        if key not in self._resolved:
+            self._resolved[key] = (base / relative).resolve()
+        return self._resolved[key]
+
+    def exists(self, path: Path) -> bool:
+        return self._mode(path) is not None
+
+    def is_file(self, path: Path) -> bool:
+        mode = self._mode(path)
+        return mode is not None and stat.S_ISREG(mode)
+
+    def _mode(self, path: Path) -> int | None:
+        if path not in self._modes:
+            try:
+                self._modes[path] = os.stat(path).st_mode
+            except (OSError, ValueError):
+                self._modes[path] = None
+        return self._modes[path]
+
+    def scripts(self, roots: Sequence[Path], entry_point: str) -> tuple[Path, ...]:
+        """The script ``entry_point`` names: ``root/entry_point`` in the first root that has it,
+        else every file of that name anywhere under the roots (one is found, several ambiguous)."""
+        key = (tuple(roots), entry_point)
+        if key not in self._scripts:
+            self._scripts[key] = _script_candidates(roots, entry_point)
+        return self._scripts[key]
+
+
+def _script_candidates(roots: Sequence[Path], entry_point: str) -> tuple[Path, ...]:
+    for root in roots:
+        direct = root / entry_point
+        if direct.is_file():
+            return (direct.resolve(),)
+    return tuple(
+        sorted(
+            {
+                path.resolve()
+                for root in roots
+                if root.is_dir()
+                for path in root.rglob(Path(entry_point).name)
+                if path.is_file() and "__pycache__" not in path.parts
+            }
+        )
+    )
+
+
 def looks_like_scenario(path: Path) -> bool:
     """Cheap test used at collection: a YAML file with a top-level ``steps:`` key."""
     try:
@@ -114,8 +188,12 @@ def looks_like_scenario(path: Path) -> bool:
         return False
 
 
-def load_scenario(path: Path, options: PlanOptions = PlanOptions()) -> ScenarioPlan:
-    """Read and resolve one scenario file; raises ``ConfigErrors`` listing every problem."""
+def load_scenario(path: Path, options: PlanOptions | None = None, lookups: FileLookups | None = None) -> ScenarioPlan:
+    """Read and resolve one scenario file; raises ``ConfigErrors`` listing every problem.
+
+    Pass one ``lookups`` to every call that reads the scenarios of one run, so what they share
+    (contract directories, scripts) is looked up once; without it, everything is read afresh.
+    """
     document = YamlDocument.load(path)
     if not isinstance(document.data, dict):
         raise document.error((), f"expected a mapping with a 'steps:' key, found {type(document.data).__name__}")
@@ -123,14 +201,15 @@ def load_scenario(path: Path, options: PlanOptions = PlanOptions()) -> ScenarioP
         parsed = ScenarioFile.model_validate(document.data)
     except ValidationError as exc:
         raise document.validation_errors(exc, model=ScenarioFile) from None
-    return _Resolver(document, parsed, options).resolve()
+    return _Resolver(document, parsed, options or PlanOptions(), lookups or FileLookups()).resolve()
 
 
 class _Resolver:
-    def __init__(self, document: YamlDocument, parsed: ScenarioFile, options: PlanOptions) -> None:
+    def __init__(self, document: YamlDocument, parsed: ScenarioFile, options: PlanOptions, lookups: FileLookups) -> None:
         self.document = document
         self.parsed = parsed
         self.options = options
+        self.lookups = lookups
         self.base = document.path.parent
         self.errors: list[ConfigError] = []
 
@@ -143,7 +222,7 @@ class _Resolver:
         contract_roots = self._roots("contracts") + [p for p in self.options.contracts]
         script_roots = self._roots("scripts") + [p for p in self.options.scripts]
         python_path = self._roots("python_path")
-        registry = registry_for(contract_roots)
+        registry = self.lookups.contracts(contract_roots)
         variants = self._select_variants()
 
         contracts: dict[str, Contract] = {}
@@ -210,8 +289,8 @@ class _Resolver:
     def _roots(self, key: str) -> list[Path]:
         roots = []
         for index, entry in enumerate(getattr(self.parsed, key)):
-            path = (self.base / entry).resolve()
-            if not path.exists():
+            path = self.lookups.resolve(self.base, entry)
+            if not self.lookups.exists(path):
                 self.fail((key, index), f"path not found: {entry!r} (resolved to {path}; paths are relative to the scenario file)")
             roots.append(path)
         return roots
@@ -227,8 +306,8 @@ class _Resolver:
                 chosen[source_name] = wanted
             if chosen.get(source_name) in ("file", "local"):
                 relative = source.file if chosen[source_name] == "file" else source.local
-                path = (self.base / str(relative)).resolve()
-                if not path.exists():
+                path = self.lookups.resolve(self.base, str(relative))
+                if not self.lookups.exists(path):
                     self.fail(
                         ("data", source_name, chosen[source_name]),
                         f"{relative!r} not found (resolved to {path}; paths are relative to the scenario file)",
@@ -273,9 +352,12 @@ class _Resolver:
         if reference in self.parsed.data:
             return SourceInput(reference)
         upstream, dot, output = reference.partition(".")
-        candidates = list(self.parsed.data) + [
-            f"{other}.{out}" for other, c in contracts.items() if other != step_name for out in c.outputs
-        ]
+
+        def candidates() -> list[str]:  # for a did-you-mean, only needed when the reference is wrong
+            return list(self.parsed.data) + [
+                f"{other}.{out}" for other, c in contracts.items() if other != step_name for out in c.outputs
+            ]
+
         if dot and upstream in self.parsed.steps:
             upstream_contract = contracts.get(upstream)
             if upstream == step_name:
@@ -287,7 +369,7 @@ class _Resolver:
                 self.fail(
                     at,
                     f"step {upstream!r} (contract {upstream_contract.name}) has no output {output!r}"
-                    f"{did_you_mean(reference, candidates)}; its outputs are: {', '.join(upstream_contract.outputs) or '(none)'}",
+                    f"{did_you_mean(reference, candidates())}; its outputs are: {', '.join(upstream_contract.outputs) or '(none)'}",
                 )
                 return None
             return UpstreamInput(upstream, output)
@@ -295,30 +377,18 @@ class _Resolver:
             detail = f"there is no step {upstream!r}"
         else:
             detail = f"there is no data source {reference!r}"
-        self.fail(at, f"{reference!r} is neither a data source nor <step>.<output> ({detail}){did_you_mean(reference, candidates)}")
+        self.fail(at, f"{reference!r} is neither a data source nor <step>.<output> ({detail}){did_you_mean(reference, candidates())}")
         return None
 
     def _find_script(self, step_name: str, entry: StepEntry, contract: Contract, roots: list[Path]) -> Path | None:
         if entry.script is not None:
-            path = (self.base / entry.script).resolve()
-            if path.is_file():
+            path = self.lookups.resolve(self.base, entry.script)
+            if self.lookups.is_file(path):
                 return path
             self.fail(("steps", step_name, "script"), f"script not found: {entry.script!r} (resolved to {path})")
             return None
         wanted = contract.entry_point
-        for root in roots:
-            direct = root / wanted
-            if direct.is_file():
-                return direct.resolve()
-        matches = sorted(
-            {
-                path.resolve()
-                for root in roots
-                if root.is_dir()
-                for path in root.rglob(Path(wanted).name)
-                if path.is_file() and "__pycache__" not in path.parts
-            }
-        )
+        matches = self.lookups.scripts(roots, wanted)
         if len(matches) == 1:
             return matches[0]
         at = ("steps", step_name, "contract")

@@ -16,12 +16,14 @@ if TYPE_CHECKING:
     from .data.s3_source import S3Access
     from .extension_hooks import ExtensionHooks
     from .pipeline import PipelineRun
+    from .scenario_plan import FileLookups
 
 OPTIONS_KEY = pytest.StashKey[CursusOptions]()
 PIPELINE_KEY = pytest.StashKey["PipelineRun"]()
 RUN_ID_KEY = pytest.StashKey[str]()
 SELECTED_STEPS_KEY = pytest.StashKey[set[tuple[Path, str]]]()
 EXTENSIONS_KEY: pytest.StashKey[ExtensionHooks] = pytest.StashKey()  # the session's pytest_cursus_* hooks
+FILE_LOOKUPS_KEY: pytest.StashKey[FileLookups] = pytest.StashKey()
 # the notebook API and cursus-runtime find the same directories (project_root.py)
 CACHE_DIR_NAME = STEP_CACHE_DIR
 S3_CACHE_DIR_NAME = S3_CACHE_DIR
@@ -54,6 +56,16 @@ def pipeline_for(config: pytest.Config) -> PipelineRun:
         extensions = config.stash.get(EXTENSIONS_KEY, None) or ExtensionHooks()
         config.stash[PIPELINE_KEY] = PipelineRun(workspace_root(config), cache=cache, s3=s3_access(config), extensions=extensions)
     return config.stash[PIPELINE_KEY]
+
+
+def file_lookups(config: pytest.Config) -> FileLookups:
+    """The session's contract directories and scripts, each looked up once for all its
+    scenarios; the next session (the next pytest run) looks again."""
+    if FILE_LOOKUPS_KEY not in config.stash:
+        from .scenario_plan import FileLookups
+
+        config.stash[FILE_LOOKUPS_KEY] = FileLookups()
+    return config.stash[FILE_LOOKUPS_KEY]
 
 
 def cache_root(config: pytest.Config) -> Path:

@@ -1,7 +1,8 @@
 """YAML loading that remembers the line of every key, so errors can point at it.
 
 The document is composed once into a node tree; values come from the same nodes with
-``yaml.SafeLoader`` semantics (the SPEC requires ``safe_load``).
+``yaml.SafeLoader`` semantics (the SPEC requires ``safe_load``). Lines are looked up in the
+node tree when asked for: most documents are asked for a few, not for every key.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import difflib
 import types
 import typing
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +28,12 @@ _SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoad
 
 @dataclass
 class YamlDocument:
-    """A parsed YAML file: its data plus the line of every mapping key and sequence item."""
+    """A parsed YAML file: its data, and the node tree that knows the line of every mapping
+    key and sequence item."""
 
     path: Path
     data: Any
-    lines: dict[FieldPath, int] = field(default_factory=dict)
+    root: yaml.Node | None = None
 
     @classmethod
     def load(cls, path: Path) -> YamlDocument:
@@ -58,30 +60,28 @@ class YamlDocument:
             raise ConfigError(f"invalid YAML: {exc}", SourceLocation(path)) from None
         finally:
             loader.dispose()
-        document = cls(path=path, data=data)
-        if node is not None:
-            document._index(node, ())
-        return document
-
-    def _index(self, node: yaml.Node, at: FieldPath) -> None:
-        self.lines.setdefault(at, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                key = key_node.value
-                self.lines[(*at, key)] = key_node.start_mark.line + 1
-                self._index(value_node, (*at, key))
-        elif isinstance(node, yaml.SequenceNode):
-            for index, item in enumerate(node.value):
-                self._index(item, (*at, index))
+        return cls(path=path, data=data, root=node)
 
     def line_of(self, at: Sequence[str | int]) -> int | None:
-        """The line of the deepest known prefix of ``at`` (pydantic locations can go deeper)."""
-        path = tuple(at)
-        while path:
-            if path in self.lines:
-                return self.lines[path]
-            path = path[:-1]
-        return self.lines.get(())
+        """The line of the deepest known prefix of ``at`` (pydantic locations can go deeper):
+        of the key for a mapping entry, of the item for a sequence entry."""
+        node = self.root
+        if node is None:
+            return None
+        line = node.start_mark.line + 1
+        for part in at:
+            if isinstance(node, yaml.MappingNode):
+                # the last of duplicate keys, as the loaded data has its value
+                found = next(((k, v) for k, v in reversed(node.value) if k.value == part), None)
+                if found is None:
+                    break
+                line, node = found[0].start_mark.line + 1, found[1]
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+                node = node.value[part]
+                line = node.start_mark.line + 1
+            else:
+                break
+        return line
 
     def error(self, at: Sequence[str | int], message: str) -> ConfigError:
         return ConfigError(message, SourceLocation(self.path, self.line_of(at), dotted(at)))
