@@ -51,8 +51,9 @@ def _alive(process: psutil.Process) -> bool:
         return False
 
 
+@pytest.mark.parametrize("executor", [[], ["--cursus-no-preload"]], ids=["forked", "fresh"])
 @pytest.mark.parametrize("grandchild_session", ["shared", "own"], ids=["grandchild-in-group", "grandchild-setsid"])
-def test_ctrl_c_leaves_no_step_process_behind(project: PipelineProject, grandchild_session: str) -> None:
+def test_ctrl_c_leaves_no_step_process_behind(project: PipelineProject, grandchild_session: str, executor: list[str]) -> None:
     child_pid_file = project.root / "child.pid"
     grandchild_pid_file = project.root / "grandchild.pid"
     project.contract("Sleeper", entry_point="sleeper.py")
@@ -77,7 +78,7 @@ def test_ctrl_c_leaves_no_step_process_behind(project: PipelineProject, grandchi
     started: list[psutil.Process] = []
     with open(log, "wb") as output:
         pytest_process = subprocess.Popen(
-            [sys.executable, "-m", "pytest", "--cursus-scenarios", "scenarios", "--cursus-workspace", str(project.workspace), "-p", "no:cacheprovider"],
+            [sys.executable, "-m", "pytest", "--cursus-scenarios", "scenarios", "--cursus-workspace", str(project.workspace), "-p", "no:cacheprovider", *executor],
             cwd=project.root,
             env=env,
             stdout=output,

@@ -11,14 +11,15 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pytest_cursus.execution.launcher import DirectChild
 from pytest_cursus.execution.step_runner import list_files
 from pytest_cursus.execution.supervisor import MemorySeries, ProcessSupervisor
 
 
-def _launch(code: str) -> int:
+def _launch(code: str) -> DirectChild:
     process = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], start_new_session=True)
     process.returncode = 0  # reaped by the supervisor with wait4, as the launcher arranges
-    return process.pid
+    return DirectChild(process.pid)
 
 
 def test_cpu_time_counts_busy_children_of_the_step() -> None:

@@ -27,7 +27,7 @@ from .errors import ConfigError, ConfigErrors, CursusError
 from .failure_text import shown_path
 from .items import CursusItem
 from .scenario_plan import ScenarioPlan, StepPlan, load_scenario, looks_like_scenario
-from .session_state import OPTIONS_KEY, file_lookups, workspace_root
+from .session_state import OPTIONS_KEY, file_lookups, step_launcher, workspace_root
 
 SCENARIO_PLANS_KEY = pytest.StashKey[list[ScenarioPlan]]()
 
@@ -80,6 +80,7 @@ class ContractItem(CursusItem):
             python_path=under_check.python_path,
             env=under_check.env,
             workdir=workspace_root(self.config) / "_contracts" / self.contract.name,
+            launcher=step_launcher(self.config),
         )
         if imported.problem is not None:
             text = imported.problem

@@ -27,7 +27,7 @@ from .items import (
 )
 from .options import CursusOptions
 from .scenario_plan import ScenarioPlan, SourceInput, UpstreamInput
-from .session_state import OPTIONS_KEY, cache_subdir, pipeline_for, workspace_root
+from .session_state import OPTIONS_KEY, cache_subdir, pipeline_for, step_launcher, workspace_root
 
 if TYPE_CHECKING:
     from .fuzzing import FuzzReport, SavedExample
@@ -77,7 +77,7 @@ def _isolation_run(config: pytest.Config) -> IsolationRun:
     if ISOLATION_RUN_KEY not in config.stash:
         from .isolation import IsolationRun
 
-        config.stash[ISOLATION_RUN_KEY] = IsolationRun(workspace_root(config))
+        config.stash[ISOLATION_RUN_KEY] = IsolationRun(workspace_root(config), launcher=step_launcher(config))
     return config.stash[ISOLATION_RUN_KEY]
 
 
@@ -196,7 +196,7 @@ class FuzzItem(_ScenarioItem):
 
         options = self.config.stash[OPTIONS_KEY]
         step_plan = self.plan.steps[self.step]
-        fuzzer = StepFuzzer(StepRunner(workspace_root(self.config) / "_fuzz"), database=cache_subdir(self.config, HYPOTHESIS_DIR))
+        fuzzer = StepFuzzer(StepRunner(workspace_root(self.config) / "_fuzz", launcher=step_launcher(self.config)), database=cache_subdir(self.config, HYPOTHESIS_DIR))
         replay = self.replay
         if replay is not None:
             result, _ = fuzzer.run_once(step_plan, {**self._other_inputs(set(replay.inputs)), **replay.inputs})

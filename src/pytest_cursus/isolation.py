@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .data.schema import SyntheticSpec
 from .errors import CursusError, DataSourceError
+from .execution.launcher import StepLauncher
 from .execution.step_runner import StepRunner
 from .expectations import check_expectations
 from .input_schemas import input_schema, missing_schema_advice
@@ -33,9 +34,9 @@ class MissingSchema(CursusError):
 class IsolationRun:
     """Runs steps alone; workspaces under ``<workspace_root>/_isolation/<scenario>/<step>``."""
 
-    def __init__(self, workspace_root: Path, runner: StepRunner | None = None) -> None:
+    def __init__(self, workspace_root: Path, runner: StepRunner | None = None, launcher: StepLauncher | None = None) -> None:
         self.root = workspace_root / WORKSPACE_DIR
-        self.runner = runner or StepRunner(self.root)
+        self.runner = runner or StepRunner(self.root, launcher=launcher)
 
     def check_schemas(self, plan: ScenarioPlan, step: str) -> None:
         """Raise ``MissingSchema`` when an upstream input of ``step`` has no schema."""

@@ -116,7 +116,7 @@ class StepItem(_ScenarioItem):
         _note_setup(self, produced)
 
     def runtest(self) -> None:
-        result = pipeline_for(self.config).run_step(self.plan, self.step)
+        result = pipeline_for(self.config).run_step(self.plan, self.step, in_process=self.config.stash[OPTIONS_KEY].debug)
         self.stash[STEP_RESULT_KEY] = result
         if result.cached:
             self.user_properties.append(("cursus_cache", "hit"))

@@ -39,6 +39,7 @@ from .options import OPTIONS, CursusOptions, OptionError, OptionSpec, _convert
 from .yaml_document import did_you_mean
 
 if TYPE_CHECKING:
+    from .execution.launcher import StepLauncher
     from .extension_hooks import ExtensionHooks
     from .notebook_results import ScenarioRun, StepRun
     from .pipeline import PipelineRun
@@ -57,6 +58,7 @@ NOT_FOR_NOTEBOOK: Mapping[str, str] = {
     "max_memory_ratio": "baseline thresholds apply to pytest --cursus-baseline",
     "min_time_increase": "baseline thresholds apply to pytest --cursus-baseline",
     "min_memory_increase_mb": "baseline thresholds apply to pytest --cursus-baseline",
+    "debug": "a notebook can call the script's main() itself to debug it; pytest --cursus-debug runs one step in pytest's process",
 }
 NOTEBOOK_OPTIONS: Mapping[str, OptionSpec] = {spec.name: spec for spec in OPTIONS if spec.name not in NOT_FOR_NOTEBOOK}
 _EXPECTED = {
@@ -183,7 +185,8 @@ class _NotebookRun:
         s3_cache = None if options.no_cache else options.s3_cache_dir or pytest_cache_dir(rootdir, S3_CACHE_DIR)
         s3 = S3Access(S3Settings(endpoint_url=options.s3_endpoint, cache_dir=s3_cache, concurrency=options.s3_concurrency))
         workspace = options.workspace or _fresh_workspace()
-        return cls(plan, PipelineRun(workspace, cache=cache, s3=s3, extensions=hooks), workspace)
+        launcher = None if options.no_preload else _warm_launcher(options.preload)
+        return cls(plan, PipelineRun(workspace, cache=cache, s3=s3, extensions=hooks, launcher=launcher), workspace)
 
     def as_run(self, step: str) -> StepPlan:
         """The step with the env and job args it ran with (as declared if adjusting it failed)."""
@@ -197,6 +200,24 @@ class _NotebookRun:
     def finish(self) -> None:
         if self.pipeline.cache is not None:
             self.pipeline.cache.evict()
+
+
+_WARM_LAUNCHERS: dict[tuple[str, ...], StepLauncher] = {}
+
+
+def _warm_launcher(preload: tuple[str, ...]) -> StepLauncher:
+    """One warm parent per notebook kernel (per ``preload=``), kept between calls: the second
+    ``run_scenario`` finds pandas & co. already imported. Ended when the kernel exits."""
+    if preload not in _WARM_LAUNCHERS:
+        import atexit
+
+        from .execution.step_runner import child_environment
+        from .execution.warm_executor import WarmForkLauncher
+
+        launcher = WarmForkLauncher(base_env=child_environment({}), workdir=Path(tempfile.mkdtemp(prefix="cursus-warm-")), preload=preload)
+        atexit.register(launcher.close)
+        _WARM_LAUNCHERS[preload] = launcher
+    return _WARM_LAUNCHERS[preload]
 
 
 def notebook_options(caller: str, given: dict[str, Any], base: CursusOptions | None = None) -> CursusOptions:

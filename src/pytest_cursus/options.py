@@ -60,6 +60,14 @@ def check_endpoint(value: str) -> str:
     return value
 
 
+def module_names(value: str) -> tuple[str, ...]:
+    names = tuple(name for name in value.replace(",", " ").split() if name)
+    for name in names:
+        if not all(part.isidentifier() for part in name.split(".")):
+            raise ValueError(f"expected dotted module names separated by commas, got {name!r}")
+    return names
+
+
 OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("scenarios", "paths", "directory or file of scenario YAML to collect (repeatable)", metavar="DIR"),
     OptionSpec("contracts", "paths", "directory or file searched for contracts, added to every scenario's 'contracts:' (repeatable)", metavar="DIR"),
@@ -74,6 +82,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("fuzz", "int", "add a [fuzz] item per step: N examples of generated data from its inputs' schemas (hypothesis); 0 turns off the fuzz: blocks of scenarios too", metavar="N"),
     OptionSpec("fuzz_replay", "paths", "run the [fuzz] item of the step a saved failing example belongs to once, on that example (a directory printed by a failing [fuzz] item; repeatable)", metavar="DIR"),
     OptionSpec("cache_max_mb", "float", f"size cap of the step cache; least recently used entries are evicted (default: {DEFAULT_MAX_MB})", default=float(DEFAULT_MAX_MB), metavar="MB"),
+    OptionSpec("preload", "text", "modules the warm executor imports once before forking steps, besides the third-party modules found in the scripts' top-level imports (comma-separated)", default=(), metavar="MODULES", check=module_names),
+    OptionSpec("no_preload", "flag", "start each step in a fresh Python interpreter instead of forking it from a warm parent that imported its third-party modules once", default=False),
+    OptionSpec("debug", "flag", "run each selected step's main() in the pytest process itself, so --pdb and breakpoint() work; gives up isolation and limits (upstream steps run as usual)", default=False),
     OptionSpec("s3_endpoint", "text", "endpoint URL for S3 (MinIO, a moto server); default: boto3's own", metavar="URL", check=check_endpoint),
     OptionSpec("s3_cache_dir", "path", "where downloaded S3 objects are cached, by bucket, key and ETag (default: 'cursus-s3' under pytest's cache directory; --cache-clear empties it, --cursus-no-cache bypasses it)", metavar="DIR"),
     OptionSpec("s3_concurrency", "text", f"S3 transfers run at once (default: {DEFAULT_CONCURRENCY})", default=DEFAULT_CONCURRENCY, metavar="N", check=positive_int),
@@ -98,6 +109,9 @@ class CursusOptions:
     timeout: float = DEFAULT_TIMEOUT_S
     max_memory_mb: float | None = None
     no_cache: bool = False
+    preload: tuple[str, ...] = ()
+    no_preload: bool = False
+    debug: bool = False
     cache_dir: Path | None = None
     cache_max_mb: float = float(DEFAULT_MAX_MB)
     s3_endpoint: str | None = None

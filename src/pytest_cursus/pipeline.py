@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from .data.s3_source import S3Access
 from .errors import CursusError, DataSourceError
 from .expectations import check_expectations
+from .execution.launcher import StepLauncher
 from .execution.step_runner import StepRunner
 from .execution.workspace import fingerprint
 from .extension_hooks import ExtensionHooks, HookFailed
@@ -64,9 +65,11 @@ class PipelineRun:
     # the pytest_cursus_* hooks of conftest.py files or of the notebook API's plugins
     extensions: ExtensionHooks = field(default_factory=ExtensionHooks)
     _step_plans: dict[tuple[Path, str], StepPlan] = field(default_factory=dict)
+    # how steps' processes start (execution/launcher.py); None: a fresh interpreter each
+    launcher: StepLauncher | None = None
 
     def __post_init__(self) -> None:
-        self.runner = StepRunner(self.workspace_root)
+        self.runner = StepRunner(self.workspace_root, launcher=self.launcher)
 
     def result(self, plan: ScenarioPlan, step: str) -> StepResult | None:
         return self.results.get((plan.path, step))
@@ -97,10 +100,14 @@ class PipelineRun:
                 raise UpstreamFailed(step, result)
         return produced
 
-    def run_step(self, plan: ScenarioPlan, step: str) -> StepResult:
-        """Run ``step`` (its upstream first if needed); an earlier result of it is replaced."""
+    def run_step(self, plan: ScenarioPlan, step: str, *, in_process: bool = False) -> StepResult:
+        """Run ``step`` (its upstream first if needed); an earlier result of it is replaced.
+
+        ``in_process`` (``--cursus-debug``): the step itself, not its upstream, runs in this
+        process, always (the cache is neither read nor written for it).
+        """
         self.prepare(plan, step)
-        return self._execute(plan, step)
+        return self._execute(plan, step, in_process=in_process)
 
     def ensure(self, plan: ScenarioPlan, step: str) -> StepResult:
         """The result of ``step`` in this run, running it (and its upstream) if it has not run."""
@@ -139,9 +146,9 @@ class PipelineRun:
             self._source_keys[memo] = source_key(name, plan.data[name], plan.source_variants[name], plan.base_dir, self.s3)
         return self._source_keys[memo]
 
-    def _execute(self, plan: ScenarioPlan, step: str) -> StepResult:
+    def _execute(self, plan: ScenarioPlan, step: str, *, in_process: bool = False) -> StepResult:
         """Run the step or take it from the cache, then judge its outputs against ``expect:``."""
-        result = self._produce(plan, step)
+        result = self._run(plan, step, in_process=True) if in_process else self._produce(plan, step)
         self._compare_inputs(plan, step, result)
         expect = plan.steps[step].expect
         if result.passed:
@@ -180,7 +187,7 @@ class PipelineRun:
             self.cache.store(key, result)
             return result
 
-    def _run(self, plan: ScenarioPlan, step: str) -> StepResult:
+    def _run(self, plan: ScenarioPlan, step: str, *, in_process: bool = False) -> StepResult:
         step_plan = plan.steps[step]
         inputs: dict[str, Path] = {}
         try:
@@ -196,7 +203,7 @@ class PipelineRun:
         except (DataSourceError, HookFailed) as exc:
             result = self._setup_failure(plan, step, exc)
         else:
-            result = self.runner.run(step_plan, inputs)
+            result = self.runner.run(step_plan, inputs, in_process=in_process)
         return result
 
     def source_data(self, plan: ScenarioPlan, name: str) -> Path:

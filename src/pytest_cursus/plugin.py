@@ -75,6 +75,8 @@ def pytest_configure(config: pytest.Config) -> None:
     for directory in options.scenarios:
         if not directory.exists():
             raise pytest.UsageError(f"--cursus-scenarios / cursus_scenarios: {directory} does not exist")
+    if options.debug and getattr(config.option, "numprocesses", None):
+        raise pytest.UsageError("--cursus-debug runs steps in the pytest process so a debugger can stop in them; it cannot be combined with -n (xdist workers have no terminal): drop -n, and select the step with -k")
     config.stash[OPTIONS_KEY] = options
     if options.fuzz_replay:
         from .generated_data_items import replays
@@ -208,6 +210,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     # Only the process that outlives all others evicts: xdist workers may still read entries.
     if pipeline is not None and pipeline.cache is not None and not is_xdist_worker(session.config):
         pipeline.cache.evict()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    from .session_state import close_step_launcher
+
+    close_step_launcher(config)
 
 
 def pytest_runtest_teardown(item: pytest.Item) -> None:

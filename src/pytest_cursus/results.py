@@ -24,6 +24,7 @@ FailureKind = Literal[
     "expectation",
     "setup",  # the plugin could not prepare the step (data source, staging)
     "hook",  # a pytest_cursus_* hook implementation raised (hookspecs.py)
+    "executor_lost",  # the warm executor's parent died while the step ran (it is run once more)
 ]
 
 
@@ -58,6 +59,9 @@ class StepMetrics(BaseModel):
     cpu_count: int = 1  # CPUs the step could use (its affinity), for "could use more cores"
     # (seconds since start, RSS bytes); at most MEMORY_SERIES_POINTS, downsampled keeping peaks
     memory_series: list[tuple[float, int]] = Field(default_factory=list)
+    # how the step's process started: "fresh" interpreter, "forked" from the warm executor's
+    # preloaded parent, or "in_process" (--cursus-debug: no process of its own)
+    executor: Literal["fresh", "forked", "in_process"] = "fresh"
 
     @property
     def peak_rss_mb(self) -> float:

@@ -14,12 +14,14 @@ from .project_root import S3_CACHE_DIR, STEP_CACHE_DIR
 
 if TYPE_CHECKING:
     from .data.s3_source import S3Access
+    from .execution.launcher import StepLauncher
     from .extension_hooks import ExtensionHooks
     from .pipeline import PipelineRun
     from .scenario_plan import FileLookups
 
 OPTIONS_KEY = pytest.StashKey[CursusOptions]()
 PIPELINE_KEY = pytest.StashKey["PipelineRun"]()
+LAUNCHER_KEY = pytest.StashKey["StepLauncher"]()
 RUN_ID_KEY = pytest.StashKey[str]()
 SELECTED_STEPS_KEY = pytest.StashKey[set[tuple[Path, str]]]()
 EXTENSIONS_KEY: pytest.StashKey[ExtensionHooks] = pytest.StashKey()  # the session's pytest_cursus_* hooks
@@ -54,8 +56,37 @@ def pipeline_for(config: pytest.Config) -> PipelineRun:
         from .extension_hooks import ExtensionHooks
 
         extensions = config.stash.get(EXTENSIONS_KEY, None) or ExtensionHooks()
-        config.stash[PIPELINE_KEY] = PipelineRun(workspace_root(config), cache=cache, s3=s3_access(config), extensions=extensions)
+        config.stash[PIPELINE_KEY] = PipelineRun(
+            workspace_root(config), cache=cache, s3=s3_access(config), extensions=extensions, launcher=step_launcher(config)
+        )
     return config.stash[PIPELINE_KEY]
+
+
+def step_launcher(config: pytest.Config) -> StepLauncher:
+    """How this process starts steps: forked from its own warm parent (one per xdist worker),
+    or each in a fresh interpreter with --cursus-no-preload."""
+    if LAUNCHER_KEY not in config.stash:
+        options = config.stash[OPTIONS_KEY]
+        launcher: StepLauncher
+        if options.no_preload:
+            from .execution.launcher import FreshInterpreterLauncher
+
+            launcher = FreshInterpreterLauncher()
+        else:
+            from .execution.step_runner import child_environment
+            from .execution.warm_executor import WarmForkLauncher
+
+            launcher = WarmForkLauncher(base_env=child_environment({}), workdir=workspace_root(config) / "_warm", preload=options.preload)
+        config.stash[LAUNCHER_KEY] = launcher
+    return config.stash[LAUNCHER_KEY]
+
+
+def close_step_launcher(config: pytest.Config) -> None:
+    """Ends the warm parent, if one was started (its steps have all been reaped by then)."""
+    launcher = config.stash.get(LAUNCHER_KEY, None)
+    close = getattr(launcher, "close", None)
+    if close is not None:
+        close()
 
 
 def file_lookups(config: pytest.Config) -> FileLookups:

@@ -25,6 +25,9 @@ from types import ModuleType
 from typing import Any
 
 _THIS_FILE = os.path.abspath(__file__)
+# set by whoever starts this process: its pid, to notice a parent that died before we armed
+# the parent-death signal
+PARENT_PID_VARIABLE = "CURSUS_PARENT_PID"
 _MAIN_PARAMETERS = ("input_paths", "output_paths", "environ_vars", "job_args")
 
 
@@ -48,8 +51,9 @@ def make_logger(step: str) -> StepLogger:
     return StepLogger(logger, {})
 
 
-def run(request: dict[str, Any]) -> dict[str, Any]:
-    """Import the script and call its main(); never raises for anything the script does."""
+def run(request: dict[str, Any], *, reraise: bool = False) -> dict[str, Any]:
+    """Import the script and call its main(); never raises for anything the script does, unless
+    ``reraise`` (a debugging run in the pytest process: the debugger gets the exception)."""
     script = request["script"]
     for root in reversed(request.get("python_path", [])):
         sys.path.insert(0, root)
@@ -64,6 +68,8 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     except SystemExit as exc:
         return {"status": "exited", "exit_code": _exit_code(exc), "detail": "the script called sys.exit() while being imported"}
     except BaseException as exc:  # noqa: BLE001 - any import failure is the script's, reported as such
+        if reraise:
+            raise
         return {"status": "import_failed", **_describe_exception(exc)}
     import_seconds = time.perf_counter() - started
 
@@ -119,6 +125,8 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
             "main_seconds": time.perf_counter() - started,
         }
     except BaseException as exc:  # noqa: BLE001 - reported, the parent decides
+        if reraise:
+            raise
         return {
             "status": "raised",
             **_describe_exception(exc),
@@ -214,7 +222,7 @@ def summarize(value: Any, depth: int = 0) -> Any:
     return text if len(text) <= 200 else text[:200] + "..."
 
 
-def _write_report(path: str, report: dict[str, Any]) -> None:
+def write_report(path: str, report: dict[str, Any]) -> None:
     temporary = f"{path}.tmp"
     with open(temporary, "w", encoding="utf-8") as handle:
         json.dump(report, handle, default=repr)
@@ -231,7 +239,7 @@ def die_with_parent() -> None:
     deadlock. The signal follows the parent *thread* that started us, so the runner launches
     and supervises a step on one thread that lives until the step ends.
     """
-    expected = os.environ.pop("CURSUS_PARENT_PID", None)
+    expected = os.environ.pop(PARENT_PID_VARIABLE, None)
     try:
         import ctypes
 
@@ -242,18 +250,20 @@ def die_with_parent() -> None:
         os._exit(1)  # the parent died before the signal was armed
 
 
-def main(argv: list[str]) -> int:
+def serve(request_file: str) -> int:
+    """Run the step of ``request_file`` and write its report; the process then ends with
+    ``finish`` (forked children of the warm parent come here too)."""
     die_with_parent()
     faulthandler.enable()  # a segfault in a C extension still shows where it happened
-    with open(argv[0], encoding="utf-8") as handle:
+    with open(request_file, encoding="utf-8") as handle:
         request = json.load(handle)
     report = run(request)
-    _write_report(request["report_path"], report)
+    write_report(request["report_path"], report)
+    finish()
     return 0
 
 
-if __name__ == "__main__":
-    main(sys.argv[1:])
+def finish() -> None:
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -263,3 +273,7 @@ if __name__ == "__main__":
     # os._exit: threads or atexit hooks the script left behind must not keep the step alive;
     # the supervisor kills whatever processes the script started.
     os._exit(0)
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1])

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from ..contracts import Contract
 from .launcher import FreshInterpreterLauncher, LaunchSpec, StepLauncher
+from .preload import preload_candidates
 from .protocol import ChildReport, ChildRequest
 from .step_runner import child_environment, tail
 from .supervisor import ProcessSupervisor
@@ -65,10 +66,17 @@ def check_import(
     request_file = workdir / "request.json"
     request_file.write_text(request.model_dump_json(indent=2), encoding="utf-8")
     stderr = workdir / "stderr.log"
-    pid = (launcher or FreshInterpreterLauncher()).launch(
-        LaunchSpec(request_file=request_file, env=child_environment(env), cwd=workdir, stdout=workdir / "stdout.log", stderr=stderr)
+    process = (launcher or FreshInterpreterLauncher()).launch(
+        LaunchSpec(
+            request_file=request_file,
+            env=child_environment(env),
+            cwd=workdir,
+            stdout=workdir / "stdout.log",
+            stderr=stderr,
+            preload=preload_candidates(script, module, python_path),
+        )
     )
-    outcome = ProcessSupervisor().supervise(pid, timeout=timeout, max_memory_bytes=None)
+    outcome = ProcessSupervisor().supervise(process, timeout=timeout, max_memory_bytes=None)
     report = _report(workdir / "report.json")
     stderr_tail = tail(stderr)
     if outcome.killed_for == "timeout":

@@ -1,40 +1,121 @@
-"""How a step's child process is started: one small interface, so a warm preloaded executor
-can replace the fresh-interpreter one without touching the supervisor or the runner.
+"""How a step's child process is started: one small interface, so the warm preloaded executor
+(``warm_executor.py``) and the fresh-interpreter one are interchangeable for the supervisor and
+the runner.
 """
 
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, final
 
-# The child reads it to die with us (see child.die_with_parent).
-PARENT_PID_VARIABLE = "CURSUS_PARENT_PID"
+from .child import PARENT_PID_VARIABLE
+
 
 
 @dataclass(frozen=True)
 class LaunchSpec:
-    """Everything needed to start one step: the request file, its environment and log files."""
+    """Everything needed to start one step: the request file, its environment and log files.
+
+    ``preload`` names the third-party modules the script imports at its top level (see
+    ``preload.py``); a warm executor imports them once in its parent, a fresh one ignores them.
+    """
 
     request_file: Path
     env: dict[str, str]
     cwd: Path
     stdout: Path
     stderr: Path
+    preload: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExitRecord:
+    """What the process's parent learnt when it reaped it."""
+
+    status: int  # a wait status, for os.waitstatus_to_exitcode
+    cpu_seconds: float  # user + system, its reaped descendants included
+    disk_read_blocks: int
+    disk_write_blocks: int
+
+
+class LaunchedProcess(Protocol):
+    """A started step process, observed without being reaped until ``reap`` is called.
+
+    The process leads its own process group (so the whole tree can be killed with one signal)
+    and stays a zombie after it exits until reaped, so its pid and group cannot be recycled
+    while the supervisor still kills by them.
+    """
+
+    pid: int
+    executor: str  # for the step's metrics: "fresh" or "forked"
+    # set when the process's parent (a warm executor) died under it: the step did not fail
+    # because of anything the script did
+    parent_lost: bool
+
+    def exited(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds (waking at once on exit); tell whether it exited."""
+
+    def reap(self) -> ExitRecord | None:
+        """Block until it is gone; None when its exit status could not be learnt."""
+
+    def close(self) -> None: ...
 
 
 class StepLauncher(Protocol):
-    """Starts a step's child process and returns its pid.
+    """Starts a step's child process."""
 
-    The process must lead its own process group (so the supervisor can kill the whole tree with
-    one signal) and must be a child of the calling process (so ``os.wait4`` reaps it and reports
-    its resource usage).
-    """
+    def launch(self, spec: LaunchSpec) -> LaunchedProcess: ...
 
-    def launch(self, spec: LaunchSpec) -> int: ...
+
+@final
+class DirectChild:
+    """A process this one started itself: ``waitid``/``wait4`` observe and reap it."""
+
+    __slots__ = ("parent_lost", "pid", "pidfd")
+    executor = "fresh"
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.parent_lost = False
+        self.pidfd = _open_pidfd(pid)
+
+    def exited(self, timeout: float) -> bool:
+        if self.pidfd is not None:
+            select.select([self.pidfd], [], [], timeout)
+        else:
+            time.sleep(timeout)
+        try:
+            return os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+        except ChildProcessError:
+            return True
+
+    def reap(self) -> ExitRecord | None:
+        while True:
+            try:
+                _, status, usage = os.wait4(self.pid, 0)
+            except InterruptedError:
+                continue
+            except ChildProcessError:  # already reaped: nothing more to learn
+                return None
+            return ExitRecord(status, usage.ru_utime + usage.ru_stime, usage.ru_inblock, usage.ru_oublock)
+
+    def close(self) -> None:
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
+
+
+def _open_pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):  # older kernel or not Linux: plain polling
+        return None
 
 
 @final
@@ -46,7 +127,7 @@ class FreshInterpreterLauncher:
     def __init__(self, python: str | None = None) -> None:
         self.python = python or sys.executable
 
-    def launch(self, spec: LaunchSpec) -> int:
+    def launch(self, spec: LaunchSpec) -> DirectChild:
         env = {**spec.env, PARENT_PID_VARIABLE: str(os.getpid())}
         with open(spec.stdout, "wb") as stdout, open(spec.stderr, "wb") as stderr:
             process = subprocess.Popen(
@@ -61,5 +142,4 @@ class FreshInterpreterLauncher:
         # The supervisor reaps the pid itself with os.wait4, to get its rusage. Popen must not
         # poll it later from __del__ (a race with wait4): marking it finished makes that a no-op.
         process.returncode = 0
-        return process.pid
-
+        return DirectChild(process.pid)

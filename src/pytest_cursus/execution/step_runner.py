@@ -14,7 +14,9 @@ from ..contract_files import ChannelSpec
 from ..results import OutputFile, StepFailure, StepMetrics, StepResult
 from ..scenario_plan import StepPlan
 from ..secret_env import SecretScrubber, mask_env, secret_names
+from .in_process import run_in_process
 from .launcher import FreshInterpreterLauncher, LaunchSpec, StepLauncher
+from .preload import preload_candidates
 from .protocol import ChildReport, ChildRequest
 from .supervisor import ProcessOutcome, ProcessSupervisor
 from .workspace import (
@@ -42,12 +44,22 @@ class StepRunner:
         self.launcher = launcher or FreshInterpreterLauncher()
         self.supervisor = supervisor or ProcessSupervisor()
 
-    def run(self, step: StepPlan, input_data: Mapping[str, Path]) -> StepResult:
+    def run(self, step: StepPlan, input_data: Mapping[str, Path], *, in_process: bool = False) -> StepResult:
         """Run the script; ``input_data`` maps each wired input to the data presented at its path.
 
         The result says whether the script ran cleanly; ``expect:`` is judged by the caller, so
         that cached outputs are judged the same way.
+
+        ``in_process`` (``--cursus-debug``) calls ``main()`` in this process, so a debugger
+        works; an exception of the script then propagates, and no limit is enforced.
         """
+        result = self._run(step, input_data, in_process)
+        if result.failure is not None and result.failure.kind == "executor_lost":
+            # the warm executor's parent died under the step, not because of it: once more
+            return self._run(step, input_data, in_process)
+        return result
+
+    def _run(self, step: StepPlan, input_data: Mapping[str, Path], in_process: bool) -> StepResult:
         workspace = StepWorkspace.for_step(self.workspace_root, step.scenario, step.name)
         workspace.reset()
         contract = step.contract
@@ -91,20 +103,26 @@ class StepRunner:
             report_path=str(report_file),
         )
         request_file.write_text(request.model_dump_json(indent=2), encoding="utf-8")
-        pid = self.launcher.launch(
-            LaunchSpec(
-                request_file=request_file,
-                env=child_environment(step.env),
-                cwd=workspace.root,
-                stdout=Path(result.stdout_path or ""),
-                stderr=Path(result.stderr_path or ""),
+        executor = "in_process"
+        if in_process:
+            outcome = run_in_process(request_file, child_environment(step.env), workspace.root)
+        else:
+            process = self.launcher.launch(
+                LaunchSpec(
+                    request_file=request_file,
+                    env=child_environment(step.env),
+                    cwd=workspace.root,
+                    stdout=Path(result.stdout_path or ""),
+                    stderr=Path(result.stderr_path or ""),
+                    preload=preload_candidates(step.script, step.module, step.python_path),
+                )
             )
-        )
-        outcome = self.supervisor.supervise(
-            pid,
-            timeout=step.timeout,
-            max_memory_bytes=int(step.max_memory_mb * 2**20) if step.max_memory_mb else None,
-        )
+            executor = process.executor
+            outcome = self.supervisor.supervise(
+                process,
+                timeout=step.timeout,
+                max_memory_bytes=int(step.max_memory_mb * 2**20) if step.max_memory_mb else None,
+            )
         report = _read_report(report_file)
         scrub = SecretScrubber.for_step(step.env)
         result.stderr_tail = scrub.text(tail(Path(result.stderr_path or "")))
@@ -121,6 +139,7 @@ class StepRunner:
             input_bytes=sum(size for size, _ in before.values()),
             cpu_count=available_cpus(),
             memory_series=outcome.memory_series,
+            executor=executor,
         )
         result.return_summary = scrub.value(report.return_summary) if report else None
         result.failure = judge(step, outcome, report)
@@ -196,6 +215,12 @@ def judge(step: StepPlan, outcome: ProcessOutcome, report: ChildReport | None) -
             message=f"step {step.name!r} exceeded its memory limit of {step.max_memory_mb:g} MB "
             f"(peak RSS of its process tree reached {outcome.peak_rss_bytes / 2**20:.0f} MB; killed); "
             "raise 'max_memory_mb:' on the step if this is expected",
+        )
+    if report is None and outcome.parent_lost:
+        return StepFailure(
+            kind="executor_lost",
+            message=f"the warm executor's parent process died while step {step.name!r} ran, and the step with it "
+            "(not the script's doing, unless it kills its parent); rerun, or use --cursus-no-preload",
         )
     if report is None:
         if outcome.signal_name:

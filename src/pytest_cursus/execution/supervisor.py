@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-import select
 import signal
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 import psutil
+
+from .launcher import LaunchedProcess
 
 KillReason = Literal["timeout", "memory", "interrupt"]
 FIRST_SAMPLE_S = 0.005
@@ -32,6 +33,7 @@ class ProcessOutcome:
     write_bytes: int = 0
     disk_read_bytes: int = 0  # that reached the storage layer
     disk_write_bytes: int = 0
+    parent_lost: bool = False  # the warm executor's parent died under the step
 
     @property
     def signal_name(self) -> str | None:
@@ -57,13 +59,14 @@ class ProcessSupervisor:
     def __init__(self, sample_interval: float = SAMPLE_INTERVAL_S) -> None:
         self.sample_interval = sample_interval
 
-    def supervise(self, pid: int, *, timeout: float | None, max_memory_bytes: int | None) -> ProcessOutcome:
+    def supervise(self, child: LaunchedProcess, *, timeout: float | None, max_memory_bytes: int | None) -> ProcessOutcome:
         started = time.monotonic()
-        tree = _ProcessTree(pid)
+        tree = _ProcessTree(child.pid)
         killed_for: KillReason | None = None
-        child = _Child(pid)
         interval = FIRST_SAMPLE_S
         try:
+            # at once: a step forked from the warm parent can be done within the first interval
+            tree.sample(0.0)
             while not child.exited(interval):
                 elapsed = time.monotonic() - started
                 rss = tree.sample(elapsed)
@@ -85,16 +88,17 @@ class ProcessSupervisor:
             child.reap()
             child.close()
             raise
-        status, rusage = child.reap()
+        record = child.reap()
         child.close()
-        exit_status = os.waitstatus_to_exitcode(status) if status is not None else None
-        rusage_cpu = (rusage.ru_utime + rusage.ru_stime) if rusage is not None else 0.0
-        rusage_in = rusage.ru_inblock * _BLOCK_BYTES if rusage is not None else 0
-        rusage_out = rusage.ru_oublock * _BLOCK_BYTES if rusage is not None else 0
+        exit_status = os.waitstatus_to_exitcode(record.status) if record is not None else None
+        rusage_cpu = record.cpu_seconds if record is not None else 0.0
+        rusage_in = record.disk_read_blocks * _BLOCK_BYTES if record is not None else 0
+        rusage_out = record.disk_write_blocks * _BLOCK_BYTES if record is not None else 0
         io = tree.io_totals()
         return ProcessOutcome(
             exit_status=exit_status,
             killed_for=killed_for,
+            parent_lost=child.parent_lost,
             wall_seconds=wall,
             cpu_seconds=max(rusage_cpu, tree.cpu_seconds()),
             # not ru_maxrss: Linux carries the forking parent's high-water RSS over exec into the
@@ -106,44 +110,6 @@ class ProcessSupervisor:
             disk_read_bytes=max(io.read_bytes, rusage_in),
             disk_write_bytes=max(io.write_bytes, rusage_out),
         )
-
-
-class _Child:
-    """The step's process, observed without reaping until we choose to."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        try:
-            self.pidfd: int | None = os.pidfd_open(pid)
-        except (AttributeError, OSError):  # older kernel or not Linux: plain polling
-            self.pidfd = None
-
-    def exited(self, timeout: float) -> bool:
-        """Waits up to ``timeout`` (waking at once on exit) and tells whether the child exited."""
-        if self.pidfd is not None:
-            select.select([self.pidfd], [], [], timeout)
-        else:
-            time.sleep(timeout)
-        try:
-            return os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-        except ChildProcessError:
-            return True
-
-    def reap(self) -> tuple[int | None, Any]:
-        """Blocks until the child is gone; returns its wait status and rusage."""
-        while True:
-            try:
-                _, status, rusage = os.wait4(self.pid, 0)
-                return status, rusage
-            except InterruptedError:
-                continue
-            except ChildProcessError:  # already reaped: nothing more to learn
-                return None, None
-
-    def close(self) -> None:
-        if self.pidfd is not None:
-            os.close(self.pidfd)
-            self.pidfd = None
 
 
 class _ProcessTree:
