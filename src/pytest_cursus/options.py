@@ -18,7 +18,7 @@ from .reporting.baseline import (
 )
 from .data.execution_outputs import DEFAULT_LAYOUT, check_layout
 from .data.s3_source import DEFAULT_CONCURRENCY, check_s3_uri
-from .scenario_plan import DEFAULT_TIMEOUT_S, SOURCE_VARIANTS, PlanOptions
+from .plan_options import DEFAULT_TIMEOUT_S, SOURCE_VARIANTS, PlanOptions  # not scenario_plan: its models and YAML wait for a scenario
 from .step_cache import DEFAULT_MAX_MB
 
 RUN_MODES = ("pipeline", "isolation", "both")

@@ -19,11 +19,10 @@ from .dag import CycleError, Edge, ancestors, topological_order
 from .data.execution_outputs import DEFAULT_LAYOUT, ExecutionSource
 from .data.s3_source import S3Limits
 from .errors import ConfigError, ConfigErrors
+from .plan_options import PlanOptions
 from .scenario_file import DataSource, FuzzSettings, OutputExpectation, ScenarioFile, StepEntry
 from .yaml_document import YamlDocument, did_you_mean
 
-DEFAULT_TIMEOUT_S = 600.0
-SOURCE_VARIANTS = ("synthetic", "local", "s3")
 _SCENARIO_MARKER = re.compile(r"^[\"']?steps[\"']?\s*:", re.MULTILINE)
 
 
@@ -43,19 +42,6 @@ class UpstreamInput:
 
 
 InputBinding = SourceInput | UpstreamInput
-
-
-@dataclass(frozen=True)
-class PlanOptions:
-    """What the command line or ini adds to every scenario."""
-
-    contracts: tuple[Path, ...] = ()
-    scripts: tuple[Path, ...] = ()
-    source: str = "synthetic"
-    timeout: float = DEFAULT_TIMEOUT_S
-    max_memory_mb: float | None = None
-    execution: str | None = None  # overrides a scenario's own `execution:` URI
-    execution_layout: str | None = None
 
 
 @dataclass

@@ -17,14 +17,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .data.s3_source import S3Access
 from .execution.workspace import fingerprint
-from .scenario_file import DataSource
-from .scenario_plan import StepPlan
 from .secret_env import is_secret_name
+
+if TYPE_CHECKING:  # the option table imports step_cache, and so this, at every pytest start
+    from .data.s3_source import S3Access
+    from .scenario_file import DataSource
+    from .scenario_plan import StepPlan
 
 
 @dataclass(frozen=True)

@@ -27,13 +27,15 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.json as pjson
 import pyarrow.parquet as pq
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported by read_frame alone: most processes never need pandas
 
 TabularKind = Literal["csv", "tsv", "parquet", "jsonl"]
 LogicalType = Literal["int", "float", "bool", "string", "datetime", "null"]
@@ -179,6 +181,8 @@ def read_head(path: Path, rows: int) -> pa.Table:
 
 def read_frame(path: Path, nrows: int | None = None) -> pd.DataFrame:
     """The table (or its first ``nrows`` rows) as pandas reads it, as a step's script would."""
+    import pandas as pd
+
     path = Path(path)
     fmt = _format_of(path)
     compression: Literal["gzip"] | None = "gzip" if fmt.gzip else None
@@ -292,6 +296,6 @@ def _reading(path: Path, fmt: TabularFormat) -> Iterator[None]:
         yield
     except (FileNotFoundError, IsADirectoryError, UnreadableTableError):
         raise
-    except (pa.ArrowException, OSError, EOFError, zlib.error, ValueError, pd.errors.ParserError) as exc:
+    except (pa.ArrowException, OSError, EOFError, zlib.error, ValueError) as exc:  # pandas' ParserError is a ValueError
         message = _SOURCE_PREFIX.sub("", str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
         raise UnreadableTableError(path, f"not a readable {what} file ({message})") from exc
