@@ -9,6 +9,8 @@ import io
 import json
 import os
 import re
+import threading
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +22,7 @@ from s3_fixtures import SECRET_ACCESS_KEY, SESSION_TOKEN, FaultProxy, S3Bucket
 
 from pytest_cursus.data.s3_source import S3Access, S3Error, S3Limits, S3Settings, S3Uri
 
+KiB = 1024
 MiB = 2**20
 
 
@@ -29,6 +32,11 @@ def _access(endpoint: str, cache: Path | None, **settings: object) -> S3Access:
 
 def _tree(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _entries(cache: Path) -> dict[str, bytes]:
+    """The download cache's complete entries (temporary files have a '.' in their name)."""
+    return {p.name: p.read_bytes() for p in (cache / "objects").rglob("*") if p.is_file() and "." not in p.name}
 
 
 def _csv(rows: int, quoted_newlines: bool = False) -> str:
@@ -209,7 +217,7 @@ def test_an_interrupted_download_leaves_nothing_a_later_run_trusts(s3_bucket: S3
     dropping = fault_proxy(cut_after=100_000, cuts=10**6)
     with pytest.raises(S3Error):
         _access(dropping.endpoint, tmp_path / "cache", attempts=2).download(S3Uri.parse(s3_bucket.uri("data/")), S3Limits(), tmp_path / "one")
-    entries = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    entries = [p for p in (tmp_path / "cache" / "objects").rglob("*") if p.is_file()]
     assert all("." in p.name for p in entries), f"only temporary names, never an entry: {entries}"
     _access(s3_bucket.endpoint, tmp_path / "cache").download(S3Uri.parse(s3_bucket.uri("data/")), S3Limits(), tmp_path / "two")
     assert (tmp_path / "two" / "blob.bin").read_bytes() == body
@@ -219,7 +227,7 @@ def test_a_truncated_cache_entry_is_fetched_again(s3_bucket: S3Bucket, tmp_path:
     s3_bucket.put("data/blob.bin", b"x" * 10_000)
     uri = S3Uri.parse(s3_bucket.uri("data/"))
     _access(s3_bucket.endpoint, tmp_path / "cache").download(uri, S3Limits(), tmp_path / "one")
-    (entry,) = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    (entry,) = [p for p in (tmp_path / "cache" / "objects").rglob("*") if p.is_file()]
     entry.chmod(0o644)
     entry.write_bytes(b"x" * 10)  # e.g. a disk that filled up under another tool
     again = _access(s3_bucket.endpoint, tmp_path / "cache").download(uri, S3Limits(), tmp_path / "two")
@@ -232,6 +240,66 @@ def test_without_a_cache_dir_nothing_is_kept(s3_bucket: S3Bucket, tmp_path: Path
         summary = _access(s3_bucket.endpoint, None).download(S3Uri.parse(s3_bucket.uri("data/")), S3Limits(), tmp_path / target)
         assert (summary.fetched, summary.from_cache) == (1, 0)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two"]
+
+
+def test_eviction_trims_the_cache_to_its_cap_removing_the_least_recently_used_objects(
+    s3_bucket: S3Bucket, fault_proxy: type[FaultProxy], tmp_path: Path
+) -> None:
+    bodies = {f"{prefix}/part-{index}.bin": os.urandom(10 * KiB) for prefix in ("old", "new") for index in range(3)}
+    for key, body in bodies.items():
+        s3_bucket.put(key, body)
+    cache = tmp_path / "cache"
+    access = _access(s3_bucket.endpoint, cache, cache_max_bytes=35 * KiB)
+    for prefix in ("old", "new", "old"):  # "old" is used last: "new" is the least recently used
+        access.download(S3Uri.parse(s3_bucket.uri(f"{prefix}/")), S3Limits(), tmp_path / prefix)
+        time.sleep(0.05)  # file times tick by the kernel's clock (milliseconds)
+    eviction = access.evict_cache()
+    assert (eviction.busy, eviction.evicted, eviction.evicted_bytes, eviction.kept_bytes) == (False, 3, 30 * KiB, 30 * KiB)
+    assert sorted(_entries(cache).values()) == sorted(bodies[f"old/part-{index}.bin"] for index in range(3)), "whole entries, of old/ only"
+    proxy = fault_proxy()
+    again = _access(proxy.endpoint, cache)
+    assert again.download(S3Uri.parse(s3_bucket.uri("old/")), S3Limits(), tmp_path / "old-again").from_cache == 3
+    assert again.download(S3Uri.parse(s3_bucket.uri("new/")), S3Limits(), tmp_path / "new-again").fetched == 3
+    assert (proxy.gets_of("/old/"), proxy.gets_of("/new/")) == (0, 3)
+    assert (tmp_path / "new" / "part-0.bin").read_bytes() == bodies["new/part-0.bin"], "files placed before eviction stay whole"
+
+
+def test_eviction_is_skipped_while_another_download_uses_the_cache(s3_bucket: S3Bucket, fault_proxy: type[FaultProxy], tmp_path: Path) -> None:
+    s3_bucket.put("done/a.bin", os.urandom(20 * KiB))
+    s3_bucket.put("slow/b.bin", os.urandom(200 * KiB))
+    cache = tmp_path / "cache"
+    _access(s3_bucket.endpoint, cache).download(S3Uri.parse(s3_bucket.uri("done/")), S3Limits(), tmp_path / "done")
+    slow = fault_proxy(delay=0.05)
+    downloading = threading.Thread(
+        target=_access(slow.endpoint, cache).download, args=(S3Uri.parse(s3_bucket.uri("slow/")), S3Limits(), tmp_path / "slow")
+    )
+    downloading.start()
+    deadline = time.monotonic() + 30
+    while slow.gets_of("/slow/b.bin") == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert downloading.is_alive(), "the download is still in progress"
+    eviction = _access(s3_bucket.endpoint, cache, cache_max_bytes=1).evict_cache()
+    assert eviction.busy and eviction.evicted == 0 and len(_entries(cache)) == 1
+    downloading.join(timeout=60)
+    assert not downloading.is_alive() and len(_entries(cache)) == 2
+    assert _access(s3_bucket.endpoint, cache, cache_max_bytes=1).evict_cache().evicted == 2
+    assert _entries(cache) == {}
+
+
+def test_eviction_sweeps_temporary_files_a_killed_run_left(s3_bucket: S3Bucket, tmp_path: Path) -> None:
+    s3_bucket.put("data/a.bin", b"a" * KiB)
+    cache = tmp_path / "cache"
+    access = _access(s3_bucket.endpoint, cache)
+    access.download(S3Uri.parse(s3_bucket.uri("data/")), S3Limits(), tmp_path / "one")
+    (entry,) = [p for p in (cache / "objects").rglob("*") if p.is_file()]
+    stale = entry.with_name(entry.name + ".part-0badf00d")
+    stale.write_bytes(b"half")
+    os.utime(stale, (time.time() - 2 * 3600,) * 2)
+    fresh = entry.with_name(entry.name + ".part-1234abcd")  # being written right now
+    fresh.write_bytes(b"half")
+    eviction = access.evict_cache()
+    assert (eviction.swept, eviction.evicted) == (1, 0)
+    assert not stale.exists() and fresh.exists() and entry.read_bytes() == b"a" * KiB
 
 
 def test_the_digest_lists_without_downloading_and_follows_etags(s3_bucket: S3Bucket, fault_proxy: type[FaultProxy]) -> None:
@@ -254,7 +322,7 @@ def test_an_object_changed_between_listing_and_download_is_an_error(s3_bucket: S
     s3_bucket.put("data/a.csv", "a\n2\n")  # every GET carries If-Match with the listed ETag
     with pytest.raises(S3Error, match=r"s3://.*/data/a.csv changed while it was being downloaded .*rerun"):
         access.download(uri, S3Limits(), tmp_path / "data")
-    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file() and "." not in p.name]
+    assert _entries(tmp_path / "cache") == {}
 
 
 # --- faults ----------------------------------------------------------------------------------------
@@ -300,7 +368,7 @@ def test_a_key_that_would_escape_the_target_is_refused_and_nothing_is_written(s3
     message = _error(_access(s3_bucket.endpoint, tmp_path / "cache"), s3_bucket.uri("data/"), tmp_path / "work" / "data")
     assert f"object key {key!r} under {s3_bucket.uri('data/')} cannot be downloaded safely" in message
     assert "rename the object or narrow the URI" in message
-    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p != tmp_path / "cache" / "lock"]  # the lock holds no data
     assert written == [], f"nothing downloaded at all: {written}"
     assert not Path("/etc/cursus-escape.csv").exists()
 
@@ -466,10 +534,49 @@ def test_downloads_are_cached_under_pytest_s_cache_unless_no_cache(project: Pipe
     _reader(project, s3_bucket.uri("data/"))
     cache = project.root / ".pytest_cache" / "d" / "cursus-s3"
     _run_s3(project, s3_bucket.endpoint, "--cursus-no-cache").assert_outcomes(passed=1)
-    assert not cache.exists() or not [p for p in cache.rglob("*") if p.is_file()]
+    assert not cache.exists() or _entries(cache) == {}
     # a fresh step cache, so the step runs and reads its source
     _run_s3(project, s3_bucket.endpoint, "--cursus-cache-dir", "other-steps").assert_outcomes(passed=1)
-    assert [p.read_bytes() for p in cache.rglob("*") if p.is_file()] == [b"id\n1\n"]
+    assert list(_entries(cache).values()) == [b"id\n1\n"]
+
+
+def test_the_download_cache_is_trimmed_to_its_cap_at_the_end_of_a_session_also_under_xdist(project: PipelineProject, s3_bucket: S3Bucket) -> None:
+    for index in range(4):
+        s3_bucket.put(f"data/part-{index}.csv", "id\n" + f"{index}\n" * 4000)  # 8 KB each
+    _reader(project, s3_bucket.uri("data/"))
+    cache = project.root / ".pytest_cache" / "d" / "cursus-s3"
+    _run_s3(project, s3_bucket.endpoint, "-n", "2").assert_outcomes(passed=1)
+    assert len(_entries(cache)) == 4, "the default cap keeps everything"
+    # the step is cached now: eviction needs no step to run
+    capped = _run_s3(project, s3_bucket.endpoint, "-n", "2", "--cursus-s3-cache-max-mb", "0.02")
+    capped.assert_outcomes(passed=1)
+    kept = _entries(cache)
+    assert len(kept) == 2 and sum(map(len, kept.values())) <= 0.02 * 2**20
+    assert all(body.startswith(b"id\n") and len(body) == 8003 for body in kept.values()), "entries stay whole"
+
+
+def test_the_download_cache_cap_is_an_ini_option_too(project: PipelineProject, s3_bucket: S3Bucket) -> None:
+    for index in range(3):
+        s3_bucket.put(f"data/part-{index}.csv", "id\n" + f"{index}\n" * 4000)
+    _reader(project, s3_bucket.uri("data/"))
+    project.pytester.makeini("[pytest]\ncursus_s3_cache_max_mb = 0.01\n")
+    _run_s3(project, s3_bucket.endpoint).assert_outcomes(passed=1)
+    assert len(_entries(project.root / ".pytest_cache" / "d" / "cursus-s3")) == 1
+
+
+def test_the_notebook_api_trims_the_download_cache_when_a_call_ends(project: PipelineProject, s3_bucket: S3Bucket) -> None:
+    from pytest_cursus import run_scenario
+
+    for index in range(3):
+        s3_bucket.put(f"data/part-{index}.csv", "id\n" + f"{index}\n" * 4000)
+    _reader(project, s3_bucket.uri("data/"))
+    (project.root / "runs.log").write_text("")
+    cache = project.root / "s3-cache"
+    result = run_scenario(
+        project.root / "scenarios" / "s3src.yaml", source="s3", s3_endpoint=s3_bucket.endpoint, s3_cache_dir=cache,
+        s3_cache_max_mb=0.01, workspace=project.root / "nb", cache_dir=project.root / "steps",
+    )
+    assert result.passed and len(_entries(cache)) == 1
 
 
 def test_an_invalid_s3_uri_is_a_collection_error_naming_the_line(project: PipelineProject) -> None:

@@ -183,7 +183,9 @@ class _NotebookRun:
             max_bytes=int(options.cache_max_mb * 2**20),
         )
         s3_cache = None if options.no_cache else options.s3_cache_dir or pytest_cache_dir(rootdir, S3_CACHE_DIR)
-        s3 = S3Access(S3Settings(endpoint_url=options.s3_endpoint, cache_dir=s3_cache, concurrency=options.s3_concurrency))
+        s3 = S3Access(
+            S3Settings(endpoint_url=options.s3_endpoint, cache_dir=s3_cache, cache_max_bytes=int(options.s3_cache_max_mb * 2**20), concurrency=options.s3_concurrency)
+        )
         workspace = options.workspace or _fresh_workspace()
         launcher = None if options.no_preload else _warm_launcher(options.preload)
         return cls(plan, PipelineRun(workspace, cache=cache, s3=s3, extensions=hooks, launcher=launcher), workspace)
@@ -200,6 +202,7 @@ class _NotebookRun:
     def finish(self) -> None:
         if self.pipeline.cache is not None:
             self.pipeline.cache.evict()
+        self.pipeline.s3.evict_cache()
 
 
 _WARM_LAUNCHERS: dict[tuple[str, ...], StepLauncher] = {}

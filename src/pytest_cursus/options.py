@@ -17,7 +17,7 @@ from .reporting.baseline import (
     Thresholds,
 )
 from .data.execution_outputs import DEFAULT_LAYOUT, check_layout
-from .data.s3_source import DEFAULT_CONCURRENCY, check_s3_uri
+from .data.s3_source import DEFAULT_CACHE_MAX_MB as DEFAULT_S3_CACHE_MAX_MB, DEFAULT_CONCURRENCY, check_s3_uri
 from .plan_options import DEFAULT_TIMEOUT_S, SOURCE_VARIANTS, PlanOptions  # not scenario_plan: its models and YAML wait for a scenario
 from .step_cache import DEFAULT_MAX_MB
 
@@ -87,6 +87,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("debug", "flag", "run each selected step's main() in the pytest process itself, so --pdb and breakpoint() work; gives up isolation and limits (upstream steps run as usual)", default=False),
     OptionSpec("s3_endpoint", "text", "endpoint URL for S3 (MinIO, a moto server); default: boto3's own", metavar="URL", check=check_endpoint),
     OptionSpec("s3_cache_dir", "path", "where downloaded S3 objects are cached, by bucket, key and ETag (default: 'cursus-s3' under pytest's cache directory; --cache-clear empties it, --cursus-no-cache bypasses it)", metavar="DIR"),
+    OptionSpec("s3_cache_max_mb", "float", f"size cap of the S3 download cache; least recently used objects are evicted at the end of the session (default: {DEFAULT_S3_CACHE_MAX_MB})", default=float(DEFAULT_S3_CACHE_MAX_MB), metavar="MB"),
     OptionSpec("s3_concurrency", "text", f"S3 transfers run at once (default: {DEFAULT_CONCURRENCY})", default=DEFAULT_CONCURRENCY, metavar="N", check=positive_int),
     OptionSpec("execution", "text", "s3:// prefix where a real pipeline execution wrote its step outputs: inputs that reference upstream steps read them instead of running those steps (docs/s3.md)", metavar="URI", check=check_s3_uri),
     OptionSpec("execution_layout", "text", f"template of an execution output's URI (default: {DEFAULT_LAYOUT}; placeholders: {{prefix}} {{step}} {{output}} {{contract}} {{scenario}})", metavar="TEMPLATE", check=check_layout),
@@ -116,6 +117,7 @@ class CursusOptions:
     cache_max_mb: float = float(DEFAULT_MAX_MB)
     s3_endpoint: str | None = None
     s3_cache_dir: Path | None = None
+    s3_cache_max_mb: float = float(DEFAULT_S3_CACHE_MAX_MB)
     s3_concurrency: int = DEFAULT_CONCURRENCY
     execution: str | None = None
     execution_layout: str | None = None

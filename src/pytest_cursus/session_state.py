@@ -129,7 +129,13 @@ def s3_access(config: pytest.Config) -> S3Access:
     options = config.stash[OPTIONS_KEY]
     cache_dir = None if options.no_cache else options.s3_cache_dir or cache_subdir(config, S3_CACHE_DIR_NAME)
     return S3Access(
-        S3Settings(endpoint_url=options.s3_endpoint, cache_dir=cache_dir, concurrency=options.s3_concurrency, progress=TerminalStream(config))
+        S3Settings(
+            endpoint_url=options.s3_endpoint,
+            cache_dir=cache_dir,
+            cache_max_bytes=int(options.s3_cache_max_mb * 2**20),
+            concurrency=options.s3_concurrency,
+            progress=TerminalStream(config),
+        )
     )
 
 

@@ -25,7 +25,11 @@ How a source is fetched:
 * The download cache (``cache_dir``) keeps each object, or each sample, under a name hashed
   from bucket, key and ETag (and ``sample_rows``): a second run LISTs and hard-links files from
   it. Entries are written under a temporary name and renamed, so an interrupted download is
-  never mistaken for a complete one.
+  never mistaken for a complete one. It is capped by size (``cache_max_bytes``):
+  :meth:`S3Access.evict_cache`, called once at the end of a session by the process that
+  outlives the others, removes the least recently used entries; a download holds a shared
+  lock on the cache, and eviction only happens when it gets the exclusive lock without waiting,
+  so no entry is removed while any process is downloading with it.
 
 Caveats:
     * ``max_bytes`` counts whole objects by their listed size; with ``sample_rows``, samples are
@@ -45,6 +49,7 @@ import gzip
 import hashlib
 import io
 import json
+import fcntl
 import logging
 import os
 import re
@@ -57,7 +62,7 @@ import uuid
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol, TypeVar
@@ -76,6 +81,7 @@ _MAX_RANGE = 8 * 1024 * 1024
 _BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,254}$")
 # Temporary files a killed run left in the cache are swept once older than this.
 STALE_TEMP_S = 3600
+DEFAULT_CACHE_MAX_MB = 10240
 _T = TypeVar("_T")
 
 
@@ -174,6 +180,7 @@ class ProgressStream(Protocol):
 class S3Settings:
     endpoint_url: str | None = None
     cache_dir: Path | None = None  # None: no download cache
+    cache_max_bytes: int | None = DEFAULT_CACHE_MAX_MB * 2**20  # evict_cache() trims to this; None: no cap
     concurrency: int = DEFAULT_CONCURRENCY
     attempts: int = DOWNLOAD_ATTEMPTS
     part_bytes: int = PART_BYTES
@@ -220,6 +227,18 @@ class S3Access:
     def download(self, uri: S3Uri, limits: S3Limits, target: Path, label: str = "") -> DownloadSummary:
         """Fetch the objects of ``uri`` into ``target`` (emptied first), keeping their layout
         under the prefix; a single object lands as ``target/<its name>``."""
+        cache = _DownloadCache(self.settings.cache_dir) if self.settings.cache_dir else None
+        with cache.in_use() if cache is not None else nullcontext():
+            return self._download(uri, limits, target, label, cache)
+
+    def evict_cache(self) -> CacheEviction:
+        """Trim the download cache to ``cache_max_bytes``, least recently used entries first,
+        and sweep stale temporary files; skipped while any process is downloading with it."""
+        if self.settings.cache_dir is None or not (self.settings.cache_dir / _DownloadCache.ENTRIES).is_dir():
+            return CacheEviction()
+        return _DownloadCache(self.settings.cache_dir).evict(self.settings.cache_max_bytes)
+
+    def _download(self, uri: S3Uri, limits: S3Limits, target: Path, label: str, cache: _DownloadCache | None) -> DownloadSummary:
         started = time.monotonic()
         listing = self.listing(uri)
         planned = _plan(listing, limits)
@@ -230,7 +249,6 @@ class S3Access:
         # it): every file lands under target
         for directory in sorted({item.relative.parent for item in planned if item.relative.parent != PurePosixPath(".")}):
             (target / directory).mkdir(parents=True, exist_ok=True)
-        cache = _DownloadCache(self.settings.cache_dir) if self.settings.cache_dir else None
         progress = _Progress(label or str(uri), len(planned), sum(p.obj.size for p in planned), self.settings.progress)
         summary = DownloadSummary(path=target if listing.prefix is not None else target / planned[0].relative)
 
@@ -292,7 +310,7 @@ class S3Access:
             path = destination
             if cache is not None:
                 path = cache.entry(uri.bucket, item.obj, None)
-                if cache.holds(path, item.obj.size):
+                if cache.use(path, item.obj.size):
                     _place(path, destination)
                     summary.from_cache += 1
                     progress.file_done(item.obj.size, cached=True)
@@ -390,7 +408,7 @@ class S3Access:
                 self._write_sample(uri, item.obj, rows, destination)
             else:
                 entry = cache.entry(uri.bucket, item.obj, rows)
-                if cache.holds(entry, None):
+                if cache.use(entry, None):
                     fetched = False
                 else:
                     cache.make_room_for(entry)
@@ -699,12 +717,27 @@ def _place(source: Path, destination: Path) -> None:
         shutil.copyfile(source, destination)
 
 
+@dataclass
+class CacheEviction:
+    """What :meth:`S3Access.evict_cache` did."""
+
+    busy: bool = False  # another process was downloading: nothing removed
+    kept_bytes: int = 0
+    evicted: int = 0
+    evicted_bytes: int = 0
+    swept: int = 0  # stale temporary files removed
+
+
 class _DownloadCache:
     """``<root>/objects/<aa>/<sha256>``: an object (or a sample of it) per bucket, key, ETag.
 
     Only complete files carry the entry's name: they are written under a temporary name in the
-    same directory and renamed, so a file at an entry's name is always whole.
+    same directory and renamed, so a file at an entry's name is always whole. An entry's mtime
+    is its last use (set on each hit), for eviction. ``<root>/lock`` is flock'ed shared by each
+    download and exclusively by eviction.
     """
+
+    ENTRIES = "objects"
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -713,14 +746,33 @@ class _DownloadCache:
     def entry(self, bucket: str, obj: S3Object, sample_rows: int | None) -> Path:
         variant = "whole" if sample_rows is None else f"rows={sample_rows}"
         digest = hashlib.sha256(f"{bucket}\0{obj.key}\0{obj.etag}\0{variant}".encode()).hexdigest()
-        return self.root / "objects" / digest[:2] / digest
+        return self.root / self.ENTRIES / digest[:2] / digest
 
-    def holds(self, entry: Path, size: int | None) -> bool:
+    @contextmanager
+    def in_use(self) -> Iterator[None]:
+        """Held while downloading: eviction waits for no one and skips while any is held.
+        The kernel releases a flock when its process dies."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / "lock", "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_SH)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def use(self, entry: Path, size: int | None) -> bool:
+        """Whether the entry is there (with ``size`` bytes, if given); marks it used."""
         try:
             found = entry.stat().st_size
         except OSError:
             return False
-        return size is None or found == size
+        if size is not None and found != size:
+            return False
+        try:
+            os.utime(entry)
+        except OSError:
+            pass  # another user's entry in a shared cache: it stays, only its age is off
+        return True
 
     def make_room_for(self, entry: Path) -> None:
         if entry.parent not in self._made:
@@ -730,9 +782,10 @@ class _DownloadCache:
     def seal(self, entry: Path) -> None:
         entry.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
 
-    def sweep(self, directories: set[Path]) -> None:
+    def sweep(self, directories: set[Path]) -> int:
         """Remove temporary files a killed run left in ``directories``."""
         now = time.time()
+        swept = 0
         for directory in directories:
             try:
                 names = [entry for entry in directory.iterdir() if "." in entry.name]
@@ -742,8 +795,49 @@ class _DownloadCache:
                 try:
                     if now - stray.stat().st_mtime > STALE_TEMP_S:
                         stray.unlink()
+                        swept += 1
                 except OSError:
                     pass
+        return swept
+
+    def evict(self, max_bytes: int | None) -> CacheEviction:
+        with open(self.root / "lock", "a+b") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return CacheEviction(busy=True)
+            try:
+                return self._evict(max_bytes)
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _evict(self, max_bytes: int | None) -> CacheEviction:
+        directories = [d for d in (self.root / self.ENTRIES).iterdir() if d.is_dir()]
+        result = CacheEviction(swept=self.sweep(set(directories)))
+        entries = []
+        for directory in directories:
+            with os.scandir(directory) as found:
+                for item in found:
+                    if "." in item.name:
+                        continue  # a temporary file: not an entry (yet)
+                    try:
+                        info = item.stat()
+                    except OSError:
+                        continue
+                    entries.append((info.st_mtime_ns, item.path, info.st_size))
+        total = sum(size for _, _, size in entries)
+        for _, path, size in sorted(entries):
+            if max_bytes is None or total <= max_bytes:
+                break
+            try:
+                os.unlink(path)  # an entry goes whole: a hard link made from it keeps its data
+            except OSError:
+                continue
+            total -= size
+            result.evicted += 1
+            result.evicted_bytes += size
+        result.kept_bytes = total
+        return result
 
 
 class _FileJob:
