@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -19,7 +20,7 @@ from pytest_cursus.execution.supervisor import MemorySeries, ProcessSupervisor
 def _launch(code: str) -> DirectChild:
     process = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], start_new_session=True)
     process.returncode = 0  # reaped by the supervisor with wait4, as the launcher arranges
-    return DirectChild(process.pid)
+    return DirectChild(process.pid, time.monotonic())
 
 
 def test_cpu_time_counts_busy_children_of_the_step() -> None:

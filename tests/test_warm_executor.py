@@ -267,6 +267,35 @@ def test_a_module_starting_threads_at_import_is_left_to_the_steps(project: Pipel
         assert (project.step_dir("agent", step) / "output" / "out" / "seen.txt").read_text() == "42 ['MainThread', 'flusher']", "imported by the step itself"
 
 
+def test_a_preload_import_that_kills_the_parent_falls_back_after_one_restart(project: PipelineProject, monkeypatch: pytest.MonkeyPatch) -> None:
+    site = project.root / "site-packages-like"
+    site.mkdir()
+    (site / "crashy.py").write_text("import os\nos._exit(3)  # as a segfaulting C extension would end the process\n")
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    project.contract("Crashy", entry_point="crashy_step.py")
+    project.script("crashy_step.py", "try:\n    import crashy\nexcept Exception:\n    crashy = None\n\ndef main(i, o, e, j):\n    pass\n")
+    project.scenario("crashy", "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  one: {contract: Crashy}\n  two: {contract: Crashy, env: {X: '2'}}\n")
+    report = project.root / "run.json"
+    result = project.run_subprocess("--cursus-json", str(report), "-W", "always::pytest_cursus.execution.warm_executor.CursusExecutorWarning")
+    result.stdout.fnmatch_lines(["*was lost: it died while importing*crashy*starting it again*", "*died twice while starting one step while importing*crashy*fresh interpreters*"])
+    assert "did not answer" not in result.stdout.str()
+    # a fresh interpreter runs the script's own `import crashy`: the step ends the same way it would in production
+    assert {step["metrics"]["executor"] for step in _json_steps(project, report).values() if step["metrics"]} == {"fresh"}
+
+
+def test_a_step_done_before_the_first_sample_still_has_a_wall_time_and_a_peak(tmp_path: Path) -> None:
+    step = _scenario_plan(tmp_path, "def main(i, o, e, j):\n    pass\n")
+    launcher = WarmForkLauncher(base_env=child_environment({}), workdir=tmp_path / "warm")
+    runner = StepRunner(tmp_path / "ws", launcher=launcher)
+    try:
+        metrics = [runner.run(step, {}).metrics for _ in range(10)]
+    finally:
+        launcher.close()
+    assert all(m is not None and m.executor == "forked" for m in metrics)
+    assert all(m.peak_rss_bytes > 5 * 2**20 for m in metrics), "at least the RSS the child had when main() returned"
+    assert all(m.wall_seconds > 0.0005 for m in metrics), "from the fork, not from after the launch round trip"
+
+
 def test_no_preload_starts_every_step_in_a_fresh_interpreter(one_step: PipelineProject) -> None:
     report = one_step.root / "run.json"
     one_step.run_subprocess("--cursus-no-preload", "--cursus-json", str(report)).assert_outcomes(passed=1)

@@ -258,9 +258,18 @@ def serve(request_file: str) -> int:
     with open(request_file, encoding="utf-8") as handle:
         request = json.load(handle)
     report = run(request)
+    report["rss_at_exit_bytes"] = current_rss()
     write_report(request["report_path"], report)
     finish()
     return 0
+
+
+def current_rss() -> int:
+    try:
+        with open("/proc/self/statm", encoding="ascii") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):  # not Linux
+        return 0
 
 
 def finish() -> None:

@@ -54,6 +54,7 @@ class LaunchedProcess(Protocol):
 
     pid: int
     executor: str  # for the step's metrics: "fresh" or "forked"
+    started: float  # time.monotonic() when the process began: the origin of its wall time
     # set when the process's parent (a warm executor) died under it: the step did not fail
     # because of anything the script did
     parent_lost: bool
@@ -77,11 +78,12 @@ class StepLauncher(Protocol):
 class DirectChild:
     """A process this one started itself: ``waitid``/``wait4`` observe and reap it."""
 
-    __slots__ = ("parent_lost", "pid", "pidfd")
+    __slots__ = ("parent_lost", "pid", "pidfd", "started")
     executor = "fresh"
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, started: float) -> None:
         self.pid = pid
+        self.started = started
         self.parent_lost = False
         self.pidfd = _open_pidfd(pid)
 
@@ -129,6 +131,7 @@ class FreshInterpreterLauncher:
 
     def launch(self, spec: LaunchSpec) -> DirectChild:
         env = {**spec.env, PARENT_PID_VARIABLE: str(os.getpid())}
+        started = time.monotonic()
         with open(spec.stdout, "wb") as stdout, open(spec.stderr, "wb") as stderr:
             process = subprocess.Popen(
                 [self.python, "-m", "pytest_cursus.execution.child", str(spec.request_file)],
@@ -142,4 +145,4 @@ class FreshInterpreterLauncher:
         # The supervisor reaps the pid itself with os.wait4, to get its rusage. Popen must not
         # poll it later from __del__ (a race with wait4): marking it finished makes that a no-op.
         process.returncode = 0
-        return DirectChild(process.pid)
+        return DirectChild(process.pid, started)

@@ -43,6 +43,9 @@ class ChildReport(BaseModel):
     return_summary: Any = None
     import_seconds: float = 0.0
     main_seconds: float = 0.0
+    # the child's own RSS when main() had returned: a floor for the peak of a step that ended
+    # before the supervisor's first sample (a forked step can take a millisecond)
+    rss_at_exit_bytes: int = 0
 
     @property
     def succeeded(self) -> bool:

@@ -129,7 +129,7 @@ class StepRunner:
         result.metrics = StepMetrics(
             wall_seconds=outcome.wall_seconds,
             cpu_seconds=outcome.cpu_seconds,
-            peak_rss_bytes=outcome.peak_rss_bytes,
+            peak_rss_bytes=max(outcome.peak_rss_bytes, report.rss_at_exit_bytes if report else 0),
             import_seconds=report.import_seconds if report else 0.0,
             main_seconds=report.main_seconds if report else 0.0,
             read_bytes=outcome.read_bytes,

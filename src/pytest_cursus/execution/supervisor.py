@@ -60,13 +60,13 @@ class ProcessSupervisor:
         self.sample_interval = sample_interval
 
     def supervise(self, child: LaunchedProcess, *, timeout: float | None, max_memory_bytes: int | None) -> ProcessOutcome:
-        started = time.monotonic()
+        started = child.started
         tree = _ProcessTree(child.pid)
         killed_for: KillReason | None = None
         interval = FIRST_SAMPLE_S
         try:
             # at once: a step forked from the warm parent can be done within the first interval
-            tree.sample(0.0)
+            tree.sample(time.monotonic() - started)
             while not child.exited(interval):
                 elapsed = time.monotonic() - started
                 rss = tree.sample(elapsed)

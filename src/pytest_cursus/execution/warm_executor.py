@@ -55,11 +55,12 @@ class CursusExecutorWarning(UserWarning):
 class ForkedChild:
     """A step forked by the warm parent: observed through a pidfd, reaped by its parent."""
 
-    __slots__ = ("connection", "parent_lost", "pid", "pidfd")
+    __slots__ = ("connection", "parent_lost", "pid", "pidfd", "started")
     executor = "forked"
 
-    def __init__(self, pid: int, connection: _ParentConnection) -> None:
+    def __init__(self, pid: int, connection: _ParentConnection, started: float) -> None:
         self.pid = pid
+        self.started = started
         self.connection = connection
         self.parent_lost = False
         try:
@@ -100,6 +101,7 @@ class _ParentConnection:
         self.stream = control.makefile("rb")
         self.lock = threading.Lock()
         self.broken = False
+        self.timed_out = False  # the last request got no answer in time (the parent may live on)
 
     def request(self, message: dict[str, Any], timeout: float | None) -> dict[str, Any] | None:
         """The reply, or None when the parent is gone (or did not answer within ``timeout``)."""
@@ -110,7 +112,9 @@ class _ParentConnection:
                 self.control.settimeout(timeout)
                 self.control.sendall(json.dumps(message).encode() + b"\n")
                 line = self.stream.readline()
-            except OSError:  # includes socket.timeout
+            except TimeoutError:
+                self.timed_out, line = True, b""
+            except OSError:
                 line = b""
             if not line:
                 self.broken = True
@@ -183,8 +187,9 @@ class WarmForkLauncher:
                 connection = self._connection()
                 if connection is None:
                     return self.fresh.launch(spec)
+                sent = time.monotonic()
                 reply = connection.request(message, timeout=self.preload_timeout)
-                if reply is None and connection.process.poll() is None:
+                if reply is None and connection.timed_out:
                     self._fall_back(f"the warm parent did not answer within {self.preload_timeout:g}s" + _importing(modules))
                     return self.fresh.launch(spec)
                 if reply is None:
@@ -192,7 +197,8 @@ class WarmForkLauncher:
                     continue
                 if "pid" in reply:
                     self.preload_seconds += float(reply.get("preload_seconds", 0.0))
-                    return ForkedChild(int(reply["pid"]), connection)
+                    # the step's clock starts at the fork, after the imports done for it
+                    return ForkedChild(int(reply["pid"]), connection, sent + float(reply.get("preload_seconds", 0.0)))
                 if reply.get("error") == "threads":
                     # left to the steps; a parent holding those threads is not forked again
                     module = str(reply["module"])
@@ -204,7 +210,7 @@ class WarmForkLauncher:
                     continue
                 self._fall_back(f"preloading {reply.get('module')} failed: {reply.get('detail')}")
                 return self.fresh.launch(spec)
-            self._fall_back("the warm parent died twice while starting one step")
+            self._fall_back("the warm parent died twice while starting one step" + _importing(modules))
             return self.fresh.launch(spec)
 
     def close(self) -> None:
