@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 from pathlib import Path
@@ -254,3 +255,13 @@ def test_scenarios_read_with_one_file_lookups_share_one_reading_of_the_contracts
     assert second.steps["load"].script == first.steps["load"].script
     assert read_alone.steps["load"].contract is not first.steps["load"].contract
     assert read_alone.steps["load"].contract == first.steps["load"].contract
+
+
+def test_collection_leaves_the_garbage_collector_on_also_after_an_invalid_scenario(chain: PipelineProject) -> None:
+    chain.scenario("broken", "steps:\n  load: {contract: Loader, inputs: {DATA: [unclosed}\n")
+    assert gc.isenabled()
+
+    result = chain.run("--collect-only", "-q")  # in-process: the same interpreter
+
+    result.stdout.fnmatch_lines(["scenarios/broken.yaml::broken", "scenarios/chain.yaml::load"])
+    assert gc.isenabled()
