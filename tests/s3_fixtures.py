@@ -28,7 +28,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 # Recognisable credential values: tests grep every output for them.
 ACCESS_KEY_ID = "AKIACURSUSTESTKEYID1"
@@ -39,6 +38,10 @@ SESSION_TOKEN = "cursusSessionTOKEN-d41d8cd98f00b204e9800998ecf8427e"
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """One moto S3 server per test process (each xdist worker has its own)."""
+    # imported here: this module is imported by tests/conftest.py, which pytest also loads for
+    # `pytest --cursus-scenarios scenarios` (README command 1) with only the base install
+    from moto.server import ThreadedMotoServer
+
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
