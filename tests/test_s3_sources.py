@@ -11,6 +11,7 @@ import os
 import re
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -312,6 +313,16 @@ def test_the_digest_lists_without_downloading_and_follows_etags(s3_bucket: S3Buc
     assert before != after
     assert proxy.gets_of("/data/a.csv") == 0
     assert _access(proxy.endpoint, None).digest(uri, S3Limits(max_files=1)) != after, "limits are part of it"
+
+
+def test_a_listing_longer_than_one_page_is_followed_to_its_end(s3_bucket: S3Bucket, fault_proxy: type[FaultProxy]) -> None:
+    keys = [f"many/part-{index:05d}.csv" for index in range(1005)]  # S3 answers 1,000 keys a page
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda key: s3_bucket.put(key, "a\n1\n"), keys))
+    proxy = fault_proxy()
+    listing = _access(proxy.endpoint, None).listing(S3Uri.parse(s3_bucket.uri("many/")))
+    assert [obj.key for obj in listing.objects] == keys
+    assert sum(1 for method, path in proxy.requests if method == "GET" and "list-type=2" in path) == 2
 
 
 def test_an_object_changed_between_listing_and_download_is_an_error(s3_bucket: S3Bucket, tmp_path: Path) -> None:

@@ -5,6 +5,9 @@
 
 How a source is fetched:
 
+* The client is botocore's (boto3's credential chain and configuration, without importing
+  boto3), created on first use; see :func:`_new_session` for what is shared between the
+  clients of one process and what is left out.
 * One paginated LIST gives keys, ETags and sizes. The files taken (``max_files``, ``max_bytes``)
   are chosen on it in key order, so one listing always gives the same files, and the step
   cache key of a step fed by S3 is a hash of it (:meth:`S3Access.digest`): no download needed.
@@ -188,8 +191,8 @@ class S3Settings:
 
 
 class S3Access:
-    """One boto3 client shared by every transfer of a run (clients are thread-safe); listings
-    are remembered for the run, so the step key and the download see the same objects."""
+    """One botocore S3 client shared by every transfer of a run (clients are thread-safe);
+    listings are remembered for the run, so the step key and the download see the same objects."""
 
     def __init__(self, settings: S3Settings | None = None) -> None:
         self.settings = settings or S3Settings()
@@ -278,12 +281,15 @@ class S3Access:
     # --- listing ------------------------------------------------------------------------------
 
     def _list(self, uri: S3Uri) -> Listing:
-        paginator = self.client.get_paginator("list_objects_v2")
-        found = [
-            S3Object(item["Key"], item.get("ETag", ""), int(item.get("Size", 0)))
-            for page in paginator.paginate(Bucket=uri.bucket, Prefix=uri.key)
-            for item in page.get("Contents", [])
-        ]
+        # pages followed by hand: botocore's paginator would load and parse one more model file
+        found: list[S3Object] = []
+        after: dict[str, str] = {}
+        while True:
+            page = self.client.list_objects_v2(Bucket=uri.bucket, Prefix=uri.key, **after)
+            found += [S3Object(item["Key"], item.get("ETag", ""), int(item.get("Size", 0))) for item in page.get("Contents", [])]
+            if not page.get("IsTruncated"):
+                break
+            after = {"ContinuationToken": page["NextContinuationToken"]}
         if uri.key and not uri.key.endswith("/"):
             exact = [obj for obj in found if obj.key == uri.key]
             if exact:
@@ -512,16 +518,16 @@ class S3Access:
         return self._client
 
     def _make_client(self) -> Any:
-        import boto3
+        load_s3_libraries()
         from botocore.config import Config
 
-        session = boto3.session.Session()
+        session = _new_session()
         credentials = session.get_credentials()
         if credentials is not None:
             self._credential_source = credentials.method
             frozen = credentials.get_frozen_credentials()
             self._scrubber = _Redactor(frozen.secret_key, frozen.token)
-        client = session.client(
+        client = session.create_client(
             "s3",
             endpoint_url=self.settings.endpoint_url,
             config=Config(
@@ -561,6 +567,42 @@ class S3Access:
             if message is None:
                 raise
             raise S3Error(self._scrubber.text(message)) from None
+
+
+def load_s3_libraries() -> None:
+    """Import what talking to S3 needs (botocore), on first use: a pytest session that reads no
+    S3 data never pays for it."""
+    import botocore.config  # noqa: F401
+    import botocore.exceptions  # noqa: F401
+    import botocore.session  # noqa: F401
+
+
+_LOADERS: dict[str | None, Any] = {}
+_LOADERS_LOCK = threading.Lock()
+
+
+def _new_session() -> Any:
+    """A botocore session: boto3's credential chain and configuration (boto3 delegates both to
+    botocore), without importing boto3 and its transfer manager, which nothing here uses.
+
+    Its data loader (the parsed JSON service models: S3's API, its endpoint rules, the
+    partitions) is shared by every session of the process, as boto3 shares one across the
+    clients of a session: the next ``S3Access`` of the process (the notebook API makes one per
+    call) does not parse them again. Credentials are still resolved afresh by each session.
+    Response timestamps are left as text: nothing here reads them, and parsing a
+    ``LastModified`` per listed object was most of the client's CPU time of a LIST.
+    """
+    import botocore.loaders
+    import botocore.session
+
+    session = botocore.session.Session()
+    data_path = session.get_config_variable("data_path")
+    with _LOADERS_LOCK:
+        if data_path not in _LOADERS:
+            _LOADERS[data_path] = botocore.loaders.create_loader(data_path)
+    session.register_component("data_loader", _LOADERS[data_path])
+    session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
+    return session
 
 
 def _dropped_connection_errors() -> tuple[type[BaseException], ...]:
