@@ -163,66 +163,6 @@ def collected(output: str) -> str:
     return found[-1] if found else "?"
 
 
-def compare_yaml_loaders(files: list[Path]) -> str:
-    """Time composing + constructing every scenario file (what yaml_document.YamlDocument.parse
-    does) with PyYAML's pure-Python SafeLoader and with libyaml's CSafeLoader, and check that both
-    give the same data and the same key line numbers. Evidence for a fix, measured in-process."""
-    import time
-
-    import yaml
-
-    def parse(loader_class: type, text: str) -> tuple[object, dict[tuple, int]]:
-        loader = loader_class(text)
-        try:
-            node = loader.get_single_node()
-            data = loader.construct_document(node)
-        finally:
-            loader.dispose()
-        lines: dict[tuple, int] = {}
-
-        def index(node: yaml.Node, at: tuple) -> None:
-            lines.setdefault(at, node.start_mark.line + 1)
-            if isinstance(node, yaml.MappingNode):
-                for key, value in node.value:
-                    lines[(*at, key.value)] = key.start_mark.line + 1
-                    index(value, (*at, key.value))
-            elif isinstance(node, yaml.SequenceNode):
-                for i, item in enumerate(node.value):
-                    index(item, (*at, i))
-
-        index(node, ())
-        return data, lines
-
-    texts = [path.read_text(encoding="utf-8") for path in files]
-    rows = []
-    results = {}
-    for name in ("SafeLoader", "CSafeLoader"):
-        loader_class = getattr(yaml, name, None)
-        if loader_class is None:
-            rows.append(
-                [f"`yaml.{name}`", "not available (PyYAML built without libyaml)", ""]
-            )
-            continue
-        best = float("inf")
-        for _ in range(3):
-            start = time.perf_counter()
-            parsed = [parse(loader_class, text) for text in texts]
-            best = min(best, time.perf_counter() - start)
-        results[name] = parsed
-        rows.append(
-            [f"`yaml.{name}`", f"{best:.2f}", f"{1000 * best / len(texts):.2f}"]
-        )
-    same = "n/a"
-    if len(results) == 2:
-        same = "yes" if results["SafeLoader"] == results["CSafeLoader"] else "NO"
-    return (
-        f"Composing + constructing the {len(texts)} scenario files in one process (best of 3), as "
-        "`YamlDocument.parse` does, plus its key-to-line index:\n\n"
-        + md_table(["loader", "s for all files", "ms per file"], rows)
-        + f"\n\nSame data and same line numbers for every key with both loaders: {same}."
-    )
-
-
 def main() -> None:
     args = parse_args(
         __doc__.splitlines()[0],
@@ -285,9 +225,6 @@ def main() -> None:
             progress("profiling the scenario collection ...")
             profile = profile_pytest(
                 configs["scenarios"], root, env, root / "collect.prof"
-            )
-            profile += "\n\n" + compare_yaml_loaders(
-                sorted((root / "scenarios").glob("*.yaml"))
             )
 
     rows = []
