@@ -300,6 +300,14 @@ def test_an_entry_without_its_record_is_a_miss_and_is_replaced(chain: Chain) -> 
     assert all((entry / "record.json").exists() for entry in entries.iterdir())
 
 
+def test_under_xdist_the_controller_caps_the_cache(chain: Chain) -> None:
+    (chain.project.root / "raw.txt").write_text("x" * 200_000)
+    chain.project.run_subprocess("-n", "2", "--cursus-cache-max-mb", "0.5").assert_outcomes(passed=5)
+    entries = chain.project.root / ".pytest_cache" / "d" / "cursus-steps" / "entries"
+    sizes = sum(f.stat().st_size for f in entries.rglob("*") if f.is_file())
+    assert 0 < sizes <= 0.5 * 2**20 + 50_000, "the workers ran the steps; the controller, which outlives them, evicted"
+
+
 def test_the_cache_is_capped_by_size_evicting_least_recently_used(chain: Chain) -> None:
     (chain.project.root / "raw.txt").write_text("x" * 200_000)  # each step's output is ~200 kB
     chain.run("--cursus-cache-max-mb", "0.5").assert_outcomes(passed=5)

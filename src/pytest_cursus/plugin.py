@@ -11,16 +11,12 @@ import sys
 import uuid
 from collections.abc import Generator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
 
 from .options import OPTIONS, CursusOptions, OptionError, resolve_options
 from .plugin_fixtures import cursus_run, cursus_s3_endpoint  # noqa: F401  (fixtures of the plugin)
 from .session_state import OPTIONS_KEY, RUN_ID_KEY, SELECTED_STEPS_KEY, is_xdist_worker
-
-if TYPE_CHECKING:
-    from .pipeline import PipelineRun
 
 MARKERS = {
     "cursus": "an item collected by pytest-cursus",
@@ -208,26 +204,22 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    from .session_state import PIPELINE_KEY
-
-    pipeline = session.config.stash.get(PIPELINE_KEY, None)
-    # Only the process that outlives all others evicts: xdist workers may still read entries.
-    if pipeline is not None and pipeline.cache is not None and not is_xdist_worker(session.config):
-        pipeline.cache.evict()
-    if not is_xdist_worker(session.config):
-        _evict_s3_downloads(session.config, pipeline)
-
-
-def _evict_s3_downloads(config: pytest.Config, pipeline: PipelineRun | None) -> None:
-    """Trim the S3 download cache once steps ran in this session; the controller of an xdist
-    run has no pipeline of its own, but its reporter saw the workers' steps."""
+    """Trim the step cache and the S3 download cache to their size caps."""
     from .report_hooks import reporter_for
-    from .session_state import s3_access
+    from .session_state import PIPELINE_KEY, pipeline_for
 
-    reporter = reporter_for(config)
-    if pipeline is None and not (reporter is not None and reporter.records):
-        return  # no step ran: nothing was downloaded, and nothing else is loaded for it
-    (pipeline.s3 if pipeline is not None else s3_access(config)).evict_cache()
+    config = session.config
+    if is_xdist_worker(config):
+        return  # only the process that outlives all others evicts: workers may still read entries
+    pipeline = config.stash.get(PIPELINE_KEY, None)
+    if pipeline is None:
+        reporter = reporter_for(config)
+        if not (reporter is not None and reporter.records):
+            return  # no step ran: nothing was stored or downloaded, and nothing is loaded for it
+        pipeline = pipeline_for(config)  # the xdist controller runs no step: it has none of its own
+    if pipeline.cache is not None:
+        pipeline.cache.evict()
+    pipeline.s3.evict_cache()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
