@@ -390,6 +390,27 @@ def test_a_warm_parent_that_died_between_steps_is_started_again(tmp_path: Path) 
         launcher.close()
 
 
+def test_a_forked_step_holds_no_descriptor_of_the_plugin(tmp_path: Path) -> None:
+    # e.g. the warm parent's control socket: a step's daemon would keep it open after the parent died
+    step = _scenario_plan(
+        tmp_path,
+        """
+        import os
+        def main(i, o, e, j):
+            fds = sorted(int(fd) for fd in os.listdir("/proc/self/fd"))
+            targets = [os.readlink(f"/proc/self/fd/{fd}") for fd in fds if os.path.exists(f"/proc/self/fd/{fd}")]
+            open(os.path.join(o["out"], "fds.txt"), "w").write("\\n".join(targets))
+        """,
+    )
+    launcher = WarmForkLauncher(base_env=child_environment({}), workdir=tmp_path / "warm")
+    try:
+        assert StepRunner(tmp_path / "ws", launcher=launcher).run(step, {}).passed
+    finally:
+        launcher.close()
+    targets = (tmp_path / "ws" / "s" / "s" / "output" / "out" / "fds.txt").read_text().splitlines()
+    assert targets == ["/dev/null", str(tmp_path / "ws" / "s" / "s" / "logs" / "stdout.log"), str(tmp_path / "ws" / "s" / "s" / "logs" / "stderr.log")]
+
+
 def test_closing_the_launcher_ends_the_warm_parent(tmp_path: Path) -> None:
     step = _scenario_plan(tmp_path, "def main(i, o, e, j):\n    pass\n")
     launcher = WarmForkLauncher(base_env=child_environment({}), workdir=tmp_path / "warm")

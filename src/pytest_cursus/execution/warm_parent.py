@@ -79,7 +79,9 @@ class WarmParent:
         if pid == 0:
             code = _CHILD_FAILED_TO_START
             try:
-                self.control.close()
+                # the fd itself, not just the socket object (the reader made by serve() keeps
+                # that alive): a step's processes must not hold the control channel open
+                os.close(self.control.detach())
                 become_step(message)
                 code = child.serve(message["request_file"])
             except BaseException:  # noqa: BLE001 - the child must never return into this loop
