@@ -28,6 +28,10 @@ FailureKind = Literal[
 ]
 
 
+# how a step's process started (execution/launcher.py)
+ExecutorKind = Literal["fresh", "forked", "in_process"]
+
+
 class StepFailure(BaseModel):
     kind: FailureKind
     message: str
@@ -61,7 +65,7 @@ class StepMetrics(BaseModel):
     memory_series: list[tuple[float, int]] = Field(default_factory=list)
     # how the step's process started: "fresh" interpreter, "forked" from the warm executor's
     # preloaded parent, or "in_process" (--cursus-debug: no process of its own)
-    executor: Literal["fresh", "forked", "in_process"] = "fresh"
+    executor: ExecutorKind = "fresh"
 
     @property
     def peak_rss_mb(self) -> float:

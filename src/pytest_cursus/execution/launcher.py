@@ -12,9 +12,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, final
+from typing import TYPE_CHECKING, Protocol, final
 
 from .child import PARENT_PID_VARIABLE
+
+if TYPE_CHECKING:
+    from ..results import ExecutorKind
 
 
 
@@ -53,7 +56,7 @@ class LaunchedProcess(Protocol):
     """
 
     pid: int
-    executor: str  # for the step's metrics: "fresh" or "forked"
+    executor: ExecutorKind  # for the step's metrics
     started: float  # time.monotonic() when the process began: the origin of its wall time
     # set when the process's parent (a warm executor) died under it: the step did not fail
     # because of anything the script did
@@ -79,7 +82,7 @@ class DirectChild:
     """A process this one started itself: ``waitid``/``wait4`` observe and reap it."""
 
     __slots__ = ("parent_lost", "pid", "pidfd", "started")
-    executor = "fresh"
+    executor: ExecutorKind = "fresh"
 
     def __init__(self, pid: int, started: float) -> None:
         self.pid = pid

@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 from pydantic import ValidationError
 
 from ..contract_files import ChannelSpec
-from ..results import OutputFile, StepFailure, StepMetrics, StepResult
+from ..results import ExecutorKind, OutputFile, StepFailure, StepMetrics, StepResult
 from ..scenario_plan import StepPlan
 from ..secret_env import SecretScrubber, mask_env, secret_names
 from .in_process import run_in_process
@@ -103,7 +103,7 @@ class StepRunner:
             report_path=str(report_file),
         )
         request_file.write_text(request.model_dump_json(indent=2), encoding="utf-8")
-        executor = "in_process"
+        executor: ExecutorKind = "in_process"
         if in_process:
             outcome = run_in_process(request_file, child_environment(step.env), workspace.root)
         else:

@@ -33,13 +33,16 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Any, final
+from typing import TYPE_CHECKING, Any, final
 
 import psutil
 
 from .child import PARENT_PID_VARIABLE
 from .launcher import ExitRecord, FreshInterpreterLauncher, LaunchedProcess, LaunchSpec
 from .preload import needs_fresh_interpreter
+
+if TYPE_CHECKING:
+    from ..results import ExecutorKind
 
 # a preload import that takes longer than this is taken for a hang
 PRELOAD_TIMEOUT_S = 300.0
@@ -56,7 +59,7 @@ class ForkedChild:
     """A step forked by the warm parent: observed through a pidfd, reaped by its parent."""
 
     __slots__ = ("connection", "parent_lost", "pid", "pidfd", "started")
-    executor = "forked"
+    executor: ExecutorKind = "forked"
 
     def __init__(self, pid: int, connection: _ParentConnection, started: float) -> None:
         self.pid = pid
