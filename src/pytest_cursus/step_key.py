@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .execution.workspace import fingerprint
+from .local_modules import module_files
 from .secret_env import is_secret_name
 
 if TYPE_CHECKING:  # the option table imports step_cache, and so this, at every pytest start
@@ -84,7 +85,7 @@ def script_sources(script: Path, module: str | None, python_path: Iterable[Path]
         for root in roots:
             package = root.joinpath(*module.split(".")[:-1])
             if script.resolve().parent == package.resolve():
-                pending += _module_files(package, [], package_root=root)
+                pending += module_files(package, [], package_root=root)
     while pending:
         current = pending.pop()
         if current in found:
@@ -111,38 +112,19 @@ def _imported_files(path: Path, roots: list[Path]) -> list[Path]:
                 for _ in range(node.level - 1):
                     base = base.parent
                 target = base.joinpath(*node.module.split(".")) if node.module else base
-                files += _module_files(target, names)
+                files += module_files(target, names)
             elif node.module:
                 parts = node.module.split(".")
                 for root in roots:
-                    files += _module_files(root.joinpath(*parts), names, package_root=root)
+                    files += module_files(root.joinpath(*parts), names, package_root=root)
     return files
 
 
 def _resolve(parts: list[str], roots: list[Path]) -> list[Path]:
     files: list[Path] = []
     for root in roots:
-        files += _module_files(root.joinpath(*parts), [], package_root=root)
+        files += module_files(root.joinpath(*parts), [], package_root=root)
     return files
-
-
-def _module_files(target: Path, names: list[str], package_root: Path | None = None) -> list[Path]:
-    """Files of module ``target`` (a ``.py`` or a package), its parent packages' ``__init__``
-    (run by the import too), and ``names`` that are submodules (``from pkg import mod``)."""
-    files = []
-    if target.with_suffix(".py").is_file():
-        files.append(target.with_suffix(".py"))
-    elif (target / "__init__.py").is_file():
-        files.append(target / "__init__.py")
-        files += [target / f"{name}.py" for name in names if (target / f"{name}.py").is_file()]
-        files += [target / name / "__init__.py" for name in names if (target / name / "__init__.py").is_file()]
-    if files and package_root is not None:
-        parent = target.parent
-        while parent != package_root and package_root in parent.parents:
-            if (parent / "__init__.py").is_file():
-                files.append(parent / "__init__.py")
-            parent = parent.parent
-    return [file.resolve() for file in files]
 
 
 def _file_hash(path: Path) -> str:

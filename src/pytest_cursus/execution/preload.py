@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
+from ..local_modules import module_files
+
 # Top-level packages that hold state a forked child cannot inherit safely: threads started at
 # import, GPU/driver contexts, a JVM or a display connection. Steps import them themselves.
 NOT_FORK_SAFE: dict[str, str] = {
@@ -121,7 +123,7 @@ def _top_level_imports(path: Path, roots: tuple[Path, ...]) -> list[tuple[str, P
                 for _ in range(node.level - 1):
                     base = base.parent
                 target = base.joinpath(*node.module.split(".")) if node.module else base
-                found += [("", file) for file in _local_files(target, [a.name for a in node.names])]
+                found += [("", file) for file in module_files(target, [a.name for a in node.names])]
                 continue
             if node.module is None or node.module == "__future__":
                 continue
@@ -130,7 +132,7 @@ def _top_level_imports(path: Path, roots: tuple[Path, ...]) -> list[tuple[str, P
             if kind[1] is None:
                 found += [(f"{node.module}.{alias.name}?", None) for alias in node.names if alias.name != "*"]
             else:
-                found += [("", file) for file in _local_files(_root_path(node.module, roots), [a.name for a in node.names])]
+                found += [("", file) for file in module_files(_root_path(node.module, roots), [a.name for a in node.names])]
     return found
 
 
@@ -158,7 +160,7 @@ def _classify(dotted: str, roots: tuple[Path, ...]) -> tuple[str, Path | None]:
     for root in roots:
         if _exists_in(root, top):
             target = root.joinpath(*dotted.split("."))
-            files = _local_files(target, [])
+            files = module_files(target, [])
             return ("", files[0]) if files else ("", root / top / "__init__.py")
     return (dotted, None)
 
@@ -179,14 +181,3 @@ def _exists_in(root: Path, name: str) -> bool:
         return any(entry.startswith(name + ".") and entry.endswith((".so", ".pyd")) for entry in os.listdir(root))
     except OSError:
         return False
-
-
-def _local_files(target: Path, names: list[str]) -> list[Path]:
-    files = []
-    if target.with_suffix(".py").is_file():
-        files.append(target.with_suffix(".py"))
-    elif (target / "__init__.py").is_file():
-        files.append(target / "__init__.py")
-        files += [target / f"{name}.py" for name in names if (target / f"{name}.py").is_file()]
-        files += [target / name / "__init__.py" for name in names if (target / name / "__init__.py").is_file()]
-    return [file.resolve() for file in files]
