@@ -6,7 +6,9 @@
 Two small scripts that pass on every example (so no shrinking: the cost of N examples alone):
 ``stdlib`` reads the CSV with the ``csv`` module, ``pandas`` reads it with ``pandas.read_csv``
 (most real steps import pandas). Each example is a real child process started by the plugin's
-``StepRunner`` (``FreshInterpreterLauncher``). Per example the time is split into:
+``StepRunner``, once with a fresh interpreter per example (``FreshInterpreterLauncher``, as
+``--cursus-no-preload``) and once forked from the warm parent (``WarmForkLauncher``, the
+default since issue 8). Per example the time is split into:
 
 * process start: interpreter start-up, the runner's own imports, writing the report, reaping
   (the child's wall time less the script's import and main) - what a warm fork-server saves;
@@ -102,9 +104,11 @@ def write_project(root: Path, script: str) -> Path:
     return root / "scenarios/fuzz.yaml"
 
 
-def measure_engine(script: str) -> dict[str, float]:
+def measure_engine(script: str, executor: str) -> dict[str, float]:
     """One fuzz run of N examples through the plain API, in this process."""
-    from pytest_cursus.execution.step_runner import StepRunner
+    from pytest_cursus.execution.launcher import FreshInterpreterLauncher
+    from pytest_cursus.execution.step_runner import StepRunner, child_environment
+    from pytest_cursus.execution.warm_executor import WarmForkLauncher
     from pytest_cursus.fuzzing import StepFuzzer
     from pytest_cursus.input_schemas import input_schema
     from pytest_cursus.scenario_plan import load_scenario
@@ -114,9 +118,14 @@ def measure_engine(script: str) -> dict[str, float]:
         plan = load_scenario(write_project(root, script))
         schema = input_schema(plan, "summary", "DATA")
         assert schema is not None
-        fuzzer = StepFuzzer(StepRunner(root / "workspace"), database=None)
-        started = time.perf_counter()
-        report = fuzzer.run(plan.steps["summary"], {"DATA": schema}, {}, examples=EXAMPLES, max_rows=20, key=f"bench-{script}")
+        launcher = WarmForkLauncher(base_env=child_environment({}), workdir=root / "warm") if executor == "warm" else FreshInterpreterLauncher()
+        fuzzer = StepFuzzer(StepRunner(root / "workspace", launcher=launcher), database=None)
+        started = time.perf_counter()  # the warm parent's start and imports included
+        try:
+            report = fuzzer.run(plan.steps["summary"], {"DATA": schema}, {}, examples=EXAMPLES, max_rows=20, key=f"bench-{script}")
+        finally:
+            if isinstance(launcher, WarmForkLauncher):
+                launcher.close()
         seconds = time.perf_counter() - started
     if report.failure is not None:
         raise SystemExit(f"the {script} script failed on an example: {report.failure.result.failure}")
@@ -137,15 +146,16 @@ def main() -> None:
     args = parse_args(__doc__.splitlines()[0], default_repeat=3, quick_repeat=1)
     env = child_env(args.plugin_src)
     rows = []
-    for script in SCRIPTS:
+    for script, executor in [(script, executor) for script in SCRIPTS for executor in ("fresh", "warm")]:
         runs = []
         for round_ in range(args.repeat):
-            progress(f"{script}: round {round_ + 1}/{args.repeat}")
-            runs.append(measure_engine(script))
+            progress(f"{script} ({executor}): round {round_ + 1}/{args.repeat}")
+            runs.append(measure_engine(script, executor))
         pick = sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]  # the median run, whole
         rows.append(
             [
                 script,
+                executor,
                 int(pick["examples"]),
                 int(pick["runs"]),
                 fmt_s(pick["seconds"]),
@@ -171,7 +181,7 @@ def main() -> None:
     print(f"N={EXAMPLES} examples (max_rows 20, 4 columns), {args.repeat} repetition(s), median run:\n")
     print(
         md_table(
-            ["script", "examples", "script runs", "seconds", "examples/s", "ms per run", "process start", "script imports", "main", "parent"],
+            ["script", "executor", "examples", "script runs", "seconds", "examples/s", "ms per run", "process start", "script imports", "main", "parent"],
             rows,
         )
     )
