@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -580,6 +581,20 @@ def test_debug_leaves_no_trace_in_the_pytest_process_between_steps(project: Pipe
     for step in ("one", "two"):
         assert (project.step_dir("debugging", step) / "output" / "out" / "count.txt").read_text() == "1"
         assert _json_steps(project, report)[step]["metrics"]["executor"] == "in_process"
+
+
+def test_debug_leaves_the_inputs_of_a_step_that_raised_writable(project: PipelineProject) -> None:
+    project.contract("Source", entry_point="source.py")
+    project.script("source.py", "import os\ndef main(i, o, e, j):\n    open(os.path.join(o['out'], 'x.csv'), 'w').write('a\\n1\\n')\n")
+    project.contract("Reader", entry_point="reader.py", inputs={"data": {"path": "/opt/ml/processing/input/data"}})
+    project.script("reader.py", "def main(i, o, e, j):\n    raise ValueError('debug me')\n")
+    project.scenario("debugging", "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  source: {contract: Source}\n  reader: {contract: Reader, inputs: {data: source.out}}\n")
+    result = project.run_subprocess("--cursus-debug", "-k", "reader and not compat")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*ValueError: debug me*"])
+    staged = project.step_dir("debugging", "reader") / "input" / "data" / "x.csv"
+    # mode bits, not os.access: root may write anything
+    assert staged.stat().st_mode & stat.S_IWUSR and staged.parent.stat().st_mode & stat.S_IWUSR
 
 
 def test_debug_with_xdist_is_a_usage_error(one_step: PipelineProject) -> None:

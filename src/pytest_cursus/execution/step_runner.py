@@ -105,7 +105,12 @@ class StepRunner:
         request_file.write_text(request.model_dump_json(indent=2), encoding="utf-8")
         executor: ExecutorKind = "in_process"
         if in_process:
-            outcome = run_in_process(request_file, child_environment(step.env), workspace.root)
+            try:
+                outcome = run_in_process(request_file, child_environment(step.env), workspace.root)
+            except BaseException:
+                # the script's exception goes to the debugger; its workspace stays removable
+                make_writable(workspace.input_dir)
+                raise
         else:
             process = self.launcher.launch(
                 LaunchSpec(
