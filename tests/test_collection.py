@@ -196,6 +196,35 @@ def test_a_bare_pytest_run_does_not_collect_yaml(chain: PipelineProject) -> None
     assert "chain.yaml" not in result.stdout.str()
 
 
+HEAVY_MODULES = ("pydantic", "yaml", "pandas", "pyarrow", "numpy", "hypothesis", "botocore", "pytest_cursus.items", "pytest_cursus.results")
+
+
+def test_a_session_without_scenarios_imports_neither_the_engine_nor_the_report_models(pytester: pytest.Pytester) -> None:
+    """The plugin is installed in projects whose plain unit tests must not pay for it."""
+    pytester.makepyfile(test_unit="def test_unit():\n    assert True\n")
+    pytester.makeconftest(
+        "import sys\n"
+        "def pytest_unconfigure():\n"
+        f"    loaded = [m for m in {HEAVY_MODULES!r} if m in sys.modules]\n"
+        "    open('loaded.txt', 'w').write(' '.join(loaded))\n"
+    )
+    # the hypothesis plugin (a dependency's own) imports hypothesis in its terminal summary
+    result = pytester.runpytest_subprocess("-p", "no:hypothesispytest", "-p", "no:randomly")
+    result.assert_outcomes(passed=1)
+    assert (pytester.path / "loaded.txt").read_text() == ""
+
+
+def test_a_session_with_a_scenario_still_loads_what_its_steps_need(chain: PipelineProject) -> None:
+    chain.pytester.makeconftest(
+        "import sys\n"
+        "def pytest_unconfigure():\n"
+        "    open('loaded.txt', 'w').write(' '.join(m for m in ('pydantic', 'pytest_cursus.items', 'pytest_cursus.results') if m in sys.modules))\n"
+    )
+    result = chain.pytester.runpytest_subprocess("--cursus-scenarios", "scenarios", "-p", "no:randomly")
+    result.assert_outcomes(passed=5)
+    assert (chain.root / "loaded.txt").read_text().split() == ["pydantic", "pytest_cursus.items", "pytest_cursus.results"]
+
+
 def test_skips_point_at_the_scenario_file_not_the_plugin(chain: PipelineProject) -> None:
     chain.script("loader.py", "def main(i, o, e, j):\n    raise ValueError('broken')\n")
     result = chain.run("-rs")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import runtime_commands
-from .reporting.baseline import (
+from .reporting.regression_thresholds import (
     DEFAULT_MAX_MEMORY_RATIO,
     DEFAULT_MAX_TIME_RATIO,
     DEFAULT_MIN_MEMORY_INCREASE_MB,

@@ -8,12 +8,14 @@ its scenario's summary. All built on the controller from the records the reports
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from .report_hooks import RECORD_ATTRIBUTE, CursusReporter
-from .reporting.run_report import ReportedStep
+
+if TYPE_CHECKING:
+    from .reporting.run_report import ReportedStep
 
 HTML_PLUGIN_NAME = "cursus-html"
 
@@ -61,4 +63,6 @@ class CursusHtml:
         """The reporter parsed it already (its logreport hook runs first)."""
         if getattr(report, RECORD_ATTRIBUTE, None) is None:
             return None
+        from .reporting.run_report import ReportedStep
+
         return self.reporter.parsed.get(report) or ReportedStep.model_validate(getattr(report, RECORD_ATTRIBUTE))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from .reporting.baseline import (
+from .reporting.regression_thresholds import (
     DEFAULT_MAX_MEMORY_RATIO,
     DEFAULT_MAX_TIME_RATIO,
     DEFAULT_MIN_MEMORY_INCREASE_MB,
@@ -19,7 +19,7 @@ from .reporting.baseline import (
 from .data.execution_outputs import DEFAULT_LAYOUT, check_layout
 from .data.s3_source import DEFAULT_CACHE_MAX_MB as DEFAULT_S3_CACHE_MAX_MB, DEFAULT_CONCURRENCY, check_s3_uri
 from .plan_options import DEFAULT_TIMEOUT_S, SOURCE_VARIANTS, PlanOptions  # not scenario_plan: its models and YAML wait for a scenario
-from .step_cache import DEFAULT_MAX_MB
+from .project_root import STEP_CACHE_DEFAULT_MAX_MB as DEFAULT_MAX_MB
 
 RUN_MODES = ("pipeline", "isolation", "both")
 OptionKind = Literal["paths", "path", "choice", "float", "int", "text", "flag"]

@@ -172,6 +172,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     pytest formats setup errors without ``repr_failure``, so the text is put on the report here.
     """
     report: pytest.TestReport = yield
+    if "pytest_cursus.items" not in sys.modules:
+        return report  # no scenario was collected: not our item, and the engine stays unimported
     from .items import CursusItem
 
     if call.excinfo is None or call.when != "setup" or not isinstance(item, CursusItem):

@@ -10,37 +10,30 @@ A record is attached to:
 
 from __future__ import annotations
 
+import sys
 import weakref
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .data.profile_comparison import ProfileComparison
 from .options import CursusOptions
-from .reporting.baseline import check_step
-from .reporting.run_report import (
-    BaselineCheck,
-    ReportedStep,
-    RunReport,
-    RunReportError,
-    machine,
-    read_run_report,
-    versions,
-    write_run_report,
-)
-from .results import StepResult
 from .session_state import RUN_ID_KEY, is_xdist_worker
 
+# The report models (pydantic) are imported when a cursus item first reports: a session with
+# no scenario, in a project that merely has the plugin installed, never pays for them.
 if TYPE_CHECKING:
+    from .data.profile_comparison import ProfileComparison
     from .items import _ScenarioItem
+    from .reporting.run_report import BaselineCheck, ReportedStep, RunReport
+    from .results import StepResult
 
 REPORTER_NAME = "cursus-reporter"
 RECORD_ATTRIBUTE = "cursus_step"  # on the report: ReportedStep as a JSON-able dict
 SETUP_RECORDS_ATTRIBUTE = "cursus_setup_steps"  # on a setup report: list of such dicts
 COMPARISON_PROPERTY = "cursus_profile_comparison"  # user_properties entry: a ProfileComparison as JSON
-SETUP_RESULTS_KEY = pytest.StashKey[list[StepResult]]()
-BASELINE_CHECK_KEY = pytest.StashKey[BaselineCheck]()
+SETUP_RESULTS_KEY = pytest.StashKey[list["StepResult"]]()
+BASELINE_CHECK_KEY = pytest.StashKey["BaselineCheck"]()
 
 
 class CursusReporter:
@@ -58,6 +51,8 @@ class CursusReporter:
         self.report_comparisons: weakref.WeakKeyDictionary[pytest.TestReport, list[ProfileComparison]] = weakref.WeakKeyDictionary()
         self.baseline: RunReport | None = None
         if options.baseline is not None:
+            from .reporting.run_report import RunReportError, read_run_report
+
             try:
                 self.baseline = read_run_report(options.baseline)
             except RunReportError as exc:
@@ -68,6 +63,8 @@ class CursusReporter:
     def check_baseline(self, scenario: str, step: str, result: StepResult) -> BaselineCheck | None:
         if self.baseline is None or self.options.baseline is None:
             return None
+        from .reporting.baseline import check_step
+
         return check_step(
             scenario,
             step,
@@ -82,7 +79,10 @@ class CursusReporter:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report: pytest.TestReport = yield
+        if "pytest_cursus.items" not in sys.modules:
+            return report  # no scenario was collected, so this is not a step
         from .items import STEP_RESULT_KEY, StepItem, _ScenarioItem
+        from .results import StepResult
 
         if not isinstance(item, _ScenarioItem):
             return report
@@ -114,17 +114,23 @@ class CursusReporter:
         if is_xdist_worker(self.config):
             return
         own = getattr(report, RECORD_ATTRIBUTE, None)
+        setup_records = getattr(report, SETUP_RECORDS_ATTRIBUTE, None) or []
+        carried = [value for name, value in getattr(report, "user_properties", ()) if name == COMPARISON_PROPERTY]
+        if own is None and not setup_records and not carried:
+            return
+        from .data.profile_comparison import ProfileComparison
+        from .reporting.run_report import ReportedStep
+
         if own is not None:
             record = ReportedStep.model_validate(own)
             self.records[_key(record)] = record
             self.parsed[report] = record
-        for raw in getattr(report, SETUP_RECORDS_ATTRIBUTE, None) or []:
+        for raw in setup_records:
             record = ReportedStep.model_validate(raw)
             known = self.records.get(_key(record))
             # an item's own record wins; of two setup records (two workers), the one that ran
             if known is None or (known.as_setup and known.cached and not record.cached):
                 self.records[_key(record)] = record
-        carried = [value for name, value in getattr(report, "user_properties", ()) if name == COMPARISON_PROPERTY]
         if carried:
             scenario_file = report.nodeid.split("::")[0]
             parsed = [ProfileComparison.model_validate_json(value).model_copy(update={"scenario_file": scenario_file}) for value in carried]
@@ -139,6 +145,8 @@ class CursusReporter:
         return [self.comparisons[key] for key in sorted(self.comparisons)]
 
     def run_report(self) -> RunReport:
+        from .reporting.run_report import RunReport, machine, versions
+
         return RunReport(
             versions=versions(), machine=machine(), steps=[r.record() for r in self.sorted_records()], profile_comparisons=self.sorted_comparisons()
         )
@@ -146,6 +154,8 @@ class CursusReporter:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if is_xdist_worker(self.config) or self.options.json is None:
             return
+        from .reporting.run_report import write_run_report
+
         write_run_report(self.run_report(), self.options.json)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:

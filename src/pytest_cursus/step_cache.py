@@ -31,10 +31,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from .execution.workspace import make_read_only, make_writable
+from .project_root import STEP_CACHE_DEFAULT_MAX_MB as DEFAULT_MAX_MB
 from .results import StepResult
 from .step_key import StepKey
 
-DEFAULT_MAX_MB = 2048
 STALE_TMP_SECONDS = 3600
 RECORD_FORMAT: Literal[1] = 1
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from pytest_cursus.data import tabular
 from pytest_cursus.data.tabular import (
     TabularFormat,
     UnreadableTableError,
@@ -77,15 +80,81 @@ def test_listing_a_missing_root_is_empty(tmp_path: Path) -> None:
     assert list_tabular_files(tmp_path / "nowhere") == []
 
 
-def test_csv_rows_exclude_the_header_and_count_quoted_newlines_once(tmp_path: Path) -> None:
+def test_csv_rows_exclude_the_header_and_count_quoted_newlines_once(tmp_path: Path, csv_counter: str) -> None:
     path = write(tmp_path / "x.csv", 'id,note\n1,"two\nlines"\n2,plain\n')
     assert count_rows(path) == 2
 
 
-def test_csv_rows_counted_past_a_type_change_in_a_later_block(tmp_path: Path) -> None:
+def test_csv_rows_counted_past_a_type_change_in_a_later_block(tmp_path: Path, csv_counter: str) -> None:
     # More than the 1 MiB sample block of ints, then text: counting must not trip on it.
     path = write(tmp_path / "x.csv.gz", "n\n" + "12\n" * 600_000 + "abc\n")
     assert count_rows(path) == 600_001
+
+
+# Small CSVs are counted by the standard library's parser, large ones by pyarrow's: the two must
+# agree on every file, and on every file one of them would reject.
+AWKWARD_CSVS = {
+    "quoted_newlines.csv": 'id,note\n1,"two\nlines"\n2,plain\n',
+    "crlf.csv": "id,note\r\n1,a\r\n2,b\r\n",
+    "blank_lines.csv": "id,note\n\n1,a\n\n\n2,b\n",
+    "no_final_newline.csv": "id,note\n1,a\n2,b",
+    "quoted_delimiters.tsv": 'a\tb\n"x\ty"\t2\n3\t"say ""hi"""\n',
+    "one_column.csv": "id\n1\n\n2\n3\n",
+    "header_only.csv.gz": "id,amount\n",
+    "unicode.csv": "name,city\nJosé,Zürich\n李,北京\n",
+    "many_rows.csv.gz": "n\n" + "12\n" * 50_000 + "abc\n",
+}
+REJECTED_CSVS = {
+    "ragged.csv": "a,b\n1,2\n1,2,3\n",
+    "short_row.csv": "a,b,c\n1,2,3\n4,5\n",
+    "whitespace_line.csv": "a,b\n1,2\n   \n3,4\n",
+}
+
+
+@pytest.fixture(params=["standard library", "pyarrow"])
+def csv_counter(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "pyarrow":
+        monkeypatch.setattr(tabular, "CSV_COUNT_WITHOUT_ARROW_BYTES", -1)
+    return str(request.param)
+
+
+@pytest.mark.parametrize("name", sorted(AWKWARD_CSVS))
+def test_both_csv_counters_agree_on_awkward_files(tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path / name, AWKWARD_CSVS[name])
+    plain = count_rows(path)
+    monkeypatch.setattr(tabular, "CSV_COUNT_WITHOUT_ARROW_BYTES", -1)
+    assert count_rows(path) == plain
+
+
+@pytest.mark.parametrize("name", sorted(REJECTED_CSVS))
+def test_a_csv_pyarrow_rejects_is_unreadable_whichever_counter_is_used(tmp_path: Path, name: str, csv_counter: str) -> None:
+    with pytest.raises(UnreadableTableError, match=r"not a readable CSV file \(.*Expected \d columns, got \d"):
+        count_rows(write(tmp_path / name, REJECTED_CSVS[name]))
+
+
+def test_invalid_utf8_counts_as_pyarrow_counts_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path / "latin1.csv", "name,n\nJosé,1\n".encode("latin-1"))
+    try:
+        expected: object = count_rows(path)
+    except UnreadableTableError as exc:
+        expected = str(exc)
+    monkeypatch.setattr(tabular, "CSV_COUNT_WITHOUT_ARROW_BYTES", -1)
+    try:
+        arrow: object = count_rows(path)
+    except UnreadableTableError as exc:
+        arrow = str(exc)
+    assert expected == arrow
+
+
+def test_counting_a_small_csv_does_not_import_pyarrow(tmp_path: Path) -> None:
+    path = write(tmp_path / "x.csv.gz", "id,note\n1,a\n2,b\n")
+    code = (
+        "import sys\n"
+        "from pytest_cursus.data.tabular import count_rows\n"
+        f"print(count_rows({str(path)!r}), 'pyarrow' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["2", "False"]
 
 
 def test_jsonl_rows_skip_blank_lines(tmp_path: Path) -> None:
@@ -168,7 +237,7 @@ def test_garbage_gzip_names_the_file(tmp_path: Path, read: object) -> None:
         read(path)  # type: ignore[operator]
 
 
-def test_truncated_gzip_is_unreadable(tmp_path: Path) -> None:
+def test_truncated_gzip_is_unreadable(tmp_path: Path, csv_counter: str) -> None:
     whole = gzip.compress(b"a,b\n" + b"1,2\n" * 10_000)
     path = tmp_path / "x.csv.gz"
     path.write_bytes(whole[: len(whole) // 2])
@@ -187,7 +256,7 @@ def test_empty_jsonl_is_an_empty_table(tmp_path: Path) -> None:
     assert (count_rows(path), read_columns(path), read_frame(path).shape) == (0, {}, (0, 0))
 
 
-def test_ragged_csv_is_unreadable(tmp_path: Path) -> None:
+def test_ragged_csv_is_unreadable(tmp_path: Path, csv_counter: str) -> None:
     with pytest.raises(UnreadableTableError, match=r"x\.csv: .*Expected 2 columns, got 3"):
         count_rows(write(tmp_path / "x.csv", "a,b\n1,2\n1,2,3\n"))
 

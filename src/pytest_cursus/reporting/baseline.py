@@ -10,24 +10,11 @@ than an absolute floor, so tiny steps (10 ms -> 20 ms) never fail on noise.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 from ..results import StepMetrics
+from .regression_thresholds import Thresholds
 from .run_report import BaselineCheck, RunReport, StepRecord
-
-DEFAULT_MAX_TIME_RATIO = 1.5
-DEFAULT_MAX_MEMORY_RATIO = 1.3
-DEFAULT_MIN_TIME_INCREASE_S = 1.0
-DEFAULT_MIN_MEMORY_INCREASE_MB = 50.0
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    max_time_ratio: float = DEFAULT_MAX_TIME_RATIO
-    max_memory_ratio: float = DEFAULT_MAX_MEMORY_RATIO
-    min_time_increase_s: float = DEFAULT_MIN_TIME_INCREASE_S
-    min_memory_increase_mb: float = DEFAULT_MIN_MEMORY_INCREASE_MB
 
 
 def compare_metrics(

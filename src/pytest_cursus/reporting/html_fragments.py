@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from html import escape
 from typing import TYPE_CHECKING
 
-from .baseline import Thresholds, describe_regression
+from .baseline import describe_regression
+from .regression_thresholds import Thresholds
 from .run_report import ReportedStep, StepRecord
 from .svg_charts import DagNode, dag_svg, memory_chart_svg
 from .terminal_tables import by_scenario

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .baseline import Thresholds, compare_runs
+from .baseline import compare_runs
+from .regression_thresholds import Thresholds
 from .run_report import BaselineCheck, RunReport, StepRecord
 from .svg_charts import sparkline
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from .baseline import Thresholds, describe_regression
+from .baseline import describe_regression
+from .regression_thresholds import Thresholds
 from .run_report import StepRecord
 
 WIDTH = 100
