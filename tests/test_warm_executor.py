@@ -422,6 +422,37 @@ def test_closing_the_launcher_ends_the_warm_parent(tmp_path: Path) -> None:
     assert not parent.is_running()
 
 
+def test_a_started_parent_is_the_one_the_first_step_forks_from(tmp_path: Path) -> None:
+    step = _scenario_plan(tmp_path, "import os\ndef main(i, o, e, j):\n    open(os.path.join(o['out'], 'ppid'), 'w').write(str(os.getppid()))\n")
+    launcher = WarmForkLauncher(base_env=child_environment({}), workdir=tmp_path / "warm")
+    try:
+        launcher.start()
+        launcher.start()  # a second start is a no-op
+        started = launcher.parent_pid
+        assert started is not None and launcher.starts == 1
+        assert StepRunner(tmp_path / "ws", launcher=launcher).run(step, {}).passed
+        assert (tmp_path / "ws" / "s" / "s" / "output" / "out" / "ppid").read_text() == str(started)
+    finally:
+        launcher.close()
+
+
+def test_the_warm_parent_is_started_before_the_first_step_is_set_up_but_not_for_collect_only(one_step: PipelineProject) -> None:
+    one_step.pytester.makeconftest(
+        """
+        from pytest_cursus.session_state import LAUNCHER_KEY
+
+        def pytest_runtest_setup(item):
+            launcher = item.config.stash.get(LAUNCHER_KEY, None)
+            with open("parent_at_setup.txt", "a") as record:
+                record.write(f"{getattr(launcher, 'parent_pid', None)}\\n")
+        """
+    )
+    one_step.run_subprocess("--collect-only", "-q").assert_outcomes()
+    assert list(one_step.workspace.rglob("warm-parent.log")) == []
+    one_step.run_subprocess().assert_outcomes(passed=1)
+    assert (one_step.root / "parent_at_setup.txt").read_text().strip().isdigit()
+
+
 def test_killing_pytest_leaves_neither_the_warm_parent_nor_the_step_running(project: PipelineProject) -> None:
     step_pid, parent_pid = project.root / "step.pid", project.root / "parent.pid"
     project.contract("Sleeper", entry_point="sleeper.py")

@@ -194,9 +194,15 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return  # no scenario was collected: don't pay for importing the engine
     from .items import StepItem
 
-    session.config.stash[SELECTED_STEPS_KEY] = {
-        (item.plan.path, item.step) for item in session.items if isinstance(item, StepItem)
-    }
+    config = session.config
+    selected = {(item.plan.path, item.step) for item in session.items if isinstance(item, StepItem)}
+    config.stash[SELECTED_STEPS_KEY] = selected
+    if selected and not config.option.collectonly and not config.stash[OPTIONS_KEY].debug:
+        from .session_state import step_launcher
+
+        start = getattr(step_launcher(config), "start", None)
+        if start is not None:
+            start()
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:

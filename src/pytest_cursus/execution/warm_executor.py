@@ -216,6 +216,13 @@ class WarmForkLauncher:
             self._fall_back("the warm parent died twice while starting one step" + _importing(modules))
             return self.fresh.launch(spec)
 
+    def start(self) -> None:
+        """Start the warm parent now without waiting for it, so that its interpreter boots while
+        pytest sets up the first item rather than when the first step is launched."""
+        with self._lock:
+            if self.fallen_back is None and self.connection is None:
+                self._connection()
+
     def close(self) -> None:
         with self._lock:
             self._stop()
