@@ -316,3 +316,17 @@ def test_the_cache_is_capped_by_size_evicting_least_recently_used(chain: Chain) 
     sizes = sum(f.stat().st_size for entry in kept for f in entry.rglob("*") if f.is_file())
     assert sizes <= 0.5 * 2**20 + 50_000  # records are small
     assert 0 < len(kept) < 6
+
+
+def test_eviction_counts_an_entry_with_an_unreadable_record_as_empty_and_goes_on(tmp_path: Path) -> None:
+    from pytest_cursus.step_cache import OutputCache
+
+    cache = OutputCache(tmp_path, "run", max_bytes=100)
+    for name, record, age in (("old", '{"bytes": 80}', 30), ("broken", "{not json", 20), ("new", '{"bytes": 80}', 10)):
+        entry = cache.entries_dir / name
+        (entry / "outputs").mkdir(parents=True)
+        (entry / "record.json").write_text(record)
+        os.utime(entry, (time.time() - age, time.time() - age))
+    assert cache.evict() == ["old"]
+    assert sorted(entry.name for entry in cache.entries_dir.iterdir()) == ["broken", "new"]
+

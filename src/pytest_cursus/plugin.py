@@ -214,20 +214,23 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Trim the step cache and the S3 download cache to their size caps."""
     from .report_hooks import reporter_for
-    from .session_state import PIPELINE_KEY, pipeline_for
+    from .session_state import PIPELINE_KEY, s3_access, step_cache
 
     config = session.config
     if is_xdist_worker(config):
         return  # only the process that outlives all others evicts: workers may still read entries
     pipeline = config.stash.get(PIPELINE_KEY, None)
-    if pipeline is None:
+    if pipeline is not None:
+        cache, s3 = pipeline.cache, pipeline.s3
+    else:
         reporter = reporter_for(config)
         if not (reporter is not None and reporter.records):
             return  # no step ran: nothing was stored or downloaded, and nothing is loaded for it
-        pipeline = pipeline_for(config)  # the xdist controller runs no step: it has none of its own
-    if pipeline.cache is not None:
-        pipeline.cache.evict()
-    pipeline.s3.evict_cache()
+        # the xdist controller runs no step and has no pipeline: the caches alone, without the engine
+        cache, s3 = step_cache(config), s3_access(config)
+    if cache is not None:
+        cache.evict()
+    s3.evict_cache()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .extension_hooks import ExtensionHooks
     from .pipeline import PipelineRun
     from .scenario_plan import FileLookups
+    from .step_cache import OutputCache
 
 OPTIONS_KEY = pytest.StashKey[CursusOptions]()
 PIPELINE_KEY = pytest.StashKey["PipelineRun"]()
@@ -43,23 +44,27 @@ def is_xdist_worker(config: pytest.Config) -> bool:
 def pipeline_for(config: pytest.Config) -> PipelineRun:
     """The session's pipeline run, created when the first step needs it."""
     if PIPELINE_KEY not in config.stash:
-        from .pipeline import PipelineRun
-        from .step_cache import OutputCache
-
-        options = config.stash[OPTIONS_KEY]
-        cache = OutputCache(
-            cache_root(config),
-            config.stash[RUN_ID_KEY],
-            reuse_earlier_runs=not options.no_cache,
-            max_bytes=int(options.cache_max_mb * 2**20),
-        )
         from .extension_hooks import ExtensionHooks
+        from .pipeline import PipelineRun
 
         extensions = config.stash.get(EXTENSIONS_KEY, None) or ExtensionHooks()
         config.stash[PIPELINE_KEY] = PipelineRun(
-            workspace_root(config), cache=cache, s3=s3_access(config), extensions=extensions, launcher=step_launcher(config)
+            workspace_root(config), cache=step_cache(config), s3=s3_access(config), extensions=extensions, launcher=step_launcher(config)
         )
     return config.stash[PIPELINE_KEY]
+
+
+def step_cache(config: pytest.Config) -> OutputCache:
+    """The step cache as this session uses it (a new handle: the pipeline holds its own)."""
+    from .step_cache import OutputCache
+
+    options = config.stash[OPTIONS_KEY]
+    return OutputCache(
+        cache_root(config),
+        config.stash[RUN_ID_KEY],
+        reuse_earlier_runs=not options.no_cache,
+        max_bytes=int(options.cache_max_mb * 2**20),
+    )
 
 
 def step_launcher(config: pytest.Config) -> StepLauncher:

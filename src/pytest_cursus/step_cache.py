@@ -19,6 +19,7 @@ report the same failure instead of running the step again; a later run ignores t
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import time
@@ -26,29 +27,19 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, ValidationError
+from typing import TYPE_CHECKING
 
 from .execution.workspace import make_read_only, make_writable
 from .project_root import STEP_CACHE_DEFAULT_MAX_MB as DEFAULT_MAX_MB
-from .results import StepResult
-from .step_key import StepKey
+
+# The record model (pydantic, with StepResult) is imported by the methods that read or write
+# records: eviction, which the xdist controller runs at the end of a session, needs only sizes.
+if TYPE_CHECKING:
+    from .results import StepResult
+    from .step_cache_record import CacheRecord
+    from .step_key import StepKey
 
 STALE_TMP_SECONDS = 3600
-RECORD_FORMAT: Literal[1] = 1
-
-
-class CacheRecord(BaseModel):
-    """``record.json`` of a cache entry."""
-
-    format: Literal[1] = RECORD_FORMAT
-    key: str
-    run_id: str
-    created: float
-    bytes: int
-    parts: dict[str, Any]
-    result: StepResult
 
 
 class OutputCache:
@@ -110,6 +101,8 @@ class OutputCache:
                     stored, copied = _copy_output(Path(source), staging / "outputs" / name)
                     outputs[name] = str(final / stored.relative_to(staging))
                     size += copied
+            from .step_cache_record import CacheRecord
+
             stored_result = result.model_copy(update={"outputs": outputs or result.outputs, "cache_key": key.digest})
             record = CacheRecord(key=key.digest, run_id=self.run_id, created=time.time(), bytes=size, parts=key.parts, result=stored_result)
             (staging / "record.json").write_text(record.model_dump_json(), encoding="utf-8")
@@ -134,12 +127,11 @@ class OutputCache:
             return []
         entries = []
         for entry in self.entries_dir.iterdir():
-            record = self._read(entry.name)
             try:
                 used = entry.stat().st_mtime
             except FileNotFoundError:
                 continue
-            entries.append((used, entry.name, record.bytes if record else 0))
+            entries.append((used, entry.name, _recorded_size(entry)))
         total = sum(size for _, _, size in entries)
         evicted = []
         for _, key, size in sorted(entries):
@@ -164,10 +156,22 @@ class OutputCache:
         return True
 
     def _read(self, key: str) -> CacheRecord | None:
+        from .step_cache_record import CacheRecord
+
         try:
             return CacheRecord.model_validate_json((self.entries_dir / key / "record.json").read_bytes())
-        except (OSError, ValidationError, ValueError):
+        except (OSError, ValueError):  # pydantic's ValidationError is a ValueError
             return None  # absent, or written by an incompatible version: a miss
+
+
+def _recorded_size(entry: Path) -> int:
+    """The bytes an entry's record says it holds; 0 for a record that cannot be read, as for a
+    half-deleted entry (only its size matters here, not that the rest of the record is valid)."""
+    try:
+        size = json.loads((entry / "record.json").read_bytes()).get("bytes", 0)
+    except (OSError, ValueError, AttributeError):
+        return 0
+    return size if isinstance(size, int) else 0
 
 
 def _copy_output(source: Path, target_dir: Path) -> tuple[Path, int]:
