@@ -13,14 +13,16 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import PipelineProject
-from s3_fixtures import SECRET_ACCESS_KEY, SESSION_TOKEN, FaultProxy, S3Bucket
+from s3_fixtures import SECRET_ACCESS_KEY, SESSION_TOKEN, FaultProxy, S3Bucket, set_aws_env
 
+from pytest_cursus.data import s3_source
 from pytest_cursus.data.s3_source import S3Access, S3Error, S3Limits, S3Settings, S3Uri
 
 KiB = 1024
@@ -334,6 +336,80 @@ def test_an_object_changed_between_listing_and_download_is_an_error(s3_bucket: S
     with pytest.raises(S3Error, match=r"s3://.*/data/a.csv changed while it was being downloaded .*rerun"):
         access.download(uri, S3Limits(), tmp_path / "data")
     assert _entries(tmp_path / "cache") == {}
+
+
+# --- the client: botocore's own models, credential chain and endpoints ----------------------------
+
+
+def test_the_client_loads_botocore_s_model_files_unchanged_with_their_key_order() -> None:
+    """The plugin's botocore sessions parse the JSON models into plain dicts (botocore makes
+    OrderedDicts, twice as slow to parse): the data must be botocore's own, in the same order.
+    (Fresh loaders: botocore adjusts some loaded data in place once clients use it.)"""
+    import botocore.loaders
+    import botocore.session
+
+    data_path = botocore.session.Session().get_config_variable("data_path")
+    ours, botocore_s = s3_source._model_loader(data_path), botocore.loaders.create_loader(data_path)
+    assert ours.search_paths == botocore_s.search_paths
+    for name in ("endpoints", "partitions", "_retry", "sdk-default-configuration"):
+        same = json.dumps(ours.load_data(name)) == json.dumps(botocore_s.load_data(name))  # no diff of megabytes
+        assert same, f"{name} differs"
+    for type_name in ("service-2", "endpoint-rule-set-1", "paginators-1", "waiters-2"):
+        same = json.dumps(ours.load_service_model("s3", type_name)) == json.dumps(botocore_s.load_service_model("s3", type_name))
+        assert same, f"s3 {type_name} differs"
+    assert ours.list_available_services("service-2") == botocore_s.list_available_services("service-2")
+
+
+@pytest.mark.parametrize(
+    ("region", "fips"), [("us-east-1", False), ("eu-west-2", False), ("cn-north-1", False), ("us-gov-west-1", True), ("xx-unknown-9", False)]
+)
+def test_the_client_resolves_aws_endpoints_as_botocore_s_own_client_does(
+    region: str, fips: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import botocore.session
+
+    set_aws_env(monkeypatch, tmp_path)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", region)
+    if fips:
+        monkeypatch.setenv("AWS_USE_FIPS_ENDPOINT", "true")
+    ours = S3Access(S3Settings()).client  # AWS itself; nothing is sent
+    theirs = botocore.session.Session().create_client("s3")
+
+    def where(client: object, bucket: str) -> tuple[str, str, list[str], list[str]]:
+        """Host, path, query parameters and (SigV4) credential scope of a GET's presigned URL."""
+        url = urlsplit(client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "a/b.csv"}))  # type: ignore[attr-defined]
+        query = parse_qs(url.query)
+        return url.netloc, url.path, sorted(query), [value.split("/", 2)[2] for value in query.get("X-Amz-Credential", [])]
+
+    assert ours.meta.endpoint_url == theirs.meta.endpoint_url
+    for bucket in ("cursus-data", "cursus.dotted.bucket"):
+        assert where(ours, bucket) == where(theirs, bucket)
+
+
+def test_credentials_of_an_assumed_role_refresh_through_sts_during_a_download(
+    s3_bucket: S3Bucket, fault_proxy: type[FaultProxy], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An assumed role's credentials are fetched, and refreshed, by an STS client that the
+    plugin's botocore session creates with its own model loader (moto's STS, here)."""
+    for index in range(3):
+        s3_bucket.put(f"data/part-{index}.csv", f"a\n{index}\n")
+    sts = fault_proxy()
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name)
+    (tmp_path / "config").write_text(
+        # 900 s, the shortest: botocore refreshes before each request from then on
+        "[profile cursus-role]\nrole_arn = arn:aws:iam::123456789012:role/cursus-reader\nsource_profile = cursus-base\nduration_seconds = 900\n"
+    )
+    (tmp_path / "credentials").write_text("[cursus-base]\naws_access_key_id = AKIACURSUSBASEKEY001\naws_secret_access_key = cursus-base-secret-key\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_PROFILE", "cursus-role")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", sts.endpoint)
+    summary = _access(s3_bucket.endpoint, None).download(S3Uri.parse(s3_bucket.uri("data/")), S3Limits(), tmp_path / "data")
+    assert _tree(tmp_path / "data") == {f"part-{index}.csv": f"a\n{index}\n".encode() for index in range(3)}
+    assert summary.fetched == 3
+    assume_role_calls = sum(1 for method, path in sts.requests if method == "POST")
+    assert assume_role_calls >= 2, "the first AssumeRole, then refreshes while listing and downloading"
 
 
 # --- faults ----------------------------------------------------------------------------------------

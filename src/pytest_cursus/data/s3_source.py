@@ -588,21 +588,58 @@ def _new_session() -> Any:
     Its data loader (the parsed JSON service models: S3's API, its endpoint rules, the
     partitions) is shared by every session of the process, as boto3 shares one across the
     clients of a session: the next ``S3Access`` of the process (the notebook API makes one per
-    call) does not parse them again. Credentials are still resolved afresh by each session.
+    call) does not parse them again. It searches what ``botocore.loaders.create_loader`` would
+    (``data_path``/``AWS_DATA_PATH``, ``~/.aws/models``, botocore's data) and reads the files
+    with :class:`_PlainJSONFileLoader`. Credentials are still resolved afresh by each session.
     Response timestamps are left as text: nothing here reads them, and parsing a
     ``LastModified`` per listed object was most of the client's CPU time of a LIST.
     """
-    import botocore.loaders
     import botocore.session
 
     session = botocore.session.Session()
     data_path = session.get_config_variable("data_path")
     with _LOADERS_LOCK:
         if data_path not in _LOADERS:
-            _LOADERS[data_path] = botocore.loaders.create_loader(data_path)
+            _LOADERS[data_path] = _model_loader(data_path)
     session.register_component("data_loader", _LOADERS[data_path])
     session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
     return session
+
+
+def _model_loader(data_path: str | None) -> Any:
+    """``botocore.loaders.create_loader(data_path)``, reading with :class:`_PlainJSONFileLoader`."""
+    import botocore.loaders
+
+    paths = [] if data_path is None else [os.path.expanduser(os.path.expandvars(path)) for path in data_path.split(os.pathsep)]
+    return botocore.loaders.Loader(extra_search_paths=paths, file_loader=_PlainJSONFileLoader())
+
+
+class _PlainJSONFileLoader:
+    """botocore's model files parsed into plain dicts instead of OrderedDicts.
+
+    botocore's own file loader parses each model with ``object_pairs_hook=OrderedDict``; a dict
+    keeps the same key order (Python 3.7+) and botocore uses none of OrderedDict's extras on
+    loaded data, while parsing about twice as fast (the 1.2 MB endpoints.json: 33 ms against
+    13 ms). Same files, same search order, same ``.json`` then ``.json.gz`` lookup: the
+    ``file_loader`` argument of botocore's ``Loader`` exists for such faster loaders (see the
+    docstring of ``botocore.loaders``). Implements the two methods a ``Loader`` calls.
+    """
+
+    _EXTENSIONS = (".json", ".json.gz")
+
+    def exists(self, file_path: str) -> bool:
+        # botocore ships every model gzipped: that one first, one stat per service listed
+        return os.path.isfile(file_path + ".json.gz") or os.path.isfile(file_path + ".json")
+
+    def load_file(self, file_path: str) -> Any:
+        for extension in self._EXTENSIONS:
+            try:
+                with open(file_path + extension, "rb") as handle:
+                    raw = handle.read()
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                continue
+            return json.loads((gzip.decompress(raw) if extension == ".json.gz" else raw).decode("utf-8"))
+        return None
 
 
 def _dropped_connection_errors() -> tuple[type[BaseException], ...]:
