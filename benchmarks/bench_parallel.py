@@ -17,7 +17,13 @@ within each repetition (interleaved, so a busy moment of the shared machine hits
     -n 2 --dist loadfile   ... -n 2 --dist loadfile
 
 Target (issue): speedup (serial / parallel wall time) >= 1.7 on 2 cores, taken within each
-repetition. One untimed warm-up run of each configuration comes first (fills the .pyc cache).
+repetition.
+
+The machine's own ceiling, measured at the start of each repetition without pytest: the step's
+loop run alone, then ``--workers`` copies of it at once (each a new ``python -c`` process timing
+its own loop); ceiling = workers x (time alone) / (longest time at once). On an idle machine
+with as many free cores as workers it is the worker count; a virtual machine whose cores share
+a physical core, or whose host is busy, gives less, and no pytest run can beat it. One untimed warm-up run of each configuration comes first (fills the .pyc cache).
 Every run also gets ``-q --basetemp <project>/.basetemp``.
 """
 
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -103,6 +110,17 @@ def summary(output: str) -> str:
     return found[-1] if found else "?"
 
 
+def hardware_ceiling(iterations: int, workers: int) -> float:
+    """workers x (the loop's time alone) / (its longest time with ``workers`` copies at once)."""
+    code = BURN_SOURCE + f"import time\nstart = time.perf_counter()\nburn({iterations})\nprint(time.perf_counter() - start)\n"
+
+    def at_once(copies: int) -> float:
+        children = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(copies)]
+        return max(float(child.communicate()[0]) for child in children)
+
+    return workers * at_once(1) / at_once(workers)
+
+
 def main() -> None:
     args = parse_args(
         __doc__.splitlines()[0],
@@ -137,6 +155,7 @@ def main() -> None:
     speedups: dict[str, list[float]] = {
         label: [] for label in configs if label != "serial"
     }
+    ceilings: list[float] = []
     with project_dir("cursus-bench-parallel-", args.keep) as root:
         build_project(root, iterations)
         common = [
@@ -153,6 +172,7 @@ def main() -> None:
             check_ok(run_pytest(label, [*common, *extra], root, env))
         for rep in range(1, args.repeat + 1):
             wait_until_idle(args.wait_idle, args.max_wait)
+            ceilings.append(hardware_ceiling(iterations, args.workers))
             this_rep = {}
             for label, extra in configs.items():
                 run = run_pytest(label, [*common, *extra], root, env)
@@ -169,7 +189,8 @@ def main() -> None:
                 + "  ".join(
                     f"{label} {seconds:.2f}s" for label, seconds in this_rep.items()
                 )
-                + f"  (others' CPU use {median([noise[label][-1] for label in configs]):.0%})"
+                + f"  (others' CPU use {median([noise[label][-1] for label in configs]):.0%};"
+                + f" machine ceiling {ceilings[-1]:.2f})"
             )
 
     rows = []
@@ -182,6 +203,7 @@ def main() -> None:
             + ")"
         )
         result = "" if label == "serial" else verdict(median(speedups[label]) >= TARGET)
+        of_ceiling = "" if label == "serial" else f"{median([s / c for s, c in zip(speedups[label], ceilings)]):.2f}"
         busy = median([c / t for c, t in zip(cpu[label], times[label])])
         workers = 1 if label == "serial" else args.workers
         bound = median(cpu["serial"]) / max(
@@ -194,6 +216,7 @@ def main() -> None:
                 fmt_s(min(times[label])),
                 speed,
                 result,
+                of_ceiling,
                 fmt_s(median(cpu[label])),
                 f"{busy:.2f}",
                 f"{bound:.2f}",
@@ -220,6 +243,10 @@ def main() -> None:
         "independently of the other load on the machine.\n"
     )
     print(
+        f"Machine ceiling ({args.workers} copies of the step's loop at once, no pytest; see the module docstring), "
+        f"per repetition: {', '.join(f'{c:.2f}' for c in ceilings)}; median {median(ceilings):.2f}.\n"
+    )
+    print(
         md_table(
             [
                 "configuration",
@@ -227,6 +254,7 @@ def main() -> None:
                 "min s",
                 f"speedup: median of per-repetition serial/parallel (each); target >= {TARGET}",
                 "result",
+                "speedup / machine ceiling (median of per-repetition ratios)",
                 "CPU s of the pytest process tree (median)",
                 "cores kept busy (CPU s / wall s)",
                 "CPU-cost bound on the speedup",
