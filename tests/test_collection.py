@@ -168,6 +168,23 @@ def test_missing_scenario_directory_is_a_usage_error(chain: PipelineProject) -> 
     result.stderr.fnmatch_lines(["*--cursus-scenarios*nowhere does not exist*"])
 
 
+def test_a_workspace_that_cannot_be_created_is_a_usage_error(chain: PipelineProject) -> None:
+    (chain.root / "a_file").write_text("not a directory")
+    result = chain.pytester.runpytest("--cursus-scenarios", "scenarios", "--cursus-workspace", "a_file/ws", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--cursus-workspace / cursus_workspace: *a_file/ws cannot be created (Not a directory): give a writable directory*"])
+
+
+def test_an_unusable_basetemp_fails_the_step_that_needs_it_not_the_session(chain: PipelineProject) -> None:
+    (chain.root / "a_file").write_text("not a directory")
+    result = chain.pytester.runpytest_subprocess(
+        "--cursus-scenarios", "scenarios", "--basetemp", str(chain.root / "a_file" / "tmp"), "--cursus-no-cache", "-x", "-p", "no:cacheprovider"
+    )
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*NotADirectoryError*a_file/tmp*"])
+
+
 def test_ini_timeout_must_be_a_number(chain: PipelineProject) -> None:
     chain.pytester.makeini("[pytest]\ncursus_timeout = soon\n")
     result = chain.run()

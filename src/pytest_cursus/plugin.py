@@ -75,6 +75,13 @@ def pytest_configure(config: pytest.Config) -> None:
     for directory in options.scenarios:
         if not directory.exists():
             raise pytest.UsageError(f"--cursus-scenarios / cursus_scenarios: {directory} does not exist")
+    if options.workspace is not None:
+        try:
+            options.workspace.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise pytest.UsageError(
+                f"--cursus-workspace / cursus_workspace: {options.workspace} cannot be created ({exc.strerror or exc}): give a writable directory"
+            ) from None
     if options.debug and getattr(config.option, "numprocesses", None):
         raise pytest.UsageError("--cursus-debug runs steps in the pytest process so a debugger can stop in them; it cannot be combined with -n (xdist workers have no terminal): drop -n, and select the step with -k")
     config.stash[OPTIONS_KEY] = options
@@ -200,9 +207,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if selected and not config.option.collectonly and not config.stash[OPTIONS_KEY].debug:
         from .session_state import step_launcher
 
-        start = getattr(step_launcher(config), "start", None)
-        if start is not None:
-            start()
+        try:
+            start = getattr(step_launcher(config), "start", None)
+            if start is not None:
+                start()
+        except OSError:
+            pass  # e.g. an unwritable --basetemp: the first step meets it again and reports it
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
