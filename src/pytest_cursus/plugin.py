@@ -7,7 +7,6 @@ Kept thin: the items live in ``items.py`` and all the work in plain modules. Hea
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import Generator
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 
 from .options import OPTIONS, CursusOptions, OptionError, resolve_options
 from .plugin_fixtures import cursus_run, cursus_s3_endpoint  # noqa: F401  (fixtures of the plugin)
-from .session_state import OPTIONS_KEY, RUN_ID_KEY, SELECTED_STEPS_KEY, is_xdist_worker
+from .session_state import OPTIONS_KEY, RUN_ID_KEY, SELECTED_STEPS_KEY, is_xdist_worker, scenarios_collected
 
 MARKERS = {
     "cursus": "an item collected by pytest-cursus",
@@ -179,8 +178,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     pytest formats setup errors without ``repr_failure``, so the text is put on the report here.
     """
     report: pytest.TestReport = yield
-    if "pytest_cursus.items" not in sys.modules:
-        return report  # no scenario was collected: not our item, and the engine stays unimported
+    if not scenarios_collected():
+        return report  # not our item, and the engine stays unimported
     from .items import CursusItem
 
     if call.excinfo is None or call.when != "setup" or not isinstance(item, CursusItem):
@@ -197,8 +196,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    if "pytest_cursus.items" not in sys.modules:
-        return  # no scenario was collected: don't pay for importing the engine
+    if not scenarios_collected():
+        return  # don't pay for importing the engine
     from .items import StepItem
 
     config = session.config

@@ -10,7 +10,6 @@ A record is attached to:
 
 from __future__ import annotations
 
-import sys
 import weakref
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .options import CursusOptions
-from .session_state import RUN_ID_KEY, is_xdist_worker
+from .session_state import RUN_ID_KEY, is_xdist_worker, scenarios_collected
 
 # The report models (pydantic) are imported when a cursus item first reports: a session with
 # no scenario, in a project that merely has the plugin installed, never pays for them.
@@ -79,8 +78,8 @@ class CursusReporter:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report: pytest.TestReport = yield
-        if "pytest_cursus.items" not in sys.modules:
-            return report  # no scenario was collected, so this is not a step
+        if not scenarios_collected():
+            return report  # so this is not a step
         from .items import STEP_RESULT_KEY, StepItem, _ScenarioItem
         from .results import StepResult
 

@@ -41,6 +41,12 @@ def is_xdist_worker(config: pytest.Config) -> bool:
     return worker_id(config) is not None
 
 
+def scenarios_collected() -> bool:
+    """Whether this process collected a scenario or contract: only then is ``items`` imported,
+    so hooks that run for every test can tell without importing the engine."""
+    return "pytest_cursus.items" in sys.modules
+
+
 def pipeline_for(config: pytest.Config) -> PipelineRun:
     """The session's pipeline run, created when the first step needs it."""
     if PIPELINE_KEY not in config.stash:
