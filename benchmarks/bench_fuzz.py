@@ -109,9 +109,9 @@ def measure_engine(script: str, executor: str) -> dict[str, float]:
     from pytest_cursus.execution.launcher import FreshInterpreterLauncher
     from pytest_cursus.execution.step_runner import StepRunner, child_environment
     from pytest_cursus.execution.warm_executor import WarmForkLauncher
-    from pytest_cursus.fuzzing import StepFuzzer
-    from pytest_cursus.input_schemas import input_schema
-    from pytest_cursus.scenario_plan import load_scenario
+    from pytest_cursus.run.fuzzing import StepFuzzer
+    from pytest_cursus.plan.input_schemas import input_schema
+    from pytest_cursus.plan.scenario_plan import load_scenario
 
     with tempfile.TemporaryDirectory(prefix="cursus-bench-fuzz-") as directory:
         root = Path(directory)

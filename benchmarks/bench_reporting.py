@@ -119,7 +119,7 @@ def monitoring(root: Path, repeat: int) -> tuple[str, bool]:
     sys.path.insert(0, str(REPO_ROOT / "src"))
     from pytest_cursus.execution.step_runner import StepRunner
     from pytest_cursus.results import StepResult
-    from pytest_cursus.scenario_plan import load_scenario
+    from pytest_cursus.plan.scenario_plan import load_scenario
 
     iterations = calibrate_burn(2.0)
     (root / "scripts").mkdir()

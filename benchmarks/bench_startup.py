@@ -12,7 +12,7 @@ other load on a shared machine, wall time does):
 
     python -c pass                               the interpreter
     python -c "import pandas"                    pandas alone
-    python -c "import pytest_cursus.items"       what the plugin imports once a scenario is collected
+    python -c "import pytest_cursus.plugin.scenario_items"       what the plugin imports once a scenario is collected
     pytest --collect-only -q -p no:cursus -p no:xdist ...
                                                  pytest alone, the third-party plugins installed here disabled
     pytest --collect-only -q -p no:cursus ...    pytest and the other installed plugins, one trivial test
@@ -100,10 +100,10 @@ def main() -> None:
     configs: dict[str, list[str]] = {
         "python -c pass": [*py, "-c", "pass"],
         'python -c "import pandas"': [*py, "-c", "import pandas"],
-        'python -c "import pytest_cursus.items"': [
+        'python -c "import pytest_cursus.plugin.scenario_items"': [
             *py,
             "-c",
-            "import pytest_cursus.items",
+            "import pytest_cursus.plugin.scenario_items",
         ],
         "pytest --collect-only -q -p no:cursus -p no:xdist -p no:hypothesispytest -p no:html -p no:metadata -p no:benchmark tests": [
             *pytest,

@@ -775,7 +775,7 @@ def _engine(plugin_src: Path | None, env: dict[str, str]) -> tuple[Any, ...]:
     from pytest_cursus.execution.launcher import FreshInterpreterLauncher
     from pytest_cursus.execution.step_runner import StepRunner, child_environment
     from pytest_cursus.execution.warm_executor import WarmForkLauncher
-    from pytest_cursus.scenario_plan import load_scenario
+    from pytest_cursus.plan.scenario_plan import load_scenario
 
     return FreshInterpreterLauncher, StepRunner, WarmForkLauncher, child_environment, load_scenario
 

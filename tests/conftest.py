@@ -11,9 +11,9 @@ import yaml
 
 # pytester's in-process runs drop the modules an inner run imported; numpy and pyarrow cannot
 # be imported twice in one process, so they are imported here, before any inner run.
-import pytest_cursus.items  # noqa: F401  (pulls in pandas, numpy, pyarrow)
+import pytest_cursus.plugin.scenario_items  # noqa: F401  (pulls in pandas, numpy, pyarrow)
 import pytest_cursus.data.synthetic  # noqa: F401
-import pytest_cursus.pipeline  # noqa: F401
+import pytest_cursus.run.pipeline  # noqa: F401
 
 
 class PipelineProject:

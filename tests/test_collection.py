@@ -12,7 +12,7 @@ import pytest
 from conftest import PipelineProject
 from pytest_cursus import run_scenario
 from pytest_cursus.errors import ConfigErrors
-from pytest_cursus.scenario_plan import FileLookups, load_scenario
+from pytest_cursus.plan.scenario_plan import FileLookups, load_scenario
 
 CHAIN = """
 contracts: [../contracts]
@@ -213,7 +213,7 @@ def test_a_bare_pytest_run_does_not_collect_yaml(chain: PipelineProject) -> None
     assert "chain.yaml" not in result.stdout.str()
 
 
-HEAVY_MODULES = ("pydantic", "yaml", "pandas", "pyarrow", "numpy", "hypothesis", "botocore", "pytest_cursus.items", "pytest_cursus.results")
+HEAVY_MODULES = ("pydantic", "yaml", "pandas", "pyarrow", "numpy", "hypothesis", "botocore", "pytest_cursus.plugin.scenario_items", "pytest_cursus.results")
 
 
 def test_a_session_without_scenarios_imports_neither_the_engine_nor_the_report_models(pytester: pytest.Pytester) -> None:
@@ -235,11 +235,11 @@ def test_a_session_with_a_scenario_still_loads_what_its_steps_need(chain: Pipeli
     chain.pytester.makeconftest(
         "import sys\n"
         "def pytest_unconfigure():\n"
-        "    open('loaded.txt', 'w').write(' '.join(m for m in ('pydantic', 'pytest_cursus.items', 'pytest_cursus.results') if m in sys.modules))\n"
+        "    open('loaded.txt', 'w').write(' '.join(m for m in ('pydantic', 'pytest_cursus.plugin.scenario_items', 'pytest_cursus.results') if m in sys.modules))\n"
     )
     result = chain.pytester.runpytest_subprocess("--cursus-scenarios", "scenarios", "-p", "no:randomly")
     result.assert_outcomes(passed=5)
-    assert (chain.root / "loaded.txt").read_text().split() == ["pydantic", "pytest_cursus.items", "pytest_cursus.results"]
+    assert (chain.root / "loaded.txt").read_text().split() == ["pydantic", "pytest_cursus.plugin.scenario_items", "pytest_cursus.results"]
 
 
 def test_skips_point_at_the_scenario_file_not_the_plugin(chain: PipelineProject) -> None:
@@ -247,7 +247,7 @@ def test_skips_point_at_the_scenario_file_not_the_plugin(chain: PipelineProject)
     result = chain.run("-rs")
     result.assert_outcomes(failed=1, skipped=4)
     result.stdout.fnmatch_lines(["SKIPPED [[]*[]] scenarios/chain.yaml:*: upstream step 'load' failed*"])
-    assert "items.py" not in result.stdout.str()
+    assert "scenario_items.py" not in result.stdout.str()
 
 
 def _edit_keeping_size_and_mtime(path: Path, old: str, new: str) -> None:

@@ -44,7 +44,7 @@ def test_each_example_says_first_when_you_would_want_it(name: str) -> None:
 
 
 def test_every_hook_and_plugin_fixture_has_an_example() -> None:
-    from pytest_cursus.extension_hooks import HOOK_NAMES
+    from pytest_cursus.run.extension_hooks import HOOK_NAMES
 
     sources = "".join((EXAMPLES / name / "conftest.py").read_text() for name in EXAMPLE_NAMES)
     sources += "".join(path.read_text() for path in EXAMPLES.rglob("test_*.py"))

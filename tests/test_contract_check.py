@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pytest_cursus.contract_check import check_script
-from pytest_cursus.contracts import Contract, load_contract
+from pytest_cursus.checks.contract_check import check_script
+from pytest_cursus.formats.contracts import Contract, load_contract
 
 CONTRACT = {
     "step_type": "TabularPreprocessing",

@@ -1,4 +1,4 @@
-"""The pytest_cursus_* hooks (hookspecs.py): implemented in conftest.py files under pytest, and
+"""The pytest_cursus_* hooks (run/hookspecs.py): implemented in conftest.py files under pytest, and
 passed as plugins= to the notebook API."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from conftest import PipelineProject
 
 from pytest_cursus import run_scenario
 from pytest_cursus.errors import ConfigErrors
-from pytest_cursus.extension_hooks import HOOK_NAMES, plugin_manager
+from pytest_cursus.run.extension_hooks import HOOK_NAMES, plugin_manager
 
 ENV_WRITER = """
 import json, os
@@ -373,7 +373,7 @@ def test_a_plugin_without_any_hook_is_a_type_error() -> None:
 
 
 def test_the_hookspecs_document_who_calls_them_and_what_they_return() -> None:
-    from pytest_cursus import hookspecs
+    from pytest_cursus.run import hookspecs
 
     for name in HOOK_NAMES:
         doc = getattr(hookspecs, name).__doc__ or ""

@@ -13,14 +13,14 @@ from hypothesis import HealthCheck, Phase, given, settings
 
 from pytest_cursus.data.schema import ColumnSpec
 from pytest_cursus.data.tabular import read_columns
-from pytest_cursus.fuzzing import (
+from pytest_cursus.run.fuzzing import (
     SavedExample,
     dataset_strategy,
     feasible_rows,
     render_table,
     write_example,
 )
-from pytest_cursus.input_schemas import InputSchema
+from pytest_cursus.plan.input_schemas import InputSchema
 
 SCHEMA: dict[str, dict[str, Any]] = {
     "id": {"type": "int", "unique": True},

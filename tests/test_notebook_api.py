@@ -12,9 +12,9 @@ from conftest import PipelineProject
 
 from pytest_cursus import run_scenario, run_step
 from pytest_cursus.errors import ConfigErrors
-from pytest_cursus.notebook_api import NOT_FOR_NOTEBOOK, NOTEBOOK_OPTIONS
-from pytest_cursus.notebook_results import NotTabularError
-from pytest_cursus.options import OPTIONS
+from pytest_cursus.notebook.api import NOT_FOR_NOTEBOOK, NOTEBOOK_OPTIONS
+from pytest_cursus.notebook.results import NotTabularError
+from pytest_cursus.run.options import OPTIONS
 
 SPLITTER = """
 import os
@@ -230,7 +230,7 @@ def test_the_default_cache_is_the_one_pytest_uses_for_the_project(project: Pipel
 
 
 def test_importing_the_package_does_not_import_the_engine() -> None:
-    code = "import sys, pytest_cursus; print(sorted(m for m in ('pandas', 'pyarrow', 'pytest_cursus.pipeline') if m in sys.modules))"
+    code = "import sys, pytest_cursus; print(sorted(m for m in ('pandas', 'pyarrow', 'pytest_cursus.run.pipeline') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
 
     assert out.strip() == "[]"

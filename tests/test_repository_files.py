@@ -69,7 +69,7 @@ def test_the_workflow_builds_the_docs_strictly_and_lints(workflow: dict[Any, Any
 
 
 def test_the_plugin_options_the_workflow_uses_exist() -> None:
-    from pytest_cursus.options import OPTIONS
+    from pytest_cursus.run.options import OPTIONS
 
     flags = {spec.flag for spec in OPTIONS}
     used = set(re.findall(r"--cursus-[a-z-]+", (REPO / ".github/workflows/ci.yml").read_text()))

@@ -135,7 +135,7 @@ def test_an_unreadable_baseline_is_a_usage_error_naming_the_file(sleeper: Pipeli
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pytest_cursus.cli", *args], capture_output=True, text=True, check=False)
+    return subprocess.run([sys.executable, "-m", "pytest_cursus.cli.main", *args], capture_output=True, text=True, check=False)
 
 
 def _report(tmp_path: Path, name: str, steps: dict[str, tuple[float, int]]) -> Path:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import PipelineProject
 
-COMMAND = [sys.executable, "-m", "pytest_cursus.cli"]
+COMMAND = [sys.executable, "-m", "pytest_cursus.cli.main"]
 
 
 def cursus_runtime(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

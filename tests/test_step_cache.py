@@ -134,9 +134,9 @@ def test_changing_the_input_data_reruns_everything_that_reads_it(chain: Chain) -
 
 
 def test_plugin_version_is_part_of_the_key(chain: Chain, monkeypatch: pytest.MonkeyPatch) -> None:
-    import pytest_cursus.step_key
+    import pytest_cursus.cache.key
 
-    monkeypatch.setattr(pytest_cursus.step_key, "__version__", "999.0")
+    monkeypatch.setattr(pytest_cursus.cache.key, "__version__", "999.0")
     chain.run().assert_outcomes(passed=5)
     assert chain.runs() == ["a", "b", "c"]
 
@@ -319,7 +319,7 @@ def test_the_cache_is_capped_by_size_evicting_least_recently_used(chain: Chain) 
 
 
 def test_eviction_counts_an_entry_with_an_unreadable_record_as_empty_and_goes_on(tmp_path: Path) -> None:
-    from pytest_cursus.step_cache import OutputCache
+    from pytest_cursus.cache.store import OutputCache
 
     cache = OutputCache(tmp_path, "run", max_bytes=100)
     for name, record, age in (("old", '{"bytes": 80}', 30), ("broken", "{not json", 20), ("new", '{"bytes": 80}', 10)):

@@ -20,7 +20,7 @@ from conftest import PipelineProject
 from pytest_cursus.execution.preload import NOT_FORK_SAFE, needs_fresh_interpreter, preload_candidates
 from pytest_cursus.execution.step_runner import StepRunner, child_environment
 from pytest_cursus.execution.warm_executor import CursusExecutorWarning, WarmForkLauncher
-from pytest_cursus.scenario_plan import load_scenario
+from pytest_cursus.plan.scenario_plan import load_scenario
 
 DEATH_LIMIT_S = 5
 STARTUP_LIMIT_S = 60
@@ -439,7 +439,7 @@ def test_a_started_parent_is_the_one_the_first_step_forks_from(tmp_path: Path) -
 def test_the_warm_parent_is_started_before_the_first_step_is_set_up_but_not_for_collect_only(one_step: PipelineProject) -> None:
     one_step.pytester.makeconftest(
         """
-        from pytest_cursus.session_state import LAUNCHER_KEY
+        from pytest_cursus.plugin.session import LAUNCHER_KEY
 
         def pytest_runtest_setup(item):
             launcher = item.config.stash.get(LAUNCHER_KEY, None)

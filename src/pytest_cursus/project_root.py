@@ -21,7 +21,7 @@ else:  # pragma: no cover - Python 3.10 (tomli is a dependency of pytest there)
 
 CONFIG_NAMES = ("pytest.toml", ".pytest.toml", "pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg")
 STEP_CACHE_DIR = "cursus-steps"  # as session_state.CACHE_DIR_NAME, under pytest's cache
-STEP_CACHE_DEFAULT_MAX_MB = 2048  # here, not in step_cache.py, so the option table needs no pydantic
+STEP_CACHE_DEFAULT_MAX_MB = 2048  # here, not in cache/store.py, so the option table needs no pydantic
 S3_CACHE_DIR = "cursus-s3"
 
 

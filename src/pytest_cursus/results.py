@@ -23,7 +23,7 @@ FailureKind = Literal[
     "wrote_outside",  # wrote to a hard-coded container path on the host
     "expectation",
     "setup",  # the plugin could not prepare the step (data source, staging)
-    "hook",  # a pytest_cursus_* hook implementation raised (hookspecs.py)
+    "hook",  # a pytest_cursus_* hook implementation raised (run/hookspecs.py)
     "executor_lost",  # the warm executor's parent died while the step ran (it is run once more)
 ]
 

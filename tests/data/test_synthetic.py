@@ -423,8 +423,8 @@ def test_a_data_source_reports_progress_on_stderr(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from pytest_cursus.data import synthetic
-    from pytest_cursus.data.sources import materialize
-    from pytest_cursus.scenario_file import DataSource
+    from pytest_cursus.run.sources import materialize
+    from pytest_cursus.formats.scenario_file import DataSource
 
     source = DataSource.model_validate({"synthetic": {"rows": 5, "columns": {"x": {"type": "int"}}}})
     monkeypatch.setattr(synthetic, "PROGRESS_AFTER_S", -1.0)  # as if generating had been slow

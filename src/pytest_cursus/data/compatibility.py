@@ -18,7 +18,7 @@ The rules, in the order a reader (pandas, pyarrow) makes them necessary:
 
 from __future__ import annotations
 
-from .schema import ColumnSpec, DataSchema
+from pytest_cursus.data.schema import ColumnSpec, DataSchema
 
 
 def expected_type(column: ColumnSpec) -> str:

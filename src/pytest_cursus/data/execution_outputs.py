@@ -22,8 +22,8 @@ import string
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import DataSourceError
-from .s3_source import S3Access, S3Error, S3Limits, S3NotFound, S3Uri
+from pytest_cursus.errors import DataSourceError
+from pytest_cursus.data.s3_source import S3Access, S3Error, S3Limits, S3NotFound, S3Uri
 
 DEFAULT_LAYOUT = "{prefix}{step}/{output}/"
 PLACEHOLDERS = ("prefix", "step", "output", "contract", "scenario")

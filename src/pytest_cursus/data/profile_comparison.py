@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from .schema import SyntheticSpec
+    from pytest_cursus.data.schema import SyntheticSpec
 
 PROFILE_ROWS = 100_000
 MAX_CATEGORIES = 20
@@ -151,7 +151,7 @@ def profile_dataset(path: Path, location: str, rows: int | None = None, note: st
     counted row total (a synthetic spec knows its own)."""
     import pyarrow as pa
 
-    from .tabular import count_rows, list_tabular_files, read_head
+    from pytest_cursus.data.tabular import count_rows, list_tabular_files, read_head
 
     files = list_tabular_files(path)
     if not files:
@@ -209,7 +209,7 @@ def compare_datasets(
 def compare_source(scenario: str, name: str, spec: SyntheticSpec, real: Path, real_location: str, scratch: Path, real_note: str = "") -> ProfileComparison:
     """Generate the source's synthetic variant on the side (in ``scratch``, removed after) and
     compare it with the real data at ``real``."""
-    from .synthetic import write_synthetic
+    from pytest_cursus.data.synthetic import write_synthetic
 
     subject = f"data.{name}"
     sample = spec.model_copy(update={"rows": min(spec.rows, PROFILE_ROWS), "shards": 1})
@@ -230,7 +230,7 @@ def _profile_column(column: pa.ChunkedArray) -> ColumnProfile:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from .tabular import logical_type
+    from pytest_cursus.data.tabular import logical_type
 
     dtype = logical_type(column.type)
     if pa.types.is_dictionary(column.type):

@@ -71,7 +71,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from ..errors import DataSourceError
+from pytest_cursus.errors import DataSourceError
 
 DEFAULT_CONCURRENCY = 16
 PART_BYTES = 32 * 2**20  # objects over twice this are fetched in ranged parts, in parallel
@@ -442,7 +442,7 @@ class S3Access:
 
     def _write_sample(self, uri: S3Uri, obj: S3Object, rows: int, destination: Path) -> None:
         """The object's first ``rows`` rows, written to ``destination`` via a temporary file."""
-        from .tabular import tabular_format
+        from pytest_cursus.data.tabular import tabular_format
 
         fmt = tabular_format(obj.key)
         assert fmt is not None
@@ -722,7 +722,7 @@ def _describe_failure(
 
 def _plan(listing: Listing, limits: S3Limits) -> list[PlannedFile]:
     """The files to take, in key order, before ``max_bytes`` (see :func:`_fit`)."""
-    from .tabular import tabular_format
+    from pytest_cursus.data.tabular import tabular_format
 
     objects = list(listing.objects)
     if limits.max_files is not None:

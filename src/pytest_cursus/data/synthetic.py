@@ -38,7 +38,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
-from .schema import (
+from pytest_cursus.data.schema import (
     STRING_ALPHABET,
     STRING_FIRST_ALPHABET,
     ColumnSpec,

@@ -14,12 +14,12 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from ..contracts import Contract
-from .launcher import FreshInterpreterLauncher, LaunchSpec, StepLauncher
-from .preload import preload_candidates
-from .protocol import ChildReport, ChildRequest
-from .step_runner import child_environment, tail
-from .supervisor import ProcessSupervisor
+from pytest_cursus.formats.contracts import Contract
+from pytest_cursus.execution.launcher import FreshInterpreterLauncher, LaunchSpec, StepLauncher
+from pytest_cursus.execution.preload import preload_candidates
+from pytest_cursus.execution.protocol import ChildReport, ChildRequest
+from pytest_cursus.execution.step_runner import child_environment, tail
+from pytest_cursus.execution.supervisor import ProcessSupervisor
 
 IMPORT_TIMEOUT_S = 120.0
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import psutil
 
-from . import child
-from .supervisor import ProcessOutcome
+from pytest_cursus.execution import child
+from pytest_cursus.execution.supervisor import ProcessOutcome
 
 
 def run_in_process(request_file: Path, env: dict[str, str], cwd: Path) -> ProcessOutcome:

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, final
 
-from .child import PARENT_PID_VARIABLE
+from pytest_cursus.execution.child import PARENT_PID_VARIABLE
 
 if TYPE_CHECKING:
-    from ..results import ExecutorKind
+    from pytest_cursus.results import ExecutorKind
 
 
 

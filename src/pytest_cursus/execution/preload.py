@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
-from ..local_modules import module_files
+from pytest_cursus.execution.local_modules import module_files
 
 # Top-level packages that hold state a forked child cannot inherit safely: threads started at
 # import, GPU/driver contexts, a JVM or a display connection. Steps import them themselves.

@@ -10,16 +10,16 @@ from pathlib import Path, PurePosixPath
 
 from pydantic import ValidationError
 
-from ..contract_files import ChannelSpec
-from ..results import ExecutorKind, OutputFile, StepFailure, StepMetrics, StepResult
-from ..scenario_plan import StepPlan
-from ..secret_env import SecretScrubber, mask_env, secret_names
-from .in_process import run_in_process
-from .launcher import FreshInterpreterLauncher, LaunchSpec, StepLauncher
-from .preload import preload_candidates
-from .protocol import ChildReport, ChildRequest
-from .supervisor import ProcessOutcome, ProcessSupervisor
-from .workspace import (
+from pytest_cursus.formats.contract_files import ChannelSpec
+from pytest_cursus.results import ExecutorKind, OutputFile, StepFailure, StepMetrics, StepResult
+from pytest_cursus.plan.scenario_plan import StepPlan
+from pytest_cursus.secret_env import SecretScrubber, mask_env, secret_names
+from pytest_cursus.execution.in_process import run_in_process
+from pytest_cursus.execution.launcher import FreshInterpreterLauncher, LaunchSpec, StepLauncher
+from pytest_cursus.execution.preload import preload_candidates
+from pytest_cursus.execution.protocol import ChildReport, ChildRequest
+from pytest_cursus.execution.supervisor import ProcessOutcome, ProcessSupervisor
+from pytest_cursus.execution.workspace import (
     StagingError,
     StepWorkspace,
     describe_changes,
@@ -317,7 +317,7 @@ def _output_file(file: Path, relative: str) -> OutputFile:
 
 
 def _rows(file: Path, size: int) -> int | None:
-    from ..data.tabular import UnreadableTableError, count_rows, tabular_format
+    from pytest_cursus.data.tabular import UnreadableTableError, count_rows, tabular_format
 
     fmt = tabular_format(file)
     if fmt is None or size == 0 or (fmt.kind != "parquet" and size > MAX_COUNTED_TEXT_BYTES):

@@ -10,7 +10,7 @@ from typing import Literal
 
 import psutil
 
-from .launcher import LaunchedProcess
+from pytest_cursus.execution.launcher import LaunchedProcess
 
 KillReason = Literal["timeout", "memory", "interrupt"]
 FIRST_SAMPLE_S = 0.005

@@ -37,12 +37,12 @@ from typing import TYPE_CHECKING, Any, final
 
 import psutil
 
-from .child import PARENT_PID_VARIABLE
-from .launcher import ExitRecord, FreshInterpreterLauncher, LaunchedProcess, LaunchSpec
-from .preload import needs_fresh_interpreter
+from pytest_cursus.execution.child import PARENT_PID_VARIABLE
+from pytest_cursus.execution.launcher import ExitRecord, FreshInterpreterLauncher, LaunchedProcess, LaunchSpec
+from pytest_cursus.execution.preload import needs_fresh_interpreter
 
 if TYPE_CHECKING:
-    from ..results import ExecutorKind
+    from pytest_cursus.results import ExecutorKind
 
 # a preload import that takes longer than this is taken for a hang
 PRELOAD_TIMEOUT_S = 300.0

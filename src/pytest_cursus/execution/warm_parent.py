@@ -31,7 +31,7 @@ import threading
 import time
 from typing import Any
 
-from . import child
+from pytest_cursus.execution import child
 
 # the handlers a fresh interpreter starts with, restored in each child in case a preloaded
 # module installed its own

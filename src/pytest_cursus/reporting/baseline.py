@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from ..results import StepMetrics
-from .regression_thresholds import Thresholds
-from .run_report import BaselineCheck, RunReport, StepRecord
+from pytest_cursus.results import StepMetrics
+from pytest_cursus.reporting.regression_thresholds import Thresholds
+from pytest_cursus.reporting.run_report import BaselineCheck, RunReport, StepRecord
 
 
 def compare_metrics(

@@ -10,14 +10,14 @@ from collections.abc import Sequence
 from html import escape
 from typing import TYPE_CHECKING
 
-from .baseline import describe_regression
-from .regression_thresholds import Thresholds
-from .run_report import ReportedStep, StepRecord
-from .svg_charts import DagNode, dag_svg, memory_chart_svg
-from .terminal_tables import by_scenario
+from pytest_cursus.reporting.baseline import describe_regression
+from pytest_cursus.reporting.regression_thresholds import Thresholds
+from pytest_cursus.reporting.run_report import ReportedStep, StepRecord
+from pytest_cursus.reporting.svg_charts import DagNode, dag_svg, memory_chart_svg
+from pytest_cursus.reporting.terminal_tables import by_scenario
 
 if TYPE_CHECKING:
-    from ..data.profile_comparison import ColumnCells, ProfileComparison
+    from pytest_cursus.data.profile_comparison import ColumnCells, ProfileComparison
 
 LOG_OPEN_LINES = 20  # logs longer than this start collapsed
 

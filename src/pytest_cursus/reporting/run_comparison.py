@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .baseline import compare_runs
-from .regression_thresholds import Thresholds
-from .run_report import BaselineCheck, RunReport, StepRecord
-from .svg_charts import sparkline
+from pytest_cursus.reporting.baseline import compare_runs
+from pytest_cursus.reporting.regression_thresholds import Thresholds
+from pytest_cursus.reporting.run_report import BaselineCheck, RunReport, StepRecord
+from pytest_cursus.reporting.svg_charts import sparkline
 
 TREND_TABLE_RUNS = 6  # runs shown as numbers; the sparkline covers all of them
 

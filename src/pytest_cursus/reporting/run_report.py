@@ -20,8 +20,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..data.profile_comparison import ProfileComparison
-from ..results import OutputFile, StepFailure, StepMetrics, StepResult
+from pytest_cursus.data.profile_comparison import ProfileComparison
+from pytest_cursus.results import OutputFile, StepFailure, StepMetrics, StepResult
 
 SCHEMA_VERSION = 1
 FORMAT_NAME: Literal["pytest-cursus-run"] = "pytest-cursus-run"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from .baseline import describe_regression
-from .regression_thresholds import Thresholds
-from .run_report import StepRecord
+from pytest_cursus.reporting.baseline import describe_regression
+from pytest_cursus.reporting.regression_thresholds import Thresholds
+from pytest_cursus.reporting.run_report import StepRecord
 
 WIDTH = 100
 _COLUMNS = (("outcome", 7, "<"), ("cached", 6, "<"), ("wall", 8, ">"), ("CPU", 8, ">"), ("peak MB", 8, ">"), ("rows out", 13, ">"))

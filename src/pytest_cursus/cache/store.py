@@ -1,0 +1,195 @@
+"""Content-addressed store of step outputs, shared by every process of a run and across runs.
+
+Layout under the cache root::
+
+    entries/<key>/record.json      the StepResult and key parts (written last)
+    entries/<key>/outputs/<name>/  the step's outputs
+    locks/<key>.lock               flock'ed while a process looks up, runs or stores the step
+    tmp/                           entries being written; renamed into entries/ when complete
+
+An entry is complete or absent: it is built under ``tmp/`` and renamed into place, so a run
+killed half way leaves at worst a stray temporary directory, which eviction removes. A
+process that needs a step takes the step's lock first; a second process needing the same step
+waits on the lock and then finds the entry, so a step runs once per run (xdist).
+
+Failed results are stored too, tagged with the run id, so other workers of the *same* run
+report the same failure instead of running the step again; a later run ignores them.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pytest_cursus.execution.workspace import make_read_only, make_writable
+from pytest_cursus.project_root import STEP_CACHE_DEFAULT_MAX_MB as DEFAULT_MAX_MB
+
+# The record model (pydantic, with StepResult) is imported by the methods that read or write
+# records: eviction, which the xdist controller runs at the end of a session, needs only sizes.
+if TYPE_CHECKING:
+    from pytest_cursus.results import StepResult
+    from pytest_cursus.cache.record import CacheRecord
+    from pytest_cursus.cache.key import StepKey
+
+STALE_TMP_SECONDS = 3600
+
+
+class OutputCache:
+    def __init__(self, root: Path, run_id: str, *, reuse_earlier_runs: bool = True, max_bytes: int | None = DEFAULT_MAX_MB * 2**20) -> None:
+        self.root = root
+        self.run_id = run_id
+        self.reuse_earlier_runs = reuse_earlier_runs
+        self.max_bytes = max_bytes
+        for directory in (self.entries_dir, self.locks_dir, self.tmp_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def entries_dir(self) -> Path:
+        return self.root / "entries"
+
+    @property
+    def locks_dir(self) -> Path:
+        return self.root / "locks"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.root / "tmp"
+
+    @contextmanager
+    def claim(self, key: str) -> Iterator[None]:
+        """Hold the step's lock: other processes wanting the same step wait here.
+
+        The kernel releases a flock when its process dies, so a killed worker never leaves a
+        lock held.
+        """
+        with open(self.locks_dir / f"{key}.lock", "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def lookup(self, key: str) -> StepResult | None:
+        """The stored result (outputs pointing into the entry), if this run may use it."""
+        record = self._read(key)
+        if record is None:
+            return None
+        same_run = record.run_id == self.run_id
+        if not same_run and not (self.reuse_earlier_runs and record.result.passed):
+            return None
+        os.utime(self.entries_dir / key)  # last use, for eviction
+        return record.result.model_copy(update={"cached": True, "produced_by_run": record.run_id})
+
+    def store(self, key: StepKey, result: StepResult) -> None:
+        """Save ``result`` and its outputs under ``key``; replaces an entry that may not be reused."""
+        staging = self.tmp_dir / f"{key.digest}-{uuid.uuid4().hex}"
+        final = self.entries_dir / key.digest
+        outputs: dict[str, str] = {}
+        size = 0
+        try:
+            staging.mkdir(parents=True)
+            if result.passed:
+                for name, source in result.outputs.items():
+                    stored, copied = _copy_output(Path(source), staging / "outputs" / name)
+                    outputs[name] = str(final / stored.relative_to(staging))
+                    size += copied
+            from pytest_cursus.cache.record import CacheRecord
+
+            stored_result = result.model_copy(update={"outputs": outputs or result.outputs, "cache_key": key.digest})
+            record = CacheRecord(key=key.digest, run_id=self.run_id, created=time.time(), bytes=size, parts=key.parts, result=stored_result)
+            (staging / "record.json").write_text(record.model_dump_json(), encoding="utf-8")
+            make_read_only(staging / "outputs")
+            if final.exists():
+                _remove(final)  # a failed or foreign-run entry we were not allowed to reuse
+            os.rename(staging, final)
+        finally:
+            if staging.exists():
+                _remove(staging)
+
+    def evict(self) -> list[str]:
+        """Drop least recently used entries until the cache fits ``max_bytes``; sweep stale temps."""
+        now = time.time()
+        for stray in self.tmp_dir.iterdir():
+            try:
+                if now - stray.stat().st_mtime > STALE_TMP_SECONDS:
+                    _remove(stray)
+            except FileNotFoundError:
+                pass
+        if self.max_bytes is None:
+            return []
+        entries = []
+        for entry in self.entries_dir.iterdir():
+            try:
+                used = entry.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            entries.append((used, entry.name, _recorded_size(entry)))
+        total = sum(size for _, _, size in entries)
+        evicted = []
+        for _, key, size in sorted(entries):
+            if total <= self.max_bytes:
+                break
+            if self._remove_unless_busy(key):
+                total -= size
+                evicted.append(key)
+        return evicted
+
+    def _remove_unless_busy(self, key: str) -> bool:
+        with open(self.locks_dir / f"{key}.lock", "a+b") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False  # in use by a running step
+            try:
+                _remove(self.entries_dir / key)
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        (self.locks_dir / f"{key}.lock").unlink(missing_ok=True)
+        return True
+
+    def _read(self, key: str) -> CacheRecord | None:
+        from pytest_cursus.cache.record import CacheRecord
+
+        try:
+            return CacheRecord.model_validate_json((self.entries_dir / key / "record.json").read_bytes())
+        except (OSError, ValueError):  # pydantic's ValidationError is a ValueError
+            return None  # absent, or written by an incompatible version: a miss
+
+
+def _recorded_size(entry: Path) -> int:
+    """The bytes an entry's record says it holds; 0 for a record that cannot be read, as for a
+    half-deleted entry (only its size matters here, not that the rest of the record is valid)."""
+    try:
+        size = json.loads((entry / "record.json").read_bytes()).get("bytes", 0)
+    except (OSError, ValueError, AttributeError):
+        return 0
+    return size if isinstance(size, int) else 0
+
+
+def _copy_output(source: Path, target_dir: Path) -> tuple[Path, int]:
+    """Copy an output (directory, or single file for a file channel); return its stored path."""
+    target_dir.mkdir(parents=True, exist_ok=True)
+    if source.is_file():
+        shutil.copyfile(source, target_dir / source.name)
+        return target_dir / source.name, source.stat().st_size
+    if source.is_dir():
+        shutil.copytree(source, target_dir, dirs_exist_ok=True, symlinks=False)
+    return target_dir, _tree_size(target_dir)
+
+
+def _tree_size(path: Path) -> int:
+    return sum(file.stat().st_size for file in path.rglob("*") if file.is_file())
+
+
+def _remove(path: Path) -> None:
+    make_writable(path)
+    shutil.rmtree(path, ignore_errors=True)
+

@@ -1,0 +1,602 @@
+"""Static check of a script against its contract: do the keys it reads agree with what is declared?
+
+The script is parsed, never imported. From ``main``'s first four parameters (whatever they are
+called) the analysis follows the dicts and the namespace through aliases (``paths =
+input_paths``, ``dict(input_paths)``, ``input_paths.copy()``), into functions of the same file
+that receive them (positionally or by keyword), and through string constants naming keys
+(``KEY = "DATA"`` at module or function level, ``for name in ("A", "B")`` loops). It records:
+
+* ``input_paths[...]``, ``input_paths.get(...)``, ``"X" in input_paths`` (and ``output_paths``);
+* ``environ_vars[...]``/``.get(...)``; ``os.environ[...]``/``.get(...)``, ``os.getenv(...)``
+  anywhere in the file (``from os import environ, getenv`` too);
+* ``job_args.x`` and ``getattr(job_args, "x", ...)``.
+
+Findings, each naming the script line:
+
+* a key the script indexes (``[...]``) that the contract does not declare (a KeyError, or an
+  env var nobody sets);
+* a required input the script never reads;
+* an optional input indexed without a guard: an unwired optional channel points at a path that
+  does not exist. Guarded means: inside a ``try``, inside the test of an ``if``/``while``/
+  conditional expression, an argument of ``os.path.exists``/``isdir``/``isfile``/``Path.exists``/
+  ``glob``/``os.walk``..., read with ``.get``, or stored in a variable (or a path built from it)
+  that such a check looks at, here or in a same-file function it is passed to, or its key tested
+  with ``in``.
+
+Caveats (to avoid false findings, the analysis says nothing when it cannot see):
+    * A key it cannot resolve (an f-string with variables, a key from a function call) or a dict
+      iterated (``.items()``, ``for k in paths``), unpacked (``**paths``) or passed to a
+      function of another module makes "never reads" unknowable for that dict: not reported.
+    * ``os.environ`` subscripts of variables the platform sets (``PATH``, ``HOME``, ``SM_*``,
+      ``AWS_*``, ...) are not findings.
+    * Flow-insensitive: a guard anywhere in the function counts, before or after the read.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from pytest_cursus.formats.contracts import Contract
+
+Role = Literal["input", "output", "env", "job_args", "os_env"]
+MAIN_ROLES: tuple[Role, ...] = ("input", "output", "env", "job_args")
+_ROLE_SHOWN = {"input": "input_paths", "output": "output_paths", "env": "environ_vars", "job_args": "job_args", "os_env": "os.environ"}
+_GUARD_CALLS = frozenset({"exists", "isdir", "isfile", "lexists", "is_dir", "is_file", "glob", "iglob", "rglob", "walk", "hasattr"})
+_DICT_READS = frozenset({"get", "pop", "setdefault"})
+_DICT_COPIES = frozenset({"copy"})
+_PLATFORM_ENV = frozenset({"PATH", "HOME", "USER", "PWD", "LANG", "LC_ALL", "TMPDIR", "TEMP", "TMP", "HOSTNAME", "PYTHONPATH", "SHELL", "TZ"})
+_PLATFORM_ENV_PREFIXES = ("SM_", "AWS_", "SAGEMAKER_", "PYTHON", "LC_", "OMP_", "MKL_", "CUDA_", "NVIDIA_")
+_NAMESPACE_METHODS = frozenset({"_get_kwargs", "_get_args"})
+
+
+@dataclass(frozen=True)
+class Finding:
+    path: Path
+    line: int
+    message: str
+
+    def render(self, root: Path | None = None) -> str:
+        shown = self.path
+        if root is not None:
+            try:
+                shown = self.path.resolve().relative_to(root.resolve())
+            except ValueError:
+                pass
+        return f"{shown}:{self.line}: {self.message}"
+
+
+@dataclass(frozen=True)
+class KeyRead:
+    role: Role
+    key: str
+    line: int
+    how: Literal["index", "get", "in", "attr"]
+    text: str  # the expression as written, for messages
+    guarded: bool = False
+
+
+@dataclass
+class ScriptAccess:
+    """Every key read the analysis could resolve, and the dicts it could not follow fully."""
+
+    main_line: int | None = None
+    main_parameters: int = 0
+    reads: list[KeyRead] = field(default_factory=list)
+    opaque: set[Role] = field(default_factory=set)
+
+    def keys(self, role: Role) -> set[str]:
+        return {read.key for read in self.reads if read.role == role}
+
+
+def check_script(script: Path, contract: Contract) -> list[Finding]:
+    """Findings for ``script`` against ``contract``; a script that does not parse is one finding."""
+    try:
+        source = script.read_text(encoding="utf-8")
+        tree = ast.parse(source, filename=str(script))
+    except SyntaxError as exc:
+        return [Finding(script, exc.lineno or 1, f"cannot parse the script: {exc.msg}")]
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return [Finding(script, 1, f"cannot read the script: {exc}")]
+    return compare(analyse(tree), contract, script)
+
+
+def analyse(tree: ast.Module) -> ScriptAccess:
+    """What ``main`` (and what it calls in the same file) reads, plus ``os.environ`` anywhere."""
+    module = _Module(tree)
+    access = ScriptAccess()
+    main = module.functions.get("main")
+    if main is not None:
+        access.main_line = main.lineno
+        parameters = [arg.arg for arg in main.args.posonlyargs + main.args.args]
+        access.main_parameters = len(parameters)
+        if len(parameters) < len(MAIN_ROLES):
+            access.opaque.update(MAIN_ROLES[len(parameters) :])  # reached through *args: unknowable
+        bindings = dict(zip(parameters, MAIN_ROLES))
+        _FunctionScan(module, main, bindings, access).run()
+    else:
+        access.opaque.update(MAIN_ROLES)
+    _scan_os_environ(module, tree, access)
+    return access
+
+
+def compare(access: ScriptAccess, contract: Contract, script: Path) -> list[Finding]:
+    findings: list[Finding] = []
+    name = contract.name
+    declared_env = set(contract.required_env) | set(contract.optional_env)
+    job_attributes = {argument.attribute for argument in contract.job_arguments}
+    for read in access.reads:
+        if read.role == "input" and read.how == "index":
+            channel = contract.inputs.get(read.key)
+            if channel is None:
+                findings.append(Finding(script, read.line, f"{read.text} reads input {read.key!r}, which contract {name} does not declare{_declared(contract.inputs)}"))
+            elif not channel.required and not read.guarded:
+                findings.append(
+                    Finding(
+                        script,
+                        read.line,
+                        f"{read.text} uses optional input {read.key!r} without a guard: when it is not wired its path does not "
+                        "exist; check os.path.exists(...) first, use .get(...), or wrap the read in try/except",
+                    )
+                )
+        elif read.role == "output" and read.how == "index" and read.key not in contract.outputs:
+            findings.append(Finding(script, read.line, f"{read.text} writes output {read.key!r}, which contract {name} does not declare{_declared(contract.outputs)}"))
+        elif read.role == "env" and read.how == "index" and read.key not in declared_env or read.role == "os_env" and read.how == "index" and read.key not in declared_env and not _platform_variable(read.key):
+            findings.append(Finding(script, read.line, f"{read.text} reads env var {read.key!r}, which contract {name} does not declare in env_vars (required or optional)"))
+        elif read.role == "job_args" and read.how == "attr" and read.key not in job_attributes:
+            declared = ", ".join(argument.flag for argument in contract.job_arguments) or "none"
+            findings.append(Finding(script, read.line, f"{read.text} reads job argument {read.key!r}, which contract {name} does not declare (job_arguments: {declared})"))
+    if "input" not in access.opaque:
+        read_inputs = access.keys("input")
+        for input_name, channel in contract.inputs.items():
+            if channel.required and input_name not in read_inputs:
+                findings.append(
+                    Finding(
+                        script,
+                        access.main_line or 1,
+                        f"contract {name} declares required input {input_name!r}, but the script never reads input_paths[{input_name!r}]",
+                    )
+                )
+    return sorted(set(findings), key=lambda finding: (finding.line, finding.message))
+
+
+def _declared(names: Iterable[str]) -> str:
+    listed = ", ".join(names)
+    return f" (declared: {listed})" if listed else " (it declares none)"
+
+
+def _platform_variable(name: str) -> bool:
+    return name in _PLATFORM_ENV or name.startswith(_PLATFORM_ENV_PREFIXES)
+
+
+# --- module facts -----------------------------------------------------------------------------
+
+
+class _Module:
+    """Module-level functions, string constants and the names ``os``/``os.environ`` go by."""
+
+    def __init__(self, tree: ast.Module) -> None:
+        self.functions: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
+        self.constants: dict[str, list[str]] = {}
+        self.os_names: set[str] = set()
+        self.environ_names: set[str] = set()
+        self.getenv_names: set[str] = set()
+        for statement in tree.body:
+            if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                self.functions[statement.name] = statement
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name == "os":
+                        self.os_names.add(alias.asname or "os")
+            elif isinstance(node, ast.ImportFrom) and node.module == "os":
+                for alias in node.names:
+                    if alias.name == "environ":
+                        self.environ_names.add(alias.asname or "environ")
+                    elif alias.name == "getenv":
+                        self.getenv_names.add(alias.asname or "getenv")
+        _collect_constants(tree.body, self.constants, {})
+
+    def is_os_environ(self, node: ast.expr) -> bool:
+        if isinstance(node, ast.Name):
+            return node.id in self.environ_names
+        return (
+            isinstance(node, ast.Attribute)
+            and node.attr == "environ"
+            and isinstance(node.value, ast.Name)
+            and node.value.id in self.os_names
+        )
+
+    def is_getenv(self, node: ast.expr) -> bool:
+        if isinstance(node, ast.Name):
+            return node.id in self.getenv_names
+        return isinstance(node, ast.Attribute) and node.attr == "getenv" and isinstance(node.value, ast.Name) and node.value.id in self.os_names
+
+
+def _collect_constants(body: Iterable[ast.stmt], into: dict[str, list[str]], known: dict[str, list[str]]) -> None:
+    """``NAME = "x"`` and ``NAMES = ("a", "b")`` assignments directly in ``body``."""
+    for node in body:
+        target: ast.expr | None = None
+        value: ast.expr | None = None
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        if isinstance(target, ast.Name) and value is not None:
+            strings = _literal_strings(value, {**known, **into})
+            if strings is not None:
+                into[target.id] = strings
+
+
+def _literal_strings(node: ast.expr, constants: dict[str, list[str]]) -> list[str] | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, ast.Name) and node.id in constants:
+        return constants[node.id]
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        strings: list[str] = []
+        for element in node.elts:
+            found = _literal_strings(element, constants)
+            if found is None:
+                return None
+            strings += found
+        return strings
+    if isinstance(node, ast.JoinedStr):
+        text = ""
+        for part in node.values:
+            if isinstance(part, ast.Constant) and isinstance(part.value, str):
+                text += part.value
+            elif isinstance(part, ast.FormattedValue) and part.format_spec is None and part.conversion == -1:
+                inner = _literal_strings(part.value, constants)
+                if inner is None or len(inner) != 1:
+                    return None
+                text += inner[0]
+            else:
+                return None
+        return [text]
+    return None
+
+
+# --- one function -----------------------------------------------------------------------------
+
+
+@dataclass
+class _PendingRead:
+    read: KeyRead
+    holders: set[str]
+    node: ast.Subscript
+
+
+class _FunctionScan:
+    """Reads in one function given which of its names stand for which role."""
+
+    def __init__(
+        self,
+        module: _Module,
+        function: ast.FunctionDef | ast.AsyncFunctionDef,
+        bindings: dict[str, Role],
+        access: ScriptAccess,
+        visited: set[tuple[str, tuple[tuple[str, Role], ...]]] | None = None,
+    ) -> None:
+        self.module = module
+        self.function = function
+        self.aliases = dict(bindings)
+        self.access = access
+        self.visited = visited if visited is not None else set()
+        self.constants: dict[str, list[str]] = {}
+        self.guarded_keys: set[str] = set()  # keys tested with `in` or read with .get
+        self.guard_names: set[str] = set()  # names that appear in a guard (exists(), if-test, try)
+        self.optional_reads: list[_PendingRead] = []
+        self.assignments: list[tuple[set[str], set[str]]] = []  # (targets, names in the value)
+        self.guarded_nodes: set[int] = set()
+        self.checking_nodes: set[int] = set()  # in a test or a guard call: a read here guards its key
+
+    def run(self) -> None:
+        key = (self.function.name, tuple(sorted(self.aliases.items())))
+        if key in self.visited:
+            return
+        self.visited.add(key)
+        body = self.function.body
+        _collect_constants(_all_statements(body), self.constants, self.module.constants)
+        self._find_aliases()
+        self._mark_guarded_regions()
+        for node in _walk_body(body):
+            self._visit(node)
+        self._settle_optional_reads()
+
+    # aliases: `paths = input_paths`, `paths = dict(input_paths)`, `paths = input_paths.copy()`
+    def _find_aliases(self) -> None:
+        changed = True
+        while changed:
+            changed = False
+            for node in _walk_body(self.function.body):
+                targets: list[ast.expr] = []
+                value: ast.expr | None = None
+                if isinstance(node, ast.Assign):
+                    targets, value = node.targets, node.value
+                elif isinstance(node, (ast.AnnAssign, ast.NamedExpr)) and node.value is not None:
+                    targets, value = [node.target], node.value
+                if value is None:
+                    continue
+                role = self._role_of_container(value)
+                for target in targets:
+                    if role is not None and isinstance(target, ast.Name) and self.aliases.get(target.id) != role:
+                        self.aliases[target.id] = role
+                        changed = True
+
+    def _role_of(self, node: ast.expr) -> Role | None:
+        if isinstance(node, ast.Name):
+            return self.aliases.get(node.id)
+        if self.module.is_os_environ(node):
+            return "os_env"
+        return None
+
+    def _role_of_container(self, node: ast.expr) -> Role | None:
+        """The role of an expression that is (a copy of) a role's dict or namespace."""
+        role = self._role_of(node)
+        if role is not None:
+            return role
+        if isinstance(node, ast.Call):
+            if isinstance(node.func, ast.Name) and node.func.id == "dict" and len(node.args) == 1 and not node.keywords:
+                return self._role_of(node.args[0])
+            if isinstance(node.func, ast.Attribute) and node.func.attr in _DICT_COPIES and not node.args:
+                return self._role_of(node.func.value)
+        return None
+
+    def _mark_guarded_regions(self) -> None:
+        """Nodes inside try bodies, if/while/ternary tests and guard calls; names found there."""
+        for node in _walk_body(self.function.body):
+            for region in _guard_regions(node):
+                for inner in ast.walk(region):
+                    self.guarded_nodes.add(id(inner))
+                    if not isinstance(node, ast.Try):
+                        self.checking_nodes.add(id(inner))
+                    if isinstance(inner, ast.Name) and not isinstance(node, ast.Try):
+                        self.guard_names.add(inner.id)
+            if isinstance(node, ast.Try) and node.handlers:
+                # a name used inside a try body is guarded wherever it was set
+                for statement in node.body:
+                    self.guard_names.update(n.id for n in ast.walk(statement) if isinstance(n, ast.Name))
+
+    def _loop_strings(self, name: str) -> list[str] | None:
+        for node in _walk_body(self.function.body):
+            if isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)) and isinstance(node.target, ast.Name) and node.target.id == name:
+                return _literal_strings(node.iter, {**self.module.constants, **self.constants})
+        return None
+
+    def _keys(self, node: ast.expr) -> list[str] | None:
+        found = _literal_strings(node, {**self.module.constants, **self.constants})
+        if found is None and isinstance(node, ast.Name):
+            found = self._loop_strings(node.id)
+        return found
+
+    def _record(self, role: Role, key_node: ast.expr, node: ast.expr, how: Literal["index", "get", "in", "attr"], guarded: bool) -> None:
+        keys = self._keys(key_node)
+        if keys is None:
+            self.access.opaque.add(role)
+            return
+        for key in keys:
+            read = KeyRead(role, key, node.lineno, how, ast.unparse(node), guarded)
+            if how in ("get", "in") or id(node) in self.checking_nodes:
+                self.guarded_keys.add(key)  # `x[K] if exists(x[K]) else ...` guards the other reads of K
+            if role == "input" and how == "index" and not guarded and isinstance(node, ast.Subscript):
+                self.optional_reads.append(_PendingRead(read, set(), node))
+            else:
+                self.access.reads.append(read)
+
+    def _visit(self, node: ast.AST) -> None:
+        if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.NamedExpr)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names = {n.id for target in targets for n in ast.walk(target) if isinstance(n, ast.Name)}
+            if node.value is not None:
+                self.assignments.append((names, {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name)}))
+                self.assignments[-1][1].update(f"#{id(n)}" for n in ast.walk(node.value) if isinstance(n, ast.Subscript))
+        elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
+            role = self._role_of(node.iter)
+            if role is not None:
+                self.access.opaque.add(role)  # `for name in input_paths`
+        if isinstance(node, ast.Subscript):
+            role = self._role_of(node.value)
+            if role is not None and role not in ("job_args", "os_env"):  # os.environ: see _scan_os_environ
+                self._record(role, node.slice, node, "index", id(node) in self.guarded_nodes)
+        elif isinstance(node, ast.Compare):
+            for operator, right in zip(node.ops, node.comparators):
+                role = self._role_of(right)
+                if role is not None and role != "os_env" and isinstance(operator, (ast.In, ast.NotIn)):
+                    self._record(role, node.left, node, "in", True)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
+            role = self._role_of(node.value)
+            if role == "job_args" and not node.attr.startswith("__") and node.attr not in _NAMESPACE_METHODS:
+                self.access.reads.append(KeyRead("job_args", node.attr, node.lineno, "attr", ast.unparse(node), id(node) in self.guarded_nodes))
+            elif role is not None and role != "job_args" and node.attr not in _DICT_READS | _DICT_COPIES:
+                self.access.opaque.add(role)  # .items(), .values(), .keys(), .update(): not followed
+        elif isinstance(node, ast.Call):
+            self._visit_call(node)
+        elif isinstance(node, ast.Starred) or (isinstance(node, ast.keyword) and node.arg is None):
+            role = self._role_of(node.value)
+            if role is not None:
+                self.access.opaque.add(role)
+        elif isinstance(node, ast.Dict):
+            for key, value in zip(node.keys, node.values):
+                role = self._role_of(value)
+                if key is None and role is not None:
+                    self.access.opaque.add(role)  # {**input_paths}
+
+    def _visit_call(self, node: ast.Call) -> None:
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in _DICT_READS and node.args:
+            role = self._role_of(func.value)
+            if role is not None and role not in ("job_args", "os_env"):
+                self._record(role, node.args[0], node, "get", True)
+                return
+        if (
+            isinstance(func, ast.Name)
+            and func.id in ("getattr", "hasattr")
+            and len(node.args) >= 2
+            and self._role_of(node.args[0]) == "job_args"
+        ):
+            keys = self._keys(node.args[1])
+            if keys is None:
+                self.access.opaque.add("job_args")
+            for key in keys or []:
+                # getattr with a default or hasattr cannot fail
+                safe = func.id == "hasattr" or len(node.args) > 2
+                self.access.reads.append(KeyRead("job_args", key, node.lineno, "get" if safe else "attr", ast.unparse(node), safe))
+            return
+        passed = self._passed_roles(node)
+        if not passed:
+            return
+        callee = self.module.functions.get(func.id) if isinstance(func, ast.Name) else None
+        if callee is None:
+            if isinstance(func, ast.Name) and func.id in ("dict", "len", "print", "repr", "str", "sorted", "list"):
+                if func.id in ("sorted", "list"):
+                    self.access.opaque.update(passed.values())  # their keys are iterated
+                return
+            self.access.opaque.update(passed.values())  # another module's function: not followed
+            return
+        _FunctionScan(self.module, callee, _bind(callee, node, self), self.access, self.visited).run()
+
+    def _passed_roles(self, node: ast.Call) -> dict[str, Role]:
+        passed: dict[str, Role] = {}
+        for index, argument in enumerate(node.args):
+            role = self._role_of(argument)
+            if role is not None and role != "os_env":
+                passed[str(index)] = role
+        for keyword in node.keywords:
+            role = self._role_of(keyword.value)
+            if role is not None and role != "os_env" and keyword.arg is not None:
+                passed[keyword.arg] = role
+        return passed
+
+    def _settle_optional_reads(self) -> None:
+        """An unguarded-looking read is guarded when what it was stored in is checked somewhere."""
+        holders_of: dict[str, set[str]] = {}
+        for pending in self.optional_reads:
+            marker = f"#{id(pending.node)}"
+            holders = {target for targets, names in self.assignments if marker in names for target in targets}
+            changed = True
+            while changed:  # paths built from a holder are holders too
+                changed = False
+                for targets, names in self.assignments:
+                    if names & holders and not targets <= holders:
+                        holders |= targets
+                        changed = True
+            holders_of[marker] = holders
+        for pending in self.optional_reads:
+            holders = holders_of[f"#{id(pending.node)}"]
+            guarded = (
+                pending.read.key in self.guarded_keys
+                or bool(holders & self.guard_names)
+                or self._guarded_by_callee(pending.node, holders)
+            )
+            read = pending.read
+            self.access.reads.append(KeyRead(read.role, read.key, read.line, read.how, read.text, guarded))
+
+    def _guarded_by_callee(self, node: ast.Subscript, holders: set[str]) -> bool:
+        """The read (or a holder) is passed to a same-file function that guards that parameter."""
+        for call in _walk_body(self.function.body):
+            if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name):
+                continue
+            callee = self.module.functions.get(call.func.id)
+            if callee is None:
+                continue
+            parameters = [arg.arg for arg in callee.args.posonlyargs + callee.args.args]
+            pairs = list(zip(parameters, call.args)) + [(k.arg, k.value) for k in call.keywords if k.arg]
+            for parameter, argument in pairs:
+                inside = {id(n) for n in ast.walk(argument)}
+                names = {n.id for n in ast.walk(argument) if isinstance(n, ast.Name)}
+                if (id(node) in inside or names & holders) and parameter in _guarded_parameters(callee):
+                    return True
+        return False
+
+
+def _bind(callee: ast.FunctionDef | ast.AsyncFunctionDef, call: ast.Call, caller: _FunctionScan) -> dict[str, Role]:
+    parameters = [arg.arg for arg in callee.args.posonlyargs + callee.args.args]
+    bindings: dict[str, Role] = {}
+    for index, argument in enumerate(call.args):
+        role = caller._role_of(argument)
+        if role is None or role == "os_env":
+            continue
+        if index < len(parameters):
+            bindings[parameters[index]] = role
+        else:
+            caller.access.opaque.add(role)  # into *args
+    names = set(parameters) | {arg.arg for arg in callee.args.kwonlyargs}
+    for keyword in call.keywords:
+        role = caller._role_of(keyword.value)
+        if role is None or role == "os_env" or keyword.arg is None:
+            continue
+        if keyword.arg in names:
+            bindings[keyword.arg] = role
+        else:
+            caller.access.opaque.add(role)  # into **kwargs
+    return bindings
+
+
+def _guarded_parameters(function: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
+    guarded: set[str] = set()
+    for node in _walk_body(function.body):
+        for region in _guard_regions(node):
+            guarded.update(n.id for n in ast.walk(region) if isinstance(n, ast.Name))
+    return guarded
+
+
+def _guard_regions(node: ast.AST) -> list[ast.AST]:
+    """The parts of ``node`` where a missing path is checked for or survived."""
+    if isinstance(node, ast.Try) and node.handlers:
+        return list(node.body)
+    if isinstance(node, (ast.If, ast.While, ast.IfExp, ast.Assert)):
+        return [node.test]
+    if isinstance(node, ast.Call) and _call_name(node.func) in _GUARD_CALLS:
+        return [node]
+    return []
+
+
+def _call_name(func: ast.expr) -> str | None:
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    if isinstance(func, ast.Name):
+        return func.id
+    return None
+
+
+def _walk_body(body: list[ast.stmt]) -> Iterator[ast.AST]:
+    for statement in body:
+        yield from ast.walk(statement)
+
+
+def _all_statements(body: list[ast.stmt]) -> list[ast.stmt]:
+    return [node for node in _walk_body(body) if isinstance(node, ast.stmt)]
+
+
+def _scan_os_environ(module: _Module, tree: ast.Module, access: ScriptAccess) -> None:
+    """``os.environ`` reads anywhere in the file: module level, helpers, classes."""
+    constants = dict(module.constants)
+    guarded_nodes: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try) and node.handlers:
+            for statement in node.body:
+                guarded_nodes.update(id(n) for n in ast.walk(statement))
+        elif isinstance(node, (ast.If, ast.While, ast.IfExp)):
+            guarded_nodes.update(id(n) for n in ast.walk(node.test))
+    for node in ast.walk(tree):
+        key_node: ast.expr | None = None
+        how: Literal["index", "get", "in"] = "index"
+        if isinstance(node, ast.Subscript) and module.is_os_environ(node.value) and isinstance(node.ctx, ast.Load):
+            key_node = node.slice
+        elif isinstance(node, ast.Call) and node.args:
+            environ_get = isinstance(node.func, ast.Attribute) and node.func.attr in _DICT_READS and module.is_os_environ(node.func.value)
+            if environ_get or module.is_getenv(node.func):
+                key_node, how = node.args[0], "get"
+        elif isinstance(node, ast.Compare) and any(module.is_os_environ(c) for c in node.comparators):
+            key_node, how = node.left, "in"
+        if key_node is None or not isinstance(node, ast.expr):
+            continue
+        keys = _literal_strings(key_node, constants)
+        if keys is None:
+            continue  # a computed name: nothing to say
+        for key in keys:
+            access.reads.append(KeyRead("os_env", key, node.lineno, how, ast.unparse(node), how != "index" or id(node) in guarded_nodes))

@@ -1,0 +1,201 @@
+"""The ``health-check``, ``list`` and ``run`` subcommands of ``cursus-runtime`` (``cli/main.py``
+registers them): argument parsing here, the work in ``health_check.py``,
+``listing.py`` and pytest itself.
+
+Exit codes: 0 fine, 1 a check failed / a scenario is invalid, 2 bad arguments (argparse's
+message and usage line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from pytest_cursus.run.options import OPTIONS, OptionError, OptionSpec, _convert
+
+HEALTH_CHECK_HELP = "check that this machine can run steps: Python, dependencies, workspace and cache writable, free disk and memory, S3 reachable when configured (exit 1 on a failed check)"
+LIST_HELP = "list the scenarios, steps and edges pytest would collect from the given paths, without running anything (exit 1 when a scenario is invalid)"
+RUN_HELP = "run scenarios with pytest: 'python -m pytest --cursus-scenarios PATH ...' with the options below; pytest's own options go after '--'"
+
+
+# --- health-check ----------------------------------------------------------------------------
+
+
+def health_check_arguments(parser: argparse.ArgumentParser) -> None:
+    from pytest_cursus.cli.main import _positive  # the same rule and message as compare's thresholds
+    from pytest_cursus.cli.health_check import DEFAULT_MIN_DISK_GB, DEFAULT_MIN_MEMORY_GB
+
+    parser.add_argument("--workspace", type=Path, metavar="DIR", help="where step workspaces will be written (default: the system's temporary directory, where pytest's basetemp is)")
+    parser.add_argument("--cache-dir", type=Path, metavar="DIR", help="the step cache (default: .pytest_cache/d/cursus-steps of the project around the current directory)")
+    parser.add_argument("--min-disk-gb", type=_positive, default=DEFAULT_MIN_DISK_GB, metavar="GB", help="fail when less disk is free where the workspace or the cache lives (default: %(default)s)")
+    parser.add_argument("--min-memory-gb", type=_positive, default=DEFAULT_MIN_MEMORY_GB, metavar="GB", help="fail when less memory is available (default: %(default)s)")
+    parser.add_argument("--s3-endpoint", type=_option_check("s3_endpoint"), metavar="URL", help="S3 endpoint to reach (default: AWS_ENDPOINT_URL(_S3), else AWS when credentials are configured)")
+    parser.add_argument("--s3-uri", type=_s3_uri, metavar="URI", help="an s3:// prefix your scenarios read: checked by listing it")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def health_check(args: argparse.Namespace) -> int:
+    from pytest_cursus.cli.health_check import HealthSettings, default_workspace, render_text, run_checks
+    from pytest_cursus.project_root import STEP_CACHE_DIR, find_rootdir, pytest_cache_dir
+
+    settings = HealthSettings(
+        workspace=(args.workspace or default_workspace()).resolve(),
+        cache_dir=(args.cache_dir or pytest_cache_dir(find_rootdir(Path.cwd()), STEP_CACHE_DIR)).resolve(),
+        min_disk_gb=args.min_disk_gb,
+        min_memory_gb=args.min_memory_gb,
+        s3_endpoint=args.s3_endpoint,
+        s3_uri=args.s3_uri,
+    )
+    report = run_checks(settings)
+    print(report.model_dump_json(indent=2) if args.json else render_text(report))
+    return 0 if report.ok else 1
+
+
+# --- list ----------------------------------------------------------------------------------------
+
+
+def list_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", type=_existing_path, metavar="PATH", help="scenario directories or files (as --cursus-scenarios)")
+    _add_option(parser, "contracts")
+    _add_option(parser, "scripts")
+    _add_option(parser, "source")
+    parser.add_argument("--ids", action="store_true", help="print only the node ids, one per line, in collection order")
+    parser.add_argument("--json", action="store_true", help="print the listing as JSON")
+
+
+def list_command(args: argparse.Namespace) -> int:
+    from pytest_cursus.project_root import find_rootdir
+    from pytest_cursus.cli.listing import list_scenarios, node_ids, render_text
+    from pytest_cursus.plan.scenario_plan import PlanOptions
+
+    cwd = Path.cwd()
+    options = PlanOptions(
+        contracts=_convert(_spec("contracts"), args.contracts or [], cwd),
+        scripts=_convert(_spec("scripts"), args.scripts or [], cwd),
+        source=args.source or _spec("source").default,
+    )
+    listing = list_scenarios(args.paths, options, find_rootdir(cwd))
+    if args.json:
+        print(listing.model_dump_json(indent=2))
+    elif args.ids:
+        print("\n".join(node_ids(listing)))
+    else:
+        print(render_text(listing))
+    if not listing.scenarios:
+        print(f"no scenario file (*.yaml/*.yml with a top-level 'steps:') under {', '.join(map(str, args.paths))}", file=sys.stderr)
+        return 1
+    return 1 if listing.invalid else 0
+
+
+# --- run -----------------------------------------------------------------------------------------
+
+
+def run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="*", type=_existing_path, metavar="PATH", help="scenario directories or files (default: the cursus_scenarios ini option)")
+    for spec in OPTIONS:
+        if spec.name != "scenarios":
+            _add_option(parser, spec.name)
+    parser.add_argument("-k", metavar="EXPRESSION", help="only items matching the expression (pytest's -k)")
+    parser.add_argument("-n", metavar="NUM", help="parallel workers with pytest-xdist (pytest's -n; 'auto' for one per CPU)")
+    parser.add_argument("--print-command", action="store_true", help="print the pytest command instead of running it")
+    parser.usage = "cursus-runtime run [options] [PATH ...] [-- PYTEST_ARGS ...]"
+    parser.epilog = "Everything after '--' goes to pytest as it is, e.g. -- -x --html=report.html --cursus-json=run.json"
+
+
+def run_command(args: argparse.Namespace) -> int:
+    command = [sys.executable, "-m", "pytest", *pytest_arguments(args)]
+    if args.print_command:
+        print(shlex.join(command))
+        return 0
+    sys.stdout.flush()
+    os.execv(sys.executable, command)  # pytest's exit status is the command's
+
+
+def pytest_arguments(args: argparse.Namespace) -> list[str]:
+    arguments = [part for path in args.paths for part in ("--cursus-scenarios", str(path))]
+    for spec in OPTIONS:
+        value = getattr(args, spec.name, None)
+        if spec.name == "scenarios" or value in (None, False, []):
+            continue
+        if spec.kind == "flag":
+            arguments.append(spec.flag)
+        elif spec.kind == "paths":
+            arguments += [part for item in value for part in (spec.flag, item)]
+        else:
+            arguments += [spec.flag, value]
+    if args.k:
+        arguments += ["-k", args.k]
+    if args.n:
+        arguments += ["-n", args.n]
+    return arguments + list(getattr(args, "passthrough", []))
+
+
+def parse_with_passthrough(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Parse ``argv`` up to the first ``--``; what follows is ``args.passthrough`` (``run`` only)."""
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:cut])
+    args.passthrough = argv[cut + 1 :]
+    if cut < len(argv) and args.command != "run":
+        parser.error(f"{args.command} takes no arguments after '--' (only run passes them to pytest)")
+    return args
+
+
+# --- shared ----------------------------------------------------------------------------------------
+
+
+def _add_option(parser: argparse.ArgumentParser, name: str) -> None:
+    """An option of the table as ``--x`` (and ``--cursus-x``, as pytest spells it); the value is
+    checked as pytest would, and passed on as given."""
+    spec = _spec(name)
+    short = "--" + spec.name.replace("_", "-")
+    if spec.kind == "flag":
+        parser.add_argument(short, spec.flag, dest=spec.name, action="store_true", help=spec.help)
+        return
+    parser.add_argument(
+        short,
+        spec.flag,
+        dest=spec.name,
+        action="append" if spec.kind == "paths" else "store",
+        choices=spec.choices or None,
+        type=str if spec.choices else _option_check(name),
+        metavar=spec.metavar,
+        help=spec.help,
+    )
+
+
+def _spec(name: str) -> OptionSpec:
+    return next(spec for spec in OPTIONS if spec.name == name)
+
+
+def _option_check(name: str) -> Callable[[str], str]:
+    spec = _spec(name)
+
+    def check(text: str) -> str:
+        try:
+            _convert(spec, [text] if spec.kind == "paths" else text, Path.cwd())
+        except OptionError as exc:
+            raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
+        return text
+
+    check.__name__ = spec.kind  # argparse names the type in "invalid <type> value" messages
+    return check
+
+
+def _s3_uri(text: str) -> str:
+    from pytest_cursus.data.s3_source import check_s3_uri
+
+    try:
+        return check_s3_uri(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _existing_path(text: str) -> Path:
+    path = Path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{text} does not exist")
+    return path

@@ -1,0 +1,150 @@
+"""Pydantic models of the two contract file forms (SPEC §3).
+
+``*.step.yaml`` belongs to the SageMaker-pipeline ecosystem: only ``step_type`` and ``contract:``
+are read, and keys we do not know are ignored there (the ecosystem adds its own). The plugin's
+own fields (the ``data:`` schemas, and all of a plain ``*.contract.yaml``) reject unknown keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from pytest_cursus.data.schema import DataSchema
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ChannelSpec(_Strict):
+    """One input or output channel: the container path and, optionally, its data schema."""
+
+    path: str
+    required: bool = True
+    description: str | None = None
+    data: DataSchema | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _path_shorthand(cls, value: Any) -> Any:
+        # The ecosystem's contracts often map a name straight to its container path.
+        return {"path": value} if isinstance(value, str) else value
+
+    @field_validator("path")
+    @classmethod
+    def _absolute_container_path(cls, path: str) -> str:
+        if not path.startswith("/"):
+            raise ValueError(f"expected an absolute container path such as /opt/ml/processing/input/data, got {path!r}")
+        return path.rstrip("/") or "/"
+
+
+class JobArgument(_Strict):
+    """A command-line flag of the script; ``--job_type`` becomes ``job_args.job_type``."""
+
+    flag: str
+    source: str | None = None
+    default: Any = None
+    required: bool = False
+    help: str | None = None
+
+    @field_validator("flag")
+    @classmethod
+    def _looks_like_flag(cls, flag: str) -> str:
+        if not flag.startswith("-") or not flag.lstrip("-"):
+            raise ValueError(f"expected a flag such as --job_type, got {flag!r}")
+        return flag
+
+    @property
+    def attribute(self) -> str:
+        """The ``argparse.Namespace`` attribute the script reads (argparse's own rule)."""
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+class EnvVars(_Strict):
+    required: list[str] = Field(default_factory=list)
+    optional: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("optional", mode="before")
+    @classmethod
+    def _defaults_are_strings(cls, value: Any) -> Any:
+        # An environment only holds strings; `TRAIN_RATIO: 0.7` in YAML means "0.7".
+        if isinstance(value, dict):
+            return {key: env_string(item) for key, item in value.items()}
+        return value
+
+
+class ContractBlock(_Strict):
+    """The fields of a script contract, shared by both file forms."""
+
+    entry_point: str
+    inputs: dict[str, ChannelSpec] = Field(default_factory=dict)
+    outputs: dict[str, ChannelSpec] = Field(default_factory=dict)
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    job_arguments: list[JobArgument] = Field(default_factory=list)
+    env_vars: EnvVars = Field(default_factory=EnvVars)
+    framework_requirements: dict[str, str] = Field(default_factory=dict)
+    description: str | None = None
+
+    @field_validator("inputs", "outputs", mode="before")
+    @classmethod
+    def _empty_mapping(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    @field_validator("framework_requirements", mode="before")
+    @classmethod
+    def _requirement_strings(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: "" if item is None else str(item) for key, item in value.items()}
+        return value
+
+
+class PlainContractFile(ContractBlock):
+    """``*.contract.yaml``: a contract at top level, plus its ``name``."""
+
+    name: str
+
+
+class StepInterfaceFile(BaseModel):
+    """``*.step.yaml``: ``step_type`` and the ``contract:`` block; ``spec:`` is kept for later."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    step_type: str
+    contract: ContractBlock
+    spec: dict[str, Any] | None = None
+
+
+# Keys of the ecosystem's contract block we read; others are dropped before strict validation.
+_ECOSYSTEM_CHANNEL_KEYS = {"path", "required", "description", "data"}
+_ECOSYSTEM_JOB_ARGUMENT_KEYS = set(JobArgument.model_fields)
+_ECOSYSTEM_ENV_KEYS = set(EnvVars.model_fields)
+
+
+def drop_ecosystem_extras(block: Any) -> Any:
+    """Remove keys the ecosystem may add to a ``contract:`` block, keeping ``data:`` strict."""
+    if not isinstance(block, dict):
+        return block
+    kept = {key: value for key, value in block.items() if key in ContractBlock.model_fields}
+    for channels in ("inputs", "outputs"):
+        if isinstance(kept.get(channels), dict):
+            kept[channels] = {
+                name: {k: v for k, v in spec.items() if k in _ECOSYSTEM_CHANNEL_KEYS} if isinstance(spec, dict) else spec
+                for name, spec in kept[channels].items()
+            }
+    if isinstance(kept.get("job_arguments"), list):
+        kept["job_arguments"] = [
+            {k: v for k, v in item.items() if k in _ECOSYSTEM_JOB_ARGUMENT_KEYS} if isinstance(item, dict) else item
+            for item in kept["job_arguments"]
+        ]
+    if isinstance(kept.get("env_vars"), dict):
+        kept["env_vars"] = {k: v for k, v in kept["env_vars"].items() if k in _ECOSYSTEM_ENV_KEYS}
+    return kept
+
+
+def env_string(value: Any) -> str:
+    """How a YAML scalar reads once it is in an environment variable."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)

@@ -1,0 +1,244 @@
+"""Pydantic model of a scenario file (SPEC §4): the single source of truth for its fields."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    field_validator,
+    model_validator,
+)
+
+from pytest_cursus.formats.contract_files import env_string
+from pytest_cursus.data.execution_outputs import check_layout
+from pytest_cursus.data.s3_source import check_s3_uri
+from pytest_cursus.data.schema import SyntheticSpec
+
+# Step and data-source names appear in `<step>.<output>` references, pytest node ids and
+# workspace directories (where `_data` holds materialised sources: hence a letter first).
+NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not NAME_PATTERN.match(name):
+        raise ValueError(
+            f"{kind} name {name!r} must start with a letter and contain only letters, digits, '_' and '-'"
+        )
+
+
+def _env_mapping(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(key): env_string(item) for key, item in value.items()}
+    return value
+
+
+class S3Location(_Strict):
+    """An ``s3:`` variant written as a mapping: a URI and how much of it to take (docs/s3.md)."""
+
+    uri: str
+    max_files: int | None = Field(default=None, ge=1)
+    max_bytes: int | None = Field(default=None, ge=1)
+    sample_rows: int | None = Field(default=None, ge=1)
+
+    @field_validator("uri")
+    @classmethod
+    def _s3_uri(cls, value: str) -> str:
+        return check_s3_uri(value)
+
+
+class ExecutionLocation(S3Location):
+    """``execution:`` written as a mapping: where a pipeline execution wrote its step outputs,
+    the layout of the output URIs, and limits applied to each output (docs/s3.md)."""
+
+    layout: str | None = None
+
+    @field_validator("layout")
+    @classmethod
+    def _layout(cls, value: str | None) -> str | None:
+        return None if value is None else check_layout(value)
+
+
+VARIANTS = ("synthetic", "local", "s3")
+
+
+class CustomSource(BaseModel):
+    """``custom:``: data of a kind a plugin provides (hook ``pytest_cursus_data_source``,
+    docs/hooks.md); every key but ``kind`` is passed to the hook as it is written."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: str
+
+    @field_validator("kind")
+    @classmethod
+    def _kind_name(cls, kind: str) -> str:
+        _check_name("custom data source kind", kind)
+        return kind
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class DataSource(_Strict):
+    """A named root data source: variants (synthetic/local/s3) or one fixed file, text or custom kind."""
+
+    synthetic: SyntheticSpec | None = None
+    local: str | None = None
+    s3: S3Location | None = None
+    file: str | None = None
+    text: str | None = None
+    filename: str | None = Field(default=None, description="file name used for `text:` content")
+    custom: CustomSource | None = None
+
+    @field_validator("s3", mode="before")
+    @classmethod
+    def _s3_uri(cls, value: Any) -> Any:
+        # the URI form is the mapping form without limits (one type: errors name only its fields)
+        return {"uri": check_s3_uri(value)} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> DataSource:
+        fixed = [kind for kind in ("file", "text", "custom") if getattr(self, kind) is not None]
+        variants = [kind for kind in VARIANTS if getattr(self, kind) is not None]
+        if fixed and variants:
+            raise ValueError(f"'{fixed[0]}' cannot be combined with {', '.join(variants)}: a file, text or custom source has one form only")
+        if len(fixed) > 1:
+            raise ValueError(f"give one of 'file', 'text' or 'custom', not {' and '.join(fixed)}")
+        if not fixed and not variants:
+            raise ValueError("expected one of synthetic, local, s3, file, text or custom")
+        if self.filename is not None and self.text is None:
+            raise ValueError("'filename' only applies to a 'text' source")
+        return self
+
+    @property
+    def variants(self) -> list[str]:
+        return [kind for kind in (*VARIANTS, "file", "text", "custom") if getattr(self, kind) is not None]
+
+
+class OutputExpectation(_Strict):
+    """``expect:`` checks on one output after the step ran."""
+
+    files: list[str] = Field(default_factory=list)
+    min_rows: int | None = Field(default=None, ge=0)
+    max_rows: int | None = Field(default=None, ge=0)
+    columns: list[str] = Field(default_factory=list)
+
+    @field_validator("files", "columns", mode="before")
+    @classmethod
+    def _single_to_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class StepDefaults(_Strict):
+    timeout: PositiveFloat | None = None
+    max_memory_mb: PositiveFloat | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env_strings(cls, value: Any) -> Any:
+        return _env_mapping(value)
+
+
+class FuzzSettings(_Strict):
+    """A step's ``fuzz:`` block: run it on generated datasets (see docs/modes.md)."""
+
+    examples: int = Field(default=50, ge=1, description="datasets to try (--cursus-fuzz N overrides)")
+    inputs: list[str] | None = Field(default=None, description="inputs to generate; default: every input with a schema")
+    max_rows: int = Field(default=20, ge=0, le=10_000, description="rows per generated table, at most")
+
+    @field_validator("inputs", mode="before")
+    @classmethod
+    def _single_to_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class StepEntry(_Strict):
+    contract: str
+    script: str | None = None
+    description: str | None = None
+    job_args: dict[str, Any] = Field(default_factory=dict)
+    env: dict[str, str] = Field(default_factory=dict)
+    inputs: dict[str, str] = Field(default_factory=dict)
+    timeout: PositiveFloat | None = None
+    max_memory_mb: PositiveFloat | None = None
+    expect: dict[str, OutputExpectation] = Field(default_factory=dict)
+    fuzz: FuzzSettings | None = None
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env_strings(cls, value: Any) -> Any:
+        return _env_mapping(value)
+
+    @field_validator("fuzz", mode="before")
+    @classmethod
+    def _fuzz_defaults(cls, value: Any) -> Any:
+        # `fuzz: true` or an empty `fuzz:` means the defaults
+        return {} if value is True or value is None else value
+
+    @field_validator("job_args", "inputs", "expect", mode="before")
+    @classmethod
+    def _empty_mapping(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+
+class ScenarioFile(_Strict):
+    scenario: str | None = None
+    description: str | None = None
+    contracts: list[str] = Field(default_factory=list)
+    scripts: list[str] = Field(default_factory=list)
+    python_path: list[str] = Field(default_factory=list)
+    defaults: StepDefaults = Field(default_factory=StepDefaults)
+    data: dict[str, DataSource] = Field(default_factory=dict)
+    execution: ExecutionLocation | None = None
+    steps: dict[str, StepEntry]
+
+    @field_validator("execution", mode="before")
+    @classmethod
+    def _execution_uri(cls, value: Any) -> Any:
+        return {"uri": check_s3_uri(value)} if isinstance(value, str) else value
+
+    @field_validator("contracts", "scripts", "python_path", mode="before")
+    @classmethod
+    def _single_to_list(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _empty_mapping(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    @field_validator("steps")
+    @classmethod
+    def _step_names(cls, steps: dict[str, StepEntry]) -> dict[str, StepEntry]:
+        if not steps:
+            raise ValueError("expected at least one step")
+        for name in steps:
+            _check_name("step", name)
+        return steps
+
+    @field_validator("data")
+    @classmethod
+    def _source_names(cls, data: dict[str, DataSource]) -> dict[str, DataSource]:
+        for name in data:
+            _check_name("data source", name)
+        return data
+
+    @field_validator("scenario")
+    @classmethod
+    def _scenario_name(cls, name: str | None) -> str | None:
+        if name is not None:
+            _check_name("scenario", name)
+        return name

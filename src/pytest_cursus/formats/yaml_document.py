@@ -1,0 +1,164 @@
+"""YAML loading that remembers the line of every key, so errors can point at it.
+
+The document is composed once into a node tree; values come from the same nodes with
+``yaml.SafeLoader`` semantics (the SPEC requires ``safe_load``). Lines are looked up in the
+node tree when asked for: most documents are asked for a few, not for every key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from pytest_cursus.errors import ConfigError, ConfigErrors, SourceLocation
+
+FieldPath = tuple[str | int, ...]
+# libyaml's loader is ~7x faster than the pure-Python one (collection of hundreds of scenarios),
+# with the same safe_load semantics and node marks; PyYAML built without libyaml falls back.
+_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass
+class YamlDocument:
+    """A parsed YAML file: its data, and the node tree that knows the line of every mapping
+    key and sequence item."""
+
+    path: Path
+    data: Any
+    root: yaml.Node | None = None
+
+    @classmethod
+    def load(cls, path: Path) -> YamlDocument:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read file: {exc}", SourceLocation(path)) from None
+        return cls.parse(text, path)
+
+    @classmethod
+    def parse(cls, text: str, path: Path) -> YamlDocument:
+        loader = _SAFE_LOADER(text)
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line = mark.line + 1 if mark is not None else None
+            problem = " ".join(part for part in (exc.context, exc.problem) if part)
+            raise ConfigError(
+                f"invalid YAML: {problem or exc}", SourceLocation(path, line)
+            ) from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"invalid YAML: {exc}", SourceLocation(path)) from None
+        finally:
+            loader.dispose()
+        return cls(path=path, data=data, root=node)
+
+    def line_of(self, at: Sequence[str | int]) -> int | None:
+        """The line of the deepest known prefix of ``at`` (pydantic locations can go deeper):
+        of the key for a mapping entry, of the item for a sequence entry."""
+        node = self.root
+        if node is None:
+            return None
+        line = node.start_mark.line + 1
+        for part in at:
+            if isinstance(node, yaml.MappingNode):
+                # the last of duplicate keys, as the loaded data has its value
+                found = next(((k, v) for k, v in reversed(node.value) if k.value == part), None)
+                if found is None:
+                    break
+                line, node = found[0].start_mark.line + 1, found[1]
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+                node = node.value[part]
+                line = node.start_mark.line + 1
+            else:
+                break
+        return line
+
+    def error(self, at: Sequence[str | int], message: str) -> ConfigError:
+        return ConfigError(message, SourceLocation(self.path, self.line_of(at), dotted(at)))
+
+    def validation_errors(
+        self, exc: ValidationError, *, model: type[BaseModel] | None = None, under: FieldPath = ()
+    ) -> ConfigErrors:
+        """Turn a pydantic error into one line per problem, pointing at the YAML line."""
+        errors = []
+        for detail in exc.errors(include_url=False):
+            loc = _clean_loc(detail["loc"])
+            known = _fields_at(model, loc[:-1]) if model is not None else ()
+            errors.append(self.error((*under, *loc), _describe(dict(detail), loc, known)))
+        return ConfigErrors(errors)
+
+
+def dotted(at: Sequence[str | int]) -> str:
+    text = ""
+    for part in at:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    options = list(choices)
+    same_but_case = [choice for choice in options if choice.lower() == word.lower()]
+    match = same_but_case or difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    return f" (did you mean {match[0]}?)" if match else ""
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> FieldPath:
+    # pydantic adds union/validator tags such as 'function-after[...]' that are not YAML keys
+    return tuple(part for part in loc if not (isinstance(part, str) and ("[" in part and part.endswith("]"))))
+
+
+def _fields_at(model: type[BaseModel], loc: FieldPath) -> tuple[str, ...]:
+    """Field names of the model found by walking ``loc`` through fields, dicts and lists."""
+    current: Any = model
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field_info = current.model_fields.get(str(part))
+            if field_info is None:
+                return ()
+            current = field_info.annotation
+        elif typing.get_origin(current) is dict:
+            current = typing.get_args(current)[1]
+        elif typing.get_origin(current) is list:
+            current = typing.get_args(current)[0]
+        else:
+            return ()
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return tuple(current.model_fields)
+    return ()
+
+
+def _unwrap(annotation: Any) -> Any:
+    # `X | None` and similar unions: the model, dict or list member is the one keys live under
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        for member in typing.get_args(annotation):
+            if (isinstance(member, type) and issubclass(member, BaseModel)) or typing.get_origin(member) in (dict, list):
+                return member
+    return annotation
+
+
+def _describe(detail: dict[str, Any], loc: FieldPath, known: Iterable[str]) -> str:
+    kind = detail["type"]
+    found = detail.get("input")
+    if kind == "extra_forbidden":
+        expected = f"; expected one of: {', '.join(known)}" if known else ""
+        return f"unknown field{did_you_mean(str(loc[-1]), known)}{expected}"
+    if kind == "missing":
+        return "required field is missing"
+    message = detail["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    if isinstance(found, (dict, list)) or found is None:
+        return message
+    return f"{message}; found {found!r} (type {type(found).__name__})"

@@ -1,0 +1,472 @@
+"""Resolving a scenario file into a plan: contracts found, scripts located, env and job args
+merged, inputs wired, steps in DAG order. Every problem names the file, the line and the field.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from pytest_cursus.formats.contracts import Contract, ContractNotFound, ContractRegistry
+from pytest_cursus.plan.dag import CycleError, Edge, ancestors, topological_order
+from pytest_cursus.data.execution_outputs import DEFAULT_LAYOUT, ExecutionSource
+from pytest_cursus.data.s3_source import S3Limits
+from pytest_cursus.errors import ConfigError, ConfigErrors
+from pytest_cursus.plan.options import PlanOptions
+from pytest_cursus.formats.scenario_file import DataSource, FuzzSettings, OutputExpectation, ScenarioFile, StepEntry
+from pytest_cursus.formats.yaml_document import YamlDocument, did_you_mean
+
+_SCENARIO_MARKER = re.compile(r"^[\"']?steps[\"']?\s*:", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class SourceInput:
+    """An input fed by a named root data source."""
+
+    source: str
+
+
+@dataclass(frozen=True)
+class UpstreamInput:
+    """An input fed by another step's output (a DAG edge)."""
+
+    step: str
+    output: str
+
+
+InputBinding = SourceInput | UpstreamInput
+
+
+@dataclass
+class StepPlan:
+    name: str
+    scenario: str
+    line: int
+    contract: Contract
+    script: Path
+    module: str | None
+    python_path: tuple[Path, ...]
+    env: dict[str, str]
+    job_args: dict[str, Any]
+    inputs: dict[str, InputBinding]
+    timeout: float
+    max_memory_mb: float | None
+    expect: dict[str, OutputExpectation]
+    fuzz: FuzzSettings | None = None
+
+    @property
+    def upstream_steps(self) -> set[str]:
+        return {b.step for b in self.inputs.values() if isinstance(b, UpstreamInput)}
+
+
+@dataclass
+class ScenarioPlan:
+    name: str
+    path: Path
+    description: str | None
+    data: dict[str, DataSource]
+    source_variants: dict[str, str]
+    steps: dict[str, StepPlan]
+    edges: list[Edge] = field(default_factory=list)
+    # with an execution, inputs that reference upstream steps read its real outputs
+    execution: ExecutionSource | None = None
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def upstreams(self) -> dict[str, set[str]]:
+        return {name: step.upstream_steps for name, step in self.steps.items()}
+
+    def required_before(self, step: str) -> list[str]:
+        """Steps that must have run before ``step``, in DAG order."""
+        needed = ancestors(step, self.upstreams())
+        return [name for name in self.steps if name in needed]
+
+    def edges_into(self, step: str) -> list[Edge]:
+        return [edge for edge in self.edges if edge.downstream == step]
+
+
+class FileLookups:
+    """File-system answers that are the same for every scenario read together: the contracts
+    under a set of directories, a path resolved against a scenario's directory, whether it
+    exists, where an entry point's script is. Each is looked up once for the life of this
+    object (a contracts directory is scanned once, not once per scenario).
+
+    It does not notice files changed after a lookup, so it lives as long as one reading of the
+    scenarios: one per pytest session (collection), one per ``cursus-runtime list``; the
+    notebook API reads every run with a fresh one, so a contract edited between two runs in one
+    process is seen.
+    """
+
+    def __init__(self) -> None:
+        self._registries: dict[tuple[Path, ...], ContractRegistry] = {}
+        self._resolved: dict[tuple[Path, str], Path] = {}
+        self._modes: dict[Path, int | None] = {}
+        self._scripts: dict[tuple[tuple[Path, ...], str], tuple[Path, ...]] = {}
+
+    def contracts(self, roots: Sequence[Path]) -> ContractRegistry:
+        key = tuple(roots)
+        if key not in self._registries:
+            self._registries[key] = ContractRegistry.scan([root.resolve() for root in roots])
+        return self._registries[key]
+
+    def resolve(self, base: Path, relative: str) -> Path:
+        key = (base, relative)
+        if key not in self._resolved:
+            self._resolved[key] = (base / relative).resolve()
+        return self._resolved[key]
+
+    def exists(self, path: Path) -> bool:
+        return self._mode(path) is not None
+
+    def is_file(self, path: Path) -> bool:
+        mode = self._mode(path)
+        return mode is not None and stat.S_ISREG(mode)
+
+    def _mode(self, path: Path) -> int | None:
+        if path not in self._modes:
+            try:
+                self._modes[path] = os.stat(path).st_mode
+            except (OSError, ValueError):
+                self._modes[path] = None
+        return self._modes[path]
+
+    def scripts(self, roots: Sequence[Path], entry_point: str) -> tuple[Path, ...]:
+        """The script ``entry_point`` names: ``root/entry_point`` in the first root that has it,
+        else every file of that name anywhere under the roots (one is found, several ambiguous)."""
+        key = (tuple(roots), entry_point)
+        if key not in self._scripts:
+            self._scripts[key] = _script_candidates(roots, entry_point)
+        return self._scripts[key]
+
+
+def _script_candidates(roots: Sequence[Path], entry_point: str) -> tuple[Path, ...]:
+    for root in roots:
+        direct = root / entry_point
+        if direct.is_file():
+            return (direct.resolve(),)
+    return tuple(
+        sorted(
+            {
+                path.resolve()
+                for root in roots
+                if root.is_dir()
+                for path in root.rglob(Path(entry_point).name)
+                if path.is_file() and "__pycache__" not in path.parts
+            }
+        )
+    )
+
+
+def looks_like_scenario(path: Path) -> bool:
+    """Cheap test used at collection: a YAML file with a top-level ``steps:`` key."""
+    try:
+        return bool(_SCENARIO_MARKER.search(path.read_text(encoding="utf-8", errors="replace")))
+    except OSError:
+        return False
+
+
+def load_scenario(path: Path, options: PlanOptions | None = None, lookups: FileLookups | None = None) -> ScenarioPlan:
+    """Read and resolve one scenario file; raises ``ConfigErrors`` listing every problem.
+
+    Pass one ``lookups`` to every call that reads the scenarios of one run, so what they share
+    (contract directories, scripts) is looked up once; without it, everything is read afresh.
+    """
+    document = YamlDocument.load(path)
+    if not isinstance(document.data, dict):
+        raise document.error((), f"expected a mapping with a 'steps:' key, found {type(document.data).__name__}")
+    try:
+        parsed = ScenarioFile.model_validate(document.data)
+    except ValidationError as exc:
+        raise document.validation_errors(exc, model=ScenarioFile) from None
+    return _Resolver(document, parsed, options or PlanOptions(), lookups or FileLookups()).resolve()
+
+
+class _Resolver:
+    def __init__(self, document: YamlDocument, parsed: ScenarioFile, options: PlanOptions, lookups: FileLookups) -> None:
+        self.document = document
+        self.parsed = parsed
+        self.options = options
+        self.lookups = lookups
+        self.base = document.path.parent
+        self.errors: list[ConfigError] = []
+
+    def fail(self, at: Sequence[str | int], message: str) -> None:
+        self.errors.append(self.document.error(at, message))
+
+    def resolve(self) -> ScenarioPlan:
+        parsed = self.parsed
+        name = parsed.scenario or self.document.path.name.split(".")[0]
+        contract_roots = self._roots("contracts") + [p for p in self.options.contracts]
+        script_roots = self._roots("scripts") + [p for p in self.options.scripts]
+        python_path = self._roots("python_path")
+        registry = self.lookups.contracts(contract_roots)
+        variants = self._select_variants()
+
+        contracts: dict[str, Contract] = {}
+        for step_name, entry in parsed.steps.items():
+            try:
+                contracts[step_name] = registry.find(entry.contract)
+            except ContractNotFound as exc:
+                self.fail(("steps", step_name, "contract"), str(exc))
+
+        steps: dict[str, StepPlan] = {}
+        for step_name, entry in parsed.steps.items():
+            contract = contracts.get(step_name)
+            inputs = self._wire_inputs(step_name, entry, contract, contracts)
+            if contract is None:
+                continue
+            script = self._find_script(step_name, entry, contract, script_roots + python_path)
+            env = self._merge_env(step_name, entry, contract)
+            job_args = self._job_args(step_name, entry, contract)
+            self._check_expect(step_name, entry, contract)
+            self._check_fuzz(step_name, entry, contract)
+            if script is None:
+                continue
+            steps[step_name] = StepPlan(
+                name=step_name,
+                scenario=name,
+                line=self.document.line_of(("steps", step_name)) or 1,
+                contract=contract,
+                script=script,
+                module=_module_name(script, python_path),
+                python_path=tuple(python_path),
+                env=env,
+                job_args=job_args,
+                inputs=inputs,
+                timeout=entry.timeout or parsed.defaults.timeout or self.options.timeout,
+                max_memory_mb=entry.max_memory_mb or parsed.defaults.max_memory_mb or self.options.max_memory_mb,
+                expect=entry.expect,
+                fuzz=entry.fuzz,
+            )
+
+        order = self._order()
+        if self.errors:
+            raise ConfigErrors(self.errors)
+        ordered = {step: steps[step] for step in order}
+        edges = sorted(
+            Edge(binding.step, binding.output, step.name, input_name)
+            for step in ordered.values()
+            for input_name, binding in step.inputs.items()
+            if isinstance(binding, UpstreamInput)
+        )
+        edges.sort(key=lambda edge: (order.index(edge.downstream), edge.downstream, edge.input))
+        return ScenarioPlan(name, self.document.path, parsed.description, parsed.data, variants, ordered, edges, self._execution())
+
+    def _execution(self) -> ExecutionSource | None:
+        """The scenario's ``execution:``; ``--cursus-execution`` replaces its URI and
+        ``--cursus-execution-layout`` its layout (limits stay the scenario's)."""
+        location = self.parsed.execution
+        uri = self.options.execution or (location.uri if location else None)
+        if uri is None:
+            return None
+        layout = self.options.execution_layout or (location.layout if location else None) or DEFAULT_LAYOUT
+        limits = S3Limits(location.max_files, location.max_bytes, location.sample_rows) if location else S3Limits()
+        return ExecutionSource(uri, layout, limits)
+
+    def _roots(self, key: str) -> list[Path]:
+        roots = []
+        for index, entry in enumerate(getattr(self.parsed, key)):
+            path = self.lookups.resolve(self.base, entry)
+            if not self.lookups.exists(path):
+                self.fail((key, index), f"path not found: {entry!r} (resolved to {path}; paths are relative to the scenario file)")
+            roots.append(path)
+        return roots
+
+    def _select_variants(self) -> dict[str, str]:
+        wanted = self.options.source
+        chosen = {}
+        for source_name, source in self.parsed.data.items():
+            variants = source.variants
+            if len(variants) == 1:
+                chosen[source_name] = variants[0]
+            elif wanted in variants:
+                chosen[source_name] = wanted
+            if chosen.get(source_name) in ("file", "local"):
+                relative = source.file if chosen[source_name] == "file" else source.local
+                path = self.lookups.resolve(self.base, str(relative))
+                if not self.lookups.exists(path):
+                    self.fail(
+                        ("data", source_name, chosen[source_name]),
+                        f"{relative!r} not found (resolved to {path}; paths are relative to the scenario file)",
+                    )
+            if source_name not in chosen:
+                self.fail(
+                    ("data", source_name),
+                    f"--cursus-source {wanted} selects the '{wanted}' variant, but this source only has "
+                    f"{', '.join(variants)}; add a '{wanted}:' variant or choose another --cursus-source",
+                )
+        return chosen
+
+    def _wire_inputs(
+        self, step_name: str, entry: StepEntry, contract: Contract | None, contracts: dict[str, Contract]
+    ) -> dict[str, InputBinding]:
+        bindings: dict[str, InputBinding] = {}
+        for input_name, reference in entry.inputs.items():
+            at = ("steps", step_name, "inputs", input_name)
+            if contract is not None and input_name not in contract.inputs:
+                self.fail(
+                    at,
+                    f"contract {contract.name} has no input {input_name!r}"
+                    f"{did_you_mean(input_name, contract.inputs)}; its inputs are: {', '.join(contract.inputs) or '(none)'}",
+                )
+                continue
+            binding = self._parse_reference(at, step_name, reference, contracts)
+            if binding is not None:
+                bindings[input_name] = binding
+        if contract is not None:
+            for input_name, channel in contract.inputs.items():
+                if channel.required and input_name not in entry.inputs:
+                    self.fail(
+                        ("steps", step_name, "inputs"),
+                        f"required input {input_name!r} of contract {contract.name} ({contract.path}) is not wired; "
+                        f"add 'inputs: {{{input_name}: <data source or step.output>}}' to step {step_name!r}",
+                    )
+        return bindings
+
+    def _parse_reference(
+        self, at: tuple[str, ...], step_name: str, reference: str, contracts: dict[str, Contract]
+    ) -> InputBinding | None:
+        if reference in self.parsed.data:
+            return SourceInput(reference)
+        upstream, dot, output = reference.partition(".")
+
+        def candidates() -> list[str]:  # for a did-you-mean, only needed when the reference is wrong
+            return list(self.parsed.data) + [
+                f"{other}.{out}" for other, c in contracts.items() if other != step_name for out in c.outputs
+            ]
+
+        if dot and upstream in self.parsed.steps:
+            upstream_contract = contracts.get(upstream)
+            if upstream == step_name:
+                self.fail(at, f"{reference!r} makes step {step_name!r} read its own output")
+                return None
+            if upstream_contract is None:
+                return UpstreamInput(upstream, output)  # its missing contract is reported already
+            if output not in upstream_contract.outputs:
+                self.fail(
+                    at,
+                    f"step {upstream!r} (contract {upstream_contract.name}) has no output {output!r}"
+                    f"{did_you_mean(reference, candidates())}; its outputs are: {', '.join(upstream_contract.outputs) or '(none)'}",
+                )
+                return None
+            return UpstreamInput(upstream, output)
+        if dot:
+            detail = f"there is no step {upstream!r}"
+        else:
+            detail = f"there is no data source {reference!r}"
+        self.fail(at, f"{reference!r} is neither a data source nor <step>.<output> ({detail}){did_you_mean(reference, candidates())}")
+        return None
+
+    def _find_script(self, step_name: str, entry: StepEntry, contract: Contract, roots: list[Path]) -> Path | None:
+        if entry.script is not None:
+            path = self.lookups.resolve(self.base, entry.script)
+            if self.lookups.is_file(path):
+                return path
+            self.fail(("steps", step_name, "script"), f"script not found: {entry.script!r} (resolved to {path})")
+            return None
+        wanted = contract.entry_point
+        matches = self.lookups.scripts(roots, wanted)
+        if len(matches) == 1:
+            return matches[0]
+        at = ("steps", step_name, "contract")
+        if len(matches) > 1:
+            listed = ", ".join(str(m) for m in matches)
+            self.fail(at, f"entry point {wanted!r} of contract {contract.name} is ambiguous: {listed}; set 'script:' on the step")
+        else:
+            where = ", ".join(str(r) for r in roots) or "(no script directories: add 'scripts:' to the scenario or --cursus-scripts)"
+            self.fail(at, f"entry point {wanted!r} of contract {contract.name} ({contract.path}) not found in {where}")
+        return None
+
+    def _merge_env(self, step_name: str, entry: StepEntry, contract: Contract) -> dict[str, str]:
+        env = {**contract.optional_env, **self.parsed.defaults.env, **entry.env}
+        for variable in contract.required_env:
+            if variable not in env:
+                self.fail(
+                    ("steps", step_name),
+                    f"required env var {variable} of contract {contract.name} is not set; "
+                    f"add it under steps.{step_name}.env or defaults.env",
+                )
+        return env
+
+    def _job_args(self, step_name: str, entry: StepEntry, contract: Contract) -> dict[str, Any]:
+        by_key = {}
+        for argument in contract.job_arguments:
+            by_key[argument.attribute] = argument
+            if argument.source:
+                by_key[argument.source] = argument
+        values: dict[str, Any] = {argument.attribute: argument.default for argument in contract.job_arguments}
+        given: set[str] = set()
+        for key, value in entry.job_args.items():
+            found = by_key.get(key)
+            if found is None:
+                declared = ", ".join(a.flag for a in contract.job_arguments) or "none"
+                self.fail(
+                    ("steps", step_name, "job_args", key),
+                    f"contract {contract.name} declares no job argument {key!r}{did_you_mean(key, by_key)} "
+                    f"(declared: {declared})",
+                )
+                continue
+            values[found.attribute] = value
+            given.add(found.attribute)
+        for argument in contract.job_arguments:
+            if argument.required and argument.attribute not in given and argument.default is None:
+                self.fail(("steps", step_name), f"job argument {argument.flag} of contract {contract.name} is required; add job_args: {{{argument.attribute}: ...}}")
+        return values
+
+    def _check_expect(self, step_name: str, entry: StepEntry, contract: Contract) -> None:
+        for output in entry.expect:
+            if output not in contract.outputs:
+                self.fail(
+                    ("steps", step_name, "expect", output),
+                    f"contract {contract.name} has no output {output!r}{did_you_mean(output, contract.outputs)}; "
+                    f"its outputs are: {', '.join(contract.outputs) or '(none)'}",
+                )
+
+    def _check_fuzz(self, step_name: str, entry: StepEntry, contract: Contract) -> None:
+        for index, input_name in enumerate(entry.fuzz.inputs or [] if entry.fuzz else []):
+            if input_name not in contract.inputs:
+                self.fail(
+                    ("steps", step_name, "fuzz", "inputs", index),
+                    f"contract {contract.name} has no input {input_name!r}{did_you_mean(input_name, contract.inputs)}; "
+                    f"its inputs are: {', '.join(contract.inputs) or '(none)'}",
+                )
+
+    def _order(self) -> list[str]:
+        upstreams = {}
+        for step_name, entry in self.parsed.steps.items():
+            ups = set()
+            for reference in entry.inputs.values():
+                head, dot, _ = reference.partition(".")
+                if dot and head in self.parsed.steps and head != step_name and reference not in self.parsed.data:
+                    ups.add(head)
+            upstreams[step_name] = ups
+        try:
+            return topological_order(list(self.parsed.steps), upstreams)
+        except CycleError as exc:
+            self.fail(("steps", exc.cycle[0], "inputs"), f"steps form a cycle: {exc}; a step cannot depend on its own output")
+            return list(self.parsed.steps)
+
+
+def _module_name(script: Path, python_path: Sequence[Path]) -> str | None:
+    """The dotted name to import a script by, when it lives under a python_path root.
+
+    Importing by name (not by file) is what makes relative imports inside a package work.
+    """
+    for root in python_path:
+        try:
+            relative = script.relative_to(root)
+        except ValueError:
+            continue
+        parts = relative.with_suffix("").parts
+        if all(part.isidentifier() for part in parts):
+            return ".".join(parts)
+    return None

@@ -1,0 +1,291 @@
+"""Items that run a step on generated data: ``<step>[isolation]`` and ``<step>[fuzz]``.
+
+Node ids: ``scenarios/xgb.yaml::train[isolation]`` (``--cursus-mode isolation|both``) and
+``scenarios/xgb.yaml::train[fuzz]`` (``--cursus-fuzz N``, a step's ``fuzz:`` block, or
+``--cursus-fuzz-replay DIR``). The work is done by :mod:`.isolation` and :mod:`.fuzzing`.
+"""
+
+from __future__ import annotations
+
+import shlex
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_cursus.errors import CursusError
+from pytest_cursus.reporting.failure_text import describe_failure, shown_path
+from pytest_cursus.plan.input_schemas import InputSchema, input_schema, missing_schema_advice
+from pytest_cursus.plugin.scenario_items import (
+    STEP_RESULT_KEY,
+    StepFailed,
+    _note_setup,
+    _ScenarioItem,
+    _upstream_failures_reported,
+)
+from pytest_cursus.run.options import CursusOptions
+from pytest_cursus.plan.scenario_plan import ScenarioPlan, SourceInput, UpstreamInput
+from pytest_cursus.plugin.session import OPTIONS_KEY, cache_subdir, pipeline_for, step_launcher, workspace_root
+
+if TYPE_CHECKING:
+    from pytest_cursus.run.fuzzing import FuzzReport, SavedExample
+    from pytest_cursus.run.isolation import IsolationRun
+
+ISOLATION_RUN_KEY = pytest.StashKey["IsolationRun"]()
+REPLAYS_KEY = pytest.StashKey[dict[tuple[Path, str], "SavedExample"]]()
+HYPOTHESIS_DIR = "cursus-hypothesis"
+FAILURES_DIR = "cursus-fuzz-failures"
+
+
+def items_for_step(parent: pytest.File, plan: ScenarioPlan, step: str) -> Iterator[pytest.Item]:
+    """The isolation and fuzz items of ``step`` that the options ask for (after its pipeline items)."""
+    options = parent.config.stash[OPTIONS_KEY]
+    if options.mode in ("isolation", "both"):
+        yield IsolationItem.from_parent(parent, name=f"{step}[isolation]", plan=plan, step=step)
+    if _wants_fuzz(parent.config, options, plan, step):
+        yield FuzzItem.from_parent(parent, name=f"{step}[fuzz]", plan=plan, step=step)
+
+
+def _wants_fuzz(config: pytest.Config, options: CursusOptions, plan: ScenarioPlan, step: str) -> bool:
+    replayed = replays(config)
+    if replayed and (plan.path.resolve(), step) in replayed:
+        return True
+    if options.fuzz is not None:
+        return options.fuzz > 0
+    return plan.steps[step].fuzz is not None
+
+
+def replays(config: pytest.Config) -> dict[tuple[Path, str], SavedExample]:
+    """The saved examples ``--cursus-fuzz-replay`` names, by (scenario file, step)."""
+    if REPLAYS_KEY not in config.stash:
+        found: dict[tuple[Path, str], SavedExample] = {}
+        for directory in config.stash[OPTIONS_KEY].fuzz_replay:
+            from pytest_cursus.run.fuzzing import SavedExample  # pyarrow and hypothesis: only when replaying
+
+            try:
+                example = SavedExample.load(directory)
+            except ValueError as exc:
+                raise pytest.UsageError(f"--cursus-fuzz-replay: {exc}") from None
+            found[(Path(example.scenario_file).resolve(), example.step)] = example
+        config.stash[REPLAYS_KEY] = found
+    return config.stash[REPLAYS_KEY]
+
+
+def _isolation_run(config: pytest.Config) -> IsolationRun:
+    if ISOLATION_RUN_KEY not in config.stash:
+        from pytest_cursus.run.isolation import IsolationRun
+
+        config.stash[ISOLATION_RUN_KEY] = IsolationRun(workspace_root(config), launcher=step_launcher(config))
+    return config.stash[ISOLATION_RUN_KEY]
+
+
+class IsolationItem(_ScenarioItem):
+    """Runs one step alone, on inputs generated from schemas instead of upstream outputs."""
+
+    def __init__(self, *, plan: ScenarioPlan, step: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.plan = plan
+        self.step = step
+        self._mark("cursus_step")
+        self.add_marker("cursus_isolation")
+
+    def setup(self) -> None:
+        from pytest_cursus.run.isolation import MissingSchema
+
+        try:
+            _isolation_run(self.config).check_schemas(self.plan, self.step)
+        except MissingSchema as exc:
+            pytest.skip(str(exc))
+
+    def runtest(self) -> None:
+        pipeline = pipeline_for(self.config)
+        result = _isolation_run(self.config).run(self.plan, self.step, lambda name: pipeline.source_data(self.plan, name))
+        self.stash[STEP_RESULT_KEY] = result
+        if not result.passed:
+            raise StepFailed(result)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, self.plan.steps[self.step].line - 1, f"{self.plan.name}::{self.step}[isolation]"
+
+
+class FuzzFailed(CursusError):
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+class FuzzItem(_ScenarioItem):
+    """Runs one step on many small generated datasets; fails with a shrunk, saved example."""
+
+    def __init__(self, *, plan: ScenarioPlan, step: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.plan = plan
+        self.step = step
+        self._mark("cursus_fuzz")
+
+    @property
+    def replay(self) -> SavedExample | None:
+        return replays(self.config).get((self.plan.path.resolve(), self.step))
+
+    def fuzzed_schemas(self) -> dict[str, InputSchema]:
+        """The inputs to generate and their schemas; skips the item when there is none."""
+        step_plan = self.plan.steps[self.step]
+        settings = step_plan.fuzz
+        wanted = settings.inputs if settings and settings.inputs else list(step_plan.inputs)
+        schemas: dict[str, InputSchema] = {}
+        for name in wanted:
+            schema = input_schema(self.plan, self.step, name, from_sources=True)
+            if schema is not None:
+                schemas[name] = schema
+            elif settings and settings.inputs:
+                pytest.skip(f"fuzz.inputs names {name!r}, which has no schema: {missing_schema_advice(self.plan, self.step, name)}")
+        if not schemas:
+            listed = ", ".join(step_plan.inputs) or "(none wired)"
+            advice = "; ".join(missing_schema_advice(self.plan, self.step, name) for name in step_plan.inputs)
+            pytest.skip(f"no input of step {self.step!r} has a schema to generate data from (inputs: {listed}); {advice or 'wire an input with a data: schema'}")
+        return schemas
+
+    def setup(self) -> None:
+        replay = self.replay
+        generated = set(replay.inputs) if replay is not None else set(self.fuzzed_schemas())
+        upstream = [
+            name for name, binding in self.plan.steps[self.step].inputs.items()
+            if isinstance(binding, UpstreamInput) and name not in generated
+        ]
+        if upstream and self.config.stash[OPTIONS_KEY].mode != "isolation":
+            with _upstream_failures_reported(self):
+                produced = pipeline_for(self.config).prepare(self.plan, self.step)
+            _note_setup(self, produced)
+
+    def _other_inputs(self, generated: set[str]) -> dict[str, Path]:
+        """Data of the inputs not generated: their source, or upstream outputs (isolation data in isolation mode)."""
+        pipeline = pipeline_for(self.config)
+        data: dict[str, Path] = {}
+        isolated: list[str] = []
+        for name, binding in self.plan.steps[self.step].inputs.items():
+            if name in generated:
+                continue
+            if isinstance(binding, SourceInput):
+                data[name] = pipeline.source_data(self.plan, binding.source)
+            elif self.config.stash[OPTIONS_KEY].mode == "isolation":
+                isolated.append(name)
+            else:
+                upstream = pipeline.result(self.plan, binding.step)
+                assert upstream is not None  # produced in setup
+                data[name] = Path(upstream.outputs[binding.output])
+        if isolated:
+            from pytest_cursus.run.isolation import MissingSchema
+
+            try:
+                generated_data = _isolation_run(self.config).inputs(self.plan, self.step, lambda source: pipeline.source_data(self.plan, source))
+            except MissingSchema as exc:
+                pytest.skip(str(exc))
+            data.update({name: generated_data[name] for name in isolated})
+        return data
+
+    def runtest(self) -> None:
+        from pytest_cursus.execution.step_runner import StepRunner
+        from pytest_cursus.run.fuzzing import (
+            DEFAULT_EXAMPLES,
+            DEFAULT_MAX_ROWS,
+            SavedExample,
+            StepFuzzer,
+        )
+
+        options = self.config.stash[OPTIONS_KEY]
+        step_plan = self.plan.steps[self.step]
+        fuzzer = StepFuzzer(StepRunner(workspace_root(self.config) / "_fuzz", launcher=step_launcher(self.config)), database=cache_subdir(self.config, HYPOTHESIS_DIR))
+        replay = self.replay
+        if replay is not None:
+            result, _ = fuzzer.run_once(step_plan, {**self._other_inputs(set(replay.inputs)), **replay.inputs})
+            self.stash[STEP_RESULT_KEY] = result
+            if not result.passed:
+                shown = shown_path(replay.directory, self.config.rootpath)
+                raise FuzzFailed(f"replaying the saved example {shown}:\n\n{describe_failure(result)}")
+            return
+        schemas = self.fuzzed_schemas()
+        settings = step_plan.fuzz
+        examples = options.fuzz or (settings.examples if settings else DEFAULT_EXAMPLES)
+        max_rows = settings.max_rows if settings else DEFAULT_MAX_ROWS
+        report = fuzzer.run(step_plan, schemas, self._other_inputs(set(schemas)), examples=examples, max_rows=max_rows, key=self.nodeid)
+        self.add_report_section("call", "cursus fuzz", _statistics(report))
+        self.user_properties.append(("cursus_fuzz_runs", report.runs))
+        failure = report.failure
+        if failure is None:
+            return
+        self.stash[STEP_RESULT_KEY] = failure.result
+        saved = SavedExample.save(
+            cache_subdir(self.config, FAILURES_DIR) / self.plan.name / self.step, self.plan.path, self.step, failure.tables, schemas
+        )
+        raise FuzzFailed(self._failure_text(report, schemas, saved))
+
+    def _failure_text(self, report: FuzzReport, schemas: dict[str, InputSchema], saved: SavedExample) -> str:
+        from pytest_cursus.run.fuzzing import render_table
+
+        failure = report.failure
+        assert failure is not None
+        origin = (
+            "a failing example saved by an earlier run, tried first"
+            if report.saved_examples and failure.found_at == 1
+            else f"found at script run {failure.found_at}"
+        )
+        lines = [
+            (
+                f"step {self.step!r} of scenario {self.plan.name!r} fails on generated data "
+                f"({origin}; {report.runs} script runs in {report.seconds:.1f}s, shrunk to this minimal example):"
+            ),
+        ]
+        for name, table in failure.tables.items():
+            lines += [
+                "",
+                f"input {name}: {table.num_rows} row(s) x {table.num_columns} column(s) (schema: {shown_path(schemas[name].declared_in, self.config.rootpath)}: {schemas[name].field})",
+                textwrap.indent(render_table(table), "  "),
+            ]
+        if failure.flaky:
+            lines += ["", f"note: the script did not fail again when hypothesis replayed it ({failure.flaky}): it may be flaky"]
+        lines += ["", describe_failure(failure.result)]
+        lines += [
+            "",
+            f"Saved as input files: {shown_path(saved.directory / 'inputs', self.config.rootpath)}/",
+            f"Rerun the step on it (from {self.config.rootpath}):",
+            f"  {self.replay_command(saved.directory)}",
+        ]
+        return "\n".join(lines)
+
+    def replay_command(self, directory: Path) -> str:
+        config = self.config
+        words = ["pytest", self.nodeid, "--cursus-fuzz-replay", str(shown_path(directory, config.rootpath))]
+        options = config.stash[OPTIONS_KEY]
+        # options of this run that change which step, script or data the node id means
+        for name in ("contracts", "scripts"):
+            if config.getoption(f"cursus_{name}"):
+                for path in getattr(options, name):
+                    words += [f"--cursus-{name}", str(shown_path(path, config.rootpath))]
+        for name in ("source", "mode"):
+            if config.getoption(f"cursus_{name}"):
+                words += [f"--cursus-{name}", str(getattr(options, name))]
+        return shlex.join(words)
+
+    def explain(self, excinfo: pytest.ExceptionInfo[BaseException]) -> str | None:
+        if isinstance(excinfo.value, FuzzFailed):
+            return excinfo.value.text
+        return super().explain(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, self.plan.steps[self.step].line - 1, f"{self.plan.name}::{self.step}[fuzz]"
+
+
+def _statistics(report: FuzzReport) -> str:
+    if not report.timings:
+        return f"{report.examples} examples, no script run"
+    total = sum(t.total for t in report.timings)
+    start = sum(t.process_start for t in report.timings)
+    imports = sum(t.script_import for t in report.timings)
+    return (
+        f"{report.examples} examples, {report.runs} script runs (distinct datasets) in {report.seconds:.1f}s: "
+        f"{total / report.runs:.3f}s per run, of which process start {start / total:.0%}, "
+        f"script imports {imports / total:.0%}"
+        + (f"; {report.saved_examples} saved failing example(s) tried first" if report.saved_examples else "")
+    )

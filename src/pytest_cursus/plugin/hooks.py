@@ -1,0 +1,260 @@
+"""The pytest plugin: options, collection of scenario files, markers.
+
+Kept thin: the items live in the other modules of ``plugin/`` and all the work in plain modules. Heavy imports
+(pandas, pyarrow, the execution engine) happen only once a scenario is collected or run, so
+``pytest --help`` and ordinary test runs do not pay for them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Generator
+from pathlib import Path
+
+import pytest
+
+from pytest_cursus.run.options import OPTIONS, CursusOptions, OptionError, resolve_options
+from pytest_cursus.plugin.fixtures import cursus_run, cursus_s3_endpoint  # noqa: F401  (fixtures of the plugin)
+from pytest_cursus.plugin.session import OPTIONS_KEY, RUN_ID_KEY, SELECTED_STEPS_KEY, is_xdist_worker, scenarios_collected
+
+MARKERS = {
+    "cursus": "an item collected by pytest-cursus",
+    "cursus_step": "a pipeline step run by pytest-cursus",
+    "cursus_edge": "a data compatibility check between two pipeline steps",
+    "cursus_contract": "a script contract check by pytest-cursus",
+    "cursus_isolation": "a step run alone on data generated from its contract's data: schemas (--cursus-mode isolation|both)",
+    "cursus_fuzz": "a step run on many generated datasets with hypothesis (--cursus-fuzz N or a fuzz: block)",
+}
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    """The ``pytest_cursus_*`` hooks a conftest.py can implement (run/hookspecs.py)."""
+    from pytest_cursus.run import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    from pytest_cursus.run.extension_hooks import ExtensionHooks
+    from pytest_cursus.plugin.session import EXTENSIONS_KEY
+
+    # path-aware, like pytest's own hooks: a conftest.py applies to the scenarios below it
+    session.config.stash[EXTENSIONS_KEY] = ExtensionHooks(session.gethookproxy)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("cursus", "pytest-cursus: pipeline scripts as test items")
+    for spec in OPTIONS:
+        kwargs: dict[str, object] = {"dest": f"cursus_{spec.name}", "default": None, "help": spec.help}
+        if spec.kind == "paths":
+            kwargs["action"] = "append"
+        if spec.kind == "flag":
+            kwargs["action"] = "store_true"
+        if spec.choices:
+            kwargs["choices"] = spec.choices
+        if spec.metavar:
+            kwargs["metavar"] = spec.metavar
+        group.addoption(spec.flag, **kwargs)  # type: ignore[arg-type]
+        ini_type = {"paths": "paths", "flag": "bool"}.get(spec.kind, "string")
+        parser.addini(spec.ini_name, help=spec.help, type=ini_type, default=None)  # type: ignore[arg-type]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, description in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {description}")
+    try:
+        options = resolve_options(
+            lambda name: config.getoption(f"cursus_{name}") or None,
+            lambda name: config.getini(f"cursus_{name}"),
+            invocation_dir=config.invocation_params.dir,
+            ini_dir=config.inipath.parent if config.inipath else config.rootpath,
+        )
+    except OptionError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    for directory in options.scenarios:
+        if not directory.exists():
+            raise pytest.UsageError(f"--cursus-scenarios / cursus_scenarios: {directory} does not exist")
+    if options.workspace is not None:
+        try:
+            options.workspace.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise pytest.UsageError(
+                f"--cursus-workspace / cursus_workspace: {options.workspace} cannot be created ({exc.strerror or exc}): give a writable directory"
+            ) from None
+    if options.debug and getattr(config.option, "numprocesses", None):
+        raise pytest.UsageError("--cursus-debug runs steps in the pytest process so a debugger can stop in them; it cannot be combined with -n (xdist workers have no terminal): drop -n, and select the step with -k")
+    config.stash[OPTIONS_KEY] = options
+    if options.fuzz_replay:
+        from pytest_cursus.plugin.generated_data_items import replays
+
+        replays(config)  # a bad directory is a usage error now, not a collection error later
+    # one id for the whole run, the same on every xdist worker: results stored in the cache
+    # by one worker are reused by the others even when they may not be reused across runs
+    workerinput = getattr(config, "workerinput", None)
+    config.stash[RUN_ID_KEY] = workerinput["testrunuid"] if workerinput else uuid.uuid4().hex
+    _register_reporting(config, options)
+    # contract directories are collected too: each contract file is a contract item
+    _add_scenarios_to_args(
+        config,
+        options.scenarios + tuple(path for path in options.contracts if path not in options.scenarios),
+        from_command_line=bool(config.getoption("cursus_scenarios") or config.getoption("cursus_contracts")),
+    )
+
+
+def _register_reporting(config: pytest.Config, options: CursusOptions) -> None:
+    """Step records, summary, JSON and baseline; the pytest-html hooks only when pytest-html is
+    active (registering hooks of an absent plugin is an error)."""
+    from pytest_cursus.plugin.reporter import REPORTER_NAME, CursusReporter
+
+    reporter = CursusReporter(config, options)
+    config.pluginmanager.register(reporter, REPORTER_NAME)
+    if config.pluginmanager.hasplugin("html"):
+        from pytest_cursus.plugin.html_report import HTML_PLUGIN_NAME, CursusHtml
+
+        config.pluginmanager.register(CursusHtml(reporter), HTML_PLUGIN_NAME)
+
+
+def _add_scenarios_to_args(config: pytest.Config, scenarios: tuple[Path, ...], *, from_command_line: bool) -> None:
+    """``pytest --cursus-scenarios DIR`` collects DIR, whatever testpaths says.
+
+    Without positional arguments the scenario directories replace the default (the current
+    directory or testpaths) when given on the command line, and are added to it when they come
+    from the ini file; with positional arguments, command-line directories are added to them.
+    """
+    if not scenarios:
+        return
+    explicit = config.args_source == pytest.Config.ArgsSource.ARGS
+    if explicit and not from_command_line:
+        return
+    wanted = [str(path) for path in scenarios]
+    if from_command_line and not explicit:
+        config.args[:] = wanted
+        return
+    # `pytest --cursus-scenarios s s/x.yaml::train` means that one item, not all of s
+    named = [(config.invocation_params.dir / arg.split("::")[0]).resolve() for arg in config.args]
+    for directory in scenarios:
+        if not any(path == directory or directory in path.parents or path in directory.parents for path in named):
+            config.args.append(str(directory))
+
+
+def _named_on_command_line(config: pytest.Config, file_path: Path) -> bool:
+    """`pytest scenarios/` or `pytest scenarios/x.yaml` asks for scenarios explicitly; a bare
+    `pytest` walking the rootdir does not (a repository has many YAML files)."""
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        return False
+    named = [(config.invocation_params.dir / arg.split("::")[0]).resolve() for arg in config.args]
+    return any(path == file_path or path in file_path.parents for path in named)
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.suffix not in (".yaml", ".yml"):
+        return None
+    options = parent.config.stash.get(OPTIONS_KEY, None)
+    if options is not None and options.contracts:
+        from pytest_cursus.formats.contracts import is_contract_file
+
+        if is_contract_file(file_path) and any(file_path == root or root in file_path.parents for root in options.contracts):
+            from pytest_cursus.plugin.contract_items import ContractYamlFile
+
+            return ContractYamlFile.from_parent(parent, path=file_path)
+    under_scenarios = options is not None and any(
+        file_path == root or root in file_path.parents for root in options.scenarios
+    )
+    if not (under_scenarios or _named_on_command_line(parent.config, file_path)):
+        return None
+    from pytest_cursus.plan.scenario_plan import looks_like_scenario
+
+    if not looks_like_scenario(file_path):
+        return None
+    from pytest_cursus.plugin.scenario_items import ScenarioYamlFile
+
+    return ScenarioYamlFile.from_parent(parent, path=file_path)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Setup-phase errors of our items (invalid scenario, failed upstream) read like failures.
+
+    pytest formats setup errors without ``repr_failure``, so the text is put on the report here.
+    """
+    report: pytest.TestReport = yield
+    if not scenarios_collected():
+        return report  # not our item, and the engine stays unimported
+    from pytest_cursus.plugin.scenario_items import CursusItem
+
+    if call.excinfo is None or call.when != "setup" or not isinstance(item, CursusItem):
+        return report
+    if report.skipped and isinstance(report.longrepr, tuple):
+        # a skip is located where pytest.skip() was called (our code): point at the YAML instead
+        path, line, _ = item.reportinfo()
+        report.longrepr = (str(path), (line or 0) + 1, report.longrepr[2])
+    elif not report.skipped:
+        text = item.explain(call.excinfo)
+        if text is not None:
+            report.longrepr = text
+    return report
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if not scenarios_collected():
+        return  # don't pay for importing the engine
+    from pytest_cursus.plugin.scenario_items import StepItem
+
+    config = session.config
+    selected = {(item.plan.path, item.step) for item in session.items if isinstance(item, StepItem)}
+    config.stash[SELECTED_STEPS_KEY] = selected
+    if selected and not config.option.collectonly and not config.stash[OPTIONS_KEY].debug:
+        from pytest_cursus.plugin.session import step_launcher
+
+        try:
+            start = getattr(step_launcher(config), "start", None)
+            if start is not None:
+                start()
+        except OSError:
+            pass  # e.g. an unwritable --basetemp: the first step meets it again and reports it
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
+    if report.when == "call" and report.passed and ("cursus_cache", "hit") in report.user_properties:
+        return "passed", "c", "CACHED"
+    return None
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Trim the step cache and the S3 download cache to their size caps."""
+    from pytest_cursus.plugin.reporter import reporter_for
+    from pytest_cursus.plugin.session import PIPELINE_KEY, s3_access, step_cache
+
+    config = session.config
+    if is_xdist_worker(config):
+        return  # only the process that outlives all others evicts: workers may still read entries
+    pipeline = config.stash.get(PIPELINE_KEY, None)
+    if pipeline is not None:
+        cache, s3 = pipeline.cache, pipeline.s3
+    else:
+        reporter = reporter_for(config)
+        if not (reporter is not None and reporter.records):
+            return  # no step ran: nothing was stored or downloaded, and nothing is loaded for it
+        # the xdist controller runs no step and has no pipeline: the caches alone, without the engine
+        cache, s3 = step_cache(config), s3_access(config)
+    if cache is not None:
+        cache.evict()
+    s3.evict_cache()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    from pytest_cursus.plugin.session import close_step_launcher
+
+    close_step_launcher(config)
+
+
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """Synthetic-vs-real profiles made while this item ran travel on its reports, as JSON
+    (xdist sends reports, not objects, to the controller); the reporter shows them."""
+    from pytest_cursus.plugin.reporter import COMPARISON_PROPERTY
+    from pytest_cursus.plugin.session import PIPELINE_KEY
+
+    pipeline = item.config.stash.get(PIPELINE_KEY, None)
+    if pipeline is not None:
+        for comparison in pipeline.take_comparisons():
+            item.user_properties.append((COMPARISON_PROPERTY, comparison.model_dump_json()))

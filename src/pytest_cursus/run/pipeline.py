@@ -1,0 +1,351 @@
+"""A pipeline run: steps of scenarios executed in DAG order, each fed its upstream's outputs.
+
+Shared by the pytest plugin (one per session) and the notebook API. It knows nothing of pytest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pytest_cursus.data.s3_source import S3Access
+from pytest_cursus.errors import CursusError, DataSourceError
+from pytest_cursus.checks.expectations import check_expectations
+from pytest_cursus.execution.launcher import StepLauncher
+from pytest_cursus.execution.step_runner import StepRunner
+from pytest_cursus.execution.workspace import fingerprint
+from pytest_cursus.run.extension_hooks import ExtensionHooks, HookFailed
+from pytest_cursus.results import StepFailure, StepResult
+from pytest_cursus.formats.scenario_file import CustomSource
+from pytest_cursus.plan.scenario_plan import ScenarioPlan, SourceInput, StepPlan, UpstreamInput
+from pytest_cursus.cache.store import OutputCache
+from pytest_cursus.cache.key import StepKey, source_key, step_key
+
+if TYPE_CHECKING:
+    from pytest_cursus.data.profile_comparison import ProfileComparison
+
+SOURCES_DIR = "_data"
+EXECUTION_DIR = "_execution"  # downloaded outputs of --cursus-execution, per step and output
+
+
+class UpstreamFailed(CursusError):
+    """A step cannot run because a step it reads from failed."""
+
+    def __init__(self, step: str, upstream: StepResult) -> None:
+        self.step = step
+        self.upstream = upstream
+        super().__init__(f"upstream step {upstream.step!r} failed, so {step!r} cannot run")
+
+
+@dataclass
+class PipelineRun:
+    """Remembers every step result and materialised data source of one run.
+
+    With a ``cache``, a step whose key is unchanged is taken from it instead of running, and
+    concurrent processes sharing the cache run each step once.
+    """
+
+    workspace_root: Path
+    cache: OutputCache | None = None
+    runner: StepRunner = field(init=False)
+    results: dict[tuple[Path, str], StepResult] = field(default_factory=dict)
+    ran_as_setup: set[tuple[Path, str]] = field(default_factory=set)
+    _sources: dict[tuple[Path, str], Path] = field(default_factory=dict)
+    _keys: dict[tuple[Path, str], StepKey] = field(default_factory=dict)
+    _source_keys: dict[tuple[Path, str], str] = field(default_factory=dict)
+    s3: S3Access = field(default_factory=S3Access)
+    # synthetic vs real profiles made during the run (docs/s3.md says when)
+    comparisons: list[ProfileComparison] = field(default_factory=list)
+    _execution_outputs: dict[tuple[Path, str, str], Path] = field(default_factory=dict)
+    _compared: set[tuple[Path, str]] = field(default_factory=set)
+    # the pytest_cursus_* hooks of conftest.py files or of the notebook API's plugins
+    extensions: ExtensionHooks = field(default_factory=ExtensionHooks)
+    _step_plans: dict[tuple[Path, str], StepPlan] = field(default_factory=dict)
+    # how steps' processes start (execution/launcher.py); None: a fresh interpreter each
+    launcher: StepLauncher | None = None
+
+    def __post_init__(self) -> None:
+        self.runner = StepRunner(self.workspace_root, launcher=self.launcher)
+
+    def result(self, plan: ScenarioPlan, step: str) -> StepResult | None:
+        return self.results.get((plan.path, step))
+
+    def step_plan(self, plan: ScenarioPlan, step: str) -> StepPlan:
+        """The step as it runs: its env and job_args after ``pytest_cursus_adjust_step``, once per run."""
+        memo = (plan.path, step)
+        if memo not in self._step_plans:
+            self._step_plans[memo] = self.extensions.adjust_step(plan.path, plan.steps[step])
+        return self._step_plans[memo]
+
+    def prepare(self, plan: ScenarioPlan, step: str) -> list[StepResult]:
+        """Make sure every step ``step`` depends on has a result; return those produced now
+        (run, or taken from the cache).
+
+        Raises ``UpstreamFailed`` if one of them failed (now or earlier in the run).
+        """
+        if plan.execution is not None:
+            return []  # inputs that reference upstream steps read the execution's outputs
+        produced = []
+        for upstream in plan.required_before(step):
+            result = self.result(plan, upstream)
+            if result is None:
+                result = self._execute(plan, upstream)
+                self.ran_as_setup.add((plan.path, upstream))
+                produced.append(result)
+            if not result.passed:
+                raise UpstreamFailed(step, result)
+        return produced
+
+    def run_step(self, plan: ScenarioPlan, step: str, *, in_process: bool = False) -> StepResult:
+        """Run ``step`` (its upstream first if needed); an earlier result of it is replaced.
+
+        ``in_process`` (``--cursus-debug``): the step itself, not its upstream, runs in this
+        process, always (the cache is neither read nor written for it).
+        """
+        self.prepare(plan, step)
+        return self._execute(plan, step, in_process=in_process)
+
+    def ensure(self, plan: ScenarioPlan, step: str) -> StepResult:
+        """The result of ``step`` in this run, running it (and its upstream) if it has not run."""
+        existing = self.result(plan, step)
+        if existing is not None:
+            return existing
+        self.prepare(plan, step)
+        result = self._execute(plan, step)
+        self.ran_as_setup.add((plan.path, step))
+        return result
+
+    def key_of(self, plan: ScenarioPlan, step: str) -> StepKey:
+        """The step's cache key; an upstream input contributes the upstream step's key."""
+        memo = (plan.path, step)
+        if memo not in self._keys:
+            input_keys = {}
+            for name, binding in plan.steps[step].inputs.items():
+                if isinstance(binding, SourceInput):
+                    input_keys[name] = self._source_key(plan, binding.source)
+                elif plan.execution is not None:
+                    input_keys[name] = self._execution_key(plan, binding)
+                else:
+                    input_keys[name] = f"{self.key_of(plan, binding.step).digest}/{binding.output}"
+            self._keys[memo] = step_key(self.step_plan(plan, step), input_keys)
+        return self._keys[memo]
+
+    def _source_key(self, plan: ScenarioPlan, name: str) -> str:
+        memo = (plan.path, name)
+        custom = plan.data[name].custom
+        if memo not in self._source_keys and custom is not None:
+            given = self.extensions.data_source_key(plan.path, custom.kind, name, custom.settings)
+            # without a key from the plugin, the data itself is the key
+            described = given if given is not None else json.dumps(fingerprint(self._source(plan, name)), sort_keys=True)
+            self._source_keys[memo] = hashlib.sha256(f"custom:{custom.kind}:{described}".encode()).hexdigest()
+        if memo not in self._source_keys:
+            self._source_keys[memo] = source_key(name, plan.data[name], plan.source_variants[name], plan.base_dir, self.s3)
+        return self._source_keys[memo]
+
+    def _execute(self, plan: ScenarioPlan, step: str, *, in_process: bool = False) -> StepResult:
+        """Run the step or take it from the cache, then judge its outputs against ``expect:``."""
+        result = self._run(plan, step, in_process=True) if in_process else self._produce(plan, step)
+        self._compare_inputs(plan, step, result)
+        expect = plan.steps[step].expect
+        if result.passed:
+            outputs = {name: Path(path) for name, path in result.outputs.items()}
+            try:
+                problems = check_expectations(expect, outputs) if expect else []
+                problems += self.extensions.check_outputs(plan.path, self.step_plan(plan, step), outputs)
+            except HookFailed as exc:
+                result = result.model_copy(update={"outcome": "failed", "failure": _hook_failure(exc)})
+            else:
+                if problems:
+                    failure = StepFailure(kind="expectation", message="\n".join(problems))
+                    result = result.model_copy(update={"outcome": "failed", "failure": failure})
+        try:
+            self.extensions.step_finished(plan.path, plan.steps[step], result)
+        except HookFailed as exc:
+            if result.passed:  # an earlier failure is the one worth reading
+                result = result.model_copy(update={"outcome": "failed", "failure": _hook_failure(exc)})
+        self.results[(plan.path, step)] = result
+        return result
+
+    def _produce(self, plan: ScenarioPlan, step: str) -> StepResult:
+        if self.cache is None:
+            return self._run(plan, step)
+        try:
+            key = self.key_of(plan, step)  # lists S3 sources and execution outputs
+        except (DataSourceError, HookFailed) as exc:
+            return self._setup_failure(plan, step, exc)
+        with self.cache.claim(key.digest):
+            cached = self.cache.lookup(key.digest)
+            if cached is not None:
+                # the entry may come from an identical step of another scenario
+                return cached.model_copy(update={"scenario": plan.name, "step": step})
+            result = self._run(plan, step)
+            result.cache_key = key.digest
+            self.cache.store(key, result)
+            return result
+
+    def _run(self, plan: ScenarioPlan, step: str, *, in_process: bool = False) -> StepResult:
+        step_plan = plan.steps[step]
+        inputs: dict[str, Path] = {}
+        try:
+            for name, binding in step_plan.inputs.items():
+                if isinstance(binding, SourceInput):
+                    inputs[name] = self._source(plan, binding.source)
+                elif plan.execution is not None:
+                    inputs[name] = self.execution_output(plan, binding.step, binding.output)
+                elif isinstance(binding, UpstreamInput):
+                    upstream = self.results[(plan.path, binding.step)]
+                    inputs[name] = Path(upstream.outputs[binding.output])
+            step_plan = self.step_plan(plan, step)
+        except (DataSourceError, HookFailed) as exc:
+            result = self._setup_failure(plan, step, exc)
+        else:
+            result = self.runner.run(step_plan, inputs, in_process=in_process)
+        return result
+
+    def source_data(self, plan: ScenarioPlan, name: str) -> Path:
+        """The data of source ``name``, materialised once per run (isolation and fuzz items share it)."""
+        return self._source(plan, name)
+
+    def _source(self, plan: ScenarioPlan, name: str) -> Path:
+        key = (plan.path, name)
+        custom = plan.data[name].custom
+        if key not in self._sources and custom is not None:
+            self._sources[key] = self._custom_source(plan, name, custom)
+        if key not in self._sources:
+            from pytest_cursus.run.sources import materialize
+
+            target = self.workspace_root / plan.name / SOURCES_DIR / name
+            self._sources[key] = materialize(name, plan.data[name], plan.source_variants[name], plan.base_dir, target, self.s3)
+        return self._sources[key]
+
+    def _custom_source(self, plan: ScenarioPlan, name: str, custom: CustomSource) -> Path:
+        target = self.workspace_root / plan.name / SOURCES_DIR / name
+        if target.exists():
+            shutil.rmtree(target)
+        target.mkdir(parents=True)
+        found = self.extensions.data_source(plan.path, custom.kind, name, custom.settings, target)
+        if found is None:
+            raise DataSourceError(
+                f"data.{name}.custom: no plugin provides data sources of kind {custom.kind!r}; implement "
+                "pytest_cursus_data_source in a conftest.py above the scenario (or pass plugins= to the "
+                "notebook API) and return a path for this kind (docs/hooks.md)"
+            )
+        if not found.exists():
+            raise DataSourceError(f"data.{name}.custom: the pytest_cursus_data_source implementation for kind {custom.kind!r} returned {found}, which does not exist")
+        return found
+
+    def _setup_failure(self, plan: ScenarioPlan, step: str, exc: DataSourceError | HookFailed) -> StepResult:
+        return StepResult(
+            scenario=plan.name,
+            step=step,
+            outcome="failed",
+            workspace=str(self.workspace_root / plan.name / step),
+            failure=_hook_failure(exc) if isinstance(exc, HookFailed) else StepFailure(kind="setup", message=str(exc)),
+        )
+
+    # --- production execution outputs (docs/s3.md) ---------------------------------------------
+
+    def execution_output(self, plan: ScenarioPlan, step: str, output: str) -> Path:
+        """The output ``step.output`` written by the plan's execution, downloaded once per run."""
+        memo = (plan.path, step, output)
+        if memo not in self._execution_outputs:
+            from pytest_cursus.data.execution_outputs import fetch_output
+
+            assert plan.execution is not None
+            target = self.workspace_root / plan.name / EXECUTION_DIR / step / output
+            where = self._layout_fields(plan, step, output)
+            self._execution_outputs[memo] = fetch_output(self.s3, plan.execution, target, **where)
+        return self._execution_outputs[memo]
+
+    def _execution_key(self, plan: ScenarioPlan, binding: UpstreamInput) -> str:
+        from pytest_cursus.data.execution_outputs import output_key
+
+        assert plan.execution is not None
+        return "execution:" + output_key(self.s3, plan.execution, **self._layout_fields(plan, binding.step, binding.output))
+
+    def _layout_fields(self, plan: ScenarioPlan, step: str, output: str) -> dict[str, str]:
+        return {"scenario": plan.name, "step": step, "output": output, "contract": plan.steps[step].contract.name}
+
+    # --- synthetic vs real ------------------------------------------------------------------------
+
+    def take_comparisons(self) -> list[ProfileComparison]:
+        """Comparisons made since the last call (the plugin attaches them to the item's report)."""
+        taken, self.comparisons = self.comparisons, []
+        return taken
+
+    def _compare_inputs(self, plan: ScenarioPlan, step: str, result: StepResult) -> None:
+        """Profile the real data feeding ``step`` against its synthetic counterpart, once per run:
+        an ``s3`` source with a ``synthetic`` variant against that variant generated on the side;
+        an execution output against the output of the same step run on synthetic data, when the
+        step cache holds that run."""
+        if result.failure is not None and result.failure.kind == "setup":
+            return  # the data could not be fetched: the step's failure says why
+        first = len(self.comparisons)
+        self._compare_bindings(plan, step)
+        for comparison in self.comparisons[first:]:
+            comparison.step = step
+
+    def _compare_bindings(self, plan: ScenarioPlan, step: str) -> None:
+        from pytest_cursus.data.profile_comparison import (
+            ProfileComparison,
+            compare_datasets,
+            compare_source,
+        )
+
+        for binding in plan.steps[step].inputs.values():
+            if isinstance(binding, SourceInput):
+                name, source = binding.source, plan.data[binding.source]
+                if plan.source_variants[name] != "s3" or source.synthetic is None or (plan.path, f"data.{name}") in self._compared:
+                    continue
+                subject = f"data.{name}"
+                self._compared.add((plan.path, subject))
+                try:
+                    real = self._source(plan, name)
+                except DataSourceError as exc:
+                    self.comparisons.append(ProfileComparison(scenario=plan.name, subject=subject, error=str(exc)))
+                    continue
+                scratch = self.workspace_root / plan.name / SOURCES_DIR / f"{name}.synthetic-profile"
+                assert source.s3 is not None
+                rows = f"sample_rows={source.s3.sample_rows} per file" if source.s3.sample_rows else ""
+                self.comparisons.append(compare_source(plan.name, name, source.synthetic, real, source.s3.uri, scratch, rows))
+            elif plan.execution is not None and (plan.path, f"{binding.step}.{binding.output}") not in self._compared:
+                subject = f"{binding.step}.{binding.output}"
+                self._compared.add((plan.path, subject))
+                synthetic = self._synthetic_run(plan, binding.step)
+                if synthetic is None or binding.output not in synthetic.outputs:
+                    continue  # nothing synthetic to compare with: the step never ran on synthetic data here
+                try:
+                    real = self.execution_output(plan, binding.step, binding.output)
+                except DataSourceError as exc:
+                    self.comparisons.append(ProfileComparison(scenario=plan.name, subject=subject, error=str(exc)))
+                    continue
+                location = plan.execution.output_uri(**self._layout_fields(plan, binding.step, binding.output))
+                self.comparisons.append(
+                    compare_datasets(
+                        plan.name, subject, Path(synthetic.outputs[binding.output]), real,
+                        synthetic_location=f"step cache entry {(synthetic.cache_key or '?')[:12]}",
+                        real_location=location,
+                    )
+                )
+
+    def _synthetic_run(self, plan: ScenarioPlan, step: str) -> StepResult | None:
+        """The step's passed result from the step cache, for the plan without the execution and
+        with every source that has one on its synthetic variant."""
+        if self.cache is None:
+            return None
+        variants = {name: "synthetic" if plan.data[name].synthetic is not None else variant for name, variant in plan.source_variants.items()}
+        shadow = replace(plan, execution=None, source_variants=variants)
+        try:
+            key = PipelineRun(self.workspace_root, s3=self.s3, extensions=self.extensions).key_of(shadow, step)
+        except (DataSourceError, HookFailed):
+            return None
+        found = self.cache.lookup(key.digest)
+        return found if found is not None and found.passed else None
+
+
+def _hook_failure(exc: HookFailed) -> StepFailure:
+    return StepFailure(kind="hook", message=str(exc), exception_type=exc.hook, script_traceback=exc.traceback or None)
