@@ -113,9 +113,7 @@ def child_env(plugin_src: Path | None, pyc: bool = True) -> dict[str, str]:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(PYCACHE_PREFIX)
     if plugin_src is not None:
-        env["PYTHONPATH"] = os.pathsep.join(
-            [str(plugin_src.resolve()), *filter(None, [env.get("PYTHONPATH")])]
-        )
+        env["PYTHONPATH"] = os.pathsep.join([str(plugin_src.resolve()), *filter(None, [env.get("PYTHONPATH")])])
     return env
 
 
@@ -142,9 +140,7 @@ class Run:
     returncode: int
     output: str
     load_before: float
-    foreign_share: (
-        float  # share of the machine's CPU capacity used by other processes meanwhile
-    )
+    foreign_share: float  # share of the machine's CPU capacity used by other processes meanwhile
     own_cpu: float  # CPU-seconds (user + system) of the pytest process tree
 
 
@@ -154,9 +150,7 @@ _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 def _cpu_busy_seconds() -> float:
     """CPU-seconds the whole machine has spent busy since boot (all cores), from /proc/stat."""
     try:
-        fields = [
-            int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-        ]
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     except (OSError, ValueError):
         return float("nan")
     idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
@@ -184,14 +178,10 @@ def wait_until_idle(max_busy: float, max_wait: float) -> None:
         if busy <= max_busy:
             return
         if time.monotonic() > deadline:
-            progress(
-                f"  machine still {busy:.0%} busy after waiting {max_wait:.0f}s; running anyway"
-            )
+            progress(f"  machine still {busy:.0%} busy after waiting {max_wait:.0f}s; running anyway")
             return
         if time.monotonic() - told > 30:
-            progress(
-                f"  machine {busy:.0%} busy; waiting for it to settle below {max_busy:.0%} ..."
-            )
+            progress(f"  machine {busy:.0%} busy; waiting for it to settle below {max_busy:.0%} ...")
             told = time.monotonic()
 
 
@@ -241,9 +231,7 @@ def run_pytest(
 def check_ok(run: Run, expect_rc: int = 0) -> None:
     if run.returncode != expect_rc:
         tail = "\n".join(run.output.splitlines()[-40:])
-        raise SystemExit(
-            f"benchmark run {run.label!r} exited {run.returncode} (expected {expect_rc}):\n{tail}"
-        )
+        raise SystemExit(f"benchmark run {run.label!r} exited {run.returncode} (expected {expect_rc}):\n{tail}")
 
 
 def progress(message: str) -> None:
@@ -280,9 +268,7 @@ def _version(distribution: str) -> str:
 
 def _git(*args: str) -> str:
     try:
-        return subprocess.run(
-            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
+        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "?"
 
@@ -299,9 +285,7 @@ def _cpu_model() -> str:
 
 def _free_g() -> str:
     try:
-        out = subprocess.run(
-            ["free", "-g"], capture_output=True, text=True, check=False
-        ).stdout
+        out = subprocess.run(["free", "-g"], capture_output=True, text=True, check=False).stdout
     except OSError:
         return "?"
     for line in out.splitlines():
@@ -335,23 +319,15 @@ def plugin_location(env: dict[str, str]) -> str:
 def _measured_tree(env: dict[str, str], dirty: str) -> str:
     location = Path(plugin_location(env))
     if location == REPO_ROOT / "src" / "pytest_cursus":
-        return (
-            " (measured as is; src/ has uncommitted changes)"
-            if dirty.strip()
-            else " (measured as is, clean)"
-        )
+        return " (measured as is; src/ has uncommitted changes)" if dirty.strip() else " (measured as is, clean)"
     stamp = location.parent.parent / "COMMIT"
     if stamp.is_file():
-        return (
-            f"; measured pytest_cursus is a copy of commit {stamp.read_text().strip()}"
-        )
+        return f"; measured pytest_cursus is a copy of commit {stamp.read_text().strip()}"
     return "; measured pytest_cursus is another copy (see the pytest-cursus row)"
 
 
 def machine_report(env: dict[str, str]) -> str:
-    nproc = subprocess.run(
-        ["nproc"], capture_output=True, text=True, check=False
-    ).stdout.strip() or str(os.cpu_count())
+    nproc = subprocess.run(["nproc"], capture_output=True, text=True, check=False).stdout.strip() or str(os.cpu_count())
     dirty = _git("status", "--porcelain", "--", "src")
     facts = [
         ("date", _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")),
@@ -411,9 +387,7 @@ def calibrate_burn(seconds: float) -> int:
     return int(sample * seconds / best)
 
 
-def profile_pytest(
-    args: Sequence[str], cwd: Path, env: dict[str, str], out: Path, top: int = 25
-) -> str:
+def profile_pytest(args: Sequence[str], cwd: Path, env: dict[str, str], out: Path, top: int = 25) -> str:
     """cProfile one pytest process (not its step children); Markdown tables of the top
     ``top`` functions by cumulative time inside pytest_cursus, and of the whole process."""
     import io
@@ -454,28 +428,18 @@ def profile_pytest(
         return f"`{short}:{line}({name})`"
 
     ours = [e for e in entries if "pytest_cursus" in e[3]][:top]
-    rows = [
-        [where(f, l, n), c, f"{t:.3f}", f"{cum:.3f}", f"{100 * cum / total:.0f}%"]
-        for cum, t, c, f, l, n in ours
-    ]
-    text = f"Whole process under cProfile: {total:.2f} s.\n\nTop {top} functions in pytest_cursus by cumulative time:\n\n"
+    rows = [[where(f, l, n), c, f"{t:.3f}", f"{cum:.3f}", f"{100 * cum / total:.0f}%"] for cum, t, c, f, l, n in ours]
+    text = (
+        f"Whole process under cProfile: {total:.2f} s.\n\nTop {top} functions in pytest_cursus by cumulative time:\n\n"
+    )
     text += md_table(["function", "calls", "own s", "cumulative s", "of total"], rows)
-    theirs = [
-        e
-        for e in entries
-        if e[5] not in ("<module>",) and "{built-in method builtins.exec}" not in e[5]
-    ][: top + 15]
-    rows = [
-        [where(f, l, n), c, f"{t:.3f}", f"{cum:.3f}", f"{100 * cum / total:.0f}%"]
-        for cum, t, c, f, l, n in theirs
+    theirs = [e for e in entries if e[5] not in ("<module>",) and "{built-in method builtins.exec}" not in e[5]][
+        : top + 15
     ]
+    rows = [[where(f, l, n), c, f"{t:.3f}", f"{cum:.3f}", f"{100 * cum / total:.0f}%"] for cum, t, c, f, l, n in theirs]
     text += f"\n\nTop {top + 15} functions of the whole process by cumulative time:\n\n"
     text += md_table(["function", "calls", "own s", "cumulative s", "of total"], rows)
     by_own = sorted(entries, key=lambda e: e[1], reverse=True)[:15]
-    rows = [
-        [where(f, l, n), c, f"{t:.3f}", f"{cum:.3f}"] for cum, t, c, f, l, n in by_own
-    ]
-    text += "\n\nTop 15 functions by own time:\n\n" + md_table(
-        ["function", "calls", "own s", "cumulative s"], rows
-    )
+    rows = [[where(f, l, n), c, f"{t:.3f}", f"{cum:.3f}"] for cum, t, c, f, l, n in by_own]
+    text += "\n\nTop 15 functions by own time:\n\n" + md_table(["function", "calls", "own s", "cumulative s"], rows)
     return text

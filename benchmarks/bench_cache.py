@@ -100,12 +100,8 @@ def build_project(root: Path, iterations: int) -> None:
     (root / "scripts").mkdir()
     (root / "scenarios").mkdir()
     for name in STEPS:
-        (root / "contracts" / f"{name}.contract.yaml").write_text(
-            CONTRACT.format(name=name, title=name.title())
-        )
-        script = SCRIPT.format(
-            name=name, burn=BURN_SOURCE, iterations=iterations, seconds=STEP_SECONDS
-        )
+        (root / "contracts" / f"{name}.contract.yaml").write_text(CONTRACT.format(name=name, title=name.title()))
+        script = SCRIPT.format(name=name, burn=BURN_SOURCE, iterations=iterations, seconds=STEP_SECONDS)
         (root / "scripts" / f"{name}.py").write_text(script)
     lines = [
         "scenario: chain",
@@ -194,9 +190,7 @@ def main() -> None:
             check_ok(warm)
             full = run_pytest("fully warm", command, root, env)
             check_ok(full)
-            floor = run_pytest(
-                "floor (--collect-only)", [*command, "--collect-only", "-q"], root, env
-            )
+            floor = run_pytest("floor (--collect-only)", [*command, "--collect-only", "-q"], root, env)
             check_ok(floor)
             for run in (cold, warm, full, floor):
                 runs[run.label].append(run.seconds)
@@ -213,9 +207,7 @@ def main() -> None:
                     )
                     continue
                 cached, ran, leaf = setup_outcomes(run.output)
-                checks[run.label].add(
-                    f"upstream {cached} cached / {ran} run; leaf {leaf}"
-                )
+                checks[run.label].add(f"upstream {cached} cached / {ran} run; leaf {leaf}")
             ratios.append(warm.seconds / cold.seconds)
             cpu_ratios.append(warm.own_cpu / cold.own_cpu)
             progress(
@@ -227,9 +219,7 @@ def main() -> None:
         if args.profile:
             progress("profiling one warm run ...")
             with leaf_script.open("a") as handle:
-                handle.write(
-                    f"# edited for the profiled run ({uuid.uuid4().hex[:8]})\n"
-                )
+                handle.write(f"# edited for the profiled run ({uuid.uuid4().hex[:8]})\n")
             profile = profile_pytest(command, root, env, root / "warm.prof")
 
     cold_median = median(runs["cold"])

@@ -128,9 +128,7 @@ def scenario_text(index: int) -> str:
             f"    inputs: {{data: {upstream}}}",
         ]
         upstream = f"s{k}.table"
-    lines.append(
-        "    expect: {table: {files: [table.csv], min_rows: 1, columns: [id, label]}}"
-    )
+    lines.append("    expect: {table: {files: [table.csv], min_rows: 1, columns: [id, label]}}")
     return "\n".join(lines) + "\n"
 
 
@@ -138,9 +136,7 @@ def tests_text(params: int) -> str:
     names = ", ".join(repr(f"s{k}") for k in range(params))
     parts = ["import pytest\n", f"STEPS = [{names}]\n"]
     for index in range(SCENARIOS):
-        parts.append(
-            f'\n\n@pytest.mark.parametrize("step", STEPS)\ndef test_sc_{index:03d}(step):\n    assert step\n'
-        )
+        parts.append(f'\n\n@pytest.mark.parametrize("step", STEPS)\ndef test_sc_{index:03d}(step):\n    assert step\n')
     return "".join(parts)
 
 
@@ -211,36 +207,24 @@ def main() -> None:
                 counts[label].add(collected(run.output))
             ratios.append(this_rep["scenarios"] / this_rep["equivalent"])
             cpu_ratios.append(cpu["scenarios"][-1] / cpu["equivalent"][-1])
-            ratios_items.append(
-                this_rep["scenarios"] / this_rep["same items (reference)"]
-            )
+            ratios_items.append(this_rep["scenarios"] / this_rep["same items (reference)"])
             progress(
                 f"rep {rep}/{args.repeat}: "
-                + "  ".join(
-                    f"{label} {seconds:.2f}s" for label, seconds in this_rep.items()
-                )
+                + "  ".join(f"{label} {seconds:.2f}s" for label, seconds in this_rep.items())
                 + f"  ratio {ratios[-1]:.2f}  (others' CPU use {noise['scenarios'][-1]:.0%})"
             )
         if args.profile or median(ratios) > TARGET:
             progress("profiling the scenario collection ...")
-            profile = profile_pytest(
-                configs["scenarios"], root, env, root / "collect.prof"
-            )
+            profile = profile_pytest(configs["scenarios"], root, env, root / "collect.prof")
 
     rows = []
     for label, command in configs.items():
         if label == "scenarios":
             ratio = "—"
         elif label == "equivalent":
-            ratio = (
-                f"{median(ratios):.2f} (" + ", ".join(f"{r:.2f}" for r in ratios) + ")"
-            )
+            ratio = f"{median(ratios):.2f} (" + ", ".join(f"{r:.2f}" for r in ratios) + ")"
         else:
-            ratio = (
-                f"{median(ratios_items):.2f} ("
-                + ", ".join(f"{r:.2f}" for r in ratios_items)
-                + ")"
-            )
+            ratio = f"{median(ratios_items):.2f} (" + ", ".join(f"{r:.2f}" for r in ratios_items) + ")"
         rows.append(
             [
                 label,
@@ -255,9 +239,7 @@ def main() -> None:
         )
     print(f"### Collection (bench_collection.py, {args.repeat} repetitions)\n")
     print(header + "\n")
-    print(
-        f"{SCENARIOS} scenario files x {STEPS} chained steps, 10 shared contracts, 10 shared scripts.\n"
-    )
+    print(f"{SCENARIOS} scenario files x {STEPS} chained steps, 10 shared contracts, 10 shared scripts.\n")
     print(
         md_table(
             [
@@ -292,9 +274,7 @@ def main() -> None:
         + ")."
     )
     if profile:
-        print(
-            "\n#### cProfile of `pytest --collect-only -q --cursus-scenarios scenarios`\n"
-        )
+        print("\n#### cProfile of `pytest --collect-only -q --cursus-scenarios scenarios`\n")
         print(profile)
 
 

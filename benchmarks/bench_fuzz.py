@@ -109,20 +109,26 @@ def measure_engine(script: str, executor: str) -> dict[str, float]:
     from pytest_cursus.execution.launcher import FreshInterpreterLauncher
     from pytest_cursus.execution.step_runner import StepRunner, child_environment
     from pytest_cursus.execution.warm_executor import WarmForkLauncher
-    from pytest_cursus.run.fuzzing import StepFuzzer
     from pytest_cursus.plan.input_schemas import input_schema
     from pytest_cursus.plan.scenario_plan import load_scenario
+    from pytest_cursus.run.fuzzing import StepFuzzer
 
     with tempfile.TemporaryDirectory(prefix="cursus-bench-fuzz-") as directory:
         root = Path(directory)
         plan = load_scenario(write_project(root, script))
         schema = input_schema(plan, "summary", "DATA")
         assert schema is not None
-        launcher = WarmForkLauncher(base_env=child_environment({}), workdir=root / "warm") if executor == "warm" else FreshInterpreterLauncher()
+        launcher = (
+            WarmForkLauncher(base_env=child_environment({}), workdir=root / "warm")
+            if executor == "warm"
+            else FreshInterpreterLauncher()
+        )
         fuzzer = StepFuzzer(StepRunner(root / "workspace", launcher=launcher), database=None)
         started = time.perf_counter()  # the warm parent's start and imports included
         try:
-            report = fuzzer.run(plan.steps["summary"], {"DATA": schema}, {}, examples=EXAMPLES, max_rows=20, key=f"bench-{script}")
+            report = fuzzer.run(
+                plan.steps["summary"], {"DATA": schema}, {}, examples=EXAMPLES, max_rows=20, key=f"bench-{script}"
+            )
         finally:
             if isinstance(launcher, WarmForkLauncher):
                 launcher.close()
@@ -173,7 +179,24 @@ def main() -> None:
         write_project(root, "stdlib")
         for round_ in range(args.repeat):
             progress(f"end to end: round {round_ + 1}/{args.repeat}")
-            run = run_pytest("pytest", ["-p", "no:cacheprovider", "--cursus-scenarios", "scenarios", "--cursus-fuzz", str(EXAMPLES), "-k", "fuzz", "-q", "-n", "0"], root, env)
+            run = run_pytest(
+                "pytest",
+                [
+                    "-p",
+                    "no:cacheprovider",
+                    "--cursus-scenarios",
+                    "scenarios",
+                    "--cursus-fuzz",
+                    str(EXAMPLES),
+                    "-k",
+                    "fuzz",
+                    "-q",
+                    "-n",
+                    "0",
+                ],
+                root,
+                env,
+            )
             check_ok(run)
             end_to_end.append(run.seconds)
     print(machine_report(env))
@@ -181,12 +204,26 @@ def main() -> None:
     print(f"N={EXAMPLES} examples (max_rows 20, 4 columns), {args.repeat} repetition(s), median run:\n")
     print(
         md_table(
-            ["script", "executor", "examples", "script runs", "seconds", "examples/s", "ms per run", "process start", "script imports", "main", "parent"],
+            [
+                "script",
+                "executor",
+                "examples",
+                "script runs",
+                "seconds",
+                "examples/s",
+                "ms per run",
+                "process start",
+                "script imports",
+                "main",
+                "parent",
+            ],
             rows,
         )
     )
     print()
-    print(f"end to end, `pytest --cursus-fuzz {EXAMPLES} -k fuzz` on the stdlib script: {fmt_s(median(end_to_end))} s (median)")
+    print(
+        f"end to end, `pytest --cursus-fuzz {EXAMPLES} -k fuzz` on the stdlib script: {fmt_s(median(end_to_end))} s (median)"
+    )
 
 
 if __name__ == "__main__":

@@ -104,18 +104,21 @@ def build_project(root: Path, iterations: int) -> None:
 
 
 def summary(output: str) -> str:
-    found = re.findall(
-        r"^=*\s*(\d+ (?:passed|failed|error).*?) in [\d.]+s", output, re.MULTILINE
-    )
+    found = re.findall(r"^=*\s*(\d+ (?:passed|failed|error).*?) in [\d.]+s", output, re.MULTILINE)
     return found[-1] if found else "?"
 
 
 def hardware_ceiling(iterations: int, workers: int) -> float:
     """workers x (the loop's time alone) / (its longest time with ``workers`` copies at once)."""
-    code = BURN_SOURCE + f"import time\nstart = time.perf_counter()\nburn({iterations})\nprint(time.perf_counter() - start)\n"
+    code = (
+        BURN_SOURCE
+        + f"import time\nstart = time.perf_counter()\nburn({iterations})\nprint(time.perf_counter() - start)\n"
+    )
 
     def at_once(copies: int) -> float:
-        children = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(copies)]
+        children = [
+            subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(copies)
+        ]
         return max(float(child.communicate()[0]) for child in children)
 
     return workers * at_once(1) / at_once(workers)
@@ -152,9 +155,7 @@ def main() -> None:
     noise: dict[str, list[float]] = {label: [] for label in configs}
     cpu: dict[str, list[float]] = {label: [] for label in configs}
     outcomes: dict[str, set[str]] = {label: set() for label in configs}
-    speedups: dict[str, list[float]] = {
-        label: [] for label in configs if label != "serial"
-    }
+    speedups: dict[str, list[float]] = {label: [] for label in configs if label != "serial"}
     ceilings: list[float] = []
     with project_dir("cursus-bench-parallel-", args.keep) as root:
         build_project(root, iterations)
@@ -186,9 +187,7 @@ def main() -> None:
                 values.append(this_rep["serial"] / this_rep[label])
             progress(
                 f"rep {rep}/{args.repeat}: "
-                + "  ".join(
-                    f"{label} {seconds:.2f}s" for label, seconds in this_rep.items()
-                )
+                + "  ".join(f"{label} {seconds:.2f}s" for label, seconds in this_rep.items())
                 + f"  (others' CPU use {median([noise[label][-1] for label in configs]):.0%};"
                 + f" machine ceiling {ceilings[-1]:.2f})"
             )
@@ -198,17 +197,13 @@ def main() -> None:
         speed = (
             "1 (reference)"
             if label == "serial"
-            else f"{median(speedups[label]):.2f} ("
-            + ", ".join(f"{s:.2f}" for s in speedups[label])
-            + ")"
+            else f"{median(speedups[label]):.2f} (" + ", ".join(f"{s:.2f}" for s in speedups[label]) + ")"
         )
         result = "" if label == "serial" else verdict(median(speedups[label]) >= TARGET)
         of_ceiling = "" if label == "serial" else f"{median([s / c for s, c in zip(speedups[label], ceilings)]):.2f}"
         busy = median([c / t for c, t in zip(cpu[label], times[label])])
         workers = 1 if label == "serial" else args.workers
-        bound = median(cpu["serial"]) / max(
-            median(cpu[label]) / workers, median(cpu["serial"]) / SCENARIOS
-        )
+        bound = median(cpu["serial"]) / max(median(cpu[label]) / workers, median(cpu["serial"]) / SCENARIOS)
         rows.append(
             [
                 label,
@@ -224,9 +219,7 @@ def main() -> None:
                 "; ".join(sorted(outcomes[label])),
             ]
         )
-    print(
-        f"### Parallel steps with pytest-xdist (bench_parallel.py, {args.repeat} repetitions)\n"
-    )
+    print(f"### Parallel steps with pytest-xdist (bench_parallel.py, {args.repeat} repetitions)\n")
     print(header + "\n")
     print(
         f"{SCENARIOS} scenarios x 1 step; each step {iterations:,} iterations of a pure-Python loop "

@@ -118,8 +118,8 @@ def _spin_script(iterations: int) -> str:
 def monitoring(root: Path, repeat: int) -> tuple[str, bool]:
     sys.path.insert(0, str(REPO_ROOT / "src"))
     from pytest_cursus.execution.step_runner import StepRunner
-    from pytest_cursus.results import StepResult
     from pytest_cursus.plan.scenario_plan import load_scenario
+    from pytest_cursus.results import StepResult
 
     iterations = calibrate_burn(2.0)
     (root / "scripts").mkdir()
@@ -142,7 +142,9 @@ def monitoring(root: Path, repeat: int) -> tuple[str, bool]:
 
         def run_bare() -> tuple[float, float]:
             start = time.perf_counter()
-            done = subprocess.run([sys.executable, "-c", bare_code], check=True, cwd=root, capture_output=True, text=True)
+            done = subprocess.run(
+                [sys.executable, "-c", bare_code], check=True, cwd=root, capture_output=True, text=True
+            )
             return time.perf_counter() - start, float(done.stdout)
 
         def run_monitored() -> tuple[float, float, StepResult]:
@@ -161,19 +163,40 @@ def monitoring(root: Path, repeat: int) -> tuple[str, bool]:
         ratios.append(monitored / bare)
         sampler_shares.append(parent_cpu / monitored)
         rows.append(
-            [index + 1, fmt_s(bare), fmt_s(monitored), f"{monitored / bare:.3f}", fmt_s(bare_main), fmt_s(result.metrics.main_seconds), f"{100 * parent_cpu / monitored:.2f}%"]
+            [
+                index + 1,
+                fmt_s(bare),
+                fmt_s(monitored),
+                f"{monitored / bare:.3f}",
+                fmt_s(bare_main),
+                fmt_s(result.metrics.main_seconds),
+                f"{100 * parent_cpu / monitored:.2f}%",
+            ]
         )
-        progress(f"  monitoring rep {index + 1}: bare {bare:.3f}s monitored {monitored:.3f}s parent CPU {parent_cpu:.3f}s")
+        progress(
+            f"  monitoring rep {index + 1}: bare {bare:.3f}s monitored {monitored:.3f}s parent CPU {parent_cpu:.3f}s"
+        )
     ratio = statistics.median(ratios)
     table = md_table(
-        ["rep", "bare child (wall)", "monitored (wall)", "ratio", "bare main()", "monitored main()", "plugin's own CPU / wall"], rows
+        [
+            "rep",
+            "bare child (wall)",
+            "monitored (wall)",
+            "ratio",
+            "bare main()",
+            "monitored main()",
+            "plugin's own CPU / wall",
+        ],
+        rows,
     )
     ok = ratio <= MONITOR_TARGET
     return (
-        (f"{table}\n\nMedian ratio monitored / bare: **{ratio:.3f}** (overhead {100 * (ratio - 1):+.1f}% of wall; target "
-        f"<= +3%): {verdict(ok)}. The plugin's own CPU (supervisor sampling, workspace, request and report files, output "
-        f"listing) is {100 * statistics.median(sampler_shares):.2f}% of the step's wall time (median): the part of the "
-        "overhead that does not depend on how busy the machine is.\n"),
+        (
+            f"{table}\n\nMedian ratio monitored / bare: **{ratio:.3f}** (overhead {100 * (ratio - 1):+.1f}% of wall; target "
+            f"<= +3%): {verdict(ok)}. The plugin's own CPU (supervisor sampling, workspace, request and report files, output "
+            f"listing) is {100 * statistics.median(sampler_shares):.2f}% of the step's wall time (median): the part of the "
+            "overhead that does not depend on how busy the machine is.\n"
+        ),
         ok,
     )
 
@@ -231,10 +254,16 @@ def html_generation(root: Path, repeat: int) -> tuple[str, bool]:
     for index in range(repeat):
         wait_until_idle(0.15, 60)
         row: list[object] = [index + 1]
-        for label, directory, args in (("steps", steps_dir, [*step_args, "-m", "cursus_step"]), ("plain", plain_dir, common)):
+        for label, directory, args in (
+            ("steps", steps_dir, [*step_args, "-m", "cursus_step"]),
+            ("plain", plain_dir, common),
+        ):
             report = root / f"{label}-{index}.html"
             run = run_pytest(
-                f"{label} with html", [*args, "-p", "no:xdist", "-p", "cursus_html_timer", "-s", f"--html={report}", "--self-contained-html"], directory, env
+                f"{label} with html",
+                [*args, "-p", "no:xdist", "-p", "cursus_html_timer", "-s", f"--html={report}", "--self-contained-html"],
+                directory,
+                env,
             )
             check_ok(run)
             seconds = _report_seconds(run.output)
@@ -242,15 +271,28 @@ def html_generation(root: Path, repeat: int) -> tuple[str, bool]:
             sizes[label] = report.stat().st_size / 2**20
             row += [fmt_s(run.seconds), fmt_s(seconds)]
         rows.append(row)
-        progress(f"  html rep {index + 1}: steps report {spent['steps'][-1]:.2f}s, plain tests report {spent['plain'][-1]:.2f}s")
+        progress(
+            f"  html rep {index + 1}: steps report {spent['steps'][-1]:.2f}s, plain tests report {spent['plain'][-1]:.2f}s"
+        )
     steps_cost, plain_cost = statistics.median(spent["steps"]), statistics.median(spent["plain"])
     ratio = steps_cost / plain_cost
-    table = md_table(["rep", "1,000 steps (cached): whole run", "its HTML report", "1,000 plain tests: whole run", "its HTML report"], rows)
+    table = md_table(
+        [
+            "rep",
+            "1,000 steps (cached): whole run",
+            "its HTML report",
+            "1,000 plain tests: whole run",
+            "its HTML report",
+        ],
+        rows,
+    )
     ok = ratio < HTML_TARGET
     return (
-        (f"{table}\n\nReport sizes: steps {sizes['steps']:.1f} MiB, plain "
-        f"{sizes['plain']:.1f} MiB. Median report time: steps {steps_cost:.2f} s, plain tests {plain_cost:.2f} s, ratio "
-        f"**{ratio:.2f}** (target < {HTML_TARGET:g}): {verdict(ok)}\n"),
+        (
+            f"{table}\n\nReport sizes: steps {sizes['steps']:.1f} MiB, plain "
+            f"{sizes['plain']:.1f} MiB. Median report time: steps {steps_cost:.2f} s, plain tests {plain_cost:.2f} s, ratio "
+            f"**{ratio:.2f}** (target < {HTML_TARGET:g}): {verdict(ok)}\n"
+        ),
         ok,
     )
 
@@ -262,7 +304,14 @@ def main() -> int:
         quick_repeat=2,
         extra=[(("--only",), {"choices": ["monitoring", "html"], "help": "run one of the two parts"})],
     )
-    sections = ["## Reporting (bench_reporting.py)", "", "Rerun: `python benchmarks/bench_reporting.py`", "", machine_report(child_env(None)), ""]
+    sections = [
+        "## Reporting (bench_reporting.py)",
+        "",
+        "Rerun: `python benchmarks/bench_reporting.py`",
+        "",
+        machine_report(child_env(None)),
+        "",
+    ]
     verdicts = []
     if args.only in (None, "monitoring"):
         with project_dir("cursus-bench-monitor-", args.keep) as root:

@@ -134,7 +134,9 @@ def upload(endpoint: str) -> dict[str, str]:
 
 
 def check(target: Path, digests: dict[str, str]) -> None:
-    found = {str(p.relative_to(target)): hashlib.sha256(p.read_bytes()).hexdigest() for p in target.rglob("*") if p.is_file()}
+    found = {
+        str(p.relative_to(target)): hashlib.sha256(p.read_bytes()).hexdigest() for p in target.rglob("*") if p.is_file()
+    }
     if found != digests:
         raise SystemExit(f"downloaded files differ from the uploaded ones in {target}")
 
@@ -175,19 +177,26 @@ def sequential(endpoint: str, target: Path) -> None:
         client.download_file(BUCKET, PREFIX + name, str(target / name))
 
 
-def plugin(server: psutil.Process, env: dict[str, str], endpoint: str, cache: Path, target: Path, expect: tuple[int, int]) -> Timing:
+def plugin(
+    server: psutil.Process, env: dict[str, str], endpoint: str, cache: Path, target: Path, expect: tuple[int, int]
+) -> Timing:
     """One download in a new process; its own clock and CPU counters time it from inside."""
     before_server = sum(server.cpu_times()[:2])
     done = subprocess.run(
         [sys.executable, "-c", PLUGIN_RUN, endpoint, str(cache), str(target), f"s3://{BUCKET}/{PREFIX}"],
-        env=env, capture_output=True, text=True, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     server_cpu = sum(server.cpu_times()[:2]) - before_server  # its idle start-up is ~0 for the server
     if done.returncode != 0:
         raise SystemExit(f"the plugin run failed:\n{done.stderr}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
     if (result["fetched"], result["from_cache"]) != expect:
-        raise SystemExit(f"unexpected (fetched, from cache) counts: {(result['fetched'], result['from_cache'])}, expected {expect}")
+        raise SystemExit(
+            f"unexpected (fetched, from cache) counts: {(result['fetched'], result['from_cache'])}, expected {expect}"
+        )
     phases = result["phases"]
     return Timing(sum(phases[name] for name in PHASES if name != "import"), result["cpu"], server_cpu, phases)
 
@@ -213,19 +222,28 @@ def main() -> None:
             for name in ("sequential", "plugin", "cache"):
                 (base / name).mkdir(parents=True)
             runs: dict[str, Callable[[], Timing]] = {
-                "sequential": lambda base=base: timed_here(server_process, lambda: sequential(endpoint, base / "sequential")),
-                "plugin": lambda base=base: plugin(server_process, env, endpoint, base / "cache", base / "plugin", (OBJECTS, 0)),
+                "sequential": lambda base=base: timed_here(
+                    server_process, lambda: sequential(endpoint, base / "sequential")
+                ),
+                "plugin": lambda base=base: plugin(
+                    server_process, env, endpoint, base / "cache", base / "plugin", (OBJECTS, 0)
+                ),
             }
             # alternate which goes first, so a change of machine load does not favour one side
             order = ["plugin", "sequential"] if repetition % 2 else ["sequential", "plugin"]
             timings = {name: runs[name]() for name in order}
             seq, cold = timings["sequential"], timings["plugin"]
-            tries = [plugin(server_process, env, endpoint, base / "cache", base / f"cached-{index}", (0, OBJECTS)) for index in range(CACHED_RUNS)]
+            tries = [
+                plugin(server_process, env, endpoint, base / "cache", base / f"cached-{index}", (0, OBJECTS))
+                for index in range(CACHED_RUNS)
+            ]
             cached = sorted(tries, key=lambda timing: timing.wall)[CACHED_RUNS // 2]
             for name in ("sequential", "plugin", *(f"cached-{index}" for index in range(CACHED_RUNS))):
                 check(base / name, digests)
             rows.append((seq, cold, cached, load))
-            progress(f"repetition {repetition + 1}: sequential {seq.wall:.2f}s, plugin {cold.wall:.2f}s, cached {cached.wall:.3f}s (load {load:.1f})")
+            progress(
+                f"repetition {repetition + 1}: sequential {seq.wall:.2f}s, plugin {cold.wall:.2f}s, cached {cached.wall:.3f}s (load {load:.1f})"
+            )
             shutil.rmtree(base)
     finally:
         assert server.stdin is not None
@@ -283,13 +301,25 @@ def main() -> None:
         )
     )
     print()
-    print(f"- **Speed-up: median {median(speedups):.2f} x** wall (target >= {SPEEDUP_TARGET:g} x): {verdict(median(speedups) >= SPEEDUP_TARGET)}; CPU used, client and server together: median {median(cpu_speedups):.2f} x less")
-    print(f"- **Cached run: median {median(cached_ratios):.3f} x the cold run** (target <= {CACHED_TARGET:g}): {verdict(median(cached_ratios) <= CACHED_TARGET)}")
-    print(f"  - in CPU seconds, client and server together (less disturbed by other load): median {median(cached_cpu):.3f} x")
-    print(f"  - counting the import of botocore in both runs (a fixed cost of a session's first S3 use): median {median(with_import):.3f} x: {verdict(median(with_import) <= CACHED_TARGET)}")
-    print(f"  - the part the cache replaces (fetching 200 objects, against finding and hard-linking them): median {median(local):.3f} x")
+    print(
+        f"- **Speed-up: median {median(speedups):.2f} x** wall (target >= {SPEEDUP_TARGET:g} x): {verdict(median(speedups) >= SPEEDUP_TARGET)}; CPU used, client and server together: median {median(cpu_speedups):.2f} x less"
+    )
+    print(
+        f"- **Cached run: median {median(cached_ratios):.3f} x the cold run** (target <= {CACHED_TARGET:g}): {verdict(median(cached_ratios) <= CACHED_TARGET)}"
+    )
+    print(
+        f"  - in CPU seconds, client and server together (less disturbed by other load): median {median(cached_cpu):.3f} x"
+    )
+    print(
+        f"  - counting the import of botocore in both runs (a fixed cost of a session's first S3 use): median {median(with_import):.3f} x: {verdict(median(with_import) <= CACHED_TARGET)}"
+    )
+    print(
+        f"  - the part the cache replaces (fetching 200 objects, against finding and hard-linking them): median {median(local):.3f} x"
+    )
     fixed = [cached.phases["client"] + cached.phases["list"] for _, _, cached, _ in rows]
-    print(f"  - fixed cost of the cached run, client + LIST: median {median(fixed):.3f} s (client {median([c.phases['client'] for _, _, c, _ in rows]):.3f} s, LIST {median([c.phases['list'] for _, _, c, _ in rows]):.3f} s)")
+    print(
+        f"  - fixed cost of the cached run, client + LIST: median {median(fixed):.3f} s (client {median([c.phases['client'] for _, _, c, _ in rows]):.3f} s, LIST {median([c.phases['list'] for _, _, c, _ in rows]):.3f} s)"
+    )
 
 
 if __name__ == "__main__":

@@ -63,7 +63,9 @@ def worker(name: str, target: Path) -> dict[str, float]:
     start = time.perf_counter()
     if name in ("cursus-parquet", "cursus-parquet-3x"):
         rows = ROWS * (3 if name.endswith("3x") else 1)
-        write_synthetic(SyntheticSpec.model_validate({"rows": rows, "seed": 7, "format": "parquet", "columns": COLUMNS}), target)
+        write_synthetic(
+            SyntheticSpec.model_validate({"rows": rows, "seed": 7, "format": "parquet", "columns": COLUMNS}), target
+        )
     elif name == "cursus-csv-gz-shards":
         spec = {"rows": ROWS, "seed": 7, "format": "csv", "compression": "gzip", "shards": 4, "columns": COLUMNS}
         write_synthetic(SyntheticSpec.model_validate(spec), target)
@@ -93,7 +95,9 @@ def baseline(path: Path) -> None:
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     data = alphabet[rng.integers(0, len(alphabet), size=int(offsets[-1]))]
-    notes = pa.Array.from_buffers(pa.large_string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)]).cast(pa.string())
+    notes = pa.Array.from_buffers(pa.large_string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)]).cast(
+        pa.string()
+    )
     start, end = np.datetime64("2024-01-01", "s").astype(np.int64), np.datetime64("2024-12-31", "s").astype(np.int64)
     table = pa.table(
         {
@@ -103,7 +107,9 @@ def baseline(path: Path) -> None:
             "score": pa.array(rng.uniform(0, 1, n)),
             "qty": pa.array(rng.integers(1, 101, n, dtype=np.int64)),
             "flag": with_nulls(rng.integers(0, 2, n).astype(bool), 0.1, pa.bool_()),
-            "country": pa.array(np.array(["US", "GB", "DE", "FR"], dtype=object)[rng.integers(0, 4, n)], type=pa.string()),
+            "country": pa.array(
+                np.array(["US", "GB", "DE", "FR"], dtype=object)[rng.integers(0, 4, n)], type=pa.string()
+            ),
             "label": pa.array(rng.choice(2, size=n, p=[0.9, 0.1]).astype(np.int64)),
             "created": pa.array(rng.integers(start, end, n, endpoint=True), type=pa.timestamp("s")),
             "note": notes,
@@ -116,7 +122,10 @@ def measure(name: str, env: dict[str, str]) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="cursus-bench-synthetic-") as directory:
         done = subprocess.run(
             [sys.executable, __file__, "--worker", name, "--target", directory],
-            env=env, capture_output=True, text=True, check=False,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
         )
     if done.returncode != 0:
         raise SystemExit(f"worker {name} failed:\n{done.stderr}")
@@ -147,7 +156,9 @@ def main() -> None:
                 f"{median([r['bytes'] for r in runs]) / 2**20:.1f}",
             ]
         )
-    ratio = median([r["seconds"] for r in results["cursus-parquet"]]) / median([r["seconds"] for r in results["baseline-parquet"]])
+    ratio = median([r["seconds"] for r in results["cursus-parquet"]]) / median(
+        [r["seconds"] for r in results["baseline-parquet"]]
+    )
     print(machine_report(env))
     print()
     print(f"{ROWS:,} rows x {len(COLUMNS)} columns, {args.repeat} repetition(s), median time, max peak RSS:\n")

@@ -455,22 +455,54 @@ if __name__ == "__main__":
 
 # name -> (script source, {input: (container path, source or "step.output")}, {output: container path}, expected files)
 CHAIN: dict[str, tuple[str, dict[str, tuple[str, str]], dict[str, str], list[str]]] = {
-    "ingest": (INGEST, {"raw": ("/opt/ml/processing/input/raw", "raw_customers")}, {"table": "/opt/ml/processing/output/table"},
-               ["customers.parquet", "manifest.json"]),
-    "clean": (CLEAN, {"table": ("/opt/ml/processing/input/table", "ingest.table")}, {"table": "/opt/ml/processing/output/table"},
-              ["clean.parquet"]),
-    "impute_scale": (IMPUTE_SCALE, {"table": ("/opt/ml/processing/input/table", "clean.table")},
-                     {"datasets": "/opt/ml/processing/output/datasets"}, ["train.parquet", "test.parquet", "preprocessor.joblib"]),
-    "stats": (STATS, {"table": ("/opt/ml/processing/input/table", "clean.table")}, {"stats": "/opt/ml/processing/output/stats"},
-              ["stats.json"]),
-    "train": (TRAIN, {"datasets": ("/opt/ml/processing/input/datasets", "impute_scale.datasets")},
-              {"model": "/opt/ml/processing/output/model"}, ["model.json", "training.json"]),
-    "evaluate": (EVALUATE, {"model": ("/opt/ml/processing/input/model", "train.model"),
-                            "datasets": ("/opt/ml/processing/input/datasets", "impute_scale.datasets")},
-                 {"evaluation": "/opt/ml/processing/output/evaluation"}, ["metrics.json", "predictions.parquet", "evaluation.png"]),
-    "report": (REPORT, {"evaluation": ("/opt/ml/processing/input/evaluation", "evaluate.evaluation"),
-                        "stats": ("/opt/ml/processing/input/stats", "stats.stats")},
-               {"report": "/opt/ml/processing/output/report"}, ["report.html", "summary.csv", "lift.png"]),
+    "ingest": (
+        INGEST,
+        {"raw": ("/opt/ml/processing/input/raw", "raw_customers")},
+        {"table": "/opt/ml/processing/output/table"},
+        ["customers.parquet", "manifest.json"],
+    ),
+    "clean": (
+        CLEAN,
+        {"table": ("/opt/ml/processing/input/table", "ingest.table")},
+        {"table": "/opt/ml/processing/output/table"},
+        ["clean.parquet"],
+    ),
+    "impute_scale": (
+        IMPUTE_SCALE,
+        {"table": ("/opt/ml/processing/input/table", "clean.table")},
+        {"datasets": "/opt/ml/processing/output/datasets"},
+        ["train.parquet", "test.parquet", "preprocessor.joblib"],
+    ),
+    "stats": (
+        STATS,
+        {"table": ("/opt/ml/processing/input/table", "clean.table")},
+        {"stats": "/opt/ml/processing/output/stats"},
+        ["stats.json"],
+    ),
+    "train": (
+        TRAIN,
+        {"datasets": ("/opt/ml/processing/input/datasets", "impute_scale.datasets")},
+        {"model": "/opt/ml/processing/output/model"},
+        ["model.json", "training.json"],
+    ),
+    "evaluate": (
+        EVALUATE,
+        {
+            "model": ("/opt/ml/processing/input/model", "train.model"),
+            "datasets": ("/opt/ml/processing/input/datasets", "impute_scale.datasets"),
+        },
+        {"evaluation": "/opt/ml/processing/output/evaluation"},
+        ["metrics.json", "predictions.parquet", "evaluation.png"],
+    ),
+    "report": (
+        REPORT,
+        {
+            "evaluation": ("/opt/ml/processing/input/evaluation", "evaluate.evaluation"),
+            "stats": ("/opt/ml/processing/input/stats", "stats.stats"),
+        },
+        {"report": "/opt/ml/processing/output/report"},
+        ["report.html", "summary.csv", "lift.png"],
+    ),
 }
 CHAIN_ENV = {"TARGET_COLUMN": "churned", "RANDOM_SEED": "42", "REFERENCE_DATE": "2024-07-01"}
 JOB_TYPE = "training"
@@ -506,7 +538,9 @@ def write_customers(path: Path, rows: int) -> None:
     rng = np.random.default_rng(7)
     tenure = rng.integers(0, 73, rows)
     plan = rng.choice(["basic", "standard", "premium"], rows, p=[0.5, 0.35, 0.15])
-    monthly = np.round(rng.normal(30, 6, rows) + np.select([plan == "standard", plan == "premium"], [25, 55], 0), 2).clip(5)
+    monthly = np.round(
+        rng.normal(30, 6, rows) + np.select([plan == "standard", plan == "premium"], [25, 55], 0), 2
+    ).clip(5)
     total = np.round(monthly * tenure * rng.uniform(0.9, 1.05, rows), 2)
     total[rng.random(rows) < 0.02] = np.nan
     tickets = rng.poisson(1.2, rows)
@@ -561,8 +595,12 @@ def build_chain_project(root: Path) -> None:
         contract = [f"name: Churn{name.title().replace('_', '')}", f"entry_point: {name}.py", "inputs:"]
         contract += [f"  {channel}: {{path: {path}, required: true}}" for channel, (path, _) in inputs.items()]
         contract += ["outputs:"] + [f"  {channel}: {{path: {path}}}" for channel, path in outputs.items()]
-        contract += ["job_arguments:", "  - {flag: --job_type, source: job_type, required: true}", "env_vars:",
-                     "  optional: {" + ", ".join(f"{k}: '{v}'" for k, v in CHAIN_ENV.items()) + "}"]
+        contract += [
+            "job_arguments:",
+            "  - {flag: --job_type, source: job_type, required: true}",
+            "env_vars:",
+            "  optional: {" + ", ".join(f"{k}: '{v}'" for k, v in CHAIN_ENV.items()) + "}",
+        ]
         (root / "contracts" / f"{name}.contract.yaml").write_text("\n".join(contract) + "\n", encoding="utf-8")
         (output,) = outputs
         lines += [
@@ -593,8 +631,14 @@ def run_by_hand(root: Path, env: dict[str, str]) -> tuple[float, dict[str, dict[
             "job_type": JOB_TYPE,
         }
         step_start = time.perf_counter()
-        done = subprocess.run([sys.executable, "-c", BY_HAND, json.dumps(spec)], cwd=root, env=step_env,
-                              capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [sys.executable, "-c", BY_HAND, json.dumps(spec)],
+            cwd=root,
+            env=step_env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if done.returncode != 0:
             raise SystemExit(f"step {name} by hand exited {done.returncode}:\n{done.stderr[-3000:]}")
         per_step[name] = {**json.loads(done.stdout.strip().splitlines()[-1]), "wall": time.perf_counter() - step_start}
@@ -610,15 +654,30 @@ def chain(root: Path, args: argparse.Namespace, env: dict[str, str]) -> tuple[st
     build_chain_project(root)
     preload_names = preload_names_of(root, env)
     progress(f"chain: {len(CHAIN)} steps; the warm parent preloads {len(preload_names)} names")
-    base = ["--cursus-scenarios", "scenarios", "-m", "cursus_step", "--cursus-no-cache", "--cache-clear", "-q", "-p", "no:xdist",
-            "--basetemp", str(root / ".basetemp"), "--cursus-workspace", str(root / "ws")]
+    base = [
+        "--cursus-scenarios",
+        "scenarios",
+        "-m",
+        "cursus_step",
+        "--cursus-no-cache",
+        "--cache-clear",
+        "-q",
+        "-p",
+        "no:xdist",
+        "--basetemp",
+        str(root / ".basetemp"),
+        "--cursus-workspace",
+        str(root / "ws"),
+    ]
     configs = {"warm": [], "no-preload": ["--cursus-no-preload"]}
     labels = ["by hand", "warm", "no-preload", "floor", "imports"]
     walls: dict[str, list[float]] = {label: [] for label in labels}
     cpu: dict[str, list[float]] = {label: [] for label in labels}
     noise: dict[str, list[float]] = {label: [] for label in labels}
     ratios: dict[str, list[float]] = {"warm": [], "no-preload": [], "floor": []}
-    inside: dict[str, dict[str, list[float]]] = {label: {"import": [], "main": [], "steps_wall": []} for label in ("by hand", "warm", "no-preload")}
+    inside: dict[str, dict[str, list[float]]] = {
+        label: {"import": [], "main": [], "steps_wall": []} for label in ("by hand", "warm", "no-preload")
+    }
     executors: dict[str, set[str]] = {"warm": set(), "no-preload": set()}
     import_once: list[float] = []
 
@@ -687,33 +746,55 @@ def chain(root: Path, args: argparse.Namespace, env: dict[str, str]) -> tuple[st
     ok = warm_ratio <= CHAIN_TARGET
     rows = []
     for label in ("by hand", "warm", "no-preload", "floor"):
-        ratio = "1 (reference)" if label == "by hand" else f"{median(ratios[label]):.3f} (" + ", ".join(f"{r:.3f}" for r in ratios[label]) + ")"
+        ratio = (
+            "1 (reference)"
+            if label == "by hand"
+            else f"{median(ratios[label]):.3f} (" + ", ".join(f"{r:.3f}" for r in ratios[label]) + ")"
+        )
         parts = inside.get(label)
-        rows.append([
-            label,
-            fmt_s(median(walls[label])),
-            fmt_s(min(walls[label])),
-            ratio,
-            fmt_s(median(parts["steps_wall"])) if parts else "-",
-            fmt_s(median(parts["import"])) if parts else "-",
-            fmt_s(median(parts["main"])) if parts else "-",
-            fmt_s(median(cpu[label])) if cpu[label] else "-",
-            f"{median(noise[label]):.0%}" if noise[label] else "-",
-            ", ".join(sorted(executors.get(label, []))) or "-",
-        ])
+        rows.append(
+            [
+                label,
+                fmt_s(median(walls[label])),
+                fmt_s(min(walls[label])),
+                ratio,
+                fmt_s(median(parts["steps_wall"])) if parts else "-",
+                fmt_s(median(parts["import"])) if parts else "-",
+                fmt_s(median(parts["main"])) if parts else "-",
+                fmt_s(median(cpu[label])) if cpu[label] else "-",
+                f"{median(noise[label]):.0%}" if noise[label] else "-",
+                ", ".join(sorted(executors.get(label, []))) or "-",
+            ]
+        )
     rest_known = median(walls["floor"]) + median(import_once) + median(inside["warm"]["steps_wall"])
     stdlib = set(sys.stdlib_module_names)
     packages = sorted({name.split(".")[0] for name in preload_names} - stdlib)
     saved = [fresh - warm for fresh, warm in zip(inside["no-preload"]["import"], inside["warm"]["import"])]
     table = md_table(
-        ["configuration", "median wall s", "min s", "wall / by hand (median of per-repetition ratios; each)",
-         "sum of step walls s", "sum of import_seconds s (inside each step)", "sum of main_seconds s",
-         "CPU s of the process tree (median)", "others' CPU use (median)", "executor of the steps"],
+        [
+            "configuration",
+            "median wall s",
+            "min s",
+            "wall / by hand (median of per-repetition ratios; each)",
+            "sum of step walls s",
+            "sum of import_seconds s (inside each step)",
+            "sum of main_seconds s",
+            "CPU s of the process tree (median)",
+            "others' CPU use (median)",
+            "executor of the steps",
+        ],
         rows,
     )
     summary = md_table(
         ["target", "measured", "measured / target", "result"],
-        [[f"warm <= {CHAIN_TARGET} x by hand", f"**{warm_ratio:.3f} x** by hand", f"{warm_ratio / CHAIN_TARGET:.2f}", verdict(ok)]],
+        [
+            [
+                f"warm <= {CHAIN_TARGET} x by hand",
+                f"**{warm_ratio:.3f} x** by hand",
+                f"{warm_ratio / CHAIN_TARGET:.2f}",
+                verdict(ok),
+            ]
+        ],
     )
     text = (
         f"{summary}\n\n{table}\n\n"
@@ -762,8 +843,10 @@ def build_trivial_project(root: Path) -> None:
         encoding="utf-8",
     )
     lines = ["scenario: trivial", "contracts: [../contracts]", "scripts: [../scripts]", "steps:"]
-    lines += [f"  step{index:02d}: {{contract: Trivial, env: {{INDEX: '{index}'}}, expect: {{out: {{files: [done.txt]}}}}}}"
-              for index in range(TRIVIAL_STEPS)]
+    lines += [
+        f"  step{index:02d}: {{contract: Trivial, env: {{INDEX: '{index}'}}, expect: {{out: {{files: [done.txt]}}}}}}"
+        for index in range(TRIVIAL_STEPS)
+    ]
     (root / "scenarios" / "trivial.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -817,12 +900,26 @@ def trivial(root: Path, args: argparse.Namespace, env: dict[str, str]) -> tuple[
             target = out / f"step{index:02d}"
             target.mkdir(parents=True, exist_ok=True)
             started = time.perf_counter()
-            subprocess.run([sys.executable, "-c", TRIVIAL_BY_HAND, str(root / "scripts"), str(target), str(index)], env=env, check=True)
+            subprocess.run(
+                [sys.executable, "-c", TRIVIAL_BY_HAND, str(root / "scripts"), str(target), str(index)],
+                env=env,
+                check=True,
+            )
             times.append(time.perf_counter() - started)
         return times
 
-    base = ["--cursus-scenarios", "scenarios", "--cache-clear", "-q", "-p", "no:xdist", "--basetemp", str(root / ".basetemp"),
-            "--cursus-workspace", str(root / "ws")]  # the step cache in its default place, which --cache-clear empties
+    base = [
+        "--cursus-scenarios",
+        "scenarios",
+        "--cache-clear",
+        "-q",
+        "-p",
+        "no:xdist",
+        "--basetemp",
+        str(root / ".basetemp"),
+        "--cursus-workspace",
+        str(root / "ws"),
+    ]  # the step cache in its default place, which --cache-clear empties
     half = TRIVIAL_STEPS // 2
     # -k "step0 or step1" selects step00-step19: the same collection, half the steps
     half_select = ["-k", " or ".join(f"step{tens}" for tens in range(half // 10))]
@@ -888,7 +985,7 @@ def trivial(root: Path, args: argparse.Namespace, env: dict[str, str]) -> tuple[
             per_step[label].append(1000 * (this[label] - this["deselected"]) / TRIVIAL_STEPS)
             marginal[label].append(1000 * (this[label] - this[f"{label}, {half} steps"]) / (TRIVIAL_STEPS - half))
         progress(
-            f"trivial rep {rep}/{args.repeat}: engine median warm {1000 * median(engine_times['warm'][-TRIVIAL_STEPS + 1:]):.1f} ms, "
+            f"trivial rep {rep}/{args.repeat}: engine median warm {1000 * median(engine_times['warm'][-TRIVIAL_STEPS + 1 :]):.1f} ms, "
             f"fresh {1000 * median(engine_times['fresh'][-TRIVIAL_STEPS:]):.1f} ms, bare {1000 * median(engine_times['bare'][-TRIVIAL_STEPS:]):.1f} ms; "
             f"pytest per step warm {per_step['warm'][-1]:.1f} ms (marginal {marginal['warm'][-1]:.1f}), "
             f"no-preload {per_step['no-preload'][-1]:.1f} ms (marginal {marginal['no-preload'][-1]:.1f})  load {loads[-1]:.1f}"
@@ -906,31 +1003,63 @@ def trivial(root: Path, args: argparse.Namespace, env: dict[str, str]) -> tuple[
     engine_table = md_table(
         ["launcher", "per-step wall ms: median (quartiles)", "steps measured", "executor reported"],
         [
-            ["warm (`WarmForkLauncher`)", quartiles(engine_times["warm"]), len(engine_times["warm"]), ", ".join(sorted(engine_kinds["warm"]))],
-            ["fresh (`FreshInterpreterLauncher`, as --cursus-no-preload)", quartiles(engine_times["fresh"]), len(engine_times["fresh"]),
-             ", ".join(sorted(engine_kinds["fresh"]))],
-            ["bare `python -c` calling main() (no plugin; reference)", quartiles(engine_times["bare"]), len(engine_times["bare"]), "-"],
+            [
+                "warm (`WarmForkLauncher`)",
+                quartiles(engine_times["warm"]),
+                len(engine_times["warm"]),
+                ", ".join(sorted(engine_kinds["warm"])),
+            ],
+            [
+                "fresh (`FreshInterpreterLauncher`, as --cursus-no-preload)",
+                quartiles(engine_times["fresh"]),
+                len(engine_times["fresh"]),
+                ", ".join(sorted(engine_kinds["fresh"])),
+            ],
+            [
+                "bare `python -c` calling main() (no plugin; reference)",
+                quartiles(engine_times["bare"]),
+                len(engine_times["bare"]),
+                "-",
+            ],
         ],
     )
     pytest_table = md_table(
         ["pytest run", "steps run", "median wall s", "others' CPU use (median)", "executor reported"],
-        [[label, expected, fmt_s(median(pytest_walls[label])), f"{median(pytest_noise[label]):.0%}",
-          ", ".join(sorted(pytest_kinds[label])) or "-"] for label, (_, expected) in pytest_configs.items()],
+        [
+            [
+                label,
+                expected,
+                fmt_s(median(pytest_walls[label])),
+                f"{median(pytest_noise[label]):.0%}",
+                ", ".join(sorted(pytest_kinds[label])) or "-",
+            ]
+            for label, (_, expected) in pytest_configs.items()
+        ],
     )
     overhead_table = md_table(
-        ["launcher", f"(run of {TRIVIAL_STEPS} - deselected) / {TRIVIAL_STEPS}, ms: median (each repetition)",
-         f"({TRIVIAL_STEPS} steps - {half} steps) / {TRIVIAL_STEPS - half}, ms: median (each repetition)"],
+        [
+            "launcher",
+            f"(run of {TRIVIAL_STEPS} - deselected) / {TRIVIAL_STEPS}, ms: median (each repetition)",
+            f"({TRIVIAL_STEPS} steps - {half} steps) / {TRIVIAL_STEPS - half}, ms: median (each repetition)",
+        ],
         [[label, each(per_step[label]), each(marginal[label])] for label in per_step],
     )
     engine_ok, pytest_ok = warm_engine <= TRIVIAL_TARGET_MS, warm_pytest <= TRIVIAL_TARGET_MS
     summary = md_table(
         ["target", "measured", "measured / target", "result"],
         [
-            [f"trivial step: the engine's per-step cost <= {TRIVIAL_TARGET_MS:g} ms (median)", f"**{warm_engine:.1f} ms**",
-             f"{warm_engine / TRIVIAL_TARGET_MS:.2f}", verdict(engine_ok)],
-            [f"trivial step: a pytest run's per-step overhead <= {TRIVIAL_TARGET_MS:g} ms (median)",
-             f"**{warm_pytest:.1f} ms** (marginal: {median(marginal['warm']):.1f} ms)", f"{warm_pytest / TRIVIAL_TARGET_MS:.2f}",
-             verdict(pytest_ok)],
+            [
+                f"trivial step: the engine's per-step cost <= {TRIVIAL_TARGET_MS:g} ms (median)",
+                f"**{warm_engine:.1f} ms**",
+                f"{warm_engine / TRIVIAL_TARGET_MS:.2f}",
+                verdict(engine_ok),
+            ],
+            [
+                f"trivial step: a pytest run's per-step overhead <= {TRIVIAL_TARGET_MS:g} ms (median)",
+                f"**{warm_pytest:.1f} ms** (marginal: {median(marginal['warm']):.1f} ms)",
+                f"{warm_pytest / TRIVIAL_TARGET_MS:.2f}",
+                verdict(pytest_ok),
+            ],
         ],
     )
     text = (
@@ -953,8 +1082,13 @@ def preload_names_of(root: Path, env: dict[str, str]) -> list[str]:
         "import json, sys; from pathlib import Path; from pytest_cursus.execution.preload import preload_candidates; "
         "names = {}; [names.setdefault(n) for s in sys.argv[1:] for n in preload_candidates(Path(s), None, [])]; print(json.dumps(list(names)))"
     )
-    done = subprocess.run([sys.executable, "-c", code, *(str(root / "scripts" / f"{name}.py") for name in CHAIN)],
-                          env=env, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code, *(str(root / "scripts" / f"{name}.py") for name in CHAIN)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(done.stdout)
 
 
@@ -965,17 +1099,32 @@ def main() -> int:
         quick_repeat=2,
         extra=[
             (("--only",), {"choices": ["chain", "trivial"], "help": "run one of the two parts"}),
-            (("--profile",), {"action": "store_true", "help": "also cProfile one warm pytest run of the trivial steps"}),
+            (
+                ("--profile",),
+                {"action": "store_true", "help": "also cProfile one warm pytest run of the trivial steps"},
+            ),
         ],
     )
     env = child_env(args.plugin_src, pyc=not args.no_pyc)
     if args.only != "trivial":
-        missing = [name for name in BENCH_MODULES if subprocess.run([sys.executable, "-c", f"import {name}"], env=env,
-                                                                    capture_output=True, check=False).returncode]
+        missing = [
+            name
+            for name in BENCH_MODULES
+            if subprocess.run(
+                [sys.executable, "-c", f"import {name}"], env=env, capture_output=True, check=False
+            ).returncode
+        ]
         if missing:
             raise SystemExit(f"bench_warm.py needs {', '.join(missing)}: {INSTALL_HINT}")
-    sections = ["## Warm executor (bench_warm.py)", "", f"Rerun: `{INSTALL_HINT.split('  ')[0]}` once, then `python benchmarks/bench_warm.py`"
-                f" ({args.repeat} repetitions here)", "", machine_report(env), ""]
+    sections = [
+        "## Warm executor (bench_warm.py)",
+        "",
+        f"Rerun: `{INSTALL_HINT.split('  ')[0]}` once, then `python benchmarks/bench_warm.py`"
+        f" ({args.repeat} repetitions here)",
+        "",
+        machine_report(env),
+        "",
+    ]
     verdicts = []
     if args.only in (None, "chain"):
         with project_dir("cursus-bench-warm-chain-", args.keep) as root:
@@ -987,7 +1136,12 @@ def main() -> int:
             text, ok, profile = trivial(root, args, env)
             sections += [f"### Per-step overhead of a trivial step ({TRIVIAL_STEPS} independent steps)", "", text]
             if profile:
-                sections += ["#### cProfile of one warm pytest run of the trivial steps (pytest process only)", "", profile, ""]
+                sections += [
+                    "#### cProfile of one warm pytest run of the trivial steps (pytest process only)",
+                    "",
+                    profile,
+                    "",
+                ]
             verdicts.append(ok)
     print("\n".join(sections))
     return 0 if all(verdicts) else 1

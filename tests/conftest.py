@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 import yaml
 
+import pytest_cursus.data.synthetic  # noqa: F401
+
 # pytester's in-process runs drop the modules an inner run imported; numpy and pyarrow cannot
 # be imported twice in one process, so they are imported here, before any inner run.
 import pytest_cursus.plugin.scenario_items  # noqa: F401  (pulls in pandas, numpy, pyarrow)
-import pytest_cursus.data.synthetic  # noqa: F401
 import pytest_cursus.run.pipeline  # noqa: F401
 
 
@@ -67,7 +68,15 @@ class PipelineProject:
         return self.workspace / scenario / step
 
     def _args(self, args: tuple[str, ...]) -> list[str]:
-        return ["--cursus-scenarios", "scenarios", "--cursus-workspace", str(self.workspace), "-p", "no:cacheprovider", *args]
+        return [
+            "--cursus-scenarios",
+            "scenarios",
+            "--cursus-workspace",
+            str(self.workspace),
+            "-p",
+            "no:cacheprovider",
+            *args,
+        ]
 
     def run(self, *args: str) -> pytest.RunResult:
         return self.pytester.runpytest(*self._args(args))

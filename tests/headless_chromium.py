@@ -60,7 +60,9 @@ class PageVisit:
     blocked_ok: bool  # every network request of any origin failed without a connection
 
 
-def visit(binary: str, page: Path, workdir: Path, *, window: tuple[int, int] = (1400, 2000), query: str = "") -> PageVisit:
+def visit(
+    binary: str, page: Path, workdir: Path, *, window: tuple[int, int] = (1400, 2000), query: str = ""
+) -> PageVisit:
     """Load ``page`` (with ``query``, e.g. ``?collapsed=``) twice: once dumping the DOM after
     scripts ran, once taking a screenshot."""
     url = page.as_uri() + query

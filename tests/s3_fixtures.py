@@ -52,7 +52,16 @@ def moto_endpoint() -> Iterator[str]:
 
 def set_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Dummy credentials in the environment, and nothing else boto3 could find."""
-    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+    for name in (
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_ROLE_ARN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
@@ -84,7 +93,9 @@ class S3Bucket:
 
 
 @pytest.fixture
-def s3_bucket(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> S3Bucket:
+def s3_bucket(
+    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> S3Bucket:
     set_aws_env(monkeypatch, tmp_path_factory.mktemp("aws"))
     client = boto3.client("s3", endpoint_url=moto_endpoint)
     name = f"cursus-{uuid.uuid4().hex[:12]}"
@@ -121,7 +132,9 @@ class FaultProxy:
 
     def gets_of(self, key_part: str) -> int:
         """GET requests of object keys containing ``key_part`` (listings excluded)."""
-        return sum(1 for method, path in self.requests if method == "GET" and key_part in path and "list-type" not in path)
+        return sum(
+            1 for method, path in self.requests if method == "GET" and key_part in path and "list-type" not in path
+        )
 
     def close(self) -> None:
         self._closed = True

@@ -79,7 +79,9 @@ def test_declaration_order_does_not_change_the_dag_order(project: PipelineProjec
         """,
     )
     result = project.run("--collect-only", "-q")
-    result.stdout.fnmatch_lines(["scenarios/reversed.yaml::load", "*compat*", "scenarios/reversed.yaml::clean"], consecutive=True)
+    result.stdout.fnmatch_lines(
+        ["scenarios/reversed.yaml::load", "*compat*", "scenarios/reversed.yaml::clean"], consecutive=True
+    )
 
 
 def test_all_steps_pass_in_pipeline_order(chain: PipelineProject) -> None:
@@ -170,15 +172,28 @@ def test_missing_scenario_directory_is_a_usage_error(chain: PipelineProject) -> 
 
 def test_a_workspace_that_cannot_be_created_is_a_usage_error(chain: PipelineProject) -> None:
     (chain.root / "a_file").write_text("not a directory")
-    result = chain.pytester.runpytest("--cursus-scenarios", "scenarios", "--cursus-workspace", "a_file/ws", "-p", "no:cacheprovider")
+    result = chain.pytester.runpytest(
+        "--cursus-scenarios", "scenarios", "--cursus-workspace", "a_file/ws", "-p", "no:cacheprovider"
+    )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--cursus-workspace / cursus_workspace: *a_file/ws cannot be created (Not a directory): give a writable directory*"])
+    result.stderr.fnmatch_lines(
+        [
+            "*--cursus-workspace / cursus_workspace: *a_file/ws cannot be created (Not a directory): give a writable directory*"
+        ]
+    )
 
 
 def test_an_unusable_basetemp_fails_the_step_that_needs_it_not_the_session(chain: PipelineProject) -> None:
     (chain.root / "a_file").write_text("not a directory")
     result = chain.pytester.runpytest_subprocess(
-        "--cursus-scenarios", "scenarios", "--basetemp", str(chain.root / "a_file" / "tmp"), "--cursus-no-cache", "-x", "-p", "no:cacheprovider"
+        "--cursus-scenarios",
+        "scenarios",
+        "--basetemp",
+        str(chain.root / "a_file" / "tmp"),
+        "--cursus-no-cache",
+        "-x",
+        "-p",
+        "no:cacheprovider",
     )
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
     result.assert_outcomes(errors=1)
@@ -213,10 +228,22 @@ def test_a_bare_pytest_run_does_not_collect_yaml(chain: PipelineProject) -> None
     assert "chain.yaml" not in result.stdout.str()
 
 
-HEAVY_MODULES = ("pydantic", "yaml", "pandas", "pyarrow", "numpy", "hypothesis", "botocore", "pytest_cursus.plugin.scenario_items", "pytest_cursus.results")
+HEAVY_MODULES = (
+    "pydantic",
+    "yaml",
+    "pandas",
+    "pyarrow",
+    "numpy",
+    "hypothesis",
+    "botocore",
+    "pytest_cursus.plugin.scenario_items",
+    "pytest_cursus.results",
+)
 
 
-def test_a_session_without_scenarios_imports_neither_the_engine_nor_the_report_models(pytester: pytest.Pytester) -> None:
+def test_a_session_without_scenarios_imports_neither_the_engine_nor_the_report_models(
+    pytester: pytest.Pytester,
+) -> None:
     """The plugin is installed in projects whose plain unit tests must not pay for it."""
     pytester.makepyfile(test_unit="def test_unit():\n    assert True\n")
     pytester.makeconftest(
@@ -239,7 +266,11 @@ def test_a_session_with_a_scenario_still_loads_what_its_steps_need(chain: Pipeli
     )
     result = chain.pytester.runpytest_subprocess("--cursus-scenarios", "scenarios", "-p", "no:randomly")
     result.assert_outcomes(passed=5)
-    assert (chain.root / "loaded.txt").read_text().split() == ["pydantic", "pytest_cursus.plugin.scenario_items", "pytest_cursus.results"]
+    assert (chain.root / "loaded.txt").read_text().split() == [
+        "pydantic",
+        "pytest_cursus.plugin.scenario_items",
+        "pytest_cursus.results",
+    ]
 
 
 def test_skips_point_at_the_scenario_file_not_the_plugin(chain: PipelineProject) -> None:

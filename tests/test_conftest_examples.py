@@ -24,7 +24,13 @@ def install(pytester: pytest.Pytester, name: str) -> Path:
 
 def run_scenarios(pytester: pytest.Pytester, name: str, *args: str) -> pytest.RunResult:
     return pytester.runpytest(
-        "--cursus-scenarios", f"conftest_examples/{name}", "--cursus-workspace", str(pytester.path / "workspace"), "-p", "no:cacheprovider", *args
+        "--cursus-scenarios",
+        f"conftest_examples/{name}",
+        "--cursus-workspace",
+        str(pytester.path / "workspace"),
+        "-p",
+        "no:cacheprovider",
+        *args,
     )
 
 
@@ -57,7 +63,9 @@ def test_custom_data_source_feeds_the_step_from_a_sql_query(pytester: pytest.Pyt
 
     run_scenarios(pytester, "custom_data_source").assert_outcomes(passed=1)
 
-    assert csv_rows(output_of(pytester, "transactions_from_sql", "preprocess", "processed_data")) == 119  # one row has no label
+    assert (
+        csv_rows(output_of(pytester, "transactions_from_sql", "preprocess", "processed_data")) == 119
+    )  # one row has no label
 
 
 def test_custom_data_source_steps_stay_cached_until_the_dump_changes(pytester: pytest.Pytester) -> None:
@@ -80,7 +88,9 @@ def test_output_checks_pass_clean_splits(pytester: pytest.Pytester) -> None:
 
 def test_output_checks_fail_a_step_whose_splits_share_ids(pytester: pytest.Pytester) -> None:
     example = install(pytester, "output_checks")
-    (example / "leaky.contract.yaml").write_text("name: Leaky\nentry_point: leaky.py\noutputs:\n  out: {path: /opt/ml/processing/output}\n")
+    (example / "leaky.contract.yaml").write_text(
+        "name: Leaky\nentry_point: leaky.py\noutputs:\n  out: {path: /opt/ml/processing/output}\n"
+    )
     (example / "leaky.py").write_text(
         "import os\n\n"
         "def main(input_paths, output_paths, environ_vars, job_args):\n"
@@ -122,7 +132,9 @@ def test_without_the_adjust_step_conftest_the_script_misses_its_variables(pytest
     result.stdout.fnmatch_lines(["*failed: KeyError: 'SM_HOSTS'"])
 
 
-def test_step_observer_logs_each_step_run_and_cached(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_step_observer_logs_each_step_run_and_cached(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     install(pytester, "step_observer")
     log = pytester.path / "steps.jsonl"
     monkeypatch.setenv("CURSUS_STEP_LOG", str(log))
@@ -154,4 +166,6 @@ def test_data_assertions_test_a_steps_outputs_as_dataframes(pytester: pytest.Pyt
     result = pytester.runpytest("conftest_examples/data_assertions", "-p", "no:cacheprovider", "-v")
 
     result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(["*test_every_test_row_gets_a_probability PASSED*", "*test_metrics_are_written_for_the_test_split PASSED*"])
+    result.stdout.fnmatch_lines(
+        ["*test_every_test_row_gets_a_probability PASSED*", "*test_metrics_are_written_for_the_test_split PASSED*"]
+    )

@@ -94,10 +94,20 @@ def test_a_script_that_fails_to_import_shows_its_traceback(project: PipelineProj
 
 def test_main_that_cannot_take_the_four_arguments_is_reported(project: PipelineProject) -> None:
     preprocessing_contract(project)
-    project.script("prep.py", AGREES.replace("def main(input_paths, output_paths, environ_vars, job_args, logger=None)", "def main(input_paths, output_paths)"))
+    project.script(
+        "prep.py",
+        AGREES.replace(
+            "def main(input_paths, output_paths, environ_vars, job_args, logger=None)",
+            "def main(input_paths, output_paths)",
+        ),
+    )
     result = run_contracts(project, "--cursus-scripts", "scripts")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*main(input_paths, output_paths) at *prep.py:4 cannot be called as main(input_paths, output_paths, environ_vars, job_args)*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*main(input_paths, output_paths) at *prep.py:4 cannot be called as main(input_paths, output_paths, environ_vars, job_args)*"
+        ]
+    )
 
 
 def test_importing_never_runs_main(project: PipelineProject) -> None:
@@ -141,7 +151,9 @@ def test_a_contract_whose_script_is_nowhere_says_where_it_looked(project: Pipeli
     result = run_contracts(project, "--cursus-scripts", "scripts")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
-        ["*entry point 'prep.py' of contract TabularPreprocessing (contracts/tabular_preprocessing.step.yaml) not found: searched scripts, and no scenario*uses this contract; add the scripts directory with --cursus-scripts DIR"]
+        [
+            "*entry point 'prep.py' of contract TabularPreprocessing (contracts/tabular_preprocessing.step.yaml) not found: searched scripts, and no scenario*uses this contract; add the scripts directory with --cursus-scripts DIR"
+        ]
     )
 
 

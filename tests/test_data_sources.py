@@ -44,14 +44,20 @@ def _reader_project(project: PipelineProject, data: str, script: str = LISTING_S
 
 
 def _listing(project: PipelineProject) -> dict[str, str | None]:
-    listing: dict[str, str | None] = json.loads((project.step_dir("sources", "read") / "output" / "out" / "listing.json").read_text())
+    listing: dict[str, str | None] = json.loads(
+        (project.step_dir("sources", "read") / "output" / "out" / "listing.json").read_text()
+    )
     return listing
 
 
 def _tree_digest(root: Path) -> dict[str, str]:
     if root.is_file():
         return {root.name: hashlib.sha256(root.read_bytes()).hexdigest()}
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _no_internal_error(result: pytest.RunResult) -> None:
@@ -91,7 +97,9 @@ PANDAS_READER = {
         ("jsonl", ["part-00000.jsonl.gz", "part-00001.jsonl.gz"]),
     ],
 )
-def test_synthetic_source_reaches_the_script_as_gzipped_shards(project: PipelineProject, file_format: str, names: list[str]) -> None:
+def test_synthetic_source_reaches_the_script_as_gzipped_shards(
+    project: PipelineProject, file_format: str, names: list[str]
+) -> None:
     script = f"""
     import os
     import pandas as pd
@@ -221,12 +229,16 @@ def test_selecting_the_s3_variant_without_credentials_fails_clearly_naming_the_s
     _no_internal_error(result)
 
 
-def test_missing_file_source_is_a_collection_error_naming_the_source_and_the_resolved_path(project: PipelineProject) -> None:
+def test_missing_file_source_is_a_collection_error_naming_the_source_and_the_resolved_path(
+    project: PipelineProject,
+) -> None:
     _reader_project(project, "source: {file: ../fixtures/missing.csv}")
     result = project.run()
     result.assert_outcomes(errors=1)  # found before any step runs
     resolved = project.root / "fixtures" / "missing.csv"
-    result.stdout.fnmatch_lines([f"*scenarios/sources.yaml:*: data.source.file: '../fixtures/missing.csv' not found (resolved to {resolved}*"])
+    result.stdout.fnmatch_lines(
+        [f"*scenarios/sources.yaml:*: data.source.file: '../fixtures/missing.csv' not found (resolved to {resolved}*"]
+    )
     _no_internal_error(result)
 
 

@@ -31,7 +31,10 @@ def _edge(project: PipelineProject, writes: str, schema: dict[str, Any] | None =
     project.contract("Maker", entry_point="maker.py")
     project.contract("User", entry_point="user.py", inputs={"DATA": data_input})
     body = textwrap.indent(textwrap.dedent(writes).strip("\n"), "    ")
-    project.script("maker.py", f'import gzip, os\n\ndef main(input_paths, output_paths, environ_vars, job_args):\n    out = output_paths["out"]\n{body}\n')
+    project.script(
+        "maker.py",
+        f'import gzip, os\n\ndef main(input_paths, output_paths, environ_vars, job_args):\n    out = output_paths["out"]\n{body}\n',
+    )
     project.script("user.py", TOLERANT_SCRIPT)
     project.scenario(
         "edges",
@@ -113,12 +116,16 @@ def test_a_corrupt_gzipped_csv_output_fails_the_edge_as_unreadable(project: Pipe
 
 def test_a_column_missing_from_the_declared_schema_fails_the_edge(project: PipelineProject) -> None:
     _edge(project, 'open(os.path.join(out, "data.csv"), "w").write("id,total\\n1,2.5\\n")', SCHEMA)
-    _edge_fails_with(project, "data.csv does not match the downstream input's schema: missing column 'amount' (expected float)")
+    _edge_fails_with(
+        project, "data.csv does not match the downstream input's schema: missing column 'amount' (expected float)"
+    )
 
 
 def test_a_dtype_mismatch_shows_column_expected_and_found(project: PipelineProject) -> None:
     _edge(project, 'open(os.path.join(out, "data.csv"), "w").write("id,amount\\n1,cheap\\n2,dear\\n")', SCHEMA)
-    _edge_fails_with(project, "data.csv does not match the downstream input's schema: column 'amount': expected float, found string")
+    _edge_fails_with(
+        project, "data.csv does not match the downstream input's schema: column 'amount': expected float, found string"
+    )
 
 
 def test_schema_is_checked_in_every_shard_and_subdirectory(project: PipelineProject) -> None:
@@ -132,7 +139,10 @@ def test_schema_is_checked_in_every_shard_and_subdirectory(project: PipelineProj
         """,
         SCHEMA,
     )
-    _edge_fails_with(project, "test/part-00000.csv.gz does not match the downstream input's schema: column 'amount': expected float, found string")
+    _edge_fails_with(
+        project,
+        "test/part-00000.csv.gz does not match the downstream input's schema: column 'amount': expected float, found string",
+    )
 
 
 def test_selecting_only_the_edge_runs_its_upstream_as_setup(project: PipelineProject) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from conftest import PipelineProject
 from s3_fixtures import S3Bucket
 
@@ -57,9 +58,19 @@ class Pipeline:
         self.project = project
         self.bucket = bucket
         self.log = project.root / "runs.log"
-        project.contract("Preprocess", entry_point="preprocess.py", inputs={"DATA": {"path": "/opt/ml/processing/input/data"}}, outputs={"processed_data": {"path": "/opt/ml/processing/output"}})
+        project.contract(
+            "Preprocess",
+            entry_point="preprocess.py",
+            inputs={"DATA": {"path": "/opt/ml/processing/input/data"}},
+            outputs={"processed_data": {"path": "/opt/ml/processing/output"}},
+        )
         schema = {"columns": {"id": {"type": "int"}, "amount": {"type": "float"}}}
-        project.contract("Train", entry_point="train.py", inputs={"input_path": {"path": "/opt/ml/input/data/train", "data": schema}}, outputs={"model": {"path": "/opt/ml/model"}})
+        project.contract(
+            "Train",
+            entry_point="train.py",
+            inputs={"input_path": {"path": "/opt/ml/input/data/train", "data": schema}},
+            outputs={"model": {"path": "/opt/ml/model"}},
+        )
         project.script("preprocess.py", PREPROCESS)
         project.script("train.py", TRAIN)
         self.scenario()
@@ -79,7 +90,9 @@ class Pipeline:
         return self.log.read_text().split()
 
     def trained_on(self) -> list[int]:
-        return json.loads((self.project.step_dir("pipe", "train") / "output" / "model" / "model.json").read_text())["ids"]
+        return json.loads((self.project.step_dir("pipe", "train") / "output" / "model" / "model.json").read_text())[
+            "ids"
+        ]
 
 
 @pytest.fixture
@@ -106,15 +119,26 @@ def test_without_k_root_steps_run_on_their_sources_and_downstream_reads_the_exec
 
 def test_the_layout_template_says_where_each_output_is(pipeline: Pipeline) -> None:
     pipeline.bucket.put("pipelines/exec-1/Preprocess/output/processed_data/part-0.csv", EXECUTION_CSV)
-    result = pipeline.run("--cursus-execution", pipeline.execution, "--cursus-execution-layout", "{prefix}{contract}/output/{output}/", "-k", "train")
+    result = pipeline.run(
+        "--cursus-execution",
+        pipeline.execution,
+        "--cursus-execution-layout",
+        "{prefix}{contract}/output/{output}/",
+        "-k",
+        "train",
+    )
     result.assert_outcomes(passed=2)
     assert pipeline.trained_on() == [101, 102, 103]
 
 
 def test_execution_in_the_scenario_file_with_layout_and_limits(pipeline: Pipeline) -> None:
     for index in range(3):
-        pipeline.bucket.put(f"pipelines/exec-1/steps/preprocess/processed_data/part-{index}.csv", f"id,amount\n{index},0.5\n")
-    pipeline.scenario(f"execution: {{uri: {pipeline.execution}, layout: '{{prefix}}steps/{{step}}/{{output}}/', max_files: 2}}\n")
+        pipeline.bucket.put(
+            f"pipelines/exec-1/steps/preprocess/processed_data/part-{index}.csv", f"id,amount\n{index},0.5\n"
+        )
+    pipeline.scenario(
+        f"execution: {{uri: {pipeline.execution}, layout: '{{prefix}}steps/{{step}}/{{output}}/', max_files: 2}}\n"
+    )
     pipeline.run("-k", "train").assert_outcomes(passed=2)
     assert pipeline.trained_on() == [0, 1]
 
@@ -132,7 +156,9 @@ def test_a_missing_output_fails_naming_the_uri_tried(pipeline: Pipeline) -> None
     result = pipeline.run("--cursus-execution", pipeline.execution, "-k", "train")
     result.assert_outcomes(failed=1, errors=1)
     tried = pipeline.bucket.uri("pipelines/exec-1/preprocess/processed_data/")
-    expected = f"*execution output preprocess.processed_data not found at {tried} (nothing under {tried} at http://127.0.0.1:*"
+    expected = (
+        f"*execution output preprocess.processed_data not found at {tried} (nothing under {tried} at http://127.0.0.1:*"
+    )
     result.stdout.fnmatch_lines(["*::compat?preprocess.processed_data-train.input_path? ERROR*", "*::train FAILED*"])
     assert result.stdout.str().count(f"execution output preprocess.processed_data not found at {tried}") >= 2
     result.stdout.fnmatch_lines([expected, "*the layout '{prefix}{step}/{output}/' (--cursus-execution-layout)*"])
@@ -145,7 +171,12 @@ def test_the_edge_item_checks_what_the_execution_wrote(pipeline: Pipeline) -> No
     pipeline.bucket.put("pipelines/exec-1/preprocess/processed_data/part-0.csv", "id,label\n1,yes\n")
     result = pipeline.run("--cursus-execution", pipeline.execution, "-k", "compat")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*incompatible data on edge preprocess.processed_data -> train.input_path:*", "*part-0.csv does not match the downstream input's schema*amount*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*incompatible data on edge preprocess.processed_data -> train.input_path:*",
+            "*part-0.csv does not match the downstream input's schema*amount*",
+        ]
+    )
     assert pipeline.runs() == []
 
 
@@ -163,8 +194,14 @@ def test_a_changed_execution_output_reruns_the_step_and_an_unchanged_one_does_no
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (("--cursus-execution", "http://bucket/exec/"), "*--cursus-execution / cursus_execution: expected an s3://bucket/key URI, got 'http://bucket/exec/'*"),
-        (("--cursus-execution-layout", "{prefix}{stepname}/{output}/"), "*--cursus-execution-layout / cursus_execution_layout: layout '{prefix}{stepname}/{output}/' uses unknown placeholder {stepname}*"),
+        (
+            ("--cursus-execution", "http://bucket/exec/"),
+            "*--cursus-execution / cursus_execution: expected an s3://bucket/key URI, got 'http://bucket/exec/'*",
+        ),
+        (
+            ("--cursus-execution-layout", "{prefix}{stepname}/{output}/"),
+            "*--cursus-execution-layout / cursus_execution_layout: layout '{prefix}{stepname}/{output}/' uses unknown placeholder {stepname}*",
+        ),
         (("--cursus-execution-layout", "{prefix}{step}/"), "*must contain {output}*"),
     ],
 )
@@ -178,12 +215,16 @@ def test_a_bad_execution_in_the_scenario_is_a_collection_error_naming_the_line(p
     pipeline.scenario("execution: {uri: s3://bucket/exec/, layout: 'bucket/{step}/{output}/'}\n")
     result = pipeline.run()
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*scenarios/pipe.yaml:8: execution.layout*must give an s3:// URI*start it with {prefix}*"])
+    result.stdout.fnmatch_lines(
+        ["*scenarios/pipe.yaml:8: execution.layout*must give an s3:// URI*start it with {prefix}*"]
+    )
 
 
 def test_an_execution_output_is_compared_with_the_step_s_synthetic_run_from_the_cache(pipeline: Pipeline) -> None:
     pipeline.run().assert_outcomes(passed=3)  # the synthetic run fills the step cache
-    pipeline.bucket.put("pipelines/exec-1/preprocess/processed_data/train/part-0.csv", "id,amount,region\n101,15.5,EU\n102,-2.5,\n")
+    pipeline.bucket.put(
+        "pipelines/exec-1/preprocess/processed_data/train/part-0.csv", "id,amount,region\n101,15.5,EU\n102,-2.5,\n"
+    )
     result = pipeline.run("--cursus-execution", pipeline.execution, "-k", "train")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(

@@ -92,11 +92,16 @@ def test_rows_asked_of_a_non_tabular_output_say_what_is_there(project: PipelineP
         """,
         "{min_rows: 1}",
     )
-    _fails_with(project, "has no tabular file (csv, tsv, parquet, jsonl, optionally .gz) to check rows or columns in; found metrics.json, model.pkl")
+    _fails_with(
+        project,
+        "has no tabular file (csv, tsv, parquet, jsonl, optionally .gz) to check rows or columns in; found metrics.json, model.pkl",
+    )
 
 
 def test_a_corrupt_parquet_file_is_reported_as_unreadable(project: PipelineProject) -> None:
-    _step(project, 'open(os.path.join(out, "data.parquet"), "wb").write(b"this is not parquet at all")', "{min_rows: 1}")
+    _step(
+        project, 'open(os.path.join(out, "data.parquet"), "wb").write(b"this is not parquet at all")', "{min_rows: 1}"
+    )
     _fails_with(
         project,
         "cannot read data.parquet: not a readable Parquet file (*)",

@@ -10,8 +10,8 @@ from typing import Any
 
 import pluggy
 import pytest
-from conftest import PipelineProject
 
+from conftest import PipelineProject
 from pytest_cursus import run_scenario
 from pytest_cursus.errors import ConfigErrors
 from pytest_cursus.run.extension_hooks import HOOK_NAMES, plugin_manager
@@ -41,7 +41,9 @@ def main(input_paths, output_paths, environ_vars, job_args):
 @pytest.fixture
 def env_step(project: PipelineProject) -> PipelineProject:
     """Scenario `envs.yaml`: one step `show` writing what env and job args it got to seen.json."""
-    project.contract("EnvWriter", entry_point="env_writer.py", optional_env={"RUN_MODE": "pipeline"}, job_arguments=["job_type"])
+    project.contract(
+        "EnvWriter", entry_point="env_writer.py", optional_env={"RUN_MODE": "pipeline"}, job_arguments=["job_type"]
+    )
     project.script("env_writer.py", ENV_WRITER)
     project.scenario(
         "envs",
@@ -119,7 +121,10 @@ def test_an_adjusted_env_value_that_is_not_a_string_fails_the_step_naming_it(env
     result = env_step.run()
 
     result.assert_outcomes(failed=1)
-    assert "pytest_cursus_adjust_step raised TypeError: env values must be strings, as in a container; got env['RETRIES'] = 3 (type=int)" in result.stdout.str()
+    assert (
+        "pytest_cursus_adjust_step raised TypeError: env values must be strings, as in a container; got env['RETRIES'] = 3 (type=int)"
+        in result.stdout.str()
+    )
 
 
 def test_check_outputs_problems_fail_the_step(env_step: PipelineProject) -> None:
@@ -136,7 +141,11 @@ def test_check_outputs_problems_fail_the_step(env_step: PipelineProject) -> None
     result = env_step.run()
 
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*step 'show' of scenario 'envs' failed: pytest_cursus_check_outputs: show.out: seen.json is smaller than 10 kB"])
+    result.stdout.fnmatch_lines(
+        [
+            "*step 'show' of scenario 'envs' failed: pytest_cursus_check_outputs: show.out: seen.json is smaller than 10 kB"
+        ]
+    )
 
 
 def test_check_outputs_judges_cached_outputs_too(env_step: PipelineProject) -> None:
@@ -238,7 +247,11 @@ def test_a_custom_source_kind_nobody_provides_fails_the_step_naming_the_kind(pro
     result = project.run()
 
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*data.orders.custom: no plugin provides data sources of kind 'warehouse_table'; implement pytest_cursus_data_source*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*data.orders.custom: no plugin provides data sources of kind 'warehouse_table'; implement pytest_cursus_data_source*"
+        ]
+    )
 
 
 def test_a_custom_source_cannot_be_combined_with_variants(project: PipelineProject) -> None:
@@ -254,7 +267,9 @@ def test_a_custom_source_cannot_be_combined_with_variants(project: PipelineProje
         """,
     )
 
-    with pytest.raises(ConfigErrors, match="'custom' cannot be combined with local: a file, text or custom source has one form only"):
+    with pytest.raises(
+        ConfigErrors, match="'custom' cannot be combined with local: a file, text or custom source has one form only"
+    ):
         run_scenario(path)
 
 
@@ -293,10 +308,14 @@ def custom_source_scenario(project: PipelineProject) -> Path:
     )
 
 
-def test_a_plugin_object_provides_a_custom_source_to_the_notebook_api(custom_source_scenario: Path, tmp_path: Path) -> None:
+def test_a_plugin_object_provides_a_custom_source_to_the_notebook_api(
+    custom_source_scenario: Path, tmp_path: Path
+) -> None:
     source = TableSource("id,name\n1,ada\n2,grace\n")
 
-    result = run_scenario(custom_source_scenario, plugins=source, workspace=tmp_path / "ws", cache_dir=tmp_path / "cache")
+    result = run_scenario(
+        custom_source_scenario, plugins=source, workspace=tmp_path / "ws", cache_dir=tmp_path / "cache"
+    )
 
     assert result.passed, result
     assert result["copy"].outputs["out"].read().to_dict("list") == {"id": [1, 2], "name": ["ada", "grace"]}
@@ -315,7 +334,9 @@ def test_without_a_key_hook_a_custom_source_is_keyed_by_its_data(custom_source_s
     assert len(changed["copy"].outputs["out"].read()) == 2
 
 
-def test_a_key_hook_spares_materialising_the_source_for_cached_steps(custom_source_scenario: Path, tmp_path: Path) -> None:
+def test_a_key_hook_spares_materialising_the_source_for_cached_steps(
+    custom_source_scenario: Path, tmp_path: Path
+) -> None:
     class KeyedTableSource(TableSource):
         def pytest_cursus_data_source_key(self, kind: str, spec: dict[str, Any]) -> str | None:
             return f"{spec['name']}-v1" if kind == "inline_table" else None
@@ -340,17 +361,23 @@ def test_a_plugin_manager_can_be_passed_instead_of_plugins(custom_source_scenari
     manager = pluggy.PluginManager("pytest")
     manager.register(MarkedSource())
 
-    result = run_scenario(custom_source_scenario, plugins=manager, workspace=tmp_path / "ws", cache_dir=tmp_path / "cache")
+    result = run_scenario(
+        custom_source_scenario, plugins=manager, workspace=tmp_path / "ws", cache_dir=tmp_path / "cache"
+    )
 
     assert result["copy"].outputs["out"].read()["id"].tolist() == [7]
 
 
-def test_a_hook_failing_in_the_notebook_fails_the_step_not_the_call(custom_source_scenario: Path, tmp_path: Path) -> None:
+def test_a_hook_failing_in_the_notebook_fails_the_step_not_the_call(
+    custom_source_scenario: Path, tmp_path: Path
+) -> None:
     class Broken:
         def pytest_cursus_data_source(self, kind: str) -> Path:
             raise ConnectionError("warehouse unreachable")
 
-    result = run_scenario(custom_source_scenario, plugins=Broken(), workspace=tmp_path / "ws", cache_dir=tmp_path / "cache")
+    result = run_scenario(
+        custom_source_scenario, plugins=Broken(), workspace=tmp_path / "ws", cache_dir=tmp_path / "cache"
+    )
 
     assert result["copy"].failure is not None
     assert result["copy"].failure.kind == "hook"
@@ -363,7 +390,10 @@ def test_a_misspelt_hook_of_a_plugin_is_a_type_error_listing_the_hooks() -> None
         def pytest_cursus_check_output(self, outputs: dict[str, Path]) -> list[str]:
             return []
 
-    with pytest.raises(TypeError, match="defines pytest_cursus_check_output, which is not a pytest-cursus hook; the hooks are: .*pytest_cursus_check_outputs"):
+    with pytest.raises(
+        TypeError,
+        match="defines pytest_cursus_check_output, which is not a pytest-cursus hook; the hooks are: .*pytest_cursus_check_outputs",
+    ):
         plugin_manager(Typo())
 
 

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 
 from pytest_cursus.data.schema import ColumnSpec
 from pytest_cursus.data.tabular import read_columns
+from pytest_cursus.plan.input_schemas import InputSchema
 from pytest_cursus.run.fuzzing import (
     SavedExample,
     dataset_strategy,
@@ -20,7 +21,6 @@ from pytest_cursus.run.fuzzing import (
     render_table,
     write_example,
 )
-from pytest_cursus.plan.input_schemas import InputSchema
 
 SCHEMA: dict[str, dict[str, Any]] = {
     "id": {"type": "int", "unique": True},
@@ -43,7 +43,14 @@ def schema_of(columns: dict[str, dict[str, Any]], file_format: str = "csv") -> I
 def generated(columns: dict[str, dict[str, Any]], examples: int = 300, max_rows: int = 8) -> list[pa.Table]:
     tables: list[pa.Table] = []
 
-    @settings(max_examples=examples, derandomize=True, database=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck), deadline=None)
+    @settings(
+        max_examples=examples,
+        derandomize=True,
+        database=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        deadline=None,
+    )
     @given(dataset_strategy({"DATA": schema_of(columns)}, max_rows))
     def collect(dataset: dict[str, pa.Table]) -> None:
         tables.append(dataset["DATA"])
@@ -111,7 +118,9 @@ def test_empty_strings_only_where_min_length_is_zero(tables: list[pa.Table]) -> 
 
 def test_datetimes_within_start_and_end_in_whole_seconds(tables: list[pa.Table]) -> None:
     moments = values(tables, "when")
-    assert all(dt.datetime(2024, 1, 1) <= moment <= dt.datetime(2024, 12, 31) and moment.microsecond == 0 for moment in moments)
+    assert all(
+        dt.datetime(2024, 1, 1) <= moment <= dt.datetime(2024, 12, 31) and moment.microsecond == 0 for moment in moments
+    )
 
 
 def test_unique_columns_never_repeat_a_value(tables: list[pa.Table]) -> None:
@@ -121,7 +130,9 @@ def test_unique_columns_never_repeat_a_value(tables: list[pa.Table]) -> None:
 
 
 def test_columns_without_unique_get_duplicates(tables: list[pa.Table]) -> None:
-    duplicated = [table for table in tables if table.num_rows > 1 and len(set(table.column("qty").to_pylist())) < table.num_rows]
+    duplicated = [
+        table for table in tables if table.num_rows > 1 and len(set(table.column("qty").to_pylist())) < table.num_rows
+    ]
     assert duplicated
 
 
@@ -140,7 +151,10 @@ def test_edge_cases_zero_rows_one_row_all_null_column_and_single_class(tables: l
 def test_rows_are_capped_so_a_unique_column_can_be_distinct() -> None:
     narrow = schema_of({"x": {"type": "int", "unique": True, "min": 1, "max": 3}})
     assert feasible_rows(narrow.columns, 20) == 3
-    assert all(table.num_rows <= 3 for table in generated({"x": {"type": "int", "unique": True, "min": 1, "max": 3}}, examples=60, max_rows=20))
+    assert all(
+        table.num_rows <= 3
+        for table in generated({"x": {"type": "int", "unique": True, "min": 1, "max": 3}}, examples=60, max_rows=20)
+    )
 
 
 def test_render_table_tells_empty_strings_nulls_and_special_floats_apart() -> None:
@@ -155,7 +169,10 @@ def test_render_table_of_zero_rows_and_of_many_rows() -> None:
     assert render_table(pa.table({"a": list(range(30))}), max_rows=5).splitlines()[-1] == "... 25 more rows"
 
 
-@pytest.mark.parametrize(("file_format", "name"), [("csv", "part-00000.csv"), ("parquet", "part-00000.parquet"), ("jsonl", "part-00000.jsonl")])
+@pytest.mark.parametrize(
+    ("file_format", "name"),
+    [("csv", "part-00000.csv"), ("parquet", "part-00000.parquet"), ("jsonl", "part-00000.jsonl")],
+)
 def test_examples_are_written_in_the_schema_format_and_read_back(tmp_path: Path, file_format: str, name: str) -> None:
     schema = schema_of({"a": {"type": "int"}, "s": {"type": "string"}}, file_format)
     written = write_example({"DATA": pa.table({"a": [1, 2], "s": ["x", "y"]})}, {"DATA": schema}, tmp_path)
@@ -165,7 +182,9 @@ def test_examples_are_written_in_the_schema_format_and_read_back(tmp_path: Path,
 
 def test_a_saved_example_loads_back(tmp_path: Path) -> None:
     schema = schema_of({"a": {"type": "int"}})
-    saved = SavedExample.save(tmp_path / "saved", Path("/x/scenarios/s.yaml"), "train", {"DATA": pa.table({"a": [1]})}, {"DATA": schema})
+    saved = SavedExample.save(
+        tmp_path / "saved", Path("/x/scenarios/s.yaml"), "train", {"DATA": pa.table({"a": [1]})}, {"DATA": schema}
+    )
     loaded = SavedExample.load(tmp_path / "saved")
     assert (loaded.scenario_file, loaded.step, loaded.inputs) == ("/x/scenarios/s.yaml", "train", saved.inputs)
     assert (loaded.inputs["DATA"] / "part-00000.csv").read_text() == '"a"\n1\n'

@@ -7,6 +7,7 @@ import shlex
 from pathlib import Path
 
 import pytest
+
 from conftest import PipelineProject
 
 AMOUNTS = {
@@ -35,14 +36,19 @@ def write(output_paths, text):
         handle.write(text)
 """
 
-FAILS_ON_EMPTY_FRAME = READ_ROWS + """
+FAILS_ON_EMPTY_FRAME = (
+    READ_ROWS
+    + """
 def main(input_paths, output_paths, environ_vars, job_args):
     rows = read_rows(input_paths["DATA"])
     present = [float(row["amount"]) for row in rows if row["amount"]]
     write(output_paths, str(sum(present) / len(rows)))  # ZeroDivisionError on an empty frame
 """
+)
 
-FAILS_ON_ALL_NULL_COLUMN = READ_ROWS + """
+FAILS_ON_ALL_NULL_COLUMN = (
+    READ_ROWS
+    + """
 def main(input_paths, output_paths, environ_vars, job_args):
     rows = read_rows(input_paths["DATA"])
     if not rows:
@@ -50,18 +56,28 @@ def main(input_paths, output_paths, environ_vars, job_args):
         return
     write(output_paths, str(max(float(row["amount"]) for row in rows if row["amount"])))  # no value: ValueError
 """
+)
 
-HANDLES_EVERYTHING = READ_ROWS + """
+HANDLES_EVERYTHING = (
+    READ_ROWS
+    + """
 def main(input_paths, output_paths, environ_vars, job_args):
     rows = read_rows(input_paths["DATA"])
     present = [float(row["amount"]) for row in rows if row["amount"]]
     write(output_paths, str(max(present) if present else "none"))
 """
+)
 
 
-def planted(project: PipelineProject, script: str, *, fuzz: str = "fuzz: {examples: 30, max_rows: 8}", env: str = "") -> None:
+def planted(
+    project: PipelineProject, script: str, *, fuzz: str = "fuzz: {examples: 30, max_rows: 8}", env: str = ""
+) -> None:
     project.pytester.makeini("[pytest]\n")  # rootdir: the project, as printed in the rerun command
-    project.contract("Summary", entry_point="summary.py", inputs={"DATA": {"path": "/opt/ml/processing/input/data", "data": {"columns": AMOUNTS}}})
+    project.contract(
+        "Summary",
+        entry_point="summary.py",
+        inputs={"DATA": {"path": "/opt/ml/processing/input/data", "data": {"columns": AMOUNTS}}},
+    )
     project.script("summary.py", script)
     project.scenario(
         "planted",
@@ -110,7 +126,9 @@ def test_a_script_failing_on_an_all_null_column_is_shrunk_to_one_null_row(projec
     assert "ValueError: max() arg is an empty sequence" in text
 
 
-def test_the_failing_example_is_saved_as_input_files_with_a_command_that_reruns_the_step(project: PipelineProject) -> None:
+def test_the_failing_example_is_saved_as_input_files_with_a_command_that_reruns_the_step(
+    project: PipelineProject,
+) -> None:
     planted(project, FAILS_ON_ALL_NULL_COLUMN)
     text = failure_text(project.run("-k", "fuzz"))
     saved = project.root / ".pytest_cache/d/cursus-fuzz-failures/planted/summary"
@@ -119,7 +137,10 @@ def test_the_failing_example_is_saved_as_input_files_with_a_command_that_reruns_
     assert data.splitlines()[0] == '"id","amount","label"' and len(data.splitlines()) == 2
     command = re.search(r"Rerun the step on it \(from (.+)\):\n\s+(pytest .+)", text)
     assert command is not None and Path(command.group(1)) == project.root
-    assert command.group(2) == f"pytest 'scenarios/planted.yaml::summary[fuzz]' --cursus-fuzz-replay {saved.relative_to(project.root)}"
+    assert (
+        command.group(2)
+        == f"pytest 'scenarios/planted.yaml::summary[fuzz]' --cursus-fuzz-replay {saved.relative_to(project.root)}"
+    )
 
     replayed = project.pytester.runpytest(*shlex.split(command.group(2))[1:], "-p", "no:cacheprovider")
     replayed.assert_outcomes(failed=1)
@@ -147,7 +168,10 @@ def test_a_script_that_handles_every_edge_case_passes_with_statistics(project: P
     planted(project, HANDLES_EVERYTHING, fuzz="fuzz: {examples: 12, max_rows: 5}")
     result = project.run("-k", "fuzz", "-rP")
     result.assert_outcomes(passed=1)
-    assert re.search(r"\d+ examples, \d+ script runs \(distinct datasets\) in [\d.]+s: [\d.]+s per run, of which process start \d+%", result.stdout.str())
+    assert re.search(
+        r"\d+ examples, \d+ script runs \(distinct datasets\) in [\d.]+s: [\d.]+s per run, of which process start \d+%",
+        result.stdout.str(),
+    )
 
 
 def test_fuzz_option_adds_a_fuzz_item_to_every_step_and_overrides_the_example_count(project: PipelineProject) -> None:
@@ -191,7 +215,9 @@ def test_a_root_input_of_a_synthetic_source_is_fuzzed_with_the_source_columns(pr
     )
     result = project.run("-k", "fuzz")
     result.assert_outcomes(failed=1)
-    assert "input DATA: 0 row(s) x 1 column(s) (schema: scenarios/sourced.yaml: data.rows.synthetic)" in failure_text(result)
+    assert "input DATA: 0 row(s) x 1 column(s) (schema: scenarios/sourced.yaml: data.rows.synthetic)" in failure_text(
+        result
+    )
 
 
 def test_a_step_with_no_schema_for_any_input_is_skipped_with_what_to_add(project: PipelineProject) -> None:
@@ -221,7 +247,10 @@ def test_fuzz_inputs_naming_an_unknown_input_is_a_scenario_error(project: Pipeli
     planted(project, HANDLES_EVERYTHING, fuzz="fuzz: {inputs: [DTA]}")
     result = project.run()
     result.assert_outcomes(errors=1)
-    assert "scenarios/planted.yaml:11: steps.summary.fuzz.inputs[0]: contract Summary has no input 'DTA' (did you mean DATA?)" in result.stdout.str()
+    assert (
+        "scenarios/planted.yaml:11: steps.summary.fuzz.inputs[0]: contract Summary has no input 'DTA' (did you mean DATA?)"
+        in result.stdout.str()
+    )
 
 
 def test_a_replay_directory_without_a_saved_example_is_a_usage_error(project: PipelineProject, tmp_path: Path) -> None:
@@ -232,8 +261,12 @@ def test_a_replay_directory_without_a_saved_example_is_a_usage_error(project: Pi
 
 
 def test_inputs_not_fuzzed_get_their_upstream_output_in_pipeline_mode(project: PipelineProject) -> None:
-    project.contract("Lookup", entry_point="lookup.py", outputs={"table": {"path": "/opt/ml/processing/output/lookup.txt"}})
-    project.script("lookup.py", "import os\n\ndef main(i, o, e, j):\n    open(o['table'], 'w').write('from upstream')\n")
+    project.contract(
+        "Lookup", entry_point="lookup.py", outputs={"table": {"path": "/opt/ml/processing/output/lookup.txt"}}
+    )
+    project.script(
+        "lookup.py", "import os\n\ndef main(i, o, e, j):\n    open(o['table'], 'w').write('from upstream')\n"
+    )
     project.contract(
         "Summary",
         entry_point="summary.py",

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from conftest import PipelineProject
 
 CHATTY = """
@@ -28,10 +29,17 @@ def main(input_paths, output_paths, environ_vars, job_args):
 
 @pytest.fixture
 def pipeline(project: PipelineProject) -> PipelineProject:
-    project.contract("Chatty", entry_point="chatty.py", inputs={"upstream": {"path": "/opt/ml/processing/input/up", "required": False}})
+    project.contract(
+        "Chatty",
+        entry_point="chatty.py",
+        inputs={"upstream": {"path": "/opt/ml/processing/input/up", "required": False}},
+    )
     project.script("chatty.py", CHATTY)
     project.contract("Crasher", entry_point="crasher.py", inputs={"upstream": {"path": "/opt/ml/processing/input/up"}})
-    project.script("crasher.py", "def helper():\n    raise KeyError('label')\n\ndef main(input_paths, output_paths, environ_vars, job_args):\n    helper()\n")
+    project.script(
+        "crasher.py",
+        "def helper():\n    raise KeyError('label')\n\ndef main(input_paths, output_paths, environ_vars, job_args):\n    helper()\n",
+    )
     project.scenario(
         "pipe",
         """
@@ -81,7 +89,9 @@ def test_a_cached_step_row_says_cached(pipeline: PipelineProject) -> None:
 
 def test_step_details_hold_metrics_outputs_and_collapsed_long_logs(pipeline: PipelineProject) -> None:
     details = _details(_tests(_run(pipeline))["scenarios/pipe.yaml::extract"][0])
-    assert 'class="cursus-metrics cursus-metric-table"' in details and "peak memory" in details and "CPU time" in details
+    assert (
+        'class="cursus-metrics cursus-metric-table"' in details and "peak memory" in details and "CPU time" in details
+    )
     assert "<td>train/part.csv</td><td>" in details and "<td>42</td>" in details, "output listing with rows"
     assert "<td>model.bin</td><td>2.0 KB</td>" in details
     stdout = re.search(r"<details( open)?><summary>stdout \((\d+) lines\)</summary>", details)

@@ -53,7 +53,9 @@ def _alive(process: psutil.Process) -> bool:
 
 @pytest.mark.parametrize("executor", [[], ["--cursus-no-preload"]], ids=["forked", "fresh"])
 @pytest.mark.parametrize("grandchild_session", ["shared", "own"], ids=["grandchild-in-group", "grandchild-setsid"])
-def test_ctrl_c_leaves_no_step_process_behind(project: PipelineProject, grandchild_session: str, executor: list[str]) -> None:
+def test_ctrl_c_leaves_no_step_process_behind(
+    project: PipelineProject, grandchild_session: str, executor: list[str]
+) -> None:
     child_pid_file = project.root / "child.pid"
     grandchild_pid_file = project.root / "grandchild.pid"
     project.contract("Sleeper", entry_point="sleeper.py")
@@ -78,7 +80,18 @@ def test_ctrl_c_leaves_no_step_process_behind(project: PipelineProject, grandchi
     started: list[psutil.Process] = []
     with open(log, "wb") as output:
         pytest_process = subprocess.Popen(
-            [sys.executable, "-m", "pytest", "--cursus-scenarios", "scenarios", "--cursus-workspace", str(project.workspace), "-p", "no:cacheprovider", *executor],
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "--cursus-scenarios",
+                "scenarios",
+                "--cursus-workspace",
+                str(project.workspace),
+                "-p",
+                "no:cacheprovider",
+                *executor,
+            ],
             cwd=project.root,
             env=env,
             stdout=output,

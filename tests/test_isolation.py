@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from conftest import PipelineProject
 
 COLUMNS = {"id": {"type": "int", "unique": True}, "amount": {"type": "float", "min": 0, "max": 10}}
@@ -40,7 +41,10 @@ def two_steps(project: PipelineProject, *, output_schema: bool = True, input_sch
     project.contract(
         "Downstream",
         entry_point="downstream.py",
-        inputs={"features": downstream_input, "note": {"path": "/opt/ml/processing/input/note/note.txt", "required": False}},
+        inputs={
+            "features": downstream_input,
+            "note": {"path": "/opt/ml/processing/input/note/note.txt", "required": False},
+        },
     )
     project.script("upstream.py", UPSTREAM_FAILS)
     project.script("downstream.py", DOWNSTREAM)
@@ -66,7 +70,10 @@ def two_steps(project: PipelineProject, *, output_schema: bool = True, input_sch
 def test_isolation_mode_collects_only_isolation_items(project: PipelineProject) -> None:
     two_steps(project)
     result = project.run("--co", "-q", "--cursus-mode", "isolation")
-    assert result.outlines[:2] == ["scenarios/pair.yaml::upstream[isolation]", "scenarios/pair.yaml::downstream[isolation]"]
+    assert result.outlines[:2] == [
+        "scenarios/pair.yaml::upstream[isolation]",
+        "scenarios/pair.yaml::downstream[isolation]",
+    ]
     assert "2 tests collected" in result.stdout.str()
 
 
@@ -87,7 +94,9 @@ def test_pipeline_mode_is_the_default_and_has_no_isolation_items(project: Pipeli
     assert not any("[isolation]" in line for line in project.run("--co", "-q").outlines)
 
 
-def test_a_step_runs_on_data_generated_from_the_upstream_output_schema_without_the_upstream(project: PipelineProject) -> None:
+def test_a_step_runs_on_data_generated_from_the_upstream_output_schema_without_the_upstream(
+    project: PipelineProject,
+) -> None:
     two_steps(project)
     result = project.run("--cursus-mode", "isolation", "-k", "downstream")
     result.assert_outcomes(passed=1)  # the broken upstream step never ran
@@ -103,7 +112,9 @@ def test_the_downstream_input_schema_wins_over_the_upstream_output_schema(projec
     assert "AssertionError: ['id', 'other']" in result.stdout.str()
 
 
-def test_a_step_without_a_schema_for_an_upstream_input_is_skipped_saying_which_schema_to_add(project: PipelineProject) -> None:
+def test_a_step_without_a_schema_for_an_upstream_input_is_skipped_saying_which_schema_to_add(
+    project: PipelineProject,
+) -> None:
     two_steps(project, output_schema=False)
     result = project.run("--cursus-mode", "isolation", "-rs", "-k", "downstream")
     result.assert_outcomes(skipped=1)

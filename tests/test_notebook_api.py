@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import PipelineProject
 
+from conftest import PipelineProject
 from pytest_cursus import run_scenario, run_step
 from pytest_cursus.errors import ConfigErrors
 from pytest_cursus.notebook.api import NOT_FOR_NOTEBOOK, NOTEBOOK_OPTIONS
@@ -96,7 +96,9 @@ def test_outputs_are_paths_and_read_gives_every_table_as_one_dataframe(two_steps
 def test_read_of_an_output_without_tables_says_what_it_holds(two_steps: Path, tmp_path: Path) -> None:
     result = run_scenario(two_steps, workspace=tmp_path / "ws", cache_dir=tmp_path / "cache")
 
-    with pytest.raises(NotTabularError, match=r"output 'out' of step 'total' holds no table file \(it has: total.json\)"):
+    with pytest.raises(
+        NotTabularError, match=r"output 'out' of step 'total' holds no table file \(it has: total.json\)"
+    ):
         result["total"].outputs["out"].read()
 
 
@@ -147,7 +149,9 @@ def test_the_html_form_has_the_dag_coloured_by_outcome_and_a_step_table(two_step
     assert "<td><b>total</b></td>" in html
 
 
-def test_a_failing_step_shows_its_script_traceback_and_skips_downstream(project: PipelineProject, two_steps: Path, tmp_path: Path) -> None:
+def test_a_failing_step_shows_its_script_traceback_and_skips_downstream(
+    project: PipelineProject, two_steps: Path, tmp_path: Path
+) -> None:
     project.script("split.py", CRASHER)
     result = run_scenario(two_steps, workspace=tmp_path / "ws", cache_dir=tmp_path / "cache")
 
@@ -170,9 +174,13 @@ def test_a_failing_step_shows_its_script_traceback_and_skips_downstream(project:
 def test_unknown_names_say_what_exists(two_steps: Path, tmp_path: Path) -> None:
     result = run_scenario(two_steps, workspace=tmp_path / "ws", cache_dir=tmp_path / "cache")
 
-    with pytest.raises(KeyError, match=r"scenario 'pair' has no step 'totl' \(did you mean total\?\); its steps are: split, total"):
+    with pytest.raises(
+        KeyError, match=r"scenario 'pair' has no step 'totl' \(did you mean total\?\); its steps are: split, total"
+    ):
         result["totl"]
-    with pytest.raises(KeyError, match=r"step 'split' has no output 'outs' \(did you mean out\?\); its outputs are: out"):
+    with pytest.raises(
+        KeyError, match=r"step 'split' has no output 'outs' \(did you mean out\?\); its outputs are: out"
+    ):
         result["split"].outputs["outs"]
     with pytest.raises(KeyError, match=r"has no step 'totl' \(did you mean total\?\)"):
         run_step(two_steps, "totl", workspace=tmp_path / "ws", cache_dir=tmp_path / "cache")
@@ -191,12 +199,17 @@ def test_a_missing_scenario_file_is_named(tmp_path: Path) -> None:
 
 
 def test_a_misspelt_option_is_a_type_error_with_a_suggestion(two_steps: Path) -> None:
-    with pytest.raises(TypeError, match=r"run_scenario\(\) got an unexpected keyword argument 'timout' \(did you mean timeout\?\); options are: cache_dir, "):
+    with pytest.raises(
+        TypeError,
+        match=r"run_scenario\(\) got an unexpected keyword argument 'timout' \(did you mean timeout\?\); options are: cache_dir, ",
+    ):
         run_scenario(two_steps, timout=5)
 
 
 def test_a_pytest_only_option_says_why_it_is_not_taken(two_steps: Path) -> None:
-    with pytest.raises(TypeError, match="run_step\\(\\) does not take mode=: the notebook API runs steps in pipeline mode"):
+    with pytest.raises(
+        TypeError, match="run_step\\(\\) does not take mode=: the notebook API runs steps in pipeline mode"
+    ):
         run_step(two_steps, "split", mode="isolation")
 
 
@@ -255,7 +268,9 @@ def test_interrupting_a_notebook_run_leaves_no_step_process_behind(project: Pipe
     pid_file = tmp_path / "pids"
     project.contract("Sleeper", entry_point="sleeper.py", optional_env={"PID_FILE": str(pid_file)})
     project.script("sleeper.py", INTERRUPTED_SCRIPT)
-    scenario = project.scenario("nap", "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  nap: {contract: Sleeper}\n")
+    scenario = project.scenario(
+        "nap", "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  nap: {contract: Sleeper}\n"
+    )
     code = (
         "from pytest_cursus import run_scenario\n"
         "try:\n"
@@ -263,7 +278,9 @@ def test_interrupting_a_notebook_run_leaves_no_step_process_behind(project: Pipe
         "except KeyboardInterrupt:\n"
         "    print('interrupted')\n"
     )
-    kernel = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)  # as a Jupyter kernel runs a cell
+    kernel = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True
+    )  # as a Jupyter kernel runs a cell
     deadline = time.monotonic() + 60
     while not (pid_file.exists() and len(pid_file.read_text().split()) == 2):
         assert time.monotonic() < deadline and kernel.poll() is None, "the step never started"

@@ -21,11 +21,15 @@ def executed(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The notebook run where it lives (docs/ beside scenarios/), in a copy of the two folders so
     the run's step cache and workspaces stay out of the repository."""
     root = tmp_path_factory.mktemp("notebook")
-    shutil.copytree(REPO / "scenarios", root / "scenarios", ignore=shutil.ignore_patterns(".pytest_cache", "__pycache__"))
+    shutil.copytree(
+        REPO / "scenarios", root / "scenarios", ignore=shutil.ignore_patterns(".pytest_cache", "__pycache__")
+    )
     (root / "docs").mkdir()
     shutil.copy(REPO / "docs" / "notebook_example.ipynb", root / "docs")
     notebook = nbformat.read(root / "docs" / "notebook_example.ipynb", as_version=4)
-    client = nbclient.NotebookClient(notebook, kernel_name="python3", timeout=600, resources={"metadata": {"path": str(root / "docs")}})
+    client = nbclient.NotebookClient(
+        notebook, kernel_name="python3", timeout=600, resources={"metadata": {"path": str(root / "docs")}}
+    )
     client.execute()
     return notebook
 
@@ -35,11 +39,21 @@ def code_cell(notebook: Any, starting: str) -> Any:
 
 
 def rich_output(cell: Any, mime: str) -> str:
-    return next(output["data"][mime] for output in cell.outputs if output.output_type in ("execute_result", "display_data") and mime in output["data"])
+    return next(
+        output["data"][mime]
+        for output in cell.outputs
+        if output.output_type in ("execute_result", "display_data") and mime in output["data"]
+    )
 
 
 def test_the_notebook_runs_without_errors(executed: Any) -> None:
-    errors = [output for cell in executed.cells if cell.cell_type == "code" for output in cell.outputs if output.output_type == "error"]
+    errors = [
+        output
+        for cell in executed.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+        if output.output_type == "error"
+    ]
 
     assert errors == []
 

@@ -100,7 +100,9 @@ def test_downstream_input_is_exactly_the_upstream_output(project: PipelineProjec
     )
     result = project.run("-v")
     result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines(["*handover.yaml::compat[[]produce.out-consume.DATA[]] PASSED*", "*handover.yaml::consume PASSED*"])
+    result.stdout.fnmatch_lines(
+        ["*handover.yaml::compat[[]produce.out-consume.DATA[]] PASSED*", "*handover.yaml::consume PASSED*"]
+    )
     seen = project.step_dir("handover", "consume") / "output" / "out" / "seen.txt"
     assert seen.read_text() == "written by the producer\n"
 
@@ -157,7 +159,9 @@ def test_subdirectories_and_several_files_survive_the_handover(project: Pipeline
     project.run().assert_outcomes(passed=3)
 
 
-def test_failing_upstream_skips_downstream_steps_and_edges_but_not_an_independent_branch(project: PipelineProject) -> None:
+def test_failing_upstream_skips_downstream_steps_and_edges_but_not_an_independent_branch(
+    project: PipelineProject,
+) -> None:
     project.contract("Broken", entry_point="broken.py")
     project.contract("Relay", entry_point="relay.py", inputs=DATA_INPUT)
     project.contract("Independent", entry_point="independent.py")

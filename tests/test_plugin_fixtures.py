@@ -57,4 +57,6 @@ def test_cursus_s3_endpoint_skips_with_a_message_when_moto_is_missing(pytester) 
     result = pytester.runpytest("-rs", "-p", "no:cacheprovider")
 
     result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(["*cursus_s3_endpoint needs moto's server*install it with: pip install 'moto[[]server]'*"])
+    result.stdout.fnmatch_lines(
+        ["*cursus_s3_endpoint needs moto's server*install it with: pip install 'moto[[]server]'*"]
+    )

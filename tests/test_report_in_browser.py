@@ -7,6 +7,7 @@ import struct
 from pathlib import Path
 
 import pytest
+
 from conftest import PipelineProject
 from headless_chromium import ChromiumUnavailable, find_or_install_chromium, visit
 
@@ -26,7 +27,11 @@ def _png_size(path: Path) -> tuple[int, int]:
 
 
 def _report(project: PipelineProject) -> Path:
-    project.contract("Writer", entry_point="writer.py", inputs={"upstream": {"path": "/opt/ml/processing/input/up", "required": False}})
+    project.contract(
+        "Writer",
+        entry_point="writer.py",
+        inputs={"upstream": {"path": "/opt/ml/processing/input/up", "required": False}},
+    )
     project.script(
         "writer.py",
         """
@@ -37,7 +42,9 @@ def _report(project: PipelineProject) -> Path:
         """,
     )
     project.contract("Crasher", entry_point="crasher.py", inputs={"upstream": {"path": "/opt/ml/processing/input/up"}})
-    project.script("crasher.py", "def main(input_paths, output_paths, environ_vars, job_args):\n    raise KeyError('label')\n")
+    project.script(
+        "crasher.py", "def main(input_paths, output_paths, environ_vars, job_args):\n    raise KeyError('label')\n"
+    )
     project.scenario(
         "browser",
         """
@@ -54,7 +61,9 @@ def _report(project: PipelineProject) -> Path:
     return report
 
 
-def test_report_shows_dag_and_memory_charts_and_requests_nothing_from_the_network(project: PipelineProject, chromium: str, tmp_path: Path) -> None:
+def test_report_shows_dag_and_memory_charts_and_requests_nothing_from_the_network(
+    project: PipelineProject, chromium: str, tmp_path: Path
+) -> None:
     page = visit(chromium, _report(project), tmp_path)
     assert page.page_requests == [], f"the report asked the network for {page.page_requests}"
     assert page.blocked_ok, "a request reached a connection despite the block"

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import PipelineProject
 
+from conftest import PipelineProject
 from pytest_cursus.reporting.run_report import SCHEMA_VERSION, RunReport
 
 SLEEPER = """
@@ -131,17 +131,27 @@ def test_an_unreadable_baseline_is_a_usage_error_naming_the_file(sleeper: Pipeli
     bad.write_text('{"format": "pytest-cursus-run", "schema_version": 99, "steps": []}')
     result = sleeper.run("--cursus-baseline", str(bad))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--cursus-baseline*bad.json: schema_version 99 is not one this version reads (expected 1)*"])
+    result.stderr.fnmatch_lines(
+        ["*--cursus-baseline*bad.json: schema_version 99 is not one this version reads (expected 1)*"]
+    )
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pytest_cursus.cli.main", *args], capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_cursus.cli.main", *args], capture_output=True, text=True, check=False
+    )
 
 
 def _report(tmp_path: Path, name: str, steps: dict[str, tuple[float, int]]) -> Path:
     report = RunReport(
         steps=[
-            {"scenario": "s", "scenario_file": "s.yaml", "step": step, "outcome": "passed", "metrics": {"wall_seconds": wall, "peak_rss_bytes": mb * 2**20}}
+            {
+                "scenario": "s",
+                "scenario_file": "s.yaml",
+                "step": step,
+                "outcome": "passed",
+                "metrics": {"wall_seconds": wall, "peak_rss_bytes": mb * 2**20},
+            }
             for step, (wall, mb) in steps.items()
         ]
     )

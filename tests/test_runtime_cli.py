@@ -10,12 +10,15 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from conftest import PipelineProject
 
 COMMAND = [sys.executable, "-m", "pytest_cursus.cli.main"]
 
 
-def cursus_runtime(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def cursus_runtime(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*COMMAND, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
 
 
@@ -32,12 +35,20 @@ def no_aws_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def dummy_credentials(tmp_path: Path, **extra: str) -> dict[str, str]:
-    return no_aws_env(tmp_path, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1", **extra)
+    return no_aws_env(
+        tmp_path, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1", **extra
+    )
 
 
 def health(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return cursus_runtime(
-        "health-check", "--workspace", str(tmp_path / "ws"), "--cache-dir", str(tmp_path / "cache"), *args, env=env or no_aws_env(tmp_path)
+        "health-check",
+        "--workspace",
+        str(tmp_path / "ws"),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        *args,
+        env=env or no_aws_env(tmp_path),
     )
 
 
@@ -76,7 +87,10 @@ def test_health_check_passes_on_a_healthy_machine(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout
     lines = result.stdout.splitlines()
     assert lines[-1] == "all checks passed"
-    assert any(line.startswith("ok    python ") and f"{sys.version_info.major}.{sys.version_info.minor}" in line for line in lines)
+    assert any(
+        line.startswith("ok    python ") and f"{sys.version_info.major}.{sys.version_info.minor}" in line
+        for line in lines
+    )
     assert any(line.startswith("ok    dependencies ") and "pydantic " in line for line in lines)
     assert any(line.startswith("ok    workspace ") and "would be created in" in line for line in lines)
     assert any(line.startswith("skip  s3 ") for line in lines)
@@ -104,7 +118,15 @@ def test_health_check_fails_when_the_workspace_cannot_be_written(tmp_path: Path)
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
 
-    result = cursus_runtime("health-check", "--workspace", str(blocker / "ws"), "--cache-dir", str(tmp_path), "--json", env=no_aws_env(tmp_path))
+    result = cursus_runtime(
+        "health-check",
+        "--workspace",
+        str(blocker / "ws"),
+        "--cache-dir",
+        str(tmp_path),
+        "--json",
+        env=no_aws_env(tmp_path),
+    )
 
     assert result.returncode == 1
     workspace = next(check for check in json.loads(result.stdout)["checks"] if check["name"] == "workspace")
@@ -113,7 +135,16 @@ def test_health_check_fails_when_the_workspace_cannot_be_written(tmp_path: Path)
 
 
 def test_health_check_reaches_a_configured_s3_endpoint(tmp_path: Path, moto_endpoint: str) -> None:
-    result = health(tmp_path, "--s3-endpoint", moto_endpoint, "--min-disk-gb", "0.001", "--min-memory-gb", "0.001", env=dummy_credentials(tmp_path))
+    result = health(
+        tmp_path,
+        "--s3-endpoint",
+        moto_endpoint,
+        "--min-disk-gb",
+        "0.001",
+        "--min-memory-gb",
+        "0.001",
+        env=dummy_credentials(tmp_path),
+    )
 
     assert result.returncode == 0, result.stdout
     assert "ok    s3" in result.stdout and f"{moto_endpoint} reachable" in result.stdout
@@ -122,7 +153,13 @@ def test_health_check_reaches_a_configured_s3_endpoint(tmp_path: Path, moto_endp
 def test_health_check_lists_a_given_s3_prefix(tmp_path: Path, moto_endpoint: str) -> None:
     import boto3
 
-    client = boto3.client("s3", endpoint_url=moto_endpoint, aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+    client = boto3.client(
+        "s3",
+        endpoint_url=moto_endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
     client.create_bucket(Bucket="health-check-data")
     env = dummy_credentials(tmp_path, AWS_ENDPOINT_URL_S3=moto_endpoint)
 
@@ -160,7 +197,10 @@ def test_health_check_without_credentials_for_a_configured_endpoint_fails(tmp_pa
     [
         (["--min-disk-gb", "-1"], "argument --min-disk-gb: expected a positive number, got '-1'"),
         (["--min-memory-gb", "lots"], "argument --min-memory-gb: expected a positive number, got 'lots'"),
-        (["--s3-endpoint", "ftp://files"], "argument --s3-endpoint: expected an http:// or https:// URL, got 'ftp://files'"),
+        (
+            ["--s3-endpoint", "ftp://files"],
+            "argument --s3-endpoint: expected an http:// or https:// URL, got 'ftp://files'",
+        ),
         (["--s3-uri", "bucket/key"], "argument --s3-uri: expected an s3://bucket/key URI, got 'bucket/key'"),
         (["--verbose"], "unrecognized arguments: --verbose"),
     ],
@@ -183,7 +223,9 @@ def test_list_shows_the_node_ids_pytest_collects(one_step: PipelineProject, proj
         "pair",
         "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  write: {contract: Writer}\n  read: {contract: Reader, inputs: {data: write.out}}\n",
     )
-    collected = project.pytester.runpytest_subprocess("--cursus-scenarios", "scenarios", "--collect-only", "-q", "-p", "no:cacheprovider")
+    collected = project.pytester.runpytest_subprocess(
+        "--cursus-scenarios", "scenarios", "--collect-only", "-q", "-p", "no:cacheprovider"
+    )
 
     listed = cursus_runtime("list", "scenarios", "--ids", cwd=project.root)
 
@@ -211,7 +253,9 @@ def test_list_as_json_has_every_scenario_step_and_edge(tmp_path: Path) -> None:
     credit_risk = next(s for s in listing["scenarios"] if s["name"] == "credit_risk")
     assert [step["name"] for step in credit_risk["steps"]] == ["preprocess", "impute_encode", "train", "evaluate"]
     assert credit_risk["steps"][3]["upstream"] == ["impute_encode", "train"]
-    assert "scenarios/credit_risk.yaml::compat[train.model_output-evaluate.model_input]" in [edge["nodeid"] for edge in credit_risk["edges"]]
+    assert "scenarios/credit_risk.yaml::compat[train.model_output-evaluate.model_input]" in [
+        edge["nodeid"] for edge in credit_risk["edges"]
+    ]
 
 
 def test_list_reports_an_invalid_scenario_and_exits_1(one_step: PipelineProject) -> None:
@@ -246,7 +290,23 @@ def test_list_rejects_bad_arguments_with_usage(one_step: PipelineProject, args: 
 
 
 def test_run_prints_the_pytest_command_it_would_run() -> None:
-    result = cursus_runtime("run", "scenarios", "--source", "local", "--cursus-timeout", "30", "--no-cache", "-k", "train", "-n", "2", "--print-command", "--", "-x", "--html=r.html")
+    result = cursus_runtime(
+        "run",
+        "scenarios",
+        "--source",
+        "local",
+        "--cursus-timeout",
+        "30",
+        "--no-cache",
+        "-k",
+        "train",
+        "-n",
+        "2",
+        "--print-command",
+        "--",
+        "-x",
+        "--html=r.html",
+    )
 
     assert result.returncode == 0
     assert result.stdout.split()[1:] == [
@@ -257,7 +317,10 @@ def test_run_prints_the_pytest_command_it_would_run() -> None:
 
 def test_run_runs_pytest_on_the_scenarios_and_returns_its_status(one_step: PipelineProject) -> None:
     passing = cursus_runtime("run", "scenarios", "--workspace", "ws", "--", "-p", "no:cacheprovider", cwd=one_step.root)
-    one_step.script("writer.py", "def main(input_paths, output_paths, environ_vars, job_args):\n    raise RuntimeError('broken on purpose')\n")
+    one_step.script(
+        "writer.py",
+        "def main(input_paths, output_paths, environ_vars, job_args):\n    raise RuntimeError('broken on purpose')\n",
+    )
     failing = cursus_runtime("run", "scenarios", "--workspace", "ws", "--", "-p", "no:cacheprovider", cwd=one_step.root)
 
     assert passing.returncode == 0, passing.stdout

@@ -47,14 +47,20 @@ def test_wrong_type_says_what_was_found(two_scenarios: PipelineProject) -> None:
 def test_missing_contract_lists_what_was_found(two_scenarios: PipelineProject) -> None:
     result = _run_bad(two_scenarios, GOOD.replace("Writer", "Writr"))
     result.stdout.fnmatch_lines(
-        ["*scenarios/bad.yaml:5: steps.only.contract: no contract named 'Writr' (did you mean Writer?); searched *contracts; found: Writer*"]
+        [
+            "*scenarios/bad.yaml:5: steps.only.contract: no contract named 'Writr' (did you mean Writer?); searched *contracts; found: Writer*"
+        ]
     )
 
 
 def test_missing_script_names_the_entry_point_and_where_it_looked(two_scenarios: PipelineProject) -> None:
     two_scenarios.contract("Ghost", entry_point="ghost.py")
     result = _run_bad(two_scenarios, GOOD.replace("Writer", "Ghost"))
-    result.stdout.fnmatch_lines(["*bad.yaml:5: steps.only.contract: entry point 'ghost.py' of contract Ghost (*ghost.step.yaml) not found in *scripts*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*bad.yaml:5: steps.only.contract: entry point 'ghost.py' of contract Ghost (*ghost.step.yaml) not found in *scripts*"
+        ]
+    )
 
 
 def test_missing_contracts_directory_is_reported(two_scenarios: PipelineProject) -> None:
@@ -100,7 +106,9 @@ def test_unknown_upstream_step_suggests_the_closest_reference(project: PipelineP
     result = project.run()
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
-        ["*typo.yaml:10: steps.train.inputs.DATA: 'prp.out' is neither a data source nor <step>.<output> (there is no step 'prp') (did you mean prep.out?)*"]
+        [
+            "*typo.yaml:10: steps.train.inputs.DATA: 'prp.out' is neither a data source nor <step>.<output> (there is no step 'prp') (did you mean prep.out?)*"
+        ]
     )
 
 
@@ -119,7 +127,11 @@ def test_unknown_upstream_output_lists_the_outputs(project: PipelineProject) -> 
         """,
     )
     result = project.run()
-    result.stdout.fnmatch_lines(["*typo.yaml:7: steps.train.inputs.DATA: step 'prep' (contract Relay) has no output 'outt'*its outputs are: out*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*typo.yaml:7: steps.train.inputs.DATA: step 'prep' (contract Relay) has no output 'outt'*its outputs are: out*"
+        ]
+    )
 
 
 def test_missing_required_env_var_is_reported_before_running(one_step: PipelineProject) -> None:
@@ -127,7 +139,9 @@ def test_missing_required_env_var_is_reported_before_running(one_step: PipelineP
     result = one_step.run()
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
-        ["*single.yaml:5: steps.only: required env var LABEL_FIELD of contract Writer is not set; add it under steps.only.env or defaults.env*"]
+        [
+            "*single.yaml:5: steps.only: required env var LABEL_FIELD of contract Writer is not set; add it under steps.only.env or defaults.env*"
+        ]
     )
     assert not list(one_step.root.rglob("stdout.log")), "the step must not have been started"
 
@@ -135,7 +149,9 @@ def test_missing_required_env_var_is_reported_before_running(one_step: PipelineP
 def test_missing_required_input_says_how_to_wire_it(one_step: PipelineProject) -> None:
     one_step.contract("Writer", entry_point="writer.py", inputs={"DATA": {"path": "/opt/ml/processing/input/data"}})
     result = one_step.run()
-    result.stdout.fnmatch_lines(["*single.yaml:*: steps.only.inputs: required input 'DATA' of contract Writer*is not wired*"])
+    result.stdout.fnmatch_lines(
+        ["*single.yaml:*: steps.only.inputs: required input 'DATA' of contract Writer*is not wired*"]
+    )
 
 
 def test_input_not_in_contract_is_reported(one_step: PipelineProject) -> None:
@@ -148,7 +164,9 @@ def test_unknown_job_arg_is_reported(one_step: PipelineProject) -> None:
     one_step.contract("Writer", entry_point="writer.py", job_arguments=["job_type"])
     one_step.scenario("single", GOOD.replace("{contract: Writer}", "{contract: Writer, job_args: {job_typ: training}}"))
     result = one_step.run()
-    result.stdout.fnmatch_lines(["*steps.only.job_args.job_typ: contract Writer declares no job argument 'job_typ' (did you mean job_type?)*"])
+    result.stdout.fnmatch_lines(
+        ["*steps.only.job_args.job_typ: contract Writer declares no job argument 'job_typ' (did you mean job_type?)*"]
+    )
 
 
 def test_invalid_contract_file_is_reported_with_its_own_line(one_step: PipelineProject) -> None:
@@ -157,7 +175,9 @@ def test_invalid_contract_file_is_reported_with_its_own_line(one_step: PipelineP
     )
     result = one_step.run()
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*writer.step.yaml:5: contract.outputs.out.path: expected an absolute container path*"])
+    result.stdout.fnmatch_lines(
+        ["*writer.step.yaml:5: contract.outputs.out.path: expected an absolute container path*"]
+    )
 
 
 def test_unknown_keys_in_a_step_yaml_contract_block_are_ignored(one_step: PipelineProject) -> None:
@@ -196,14 +216,20 @@ def test_all_problems_of_a_file_are_reported_together(two_scenarios: PipelinePro
           two: {contract: Writer, inputs: {X: missing.out}}
         """,
     )
-    result.stdout.fnmatch_lines(["*bad.yaml:5: steps.one.contract: no contract named 'Nope'*", "*bad.yaml:6: steps.two.inputs.X:*"])
+    result.stdout.fnmatch_lines(
+        ["*bad.yaml:5: steps.one.contract: no contract named 'Nope'*", "*bad.yaml:6: steps.two.inputs.X:*"]
+    )
 
 
 def test_two_files_with_the_same_scenario_name_are_an_error(one_step: PipelineProject) -> None:
     one_step.scenario("copy", "scenario: single\n" + GOOD)
     result = one_step.run()
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*single.yaml:1: scenario: scenario name 'single' is already used by *copy.yaml; give this file its own 'scenario:' name*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*single.yaml:1: scenario: scenario name 'single' is already used by *copy.yaml; give this file its own 'scenario:' name*"
+        ]
+    )
 
 
 def test_step_names_must_start_with_a_letter(one_step: PipelineProject) -> None:
@@ -223,11 +249,15 @@ def test_contract_errors_suggest_the_right_field(one_step: PipelineProject) -> N
         "name: Writer\nentry_point: writer.py\noutputs:\n  out: {path: /opt/ml/processing/output, requierd: true}\n"
     )
     result = one_step.run()
-    result.stdout.fnmatch_lines(["*writer.contract.yaml:4: outputs.out.requierd: unknown field (did you mean required?)*"])
+    result.stdout.fnmatch_lines(
+        ["*writer.contract.yaml:4: outputs.out.requierd: unknown field (did you mean required?)*"]
+    )
 
 
 def test_a_case_only_typo_gets_a_suggestion(one_step: PipelineProject) -> None:
-    one_step.contract("Writer", entry_point="writer.py", inputs={"DATA": {"path": "/opt/ml/processing/input/data", "required": False}})
+    one_step.contract(
+        "Writer", entry_point="writer.py", inputs={"DATA": {"path": "/opt/ml/processing/input/data", "required": False}}
+    )
     one_step.scenario("single", GOOD.replace("{contract: Writer}", "{contract: Writer, inputs: {data: x}}"))
     result = one_step.run()
     result.stdout.fnmatch_lines(["*steps.only.inputs.data: contract Writer has no input 'data' (did you mean DATA?)*"])
@@ -236,4 +266,8 @@ def test_a_case_only_typo_gets_a_suggestion(one_step: PipelineProject) -> None:
 def test_two_contracts_declaring_the_same_name_are_an_error(one_step: PipelineProject) -> None:
     (one_step.root / "contracts" / "copy.contract.yaml").write_text("name: Writer\nentry_point: writer.py\n")
     result = one_step.run()
-    result.stdout.fnmatch_lines(["*steps.only.contract: contract name 'Writer' is declared by more than one file: *copy.contract.yaml, *writer.step.yaml; rename one*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*steps.only.contract: contract name 'Writer' is declared by more than one file: *copy.contract.yaml, *writer.step.yaml; rename one*"
+        ]
+    )

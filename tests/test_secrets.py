@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import PipelineProject
 
+from conftest import PipelineProject
 from pytest_cursus.secret_env import MASK, SecretScrubber, is_secret_name, mask_env
 
 SECRET = "s3cr3t-V4lue-xyz"
@@ -26,7 +26,9 @@ def main(input_paths, output_paths, environ_vars, job_args):
 """
 
 
-@pytest.mark.parametrize("name", ["API_TOKEN", "db_password", "AWS_SECRET_ACCESS_KEY", "MyCredentials", "AUTH_HEADER", "ssh_key"])
+@pytest.mark.parametrize(
+    "name", ["API_TOKEN", "db_password", "AWS_SECRET_ACCESS_KEY", "MyCredentials", "AUTH_HEADER", "ssh_key"]
+)
 def test_names_that_look_secret(name: str) -> None:
     assert is_secret_name(name)
 
@@ -76,7 +78,9 @@ def test_request_file_masks_the_secret_while_the_script_gets_the_real_value(leak
 def test_a_failure_mentioning_the_secret_is_masked_in_terminal_json_and_html(leaky: PipelineProject) -> None:
     _scenario(leaky, "yes")
     json_path, html_path = leaky.root / "run.json", leaky.root / "report.html"
-    result = leaky.run("--cursus-no-cache", "--cursus-json", str(json_path), f"--html={html_path}", "--self-contained-html")
+    result = leaky.run(
+        "--cursus-no-cache", "--cursus-json", str(json_path), f"--html={html_path}", "--self-contained-html"
+    )
     result.assert_outcomes(failed=1)
     terminal = result.stdout.str()
     assert f"RuntimeError: login refused for {MASK}" in terminal

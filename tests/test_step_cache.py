@@ -50,7 +50,12 @@ class Chain:
         self.log = project.root / "runs.log"
         (project.root / "raw.txt").write_text("raw-v1")
         for name in "abc":
-            project.contract(f"Step{name.upper()}", entry_point=f"step_{name}.py", inputs={"DATA": {"path": "/opt/ml/processing/input/data"}}, job_arguments=["mode"])
+            project.contract(
+                f"Step{name.upper()}",
+                entry_point=f"step_{name}.py",
+                inputs={"DATA": {"path": "/opt/ml/processing/input/data"}},
+                job_arguments=["mode"],
+            )
             self.write_script(name)
         project.scenario("chain", SCENARIO.format(log=self.log))
 
@@ -100,7 +105,9 @@ def test_editing_a_module_the_script_imports_reruns_the_step(chain: Chain) -> No
     chain.project.script("shared_helpers.py", "FACTOR = 2\n")
     chain.run().assert_outcomes(passed=5)
     assert chain.runs() == ["b", "c"]
-    assert (chain.project.step_dir("chain", "c") / "output" / "out" / "data.txt").read_text().startswith("raw-v1|a|x|b|x2")
+    assert (
+        (chain.project.step_dir("chain", "c") / "output" / "out" / "data.txt").read_text().startswith("raw-v1|a|x|b|x2")
+    )
 
 
 def test_editing_an_unrelated_file_beside_the_scripts_reruns_nothing(chain: Chain) -> None:
@@ -110,7 +117,13 @@ def test_editing_an_unrelated_file_beside_the_scripts_reruns_nothing(chain: Chai
 
 
 def test_editing_the_contract_reruns_the_step(chain: Chain) -> None:
-    chain.project.contract("StepB", entry_point="step_b.py", inputs={"DATA": {"path": "/opt/ml/processing/input/data"}}, job_arguments=["mode"], optional_env={"NEW": "1"})
+    chain.project.contract(
+        "StepB",
+        entry_point="step_b.py",
+        inputs={"DATA": {"path": "/opt/ml/processing/input/data"}},
+        job_arguments=["mode"],
+        optional_env={"NEW": "1"},
+    )
     chain.run().assert_outcomes(passed=5)
     assert chain.runs() == ["b", "c"]
 
@@ -148,7 +161,9 @@ def test_no_cache_option_runs_every_step(chain: Chain) -> None:
 
 def test_cache_clear_empties_the_cache(project: PipelineProject) -> None:
     chain = Chain(project)
-    run = lambda *args: project.pytester.runpytest("--cursus-scenarios", "scenarios", "--cursus-workspace", str(project.workspace), *args)  # noqa: E731
+    run = lambda *args: project.pytester.runpytest(
+        "--cursus-scenarios", "scenarios", "--cursus-workspace", str(project.workspace), *args
+    )  # noqa: E731
     chain.log.write_text("")
     run().assert_outcomes(passed=5)
     run().assert_outcomes(passed=5)
@@ -215,7 +230,10 @@ def test_a_shared_upstream_runs_once_across_xdist_workers(project: PipelineProje
     )
     project.script("leaf.py", "import os\n\ndef main(i, o, e, j):\n    assert os.listdir(i['DATA']) == ['x.txt']\n")
     leaves = "\n".join(f"  leaf{n}: {{contract: Leaf, inputs: {{DATA: source.out}}}}" for n in range(6))
-    project.scenario("fan", f"contracts: [../contracts]\nscripts: [../scripts]\ndefaults: {{env: {{RUN_LOG: {log}}}}}\nsteps:\n  source: {{contract: Source}}\n{leaves}\n")
+    project.scenario(
+        "fan",
+        f"contracts: [../contracts]\nscripts: [../scripts]\ndefaults: {{env: {{RUN_LOG: {log}}}}}\nsteps:\n  source: {{contract: Source}}\n{leaves}\n",
+    )
     result = project.run_subprocess("-n", "2", "-k", "leaf and not compat")
     result.assert_outcomes(passed=6)
     assert log.read_text().split() == ["source"]
@@ -260,19 +278,43 @@ def test_parallel_runs_give_the_serial_outcomes(project: PipelineProject, dist: 
     for name, steps in OUTCOME_SCENARIOS.items():
         project.scenario(name, header + __import__("textwrap").dedent(steps))
     serial = project.run_subprocess("-p", "no:xdist", f"--junitxml={project.root / 'serial.xml'}", "--cursus-no-cache")
-    parallel = project.run_subprocess("-n", "2", f"--dist={dist}", f"--junitxml={project.root / 'parallel.xml'}", "--cursus-no-cache")
+    parallel = project.run_subprocess(
+        "-n", "2", f"--dist={dist}", f"--junitxml={project.root / 'parallel.xml'}", "--cursus-no-cache"
+    )
     assert serial.ret == parallel.ret == pytest.ExitCode.TESTS_FAILED
     serial_outcomes = _outcomes(project.root / "serial.xml")
-    assert "failure" in serial_outcomes.values() and "skipped" in serial_outcomes.values() and "error" in serial_outcomes.values()
+    assert (
+        "failure" in serial_outcomes.values()
+        and "skipped" in serial_outcomes.values()
+        and "error" in serial_outcomes.values()
+    )
     assert _outcomes(project.root / "parallel.xml") == serial_outcomes
 
 
 def test_a_run_killed_half_way_leaves_a_usable_cache(project: PipelineProject) -> None:
     chain = Chain(project)
     started = project.root / "b-started"
-    chain.write_script("b", imports="import time", extra=f" + ('' if open({str(started)!r}, 'w') is None else '') + ('' if time.sleep(30) else '')")
-    command = [sys.executable, "-m", "pytest", "--cursus-scenarios", "scenarios", "--cursus-workspace", str(project.workspace), "-p", "no:xdist", "-p", "no:cacheprovider"]
-    process = subprocess.Popen(command, cwd=project.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    chain.write_script(
+        "b",
+        imports="import time",
+        extra=f" + ('' if open({str(started)!r}, 'w') is None else '') + ('' if time.sleep(30) else '')",
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--cursus-scenarios",
+        "scenarios",
+        "--cursus-workspace",
+        str(project.workspace),
+        "-p",
+        "no:xdist",
+        "-p",
+        "no:cacheprovider",
+    ]
+    process = subprocess.Popen(
+        command, cwd=project.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     try:
         deadline = time.monotonic() + 60
         while not started.exists():
@@ -284,7 +326,9 @@ def test_a_run_killed_half_way_leaves_a_usable_cache(project: PipelineProject) -
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
     cache = project.root / ".pytest_cache" / "d" / "cursus-steps"
-    assert [entry.name for entry in (cache / "entries").iterdir() if (entry / "record.json").exists()], "a's entry is complete"
+    assert [entry.name for entry in (cache / "entries").iterdir() if (entry / "record.json").exists()], (
+        "a's entry is complete"
+    )
     chain.write_script("b")
     result = chain.run()
     result.assert_outcomes(passed=5)
@@ -329,4 +373,3 @@ def test_eviction_counts_an_entry_with_an_unreadable_record_as_empty_and_goes_on
         os.utime(entry, (time.time() - age, time.time() - age))
     assert cache.evict() == ["old"]
     assert sorted(entry.name for entry in cache.entries_dir.iterdir()) == ["broken", "new"]
-

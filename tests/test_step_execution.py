@@ -122,7 +122,9 @@ def test_memory_limit_kills_the_step_and_reports_the_peak(one_step: PipelineProj
     )
     result = one_step.run()
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*exceeded its memory limit of 150 MB (peak RSS of its process tree reached * MB; killed)*"])
+    result.stdout.fnmatch_lines(
+        ["*exceeded its memory limit of 150 MB (peak RSS of its process tree reached * MB; killed)*"]
+    )
 
 
 def test_writing_into_the_input_directory_fails_and_names_the_file(project: PipelineProject) -> None:
@@ -155,7 +157,9 @@ def test_writing_into_the_input_directory_fails_and_names_the_file(project: Pipe
     result = project.run()
     result.assert_outcomes(failed=1)
     if os.geteuid() == 0:
-        result.stdout.fnmatch_lines(["*wrote into its input directory (added DATA/sneaky.csv under *)*write to output_paths*"])
+        result.stdout.fnmatch_lines(
+            ["*wrote into its input directory (added DATA/sneaky.csv under *)*write to output_paths*"]
+        )
     else:
         result.stdout.fnmatch_lines(["*PermissionError*"])
     assert source.read_text() == "a,b\n1,2\n", "the user's data is never changed"
@@ -173,14 +177,23 @@ def test_main_with_a_wrong_signature_is_reported_with_its_line(one_step: Pipelin
     _with_script(one_step, "\n\ndef main(input_paths, output_paths):\n    pass\n")
     result = one_step.run()
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*main(input_paths, output_paths) at *writer.py:3 cannot be called as main(input_paths, output_paths, environ_vars, job_args): too many positional arguments*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*main(input_paths, output_paths) at *writer.py:3 cannot be called as main(input_paths, output_paths, environ_vars, job_args): too many positional arguments*"
+        ]
+    )
 
 
 def test_import_error_in_the_script_shows_where(one_step: PipelineProject) -> None:
     _with_script(one_step, "import not_a_real_module_xyz\n\ndef main(i, o, e, j):\n    pass\n")
     result = one_step.run()
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*importing *writer.py failed: ModuleNotFoundError: No module named 'not_a_real_module_xyz'*", '*File "*writer.py", line 1*'])
+    result.stdout.fnmatch_lines(
+        [
+            "*importing *writer.py failed: ModuleNotFoundError: No module named 'not_a_real_module_xyz'*",
+            '*File "*writer.py", line 1*',
+        ]
+    )
 
 
 def test_main_block_is_never_run(one_step: PipelineProject) -> None:
@@ -214,7 +227,12 @@ def test_logger_is_passed_when_main_accepts_one_and_is_callable_and_a_logger(one
 
 
 def test_environ_vars_reach_os_environ_as_strings(project: PipelineProject) -> None:
-    project.contract("Writer", entry_point="writer.py", required_env=["LABEL_FIELD"], optional_env={"TRAIN_RATIO": "0.7", "KEEP": "yes"})
+    project.contract(
+        "Writer",
+        entry_point="writer.py",
+        required_env=["LABEL_FIELD"],
+        optional_env={"TRAIN_RATIO": "0.7", "KEEP": "yes"},
+    )
     project.script(
         "writer.py",
         """
@@ -281,7 +299,10 @@ def test_every_declared_name_is_present_and_unwired_optional_inputs_do_not_exist
     project.contract(
         "Writer",
         entry_point="writer.py",
-        inputs={"DATA": {"path": "/opt/ml/processing/input/data"}, "SIGNATURE": {"path": "/opt/ml/processing/input/signature", "required": False}},
+        inputs={
+            "DATA": {"path": "/opt/ml/processing/input/data"},
+            "SIGNATURE": {"path": "/opt/ml/processing/input/signature", "required": False},
+        },
         outputs={"out": {"path": "/opt/ml/processing/output"}, "model": {"path": "/opt/ml/model"}},
     )
     project.script(
@@ -312,7 +333,9 @@ def test_every_declared_name_is_present_and_unwired_optional_inputs_do_not_exist
 
 
 def test_file_container_path_is_presented_as_a_file(project: PipelineProject) -> None:
-    project.contract("Writer", entry_point="writer.py", inputs={"hp": {"path": "/opt/ml/input/data/config/hyperparameters.json"}})
+    project.contract(
+        "Writer", entry_point="writer.py", inputs={"hp": {"path": "/opt/ml/input/data/config/hyperparameters.json"}}
+    )
     project.script(
         "writer.py",
         """
@@ -423,13 +446,17 @@ def test_return_value_is_recorded_not_required(one_step: PipelineProject) -> Non
 def test_a_crashing_step_does_not_stop_the_other_scenarios(one_step: PipelineProject) -> None:
     one_step.script("crash.py", "import os\n\ndef main(i, o, e, j):\n    os.abort()\n")
     one_step.contract("Crash", entry_point="crash.py")
-    one_step.scenario("crashing", "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  boom: {contract: Crash}\n")
+    one_step.scenario(
+        "crashing", "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  boom: {contract: Crash}\n"
+    )
     result = one_step.run()
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*killed by SIGABRT*"])
 
 
-@pytest.mark.skipif(os.path.lexists("/opt/ml"), reason="/opt/ml exists on this machine: cannot tell a script's writes apart")
+@pytest.mark.skipif(
+    os.path.lexists("/opt/ml"), reason="/opt/ml exists on this machine: cannot tell a script's writes apart"
+)
 def test_writing_to_a_hard_coded_container_path_fails_and_is_cleaned_up(one_step: PipelineProject) -> None:
     _with_script(
         one_step,
@@ -444,7 +471,9 @@ def test_writing_to_a_hard_coded_container_path_fails_and_is_cleaned_up(one_step
     result = one_step.run()
     result.assert_outcomes(failed=1)
     if os.geteuid() == 0:
-        result.stdout.fnmatch_lines(["*wrote to container path(s) /opt/ml on this machine instead of the local paths it was given*"])
+        result.stdout.fnmatch_lines(
+            ["*wrote to container path(s) /opt/ml on this machine instead of the local paths it was given*"]
+        )
     else:
         result.stdout.fnmatch_lines(["*PermissionError*"])
     assert not os.path.lexists("/opt/ml")

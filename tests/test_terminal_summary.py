@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from conftest import PipelineProject
 
 CHAIN_SCRIPT = """
@@ -21,10 +22,16 @@ def main(input_paths, output_paths, environ_vars, job_args):
 @pytest.fixture
 def two_scenarios(project: PipelineProject) -> PipelineProject:
     """`alpha`: first -> second_step_with_a_name_that_is_much_longer_than_the_table_allows; `beta`: one step failing."""
-    project.contract("Writer", entry_point="writer.py", inputs={"upstream": {"path": "/opt/ml/processing/input/up", "required": False}})
+    project.contract(
+        "Writer",
+        entry_point="writer.py",
+        inputs={"upstream": {"path": "/opt/ml/processing/input/up", "required": False}},
+    )
     project.script("writer.py", CHAIN_SCRIPT)
     project.contract("Crasher", entry_point="crasher.py")
-    project.script("crasher.py", "def main(input_paths, output_paths, environ_vars, job_args):\n    raise ValueError('boom')\n")
+    project.script(
+        "crasher.py", "def main(input_paths, output_paths, environ_vars, job_args):\n    raise ValueError('boom')\n"
+    )
     project.scenario(
         "alpha",
         """
@@ -40,24 +47,35 @@ def two_scenarios(project: PipelineProject) -> PipelineProject:
             inputs: {upstream: first.out}
         """,
     )
-    project.scenario("beta", "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  crash:\n    contract: Crasher\n")
+    project.scenario(
+        "beta", "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  crash:\n    contract: Crasher\n"
+    )
     return project
 
 
 def _summary(result: pytest.RunResult) -> list[str]:
     lines = result.stdout.lines
     start = next(i for i, line in enumerate(lines) if "cursus: pipeline steps" in line)
-    end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("=") or lines[i].startswith("cursus JSON"))
+    end = next(
+        i for i in range(start + 1, len(lines)) if lines[i].startswith("=") or lines[i].startswith("cursus JSON")
+    )
     return lines[start + 1 : end]
 
 
 def _row(summary: list[str], step: str) -> list[str]:
     """The cells of a step's row (a long name is cut with an ellipsis to fit the table)."""
-    line = next(line for line in summary if line.startswith(step + " ") or (step.startswith(line.split(" ")[0].rstrip("…")) and line.split(" ")[0].endswith("…")))
+    line = next(
+        line
+        for line in summary
+        if line.startswith(step + " ")
+        or (step.startswith(line.split(" ")[0].rstrip("…")) and line.split(" ")[0].endswith("…"))
+    )
     return line.split()
 
 
-def test_summary_has_one_table_per_scenario_with_outcome_wall_cpu_memory_and_rows(two_scenarios: PipelineProject) -> None:
+def test_summary_has_one_table_per_scenario_with_outcome_wall_cpu_memory_and_rows(
+    two_scenarios: PipelineProject,
+) -> None:
     result = two_scenarios.run("--cursus-no-cache")
     result.assert_outcomes(passed=3, failed=1)
     summary = _summary(result)
@@ -110,11 +128,16 @@ def test_recommendations_appear_with_verbose_and_are_announced_without(project: 
             import time; time.sleep(0.3)
         """,
     )
-    project.scenario("hungry", "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  hog:\n    contract: Hog\n    max_memory_mb: 180\n")
+    project.scenario(
+        "hungry",
+        "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  hog:\n    contract: Hog\n    max_memory_mb: 180\n",
+    )
     quiet = project.run("--cursus-no-cache")
     assert any("recommendation(s) for 1 step(s): run with -v" in line for line in quiet.stdout.lines)
     verbose = project.run("--cursus-no-cache", "-v")
-    verbose.stdout.fnmatch_lines(["recommendations:", "*hungry::hog: peak memory * MB is *% of the 180 MB limit (> 80%)*"])
+    verbose.stdout.fnmatch_lines(
+        ["recommendations:", "*hungry::hog: peak memory * MB is *% of the 180 MB limit (> 80%)*"]
+    )
 
 
 def test_xdist_run_lists_the_same_steps_as_a_serial_run_without_internal_error(two_scenarios: PipelineProject) -> None:
@@ -123,7 +146,11 @@ def test_xdist_run_lists_the_same_steps_as_a_serial_run_without_internal_error(t
     assert "INTERNALERROR" not in parallel.stdout.str() + parallel.stderr.str()
 
     def shape(result: pytest.RunResult) -> list[tuple[str, str, str]]:
-        rows = [line.split() for line in _summary(result) if line.split() and line.split()[0].startswith(("first", "second_step", "crash"))]
+        rows = [
+            line.split()
+            for line in _summary(result)
+            if line.split() and line.split()[0].startswith(("first", "second_step", "crash"))
+        ]
         return sorted((row[0], row[1], row[-1]) for row in rows)
 
     assert shape(parallel) == shape(serial)

@@ -76,7 +76,11 @@ IMPORTS = 1
 
 @pytest.fixture
 def leaky_chain(project: PipelineProject) -> PipelineProject:
-    project.contract("Leaker", entry_point="leaker.py", inputs={"previous": {"path": "/opt/ml/processing/input/previous", "required": False}})
+    project.contract(
+        "Leaker",
+        entry_point="leaker.py",
+        inputs={"previous": {"path": "/opt/ml/processing/input/previous", "required": False}},
+    )
     project.script("leaker.py", LEAKER)
     project.script("local_state.py", LOCAL_STATE)
     project.scenario(
@@ -110,7 +114,9 @@ def test_no_state_leaks_from_one_forked_step_to_the_next(leaky_chain: PipelinePr
         assert observed["local_imports"] == 1, "the script's own module was not imported afresh"
         assert not observed["sys_path_leak"], "sys.path leaked"
     first = _observations(leaky_chain, "leaks", "first")
-    assert len({first["random"], *(observed["random"] for observed in seen)}) == 3, "numpy's global generator is reseeded per step"
+    assert len({first["random"], *(observed["random"] for observed in seen)}) == 3, (
+        "numpy's global generator is reseeded per step"
+    )
     assert first["ppid"] == seen[0]["ppid"] == seen[1]["ppid"], "all three forked from one warm parent"
 
 
@@ -164,7 +170,10 @@ def test_timeout_and_memory_limit_kill_the_forked_step_and_its_whole_tree(projec
     result.stdout.fnmatch_lines([f"*{expected}*"])
     assert _json_steps(project, report)["tree"]["metrics"]["executor"] == "forked"
     for path in (pid_file, grandchild_file):
-        assert not psutil.pid_exists(int(path.read_text())) or psutil.Process(int(path.read_text())).status() == psutil.STATUS_ZOMBIE
+        assert (
+            not psutil.pid_exists(int(path.read_text()))
+            or psutil.Process(int(path.read_text())).status() == psutil.STATUS_ZOMBIE
+        )
 
 
 POOL_SCRIPT = """
@@ -198,11 +207,16 @@ if __name__ == "__main__" and "--as-child" in sys.argv:
 def test_pool_fork_spawn_blas_and_arrow_threads_work_in_a_forked_step(project: PipelineProject) -> None:
     project.contract("Pool", entry_point="pool_step.py")
     project.script("pool_step.py", POOL_SCRIPT)
-    project.scenario("pool", "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  a: {contract: Pool}\n  b: {contract: Pool, env: {RUN: b}}\n")
+    project.scenario(
+        "pool",
+        "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  a: {contract: Pool}\n  b: {contract: Pool, env: {RUN: b}}\n",
+    )
     report = project.root / "run.json"
     project.run_subprocess("--cursus-json", str(report)).assert_outcomes(passed=2)
     for step in ("a", "b"):
-        assert (project.step_dir("pool", step) / "output" / "out" / "result.txt").read_text() == "285 5 400 19999900000 child ran"
+        assert (
+            project.step_dir("pool", step) / "output" / "out" / "result.txt"
+        ).read_text() == "285 5 400 19999900000 child ran"
         assert _json_steps(project, report)[step]["metrics"]["executor"] == "forked"
 
 
@@ -216,7 +230,9 @@ TENANT = os.environ["TENANT"]
 """
 
 
-def test_a_failing_preload_import_falls_back_to_fresh_interpreters_with_a_warning(project: PipelineProject, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failing_preload_import_falls_back_to_fresh_interpreters_with_a_warning(
+    project: PipelineProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
     site = project.root / "site-packages-like"
     site.mkdir()
     (site / "tenant_config.py").write_text(FAILS_WITHOUT_ITS_ENV)
@@ -232,19 +248,30 @@ def test_a_failing_preload_import_falls_back_to_fresh_interpreters_with_a_warnin
             open(os.path.join(output_paths["out"], "tenant.txt"), "w").write(tenant_config.TENANT)
         """,
     )
-    project.scenario("tenant", "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  load: {contract: Tenant, env: {TENANT: acme}}\n")
+    project.scenario(
+        "tenant",
+        "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  load: {contract: Tenant, env: {TENANT: acme}}\n",
+    )
     report = project.root / "run.json"
     result = project.run_subprocess("--cursus-json", str(report))
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*CursusExecutorWarning: preloading tenant_config failed: RuntimeError: TENANT must be set*fresh interpreters*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*CursusExecutorWarning: preloading tenant_config failed: RuntimeError: TENANT must be set*fresh interpreters*"
+        ]
+    )
     assert _json_steps(project, report)["load"]["metrics"]["executor"] == "fresh"
     assert (project.step_dir("tenant", "load") / "output" / "out" / "tenant.txt").read_text() == "acme"
 
 
-def test_a_module_starting_threads_at_import_is_left_to_the_steps(project: PipelineProject, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_module_starting_threads_at_import_is_left_to_the_steps(
+    project: PipelineProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
     site = project.root / "site-packages-like"
     site.mkdir()
-    (site / "telemetry_agent.py").write_text("import threading, time\nthreading.Thread(target=time.sleep, args=(600,), daemon=True, name='flusher').start()\nVALUE = 42\n")
+    (site / "telemetry_agent.py").write_text(
+        "import threading, time\nthreading.Thread(target=time.sleep, args=(600,), daemon=True, name='flusher').start()\nVALUE = 42\n"
+    )
     monkeypatch.setenv("PYTHONPATH", str(site))
     project.contract("Agent", entry_point="agent_step.py")
     project.script(
@@ -258,30 +285,52 @@ def test_a_module_starting_threads_at_import_is_left_to_the_steps(project: Pipel
             open(os.path.join(output_paths["out"], "seen.txt"), "w").write(f"{telemetry_agent.VALUE} {names}")
         """,
     )
-    project.scenario("agent", "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  one: {contract: Agent}\n  two: {contract: Agent, env: {X: '2'}}\n")
+    project.scenario(
+        "agent",
+        "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  one: {contract: Agent}\n  two: {contract: Agent, env: {X: '2'}}\n",
+    )
     report = project.root / "run.json"
     result = project.run_subprocess("--cursus-json", str(report))
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*telemetry_agent is not preloaded: it starts threads when imported (flusher)*"])
     for step in ("one", "two"):
         assert _json_steps(project, report)[step]["metrics"]["executor"] == "forked"
-        assert (project.step_dir("agent", step) / "output" / "out" / "seen.txt").read_text() == "42 ['MainThread', 'flusher']", "imported by the step itself"
+        assert (
+            project.step_dir("agent", step) / "output" / "out" / "seen.txt"
+        ).read_text() == "42 ['MainThread', 'flusher']", "imported by the step itself"
 
 
-def test_a_preload_import_that_kills_the_parent_falls_back_after_one_restart(project: PipelineProject, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_preload_import_that_kills_the_parent_falls_back_after_one_restart(
+    project: PipelineProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
     site = project.root / "site-packages-like"
     site.mkdir()
     (site / "crashy.py").write_text("import os\nos._exit(3)  # as a segfaulting C extension would end the process\n")
     monkeypatch.setenv("PYTHONPATH", str(site))
     project.contract("Crashy", entry_point="crashy_step.py")
-    project.script("crashy_step.py", "try:\n    import crashy\nexcept Exception:\n    crashy = None\n\ndef main(i, o, e, j):\n    pass\n")
-    project.scenario("crashy", "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  one: {contract: Crashy}\n  two: {contract: Crashy, env: {X: '2'}}\n")
+    project.script(
+        "crashy_step.py",
+        "try:\n    import crashy\nexcept Exception:\n    crashy = None\n\ndef main(i, o, e, j):\n    pass\n",
+    )
+    project.scenario(
+        "crashy",
+        "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  one: {contract: Crashy}\n  two: {contract: Crashy, env: {X: '2'}}\n",
+    )
     report = project.root / "run.json"
-    result = project.run_subprocess("--cursus-json", str(report), "-W", "always::pytest_cursus.execution.warm_executor.CursusExecutorWarning")
-    result.stdout.fnmatch_lines(["*was lost: it died while importing*crashy*starting it again*", "*died twice while starting one step while importing*crashy*fresh interpreters*"])
+    result = project.run_subprocess(
+        "--cursus-json", str(report), "-W", "always::pytest_cursus.execution.warm_executor.CursusExecutorWarning"
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*was lost: it died while importing*crashy*starting it again*",
+            "*died twice while starting one step while importing*crashy*fresh interpreters*",
+        ]
+    )
     assert "did not answer" not in result.stdout.str()
     # a fresh interpreter runs the script's own `import crashy`: the step ends the same way it would in production
-    assert {step["metrics"]["executor"] for step in _json_steps(project, report).values() if step["metrics"]} == {"fresh"}
+    assert {step["metrics"]["executor"] for step in _json_steps(project, report).values() if step["metrics"]} == {
+        "fresh"
+    }
 
 
 def test_a_step_done_before_the_first_sample_still_has_a_wall_time_and_a_peak(tmp_path: Path) -> None:
@@ -315,10 +364,15 @@ def test_a_step_setting_a_load_time_variable_starts_fresh(project: PipelineProje
             open(os.path.join(output_paths["out"], "n.txt"), "w").write(os.environ["OMP_NUM_THREADS"])
         """,
     )
-    project.scenario("threads", "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  one: {contract: Threads, env: {OMP_NUM_THREADS: '1'}}\n")
+    project.scenario(
+        "threads",
+        "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  one: {contract: Threads, env: {OMP_NUM_THREADS: '1'}}\n",
+    )
     report = project.root / "run.json"
     project.run_subprocess("--cursus-json", str(report)).assert_outcomes(passed=1)
-    assert _json_steps(project, report)["one"]["metrics"]["executor"] == "fresh", "native libraries read OMP_NUM_THREADS when loaded"
+    assert _json_steps(project, report)["one"]["metrics"]["executor"] == "fresh", (
+        "native libraries read OMP_NUM_THREADS when loaded"
+    )
 
 
 PARENT_KILLER = """
@@ -339,8 +393,13 @@ def test_a_warm_parent_dying_mid_step_is_restarted_and_the_step_run_again(projec
     marker = project.root / "killed-parent.pid"
     project.contract("Killer", entry_point="killer.py")
     project.script("killer.py", PARENT_KILLER)
-    project.script("after.py", "import os\ndef main(input_paths, output_paths, environ_vars, job_args):\n    open(os.path.join(output_paths['out'], 'parent.txt'), 'w').write(str(os.getppid()))\n")
-    project.contract("After", entry_point="after.py", inputs={"previous": {"path": "/opt/ml/processing/input/previous"}})
+    project.script(
+        "after.py",
+        "import os\ndef main(input_paths, output_paths, environ_vars, job_args):\n    open(os.path.join(output_paths['out'], 'parent.txt'), 'w').write(str(os.getppid()))\n",
+    )
+    project.contract(
+        "After", entry_point="after.py", inputs={"previous": {"path": "/opt/ml/processing/input/previous"}}
+    )
     project.scenario(
         "dying",
         f"""
@@ -368,12 +427,17 @@ def _scenario_plan(root: Path, script: str, name: str = "s") -> object:
     (root / "contracts" / f"{name}.step.yaml").write_text(
         f"step_type: {name.upper()}\ncontract:\n  entry_point: {name}.py\n  inputs: {{}}\n  outputs: {{out: {{path: /opt/ml/processing/output}}}}\n"
     )
-    (root / f"{name}.yaml").write_text(f"contracts: [contracts]\nscripts: [scripts]\nsteps:\n  {name}: {{contract: {name.upper()}}}\n")
+    (root / f"{name}.yaml").write_text(
+        f"contracts: [contracts]\nscripts: [scripts]\nsteps:\n  {name}: {{contract: {name.upper()}}}\n"
+    )
     return load_scenario(root / f"{name}.yaml").steps[name]
 
 
 def test_a_warm_parent_that_died_between_steps_is_started_again(tmp_path: Path) -> None:
-    step = _scenario_plan(tmp_path, "import os\ndef main(i, o, e, j):\n    open(os.path.join(o['out'], 'ppid'), 'w').write(str(os.getppid()))\n")
+    step = _scenario_plan(
+        tmp_path,
+        "import os\ndef main(i, o, e, j):\n    open(os.path.join(o['out'], 'ppid'), 'w').write(str(os.getppid()))\n",
+    )
     launcher = WarmForkLauncher(base_env=child_environment({}), workdir=tmp_path / "warm")
     runner = StepRunner(tmp_path / "ws", launcher=launcher)
     try:
@@ -409,7 +473,11 @@ def test_a_forked_step_holds_no_descriptor_of_the_plugin(tmp_path: Path) -> None
     finally:
         launcher.close()
     targets = (tmp_path / "ws" / "s" / "s" / "output" / "out" / "fds.txt").read_text().splitlines()
-    assert targets == ["/dev/null", str(tmp_path / "ws" / "s" / "s" / "logs" / "stdout.log"), str(tmp_path / "ws" / "s" / "s" / "logs" / "stderr.log")]
+    assert targets == [
+        "/dev/null",
+        str(tmp_path / "ws" / "s" / "s" / "logs" / "stdout.log"),
+        str(tmp_path / "ws" / "s" / "s" / "logs" / "stderr.log"),
+    ]
 
 
 def test_closing_the_launcher_ends_the_warm_parent(tmp_path: Path) -> None:
@@ -423,7 +491,10 @@ def test_closing_the_launcher_ends_the_warm_parent(tmp_path: Path) -> None:
 
 
 def test_a_started_parent_is_the_one_the_first_step_forks_from(tmp_path: Path) -> None:
-    step = _scenario_plan(tmp_path, "import os\ndef main(i, o, e, j):\n    open(os.path.join(o['out'], 'ppid'), 'w').write(str(os.getppid()))\n")
+    step = _scenario_plan(
+        tmp_path,
+        "import os\ndef main(i, o, e, j):\n    open(os.path.join(o['out'], 'ppid'), 'w').write(str(os.getppid()))\n",
+    )
     launcher = WarmForkLauncher(base_env=child_environment({}), workdir=tmp_path / "warm")
     try:
         launcher.start()
@@ -436,7 +507,9 @@ def test_a_started_parent_is_the_one_the_first_step_forks_from(tmp_path: Path) -
         launcher.close()
 
 
-def test_the_warm_parent_is_started_before_the_first_step_is_set_up_but_not_for_collect_only(one_step: PipelineProject) -> None:
+def test_the_warm_parent_is_started_before_the_first_step_is_set_up_but_not_for_collect_only(
+    one_step: PipelineProject,
+) -> None:
     one_step.pytester.makeconftest(
         """
         from pytest_cursus.plugin.session import LAUNCHER_KEY
@@ -466,11 +539,27 @@ def test_killing_pytest_leaves_neither_the_warm_parent_nor_the_step_running(proj
             time.sleep(600)
         """,
     )
-    project.scenario("sleepy", "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  nap: {contract: Sleeper, timeout: 600}\n")
+    project.scenario(
+        "sleepy", "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  nap: {contract: Sleeper, timeout: 600}\n"
+    )
     env = {name: value for name, value in os.environ.items() if not name.startswith("PYTEST_")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "--cursus-scenarios", "scenarios", "--cursus-workspace", str(project.workspace), "-p", "no:cacheprovider"],
-        cwd=project.root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--cursus-scenarios",
+            "scenarios",
+            "--cursus-workspace",
+            str(project.workspace),
+            "-p",
+            "no:cacheprovider",
+        ],
+        cwd=project.root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     watched: list[psutil.Process] = []
     try:
@@ -490,6 +579,7 @@ def test_killing_pytest_leaves_neither_the_warm_parent_nor_the_step_running(proj
 
 
 # --- which modules are preloaded -------------------------------------------------------------
+
 
 def test_preload_candidates_are_the_scripts_top_level_third_party_imports(tmp_path: Path) -> None:
     scripts = tmp_path / "scripts"
@@ -522,7 +612,9 @@ def test_preload_candidates_are_the_scripts_top_level_third_party_imports(tmp_pa
     found = preload_candidates(script, None, ())
     assert found[:4] == ("os", "json", "numpy", "pandas")
     assert "pandas.DataFrame?" in found, "a from-import name may be a submodule"
-    assert {"scipy.stats", "pyarrow.parquet", "sklearn", "ujson"} <= set(found), "followed into the script's own modules"
+    assert {"scipy.stats", "pyarrow.parquet", "sklearn", "ujson"} <= set(found), (
+        "followed into the script's own modules"
+    )
     assert not {"mypkg", "pandas_helpers", "yaml"} & set(found), "the scenario's own modules are never preloaded"
     assert "torch" not in found and "torch" in NOT_FORK_SAFE
     assert "xgboost" not in found
@@ -537,6 +629,7 @@ def test_load_time_variables_that_differ_from_the_parent_need_a_fresh_interprete
 
 # --- --cursus-debug --------------------------------------------------------------------------
 
+
 def test_debug_runs_the_step_in_pytest_so_pdb_stops_in_the_script(project: PipelineProject) -> None:
     project.contract("Crasher", entry_point="crasher.py")
     project.script(
@@ -548,9 +641,12 @@ def test_debug_runs_the_step_in_pytest_so_pdb_stops_in_the_script(project: Pipel
             raise ValueError("inspect me")
         """,
     )
-    project.scenario("debugging", "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  crash: {contract: Crasher}\n")
+    project.scenario(
+        "debugging", "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  crash: {contract: Crasher}\n"
+    )
     child = project.pytester.spawn_pytest(
-        f"--cursus-scenarios scenarios --cursus-workspace {project.workspace} -p no:cacheprovider --cursus-debug --pdb", expect_timeout=60
+        f"--cursus-scenarios scenarios --cursus-workspace {project.workspace} -p no:cacheprovider --cursus-debug --pdb",
+        expect_timeout=60,
     )
     child.expect("ValueError: inspect me")
     child.expect(r"\(Pdb\)")
@@ -573,8 +669,13 @@ def test_debug_breakpoint_in_a_script_stops_in_the_pytest_process(project: Pipel
             open(os.path.join(output_paths["out"], "after.txt"), "w").write("resumed")
         """,
     )
-    project.scenario("debugging", "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  pause: {contract: Paused}\n")
-    child = project.pytester.spawn_pytest(f"--cursus-scenarios scenarios --cursus-workspace {project.workspace} -p no:cacheprovider --cursus-debug", expect_timeout=60)
+    project.scenario(
+        "debugging", "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  pause: {contract: Paused}\n"
+    )
+    child = project.pytester.spawn_pytest(
+        f"--cursus-scenarios scenarios --cursus-workspace {project.workspace} -p no:cacheprovider --cursus-debug",
+        expect_timeout=60,
+    )
     child.expect(r"\(Pdb\)")
     child.sendline("p where")
     child.expect("pause")  # the step's own workspace is the working directory
@@ -599,7 +700,10 @@ def test_debug_leaves_no_trace_in_the_pytest_process_between_steps(project: Pipe
             open(os.path.join(output_paths["out"], "count.txt"), "w").write(str(counter_module.COUNT))
         """,
     )
-    project.scenario("debugging", "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  one: {contract: Mutator}\n  two: {contract: Mutator}\n")
+    project.scenario(
+        "debugging",
+        "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  one: {contract: Mutator}\n  two: {contract: Mutator}\n",
+    )
     project.pytester.makeconftest(
         """
         import os
@@ -616,10 +720,16 @@ def test_debug_leaves_no_trace_in_the_pytest_process_between_steps(project: Pipe
 
 def test_debug_leaves_the_inputs_of_a_step_that_raised_writable(project: PipelineProject) -> None:
     project.contract("Source", entry_point="source.py")
-    project.script("source.py", "import os\ndef main(i, o, e, j):\n    open(os.path.join(o['out'], 'x.csv'), 'w').write('a\\n1\\n')\n")
+    project.script(
+        "source.py",
+        "import os\ndef main(i, o, e, j):\n    open(os.path.join(o['out'], 'x.csv'), 'w').write('a\\n1\\n')\n",
+    )
     project.contract("Reader", entry_point="reader.py", inputs={"data": {"path": "/opt/ml/processing/input/data"}})
     project.script("reader.py", "def main(i, o, e, j):\n    raise ValueError('debug me')\n")
-    project.scenario("debugging", "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  source: {contract: Source}\n  reader: {contract: Reader, inputs: {data: source.out}}\n")
+    project.scenario(
+        "debugging",
+        "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  source: {contract: Source}\n  reader: {contract: Reader, inputs: {data: source.out}}\n",
+    )
     result = project.run_subprocess("--cursus-debug", "-k", "reader and not compat")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*ValueError: debug me*"])
@@ -636,11 +746,21 @@ def test_debug_with_xdist_is_a_usage_error(one_step: PipelineProject) -> None:
 
 def test_each_xdist_worker_has_its_own_warm_parent(project: PipelineProject) -> None:
     project.contract("Parent", entry_point="parent.py")
-    project.script("parent.py", "import os\ndef main(i, o, e, j):\n    open(os.path.join(o['out'], 'ppid'), 'w').write(str(os.getppid()))\n")
+    project.script(
+        "parent.py",
+        "import os\ndef main(i, o, e, j):\n    open(os.path.join(o['out'], 'ppid'), 'w').write(str(os.getppid()))\n",
+    )
     project.scenario("a", "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  one: {contract: Parent}\n")
-    project.scenario("b", "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  one: {contract: Parent, env: {X: b}}\n")
+    project.scenario(
+        "b", "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  one: {contract: Parent, env: {X: b}}\n"
+    )
     report = project.root / "run.json"
     project.run_subprocess("-n", "2", "--dist", "loadfile", "--cursus-json", str(report)).assert_outcomes(passed=2)
-    parents = {scenario: int(next(project.workspace.glob(f"*/{scenario}/one/output/out/ppid")).read_text()) for scenario in ("a", "b")}
+    parents = {
+        scenario: int(next(project.workspace.glob(f"*/{scenario}/one/output/out/ppid")).read_text())
+        for scenario in ("a", "b")
+    }
     assert parents["a"] != parents["b"]
-    assert all(not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE for pid in parents.values())
+    assert all(
+        not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE for pid in parents.values()
+    )

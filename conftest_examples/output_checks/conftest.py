@@ -22,7 +22,9 @@ def pytest_cursus_check_outputs(step: Any, outputs: dict[str, Path]) -> list[str
     problems = []
     for name, root in outputs.items():
         files = [root] if root.is_file() else sorted(path for path in root.rglob("*") if path.is_file())
-        problems += [f"{step.name}.{name}: {path.relative_to(root)} is empty" for path in files if path.stat().st_size == 0]
+        problems += [
+            f"{step.name}.{name}: {path.relative_to(root)} is empty" for path in files if path.stat().st_size == 0
+        ]
         if root.is_dir() and all((root / split).is_dir() for split in SPLITS):
             problems += _leaks(f"{step.name}.{name}", root)
     return problems

@@ -30,7 +30,17 @@ def transactions_in_s3(cursus_s3_endpoint: str) -> Iterator[str]:
         writer = csv.writer(text)
         writer.writerow(["id", "amount", "country", "created", "note", "is_online", "label"])
         for index in range(150):
-            writer.writerow([shard * 150 + index, round(rows.uniform(1, 5000), 2), rows.choice(["US", "GB"]), "2024-05-01", "", rows.choice([True, False]), int(rows.random() < 0.2)])
+            writer.writerow(
+                [
+                    shard * 150 + index,
+                    round(rows.uniform(1, 5000), 2),
+                    rows.choice(["US", "GB"]),
+                    "2024-05-01",
+                    "",
+                    rows.choice([True, False]),
+                    int(rows.random() < 0.2),
+                ]
+            )
         client.put_object(Bucket=BUCKET, Key=f"{PREFIX}part-{shard:05d}.csv", Body=text.getvalue().encode())
     yield f"s3://{BUCKET}/{PREFIX}"
     for item in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):

@@ -62,7 +62,8 @@ def read_split(data_dir: str, split: str) -> pd.DataFrame:
     if not split_dir.is_dir():
         split_dir = Path(data_dir)
     files = sorted(
-        p for p in split_dir.iterdir()
+        p
+        for p in split_dir.iterdir()
         if p.is_file() and p.name.endswith((".csv", ".csv.gz", ".tsv", ".tsv.gz", ".parquet"))
     )
     if not files:
@@ -296,8 +297,10 @@ def main(
         results[split] = transformed
 
     save_artifacts(artifacts, output_paths["model_artifacts"])
-    print(f"Saved {RISK_TABLE_FILE} ({len(artifacts['risk_tables'])} tables) and {IMPUTE_DICT_FILE} "
-          f"({len(artifacts['impute_dict'])} columns) to {output_paths['model_artifacts']}")
+    print(
+        f"Saved {RISK_TABLE_FILE} ({len(artifacts['risk_tables'])} tables) and {IMPUTE_DICT_FILE} "
+        f"({len(artifacts['impute_dict'])} columns) to {output_paths['model_artifacts']}"
+    )
     return results
 
 

@@ -27,8 +27,8 @@ import gzip
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -150,10 +150,7 @@ def stratified_split(
         picked["train"].append(positions[:n_train])
         picked["test"].append(positions[n_train : n_train + n_test])
         picked["val"].append(positions[n_train + n_test :])
-    return {
-        split: df.iloc[np.sort(np.concatenate(parts))].reset_index(drop=True)
-        for split, parts in picked.items()
-    }
+    return {split: df.iloc[np.sort(np.concatenate(parts))].reset_index(drop=True) for split, parts in picked.items()}
 
 
 def write_split(df: pd.DataFrame, output_dir: str, split: str, output_format: str) -> Path:
@@ -219,8 +216,9 @@ def main(
 if __name__ == "__main__":
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), stream=sys.stdout)
     parser = argparse.ArgumentParser()
-    parser.add_argument("--job_type", type=str, required=True,
-                        choices=["training", "validation", "testing", "calibration"])
+    parser.add_argument(
+        "--job_type", type=str, required=True, choices=["training", "validation", "testing", "calibration"]
+    )
     args = parser.parse_args()
 
     environ = {

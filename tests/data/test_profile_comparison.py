@@ -28,7 +28,12 @@ def _write_csv(directory: Path, columns: dict[str, list[object]], name: str = "p
 
 def _compare(tmp_path: Path, synthetic: dict[str, list[object]], real: dict[str, list[object]]) -> ProfileComparison:
     return compare_datasets(
-        "scn", "data.src", _write_csv(tmp_path / "synthetic", synthetic), _write_csv(tmp_path / "real", real), synthetic_location="spec", real_location="s3://b/real/"
+        "scn",
+        "data.src",
+        _write_csv(tmp_path / "synthetic", synthetic),
+        _write_csv(tmp_path / "real", real),
+        synthetic_location="spec",
+        real_location="s3://b/real/",
     )
 
 
@@ -64,10 +69,19 @@ def test_null_rates_differ_only_beyond_the_tolerance_or_when_one_side_has_none(t
     few_nulls = [None if i < 10 else i for i in hundred]
     close = [None if i < 11 else i for i in hundred]
     ones = [1] * 100  # a second column: a CSV row holding one empty field would be a blank line
-    assert "null_rate" not in _kinds(_compare(tmp_path / "a", {"x": few_nulls, "y": ones}, {"x": close, "y": ones})).get("x", [])
-    no_nulls = _compare(tmp_path / "b", {"x": hundred, "y": ones}, {"x": [None if i == 0 else i for i in hundred], "y": ones})
+    assert "null_rate" not in _kinds(
+        _compare(tmp_path / "a", {"x": few_nulls, "y": ones}, {"x": close, "y": ones})
+    ).get("x", [])
+    no_nulls = _compare(
+        tmp_path / "b", {"x": hundred, "y": ones}, {"x": [None if i == 0 else i for i in hundred], "y": ones}
+    )
     (difference,) = no_nulls.differences
-    assert (difference.kind, difference.synthetic, difference.real, difference.hint) == ("null_rate", "0%", "1%", "set nulls: 0.01")
+    assert (difference.kind, difference.synthetic, difference.real, difference.hint) == (
+        "null_rate",
+        "0%",
+        "1%",
+        "set nulls: 0.01",
+    )
 
 
 def test_numeric_and_date_ranges_that_differ_give_the_real_bounds(tmp_path: Path) -> None:
@@ -112,10 +126,14 @@ def test_formats_are_profiled_alike(tmp_path: Path) -> None:
     (tmp_path / "gz" / "part-0.csv.gz").write_bytes(gzip.compress((tmp_path / "gz" / "part-0.csv").read_bytes()))
     (tmp_path / "gz" / "part-0.csv").unlink()
     (tmp_path / "jl").mkdir()
-    (tmp_path / "jl" / "part-0.jsonl").write_text('{"id": 1, "country": "US"}\n{"id": 2, "country": "GB"}\n{"id": 3, "country": null}\n')
+    (tmp_path / "jl" / "part-0.jsonl").write_text(
+        '{"id": 1, "country": "US"}\n{"id": 2, "country": "GB"}\n{"id": 3, "country": null}\n'
+    )
     profiles = [profile_dataset(tmp_path / name, name) for name in ("pq", "gz", "jl")]
     assert all(p is not None for p in profiles)
-    assert {p.model_dump_json(exclude={"location"}) for p in profiles if p} == {profiles[0].model_dump_json(exclude={"location"})}  # type: ignore[union-attr]
+    assert {p.model_dump_json(exclude={"location"}) for p in profiles if p} == {
+        profiles[0].model_dump_json(exclude={"location"})
+    }  # type: ignore[union-attr]
 
 
 def test_rows_are_all_counted_but_only_the_first_are_profiled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -132,35 +150,57 @@ def test_unreadable_real_data_is_an_error_in_the_comparison_not_an_exception(tmp
     _write_csv(tmp_path / "synthetic", {"id": [1]})
     (tmp_path / "real").mkdir()
     (tmp_path / "real" / "part-0.parquet").write_bytes(b"not parquet at all")
-    comparison = compare_datasets("scn", "data.src", tmp_path / "synthetic", tmp_path / "real", synthetic_location="spec", real_location="s3://b/")
+    comparison = compare_datasets(
+        "scn", "data.src", tmp_path / "synthetic", tmp_path / "real", synthetic_location="spec", real_location="s3://b/"
+    )
     assert comparison.error is not None and "part-0.parquet" in comparison.error
-    assert comparison.render_text().startswith("scn: data.src: not compared (could not read the data (UnreadableTableError: ")
+    assert comparison.render_text().startswith(
+        "scn: data.src: not compared (could not read the data (UnreadableTableError: "
+    )
 
 
 def test_a_side_without_table_files_is_not_compared(tmp_path: Path) -> None:
     _write_csv(tmp_path / "synthetic", {"id": [1]})
     (tmp_path / "real").mkdir()
     (tmp_path / "real" / "model.tar.gz").write_bytes(b"\x1f\x8b")
-    comparison = compare_datasets("scn", "data.src", tmp_path / "synthetic", tmp_path / "real", synthetic_location="spec", real_location="s3://b/")
+    comparison = compare_datasets(
+        "scn", "data.src", tmp_path / "synthetic", tmp_path / "real", synthetic_location="spec", real_location="s3://b/"
+    )
     assert comparison.error == "no table file on the real side"
 
 
 def test_a_synthetic_source_is_generated_on_the_side_and_removed(tmp_path: Path) -> None:
-    spec = SyntheticSpec.model_validate({"rows": 500, "seed": 3, "format": "parquet", "shards": 4, "columns": {"id": {"type": "int", "unique": True}, "flag": {"type": "bool"}}})
+    spec = SyntheticSpec.model_validate(
+        {
+            "rows": 500,
+            "seed": 3,
+            "format": "parquet",
+            "shards": 4,
+            "columns": {"id": {"type": "int", "unique": True}, "flag": {"type": "bool"}},
+        }
+    )
     _write_csv(tmp_path / "real", {"id": list(range(1, 501)), "flag": [True, False] * 250})
     comparison = compare_source("scn", "src", spec, tmp_path / "real", "s3://b/real/", tmp_path / "scratch")
     assert comparison.error is None and comparison.differences == []
-    assert comparison.synthetic is not None and (comparison.synthetic.rows, comparison.synthetic.location) == (500, "spec")
+    assert comparison.synthetic is not None and (comparison.synthetic.rows, comparison.synthetic.location) == (
+        500,
+        "spec",
+    )
     assert not (tmp_path / "scratch").exists()
 
 
 def test_the_text_rendering_is_a_side_by_side_table(tmp_path: Path) -> None:
-    comparison = _compare(tmp_path, {"id": [1, 2], "country": ["US", "GB"]}, {"id": [1, 2, 3], "country": ["US", "US", "FR"]})
+    comparison = _compare(
+        tmp_path, {"id": [1, 2], "country": ["US", "GB"]}, {"id": [1, 2, 3], "country": ["US", "US", "FR"]}
+    )
     lines = comparison.render_text().splitlines()
     assert lines[0] == "scn: data.src: synthetic spec (2 rows, 1 file) vs real s3://b/real/ (3 rows, 1 file)"
     assert lines[1].split() == ["column", "synthetic", "real"]
     assert lines[2].split() == ["id", "int,", "0%", "null,", "1", "..", "2", "int,", "0%", "null,", "1", "..", "3"]
-    assert lines[-1] == "    - country: categories: synthetic {GB, US}, real {FR, US} -> add FR to values; remove GB (never in the real data)"
+    assert (
+        lines[-1]
+        == "    - country: categories: synthetic {GB, US}, real {FR, US} -> add FR to values; remove GB (never in the real data)"
+    )
 
 
 def test_a_comparison_survives_json_for_reports(tmp_path: Path) -> None:

@@ -374,7 +374,8 @@ def test_parquet_dictionary_encoding_choice_keeps_the_data(tmp_path: Path) -> No
     spec = spec_of(rows=1000, columns={**VOLUME_COLUMNS, "s": {"type": "string"}}, format="parquet")
     (path,) = write_synthetic(spec, tmp_path)
     encodings = {
-        column.path_in_schema: column.encodings for column in (pq.ParquetFile(path).metadata.row_group(0).column(i) for i in range(5))
+        column.path_in_schema: column.encodings
+        for column in (pq.ParquetFile(path).metadata.row_group(0).column(i) for i in range(5))
     }
     assert "RLE_DICTIONARY" in encodings["label"]
     assert "RLE_DICTIONARY" not in encodings["ref"]
@@ -423,8 +424,8 @@ def test_a_data_source_reports_progress_on_stderr(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from pytest_cursus.data import synthetic
-    from pytest_cursus.run.sources import materialize
     from pytest_cursus.formats.scenario_file import DataSource
+    from pytest_cursus.run.sources import materialize
 
     source = DataSource.model_validate({"synthetic": {"rows": 5, "columns": {"x": {"type": "int"}}}})
     monkeypatch.setattr(synthetic, "PROGRESS_AFTER_S", -1.0)  # as if generating had been slow

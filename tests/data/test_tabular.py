@@ -127,7 +127,9 @@ def test_both_csv_counters_agree_on_awkward_files(tmp_path: Path, name: str, mon
 
 
 @pytest.mark.parametrize("name", sorted(REJECTED_CSVS))
-def test_a_csv_pyarrow_rejects_is_unreadable_whichever_counter_is_used(tmp_path: Path, name: str, csv_counter: str) -> None:
+def test_a_csv_pyarrow_rejects_is_unreadable_whichever_counter_is_used(
+    tmp_path: Path, name: str, csv_counter: str
+) -> None:
     with pytest.raises(UnreadableTableError, match=r"not a readable CSV file \(.*Expected \d columns, got \d"):
         count_rows(write(tmp_path / name, REJECTED_CSVS[name]))
 

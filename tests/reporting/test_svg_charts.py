@@ -38,7 +38,10 @@ def test_dag_svg_is_valid_xml_with_a_coloured_node_per_step_and_an_edge_per_depe
     root = ElementTree.fromstring(svg)
     nodes = root.findall(".//{http://www.w3.org/2000/svg}g")
     assert {(n.get("data-step"), n.get("data-outcome")) for n in nodes} == {
-        ("load", "passed"), ("left", "passed"), ("right", "failed"), ("join", "skipped")
+        ("load", "passed"),
+        ("left", "passed"),
+        ("right", "failed"),
+        ("join", "skipped"),
     }
     assert len(root.findall(".//{http://www.w3.org/2000/svg}path[@class='cursus-edge']")) == 4
     assert 'fill="#ffcdd2"' in svg, "the failed step is drawn red"
@@ -51,7 +54,9 @@ def test_step_names_are_escaped() -> None:
 
 
 def test_memory_chart_draws_the_series_and_the_limit_line() -> None:
-    svg = memory_chart_svg([(0.0, 10 * 2**20), (1.0, 90 * 2**20)], title="train", wall_seconds=1.0, limit_bytes=100 * 2**20)
+    svg = memory_chart_svg(
+        [(0.0, 10 * 2**20), (1.0, 90 * 2**20)], title="train", wall_seconds=1.0, limit_bytes=100 * 2**20
+    )
     root = ElementTree.fromstring(svg)
     assert root.find(".//{http://www.w3.org/2000/svg}polyline") is not None
     assert root.find(".//{http://www.w3.org/2000/svg}line") is not None
@@ -63,7 +68,9 @@ def test_memory_chart_of_an_unsampled_step_says_so() -> None:
 
 
 def test_trend_chart_has_a_line_per_step_and_panel() -> None:
-    svg = trend_chart_svg(["r1", "r2", "r3"], [("wall", {"a": [1.0, 2.0, 3.0], "b": [1.0, None, 1.5]}), ("mem", {"a": [5.0, 5.0, 6.0]})])
+    svg = trend_chart_svg(
+        ["r1", "r2", "r3"], [("wall", {"a": [1.0, 2.0, 3.0], "b": [1.0, None, 1.5]}), ("mem", {"a": [5.0, 5.0, 6.0]})]
+    )
     ElementTree.fromstring(svg)
     assert len(re.findall("<polyline", svg)) == 3
 

@@ -15,7 +15,8 @@ def list_data_files(root: str | Path) -> list[Path]:
     if root.is_file():
         return [root]
     files = sorted(
-        path for path in root.rglob("*")
+        path
+        for path in root.rglob("*")
         if path.is_file() and not path.name.startswith((".", "_")) and path.name.endswith(READABLE_SUFFIXES)
     )
     if not files:

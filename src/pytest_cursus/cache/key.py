@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_cursus import __version__
-from pytest_cursus.execution.workspace import fingerprint
 from pytest_cursus.execution.local_modules import module_files
+from pytest_cursus.execution.workspace import fingerprint
 from pytest_cursus.secret_env import is_secret_name
 
 if TYPE_CHECKING:  # the option table imports step_cache, and so this, at every pytest start
@@ -44,7 +44,10 @@ def step_key(step: StepPlan, input_keys: Mapping[str, str]) -> StepKey:
         "sources": {str(path): _file_hash(path) for path in script_sources(step.script, step.module, step.python_path)},
         "contract": _text_hash(contract.fingerprint()),
         # a secret's digest still changes the key when the secret changes, without storing it
-        "env": {name: f"sha256:{_text_hash(value)}" if is_secret_name(name) else value for name, value in sorted(step.env.items())},
+        "env": {
+            name: f"sha256:{_text_hash(value)}" if is_secret_name(name) else value
+            for name, value in sorted(step.env.items())
+        },
         "job_args": _jsonable(step.job_args),
         "inputs": dict(sorted(input_keys.items())),
         "frameworks": {name: _installed_version(name) for name in sorted(contract.block.framework_requirements)},

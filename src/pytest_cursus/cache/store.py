@@ -35,15 +35,22 @@ from pytest_cursus.project_root import STEP_CACHE_DEFAULT_MAX_MB as DEFAULT_MAX_
 # The record model (pydantic, with StepResult) is imported by the methods that read or write
 # records: eviction, which the xdist controller runs at the end of a session, needs only sizes.
 if TYPE_CHECKING:
-    from pytest_cursus.results import StepResult
-    from pytest_cursus.cache.record import CacheRecord
     from pytest_cursus.cache.key import StepKey
+    from pytest_cursus.cache.record import CacheRecord
+    from pytest_cursus.results import StepResult
 
 STALE_TMP_SECONDS = 3600
 
 
 class OutputCache:
-    def __init__(self, root: Path, run_id: str, *, reuse_earlier_runs: bool = True, max_bytes: int | None = DEFAULT_MAX_MB * 2**20) -> None:
+    def __init__(
+        self,
+        root: Path,
+        run_id: str,
+        *,
+        reuse_earlier_runs: bool = True,
+        max_bytes: int | None = DEFAULT_MAX_MB * 2**20,
+    ) -> None:
         self.root = root
         self.run_id = run_id
         self.reuse_earlier_runs = reuse_earlier_runs
@@ -104,7 +111,14 @@ class OutputCache:
             from pytest_cursus.cache.record import CacheRecord
 
             stored_result = result.model_copy(update={"outputs": outputs or result.outputs, "cache_key": key.digest})
-            record = CacheRecord(key=key.digest, run_id=self.run_id, created=time.time(), bytes=size, parts=key.parts, result=stored_result)
+            record = CacheRecord(
+                key=key.digest,
+                run_id=self.run_id,
+                created=time.time(),
+                bytes=size,
+                parts=key.parts,
+                result=stored_result,
+            )
             (staging / "record.json").write_text(record.model_dump_json(), encoding="utf-8")
             make_read_only(staging / "outputs")
             if final.exists():
@@ -192,4 +206,3 @@ def _tree_size(path: Path) -> int:
 def _remove(path: Path) -> None:
     make_writable(path)
     shutil.rmtree(path, ignore_errors=True)
-

@@ -44,11 +44,21 @@ from pytest_cursus.formats.contracts import Contract
 
 Role = Literal["input", "output", "env", "job_args", "os_env"]
 MAIN_ROLES: tuple[Role, ...] = ("input", "output", "env", "job_args")
-_ROLE_SHOWN = {"input": "input_paths", "output": "output_paths", "env": "environ_vars", "job_args": "job_args", "os_env": "os.environ"}
-_GUARD_CALLS = frozenset({"exists", "isdir", "isfile", "lexists", "is_dir", "is_file", "glob", "iglob", "rglob", "walk", "hasattr"})
+_ROLE_SHOWN = {
+    "input": "input_paths",
+    "output": "output_paths",
+    "env": "environ_vars",
+    "job_args": "job_args",
+    "os_env": "os.environ",
+}
+_GUARD_CALLS = frozenset(
+    {"exists", "isdir", "isfile", "lexists", "is_dir", "is_file", "glob", "iglob", "rglob", "walk", "hasattr"}
+)
 _DICT_READS = frozenset({"get", "pop", "setdefault"})
 _DICT_COPIES = frozenset({"copy"})
-_PLATFORM_ENV = frozenset({"PATH", "HOME", "USER", "PWD", "LANG", "LC_ALL", "TMPDIR", "TEMP", "TMP", "HOSTNAME", "PYTHONPATH", "SHELL", "TZ"})
+_PLATFORM_ENV = frozenset(
+    {"PATH", "HOME", "USER", "PWD", "LANG", "LC_ALL", "TMPDIR", "TEMP", "TMP", "HOSTNAME", "PYTHONPATH", "SHELL", "TZ"}
+)
 _PLATFORM_ENV_PREFIXES = ("SM_", "AWS_", "SAGEMAKER_", "PYTHON", "LC_", "OMP_", "MKL_", "CUDA_", "NVIDIA_")
 _NAMESPACE_METHODS = frozenset({"_get_kwargs", "_get_args"})
 
@@ -132,7 +142,13 @@ def compare(access: ScriptAccess, contract: Contract, script: Path) -> list[Find
         if read.role == "input" and read.how == "index":
             channel = contract.inputs.get(read.key)
             if channel is None:
-                findings.append(Finding(script, read.line, f"{read.text} reads input {read.key!r}, which contract {name} does not declare{_declared(contract.inputs)}"))
+                findings.append(
+                    Finding(
+                        script,
+                        read.line,
+                        f"{read.text} reads input {read.key!r}, which contract {name} does not declare{_declared(contract.inputs)}",
+                    )
+                )
             elif not channel.required and not read.guarded:
                 findings.append(
                     Finding(
@@ -143,12 +159,38 @@ def compare(access: ScriptAccess, contract: Contract, script: Path) -> list[Find
                     )
                 )
         elif read.role == "output" and read.how == "index" and read.key not in contract.outputs:
-            findings.append(Finding(script, read.line, f"{read.text} writes output {read.key!r}, which contract {name} does not declare{_declared(contract.outputs)}"))
-        elif read.role == "env" and read.how == "index" and read.key not in declared_env or read.role == "os_env" and read.how == "index" and read.key not in declared_env and not _platform_variable(read.key):
-            findings.append(Finding(script, read.line, f"{read.text} reads env var {read.key!r}, which contract {name} does not declare in env_vars (required or optional)"))
+            findings.append(
+                Finding(
+                    script,
+                    read.line,
+                    f"{read.text} writes output {read.key!r}, which contract {name} does not declare{_declared(contract.outputs)}",
+                )
+            )
+        elif (
+            read.role == "env"
+            and read.how == "index"
+            and read.key not in declared_env
+            or read.role == "os_env"
+            and read.how == "index"
+            and read.key not in declared_env
+            and not _platform_variable(read.key)
+        ):
+            findings.append(
+                Finding(
+                    script,
+                    read.line,
+                    f"{read.text} reads env var {read.key!r}, which contract {name} does not declare in env_vars (required or optional)",
+                )
+            )
         elif read.role == "job_args" and read.how == "attr" and read.key not in job_attributes:
             declared = ", ".join(argument.flag for argument in contract.job_arguments) or "none"
-            findings.append(Finding(script, read.line, f"{read.text} reads job argument {read.key!r}, which contract {name} does not declare (job_arguments: {declared})"))
+            findings.append(
+                Finding(
+                    script,
+                    read.line,
+                    f"{read.text} reads job argument {read.key!r}, which contract {name} does not declare (job_arguments: {declared})",
+                )
+            )
     if "input" not in access.opaque:
         read_inputs = access.keys("input")
         for input_name, channel in contract.inputs.items():
@@ -213,7 +255,12 @@ class _Module:
     def is_getenv(self, node: ast.expr) -> bool:
         if isinstance(node, ast.Name):
             return node.id in self.getenv_names
-        return isinstance(node, ast.Attribute) and node.attr == "getenv" and isinstance(node.value, ast.Name) and node.value.id in self.os_names
+        return (
+            isinstance(node, ast.Attribute)
+            and node.attr == "getenv"
+            and isinstance(node.value, ast.Name)
+            and node.value.id in self.os_names
+        )
 
 
 def _collect_constants(body: Iterable[ast.stmt], into: dict[str, list[str]], known: dict[str, list[str]]) -> None:
@@ -363,7 +410,11 @@ class _FunctionScan:
 
     def _loop_strings(self, name: str) -> list[str] | None:
         for node in _walk_body(self.function.body):
-            if isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)) and isinstance(node.target, ast.Name) and node.target.id == name:
+            if (
+                isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension))
+                and isinstance(node.target, ast.Name)
+                and node.target.id == name
+            ):
                 return _literal_strings(node.iter, {**self.module.constants, **self.constants})
         return None
 
@@ -373,7 +424,9 @@ class _FunctionScan:
             found = self._loop_strings(node.id)
         return found
 
-    def _record(self, role: Role, key_node: ast.expr, node: ast.expr, how: Literal["index", "get", "in", "attr"], guarded: bool) -> None:
+    def _record(
+        self, role: Role, key_node: ast.expr, node: ast.expr, how: Literal["index", "get", "in", "attr"], guarded: bool
+    ) -> None:
         keys = self._keys(key_node)
         if keys is None:
             self.access.opaque.add(role)
@@ -393,7 +446,9 @@ class _FunctionScan:
             names = {n.id for target in targets for n in ast.walk(target) if isinstance(n, ast.Name)}
             if node.value is not None:
                 self.assignments.append((names, {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name)}))
-                self.assignments[-1][1].update(f"#{id(n)}" for n in ast.walk(node.value) if isinstance(n, ast.Subscript))
+                self.assignments[-1][1].update(
+                    f"#{id(n)}" for n in ast.walk(node.value) if isinstance(n, ast.Subscript)
+                )
         elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
             role = self._role_of(node.iter)
             if role is not None:
@@ -410,7 +465,11 @@ class _FunctionScan:
         elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
             role = self._role_of(node.value)
             if role == "job_args" and not node.attr.startswith("__") and node.attr not in _NAMESPACE_METHODS:
-                self.access.reads.append(KeyRead("job_args", node.attr, node.lineno, "attr", ast.unparse(node), id(node) in self.guarded_nodes))
+                self.access.reads.append(
+                    KeyRead(
+                        "job_args", node.attr, node.lineno, "attr", ast.unparse(node), id(node) in self.guarded_nodes
+                    )
+                )
             elif role is not None and role != "job_args" and node.attr not in _DICT_READS | _DICT_COPIES:
                 self.access.opaque.add(role)  # .items(), .values(), .keys(), .update(): not followed
         elif isinstance(node, ast.Call):
@@ -444,7 +503,9 @@ class _FunctionScan:
             for key in keys or []:
                 # getattr with a default or hasattr cannot fail
                 safe = func.id == "hasattr" or len(node.args) > 2
-                self.access.reads.append(KeyRead("job_args", key, node.lineno, "get" if safe else "attr", ast.unparse(node), safe))
+                self.access.reads.append(
+                    KeyRead("job_args", key, node.lineno, "get" if safe else "attr", ast.unparse(node), safe)
+                )
             return
         passed = self._passed_roles(node)
         if not passed:
@@ -588,7 +649,11 @@ def _scan_os_environ(module: _Module, tree: ast.Module, access: ScriptAccess) ->
         if isinstance(node, ast.Subscript) and module.is_os_environ(node.value) and isinstance(node.ctx, ast.Load):
             key_node = node.slice
         elif isinstance(node, ast.Call) and node.args:
-            environ_get = isinstance(node.func, ast.Attribute) and node.func.attr in _DICT_READS and module.is_os_environ(node.func.value)
+            environ_get = (
+                isinstance(node.func, ast.Attribute)
+                and node.func.attr in _DICT_READS
+                and module.is_os_environ(node.func.value)
+            )
             if environ_get or module.is_getenv(node.func):
                 key_node, how = node.args[0], "get"
         elif isinstance(node, ast.Compare) and any(module.is_os_environ(c) for c in node.comparators):
@@ -599,4 +664,6 @@ def _scan_os_environ(module: _Module, tree: ast.Module, access: ScriptAccess) ->
         if keys is None:
             continue  # a computed name: nothing to say
         for key in keys:
-            access.reads.append(KeyRead("os_env", key, node.lineno, how, ast.unparse(node), how != "index" or id(node) in guarded_nodes))
+            access.reads.append(
+                KeyRead("os_env", key, node.lineno, how, ast.unparse(node), how != "index" or id(node) in guarded_nodes)
+            )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -36,7 +35,10 @@ def check_edge(output: Path, schema: DataSchema | None) -> list[str]:
     if schema is None:
         return problems
     if not tables:
-        return [*problems, f"the downstream input declares a data schema, but {output} holds no tabular file (csv, tsv, parquet, jsonl)"]
+        return [
+            *problems,
+            f"the downstream input declares a data schema, but {output} holds no tabular file (csv, tsv, parquet, jsonl)",
+        ]
     by_difference: dict[tuple[str, ...], list[Path]] = {}
     for table, found in schemas.items():
         differences = tuple(compare_to_schema(schema, found))

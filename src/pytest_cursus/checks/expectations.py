@@ -43,7 +43,10 @@ def _check_output(expectation: OutputExpectation, root: Path) -> list[str]:
     candidates = sorted(matched) if expectation.files else present
     tables = [name for name in candidates if tabular_format(base / name) is not None]
     if not tables:
-        return [*problems, f"has no tabular file (csv, tsv, parquet, jsonl, optionally .gz) to check rows or columns in; found {_listing(present)}"]
+        return [
+            *problems,
+            f"has no tabular file (csv, tsv, parquet, jsonl, optionally .gz) to check rows or columns in; found {_listing(present)}",
+        ]
     rows: dict[str, int | None] = {}  # None: unreadable, so it counts no row
     for name in tables:
         try:
@@ -53,7 +56,9 @@ def _check_output(expectation: OutputExpectation, root: Path) -> list[str]:
                 columns = read_columns(base / name)
                 missing = [column for column in expectation.columns if column not in columns]
                 if missing:
-                    problems.append(f"{name} lacks column(s) {', '.join(missing)}; it has {', '.join(columns) or 'no columns'}")
+                    problems.append(
+                        f"{name} lacks column(s) {', '.join(missing)}; it has {', '.join(columns) or 'no columns'}"
+                    )
         except UnreadableTableError as exc:
             problems.append(f"cannot read {name}: {exc.reason}")
     total = sum(count or 0 for count in rows.values())

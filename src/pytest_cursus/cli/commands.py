@@ -26,15 +26,44 @@ RUN_HELP = "run scenarios with pytest: 'python -m pytest --cursus-scenarios PATH
 
 
 def health_check_arguments(parser: argparse.ArgumentParser) -> None:
-    from pytest_cursus.cli.main import _positive  # the same rule and message as compare's thresholds
     from pytest_cursus.cli.health_check import DEFAULT_MIN_DISK_GB, DEFAULT_MIN_MEMORY_GB
+    from pytest_cursus.cli.main import _positive  # the same rule and message as compare's thresholds
 
-    parser.add_argument("--workspace", type=Path, metavar="DIR", help="where step workspaces will be written (default: the system's temporary directory, where pytest's basetemp is)")
-    parser.add_argument("--cache-dir", type=Path, metavar="DIR", help="the step cache (default: .pytest_cache/d/cursus-steps of the project around the current directory)")
-    parser.add_argument("--min-disk-gb", type=_positive, default=DEFAULT_MIN_DISK_GB, metavar="GB", help="fail when less disk is free where the workspace or the cache lives (default: %(default)s)")
-    parser.add_argument("--min-memory-gb", type=_positive, default=DEFAULT_MIN_MEMORY_GB, metavar="GB", help="fail when less memory is available (default: %(default)s)")
-    parser.add_argument("--s3-endpoint", type=_option_check("s3_endpoint"), metavar="URL", help="S3 endpoint to reach (default: AWS_ENDPOINT_URL(_S3), else AWS when credentials are configured)")
-    parser.add_argument("--s3-uri", type=_s3_uri, metavar="URI", help="an s3:// prefix your scenarios read: checked by listing it")
+    parser.add_argument(
+        "--workspace",
+        type=Path,
+        metavar="DIR",
+        help="where step workspaces will be written (default: the system's temporary directory, where pytest's basetemp is)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        metavar="DIR",
+        help="the step cache (default: .pytest_cache/d/cursus-steps of the project around the current directory)",
+    )
+    parser.add_argument(
+        "--min-disk-gb",
+        type=_positive,
+        default=DEFAULT_MIN_DISK_GB,
+        metavar="GB",
+        help="fail when less disk is free where the workspace or the cache lives (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--min-memory-gb",
+        type=_positive,
+        default=DEFAULT_MIN_MEMORY_GB,
+        metavar="GB",
+        help="fail when less memory is available (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--s3-endpoint",
+        type=_option_check("s3_endpoint"),
+        metavar="URL",
+        help="S3 endpoint to reach (default: AWS_ENDPOINT_URL(_S3), else AWS when credentials are configured)",
+    )
+    parser.add_argument(
+        "--s3-uri", type=_s3_uri, metavar="URI", help="an s3:// prefix your scenarios read: checked by listing it"
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -59,7 +88,13 @@ def health_check(args: argparse.Namespace) -> int:
 
 
 def list_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", type=_existing_path, metavar="PATH", help="scenario directories or files (as --cursus-scenarios)")
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        type=_existing_path,
+        metavar="PATH",
+        help="scenario directories or files (as --cursus-scenarios)",
+    )
     _add_option(parser, "contracts")
     _add_option(parser, "scripts")
     _add_option(parser, "source")
@@ -68,9 +103,9 @@ def list_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def list_command(args: argparse.Namespace) -> int:
-    from pytest_cursus.project_root import find_rootdir
     from pytest_cursus.cli.listing import list_scenarios, node_ids, render_text
     from pytest_cursus.plan.scenario_plan import PlanOptions
+    from pytest_cursus.project_root import find_rootdir
 
     cwd = Path.cwd()
     options = PlanOptions(
@@ -86,7 +121,10 @@ def list_command(args: argparse.Namespace) -> int:
     else:
         print(render_text(listing))
     if not listing.scenarios:
-        print(f"no scenario file (*.yaml/*.yml with a top-level 'steps:') under {', '.join(map(str, args.paths))}", file=sys.stderr)
+        print(
+            f"no scenario file (*.yaml/*.yml with a top-level 'steps:') under {', '.join(map(str, args.paths))}",
+            file=sys.stderr,
+        )
         return 1
     return 1 if listing.invalid else 0
 
@@ -95,15 +133,25 @@ def list_command(args: argparse.Namespace) -> int:
 
 
 def run_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="*", type=_existing_path, metavar="PATH", help="scenario directories or files (default: the cursus_scenarios ini option)")
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        type=_existing_path,
+        metavar="PATH",
+        help="scenario directories or files (default: the cursus_scenarios ini option)",
+    )
     for spec in OPTIONS:
         if spec.name != "scenarios":
             _add_option(parser, spec.name)
     parser.add_argument("-k", metavar="EXPRESSION", help="only items matching the expression (pytest's -k)")
-    parser.add_argument("-n", metavar="NUM", help="parallel workers with pytest-xdist (pytest's -n; 'auto' for one per CPU)")
+    parser.add_argument(
+        "-n", metavar="NUM", help="parallel workers with pytest-xdist (pytest's -n; 'auto' for one per CPU)"
+    )
     parser.add_argument("--print-command", action="store_true", help="print the pytest command instead of running it")
     parser.usage = "cursus-runtime run [options] [PATH ...] [-- PYTEST_ARGS ...]"
-    parser.epilog = "Everything after '--' goes to pytest as it is, e.g. -- -x --html=report.html --cursus-json=run.json"
+    parser.epilog = (
+        "Everything after '--' goes to pytest as it is, e.g. -- -x --html=report.html --cursus-json=run.json"
+    )
 
 
 def run_command(args: argparse.Namespace) -> int:

@@ -89,10 +89,18 @@ def check_python() -> Check:
         wanted = metadata.metadata(DISTRIBUTION)["Requires-Python"] or ""
         allowed = SpecifierSet(wanted)
     except (metadata.PackageNotFoundError, InvalidSpecifier):
-        return Check(name="python", status="warn", detail=f"{running}; {DISTRIBUTION} is not installed, so its Python requirement is unknown")
+        return Check(
+            name="python",
+            status="warn",
+            detail=f"{running}; {DISTRIBUTION} is not installed, so its Python requirement is unknown",
+        )
     if running in allowed:
         return Check(name="python", status="ok", detail=f"{running} (requires {wanted}) at {sys.executable}")
-    return Check(name="python", status="fail", detail=f"{running} at {sys.executable}, but {DISTRIBUTION} requires Python {wanted}")
+    return Check(
+        name="python",
+        status="fail",
+        detail=f"{running} at {sys.executable}, but {DISTRIBUTION} requires Python {wanted}",
+    )
 
 
 # benchmarks/ libraries (scikit-learn, xgboost, ...): nothing a machine running steps lacks
@@ -108,7 +116,9 @@ def check_dependencies() -> Check:
     try:
         declared = metadata.requires(DISTRIBUTION) or []
     except metadata.PackageNotFoundError:
-        return Check(name="dependencies", status="fail", detail=f"{DISTRIBUTION} is not installed: pip install {DISTRIBUTION}")
+        return Check(
+            name="dependencies", status="fail", detail=f"{DISTRIBUTION} is not installed: pip install {DISTRIBUTION}"
+        )
     found: list[str] = []
     problems: list[str] = []
     optional: list[str] = []
@@ -123,14 +133,20 @@ def check_dependencies() -> Check:
         try:
             version = metadata.version(requirement.name)
         except metadata.PackageNotFoundError:
-            (optional if extra else problems).append(f"{requirement.name} not installed (needs {requirement.specifier or 'any version'})")
+            (optional if extra else problems).append(
+                f"{requirement.name} not installed (needs {requirement.specifier or 'any version'})"
+            )
             continue
         if requirement.specifier and not requirement.specifier.contains(version, prereleases=True):
-            (optional if extra else problems).append(f"{requirement.name} {version} installed, needs {requirement.specifier}")
+            (optional if extra else problems).append(
+                f"{requirement.name} {version} installed, needs {requirement.specifier}"
+            )
         elif not extra:
             found.append(f"{requirement.name} {version}")
     if problems:
-        return Check(name="dependencies", status="fail", detail="; ".join(problems) + f" (pip install -U {DISTRIBUTION})")
+        return Check(
+            name="dependencies", status="fail", detail="; ".join(problems) + f" (pip install -U {DISTRIBUTION})"
+        )
     detail = ", ".join(found)
     if optional:
         return Check(name="dependencies", status="warn", detail=f"{detail}; optional: {'; '.join(optional)}")
@@ -145,7 +161,11 @@ def check_writable(name: str, directory: Path) -> Check:
         with tempfile.NamedTemporaryFile(dir=existing, prefix=".cursus-health-"):
             pass
     except OSError as exc:
-        return Check(name=name, status="fail", detail=f"cannot write in {existing} ({exc.strerror or exc}); choose another directory")
+        return Check(
+            name=name,
+            status="fail",
+            detail=f"cannot write in {existing} ({exc.strerror or exc}); choose another directory",
+        )
     where = str(directory) if existing == directory else f"{directory} (would be created in {existing})"
     return Check(name=name, status="ok", detail=f"{where} is writable")
 
@@ -172,7 +192,9 @@ def check_memory(min_gb: float) -> Check:
     memory = psutil.virtual_memory()
     available = memory.available / 2**30
     ok = available >= min_gb
-    detail = f"{available:.1f} GB available of {memory.total / 2**30:.1f} GB" + ("" if ok else f", below --min-memory-gb {min_gb:g}")
+    detail = f"{available:.1f} GB available of {memory.total / 2**30:.1f} GB" + (
+        "" if ok else f", below --min-memory-gb {min_gb:g}"
+    )
     return Check(name="memory", status="ok" if ok else "fail", detail=detail)
 
 
@@ -187,7 +209,9 @@ def check_s3(endpoint: str | None, uri: str | None) -> Check:
         from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
     except ImportError:
         if endpoint or uri:
-            return Check(name="s3", status="fail", detail="S3 is configured but boto3 is not installed: pip install boto3")
+            return Check(
+                name="s3", status="fail", detail="S3 is configured but boto3 is not installed: pip install boto3"
+            )
         return Check(name="s3", status="skip", detail="boto3 is not installed and no S3 endpoint is configured")
     session = boto3.session.Session()
     credentials = session.get_credentials()
@@ -195,7 +219,9 @@ def check_s3(endpoint: str | None, uri: str | None) -> Check:
         return Check(name="s3", status="skip", detail="no S3 endpoint or AWS credentials configured")
     where = endpoint or "AWS S3"
     if credentials is None:
-        return Check(name="s3", status="fail", detail=f"{where}: no AWS credentials found (environment, ~/.aws, instance role)")
+        return Check(
+            name="s3", status="fail", detail=f"{where}: no AWS credentials found (environment, ~/.aws, instance role)"
+        )
     config = Config(connect_timeout=S3_TIMEOUT_S, read_timeout=S3_TIMEOUT_S, retries={"max_attempts": 1})
     client = session.client("s3", endpoint_url=endpoint, config=config)
     try:
@@ -205,13 +231,23 @@ def check_s3(endpoint: str | None, uri: str | None) -> Check:
             parsed = S3Uri.parse(uri)
             listed = client.list_objects_v2(Bucket=parsed.bucket, Prefix=parsed.key, MaxKeys=1)
             found = "objects" if listed.get("KeyCount") else "nothing yet"
-            return Check(name="s3", status="ok", detail=f"{where}: listed {uri} ({found}; credentials from {credentials.method})")
+            return Check(
+                name="s3", status="ok", detail=f"{where}: listed {uri} ({found}; credentials from {credentials.method})"
+            )
         client.list_buckets()
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "?")
         if uri:
-            return Check(name="s3", status="fail", detail=f"{where}: listing {uri} failed with {code}: {exc.response.get('Error', {}).get('Message', '')}")
-        return Check(name="s3", status="ok", detail=f"{where} answered ({code} for ListBuckets: the credentials may not list buckets)")
+            return Check(
+                name="s3",
+                status="fail",
+                detail=f"{where}: listing {uri} failed with {code}: {exc.response.get('Error', {}).get('Message', '')}",
+            )
+        return Check(
+            name="s3",
+            status="ok",
+            detail=f"{where} answered ({code} for ListBuckets: the credentials may not list buckets)",
+        )
     except NoCredentialsError:
         return Check(name="s3", status="fail", detail=f"{where}: no AWS credentials found")
     except (BotoCoreError, ValueError) as exc:

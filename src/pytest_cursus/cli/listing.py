@@ -90,7 +90,9 @@ def render_text(listing: ScenarioListing) -> str:
         if scenario.error is not None:
             lines += [f"{scenario.file}: INVALID", *(f"  {line}" for line in scenario.error.splitlines()), ""]
             continue
-        lines.append(f"{scenario.file}: scenario {scenario.name} ({len(scenario.steps)} step(s), {len(scenario.edges)} edge(s))")
+        lines.append(
+            f"{scenario.file}: scenario {scenario.name} ({len(scenario.steps)} step(s), {len(scenario.edges)} edge(s))"
+        )
         width = max(len(step.name) for step in scenario.steps)
         for step in scenario.steps:
             after = f"  after {', '.join(step.upstream)}" if step.upstream else ""
@@ -128,7 +130,13 @@ def _listed(plan: ScenarioPlan, shown: str, rootdir: Path) -> ListedScenario:
         for name, step in plan.steps.items()
     ]
     edges = [
-        ListedEdge(nodeid=f"{shown}::compat[{edge.id}]", upstream=edge.upstream, output=edge.output, downstream=edge.downstream, input=edge.input)
+        ListedEdge(
+            nodeid=f"{shown}::compat[{edge.id}]",
+            upstream=edge.upstream,
+            output=edge.output,
+            downstream=edge.downstream,
+            input=edge.input,
+        )
         for edge in plan.edges
     ]
     return ListedScenario(file=shown, name=plan.name, description=plan.description, steps=steps, edges=edges)

@@ -40,17 +40,39 @@ class Command:
 def _compare_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("old", type=Path, help="the earlier --cursus-json file (the baseline)")
     parser.add_argument("new", type=Path, help="the later --cursus-json file")
-    parser.add_argument("--max-time-ratio", type=_positive, default=DEFAULT_MAX_TIME_RATIO, help="as the ini option cursus_max_time_ratio (default: %(default)s)")
-    parser.add_argument("--max-memory-ratio", type=_positive, default=DEFAULT_MAX_MEMORY_RATIO, help="as cursus_max_memory_ratio (default: %(default)s)")
-    parser.add_argument("--min-time-increase", type=_positive, default=DEFAULT_MIN_TIME_INCREASE_S, help="as cursus_min_time_increase, seconds (default: %(default)s)")
-    parser.add_argument("--min-memory-increase-mb", type=_positive, default=DEFAULT_MIN_MEMORY_INCREASE_MB, help="as cursus_min_memory_increase_mb (default: %(default)s)")
+    parser.add_argument(
+        "--max-time-ratio",
+        type=_positive,
+        default=DEFAULT_MAX_TIME_RATIO,
+        help="as the ini option cursus_max_time_ratio (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-memory-ratio",
+        type=_positive,
+        default=DEFAULT_MAX_MEMORY_RATIO,
+        help="as cursus_max_memory_ratio (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--min-time-increase",
+        type=_positive,
+        default=DEFAULT_MIN_TIME_INCREASE_S,
+        help="as cursus_min_time_increase, seconds (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--min-memory-increase-mb",
+        type=_positive,
+        default=DEFAULT_MIN_MEMORY_INCREASE_MB,
+        help="as cursus_min_memory_increase_mb (default: %(default)s)",
+    )
 
 
 def _compare(args: argparse.Namespace) -> int:
     from pytest_cursus.reporting.run_comparison import comparison_lines
 
     old, new = read_run_report(args.old), read_run_report(args.new)
-    thresholds = Thresholds(args.max_time_ratio, args.max_memory_ratio, args.min_time_increase, args.min_memory_increase_mb)
+    thresholds = Thresholds(
+        args.max_time_ratio, args.max_memory_ratio, args.min_time_increase, args.min_memory_increase_mb
+    )
     lines, regressed = comparison_lines(old, new, thresholds, str(args.old))
     print("\n".join(lines))
     if regressed:
@@ -75,7 +97,10 @@ def _trend(args: argparse.Namespace) -> int:
         series = trend_series(reports)
         svg = trend_chart_svg(
             labels,
-            [("wall time (s)", {n: w for n, (w, _) in series.items()}), ("peak memory (MB)", {n: p for n, (_, p) in series.items()})],
+            [
+                ("wall time (s)", {n: w for n, (w, _) in series.items()}),
+                ("peak memory (MB)", {n: p for n, (_, p) in series.items()}),
+            ],
         )
         args.chart.parent.mkdir(parents=True, exist_ok=True)
         args.chart.write_text(svg, encoding="utf-8")
@@ -84,9 +109,19 @@ def _trend(args: argparse.Namespace) -> int:
 
 
 COMMANDS: list[Command] = [
-    Command("compare", "compare two --cursus-json runs step by step (exit 1 when a step regressed)", _compare_arguments, _compare),
+    Command(
+        "compare",
+        "compare two --cursus-json runs step by step (exit 1 when a step regressed)",
+        _compare_arguments,
+        _compare,
+    ),
     Command("trend", "time and memory per step across several --cursus-json runs", _trend_arguments, _trend),
-    Command("health-check", runtime_commands.HEALTH_CHECK_HELP, runtime_commands.health_check_arguments, runtime_commands.health_check),
+    Command(
+        "health-check",
+        runtime_commands.HEALTH_CHECK_HELP,
+        runtime_commands.health_check_arguments,
+        runtime_commands.health_check,
+    ),
     Command("list", runtime_commands.LIST_HELP, runtime_commands.list_arguments, runtime_commands.list_command),
     Command("run", runtime_commands.RUN_HELP, runtime_commands.run_arguments, runtime_commands.run_command),
 ]

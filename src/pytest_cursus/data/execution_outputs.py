@@ -22,8 +22,8 @@ import string
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pytest_cursus.errors import DataSourceError
 from pytest_cursus.data.s3_source import S3Access, S3Error, S3Limits, S3NotFound, S3Uri
+from pytest_cursus.errors import DataSourceError
 
 DEFAULT_LAYOUT = "{prefix}{step}/{output}/"
 PLACEHOLDERS = ("prefix", "step", "output", "contract", "scenario")
@@ -83,7 +83,9 @@ def fetch_output(s3: S3Access, execution: ExecutionSource, target: Path, **where
     output, contract (the layout's placeholders)."""
     uri = execution.output_uri(**where)
     try:
-        return s3.download(S3Uri.parse(uri), execution.limits, target, label=f"execution {where['step']}.{where['output']}").path
+        return s3.download(
+            S3Uri.parse(uri), execution.limits, target, label=f"execution {where['step']}.{where['output']}"
+        ).path
     except S3Error as exc:
         raise _output_error(execution, uri, where, exc) from None
 

@@ -60,7 +60,10 @@ class DatasetProfile(BaseModel):
 
     def size_text(self) -> str:
         """``200 rows, 3 files, profiled 100000, sample_rows=... per file``"""
-        parts = ["? rows" if self.rows is None else f"{self.rows} rows", f"{self.files} file{'s' if self.files != 1 else ''}"]
+        parts = [
+            "? rows" if self.rows is None else f"{self.rows} rows",
+            f"{self.files} file{'s' if self.files != 1 else ''}",
+        ]
         if self.rows is not None and self.profiled_rows < self.rows:
             parts.append(f"profiled {self.profiled_rows}")
         if self.note:
@@ -122,9 +125,16 @@ class ProfileComparison(BaseModel):
         kinds: dict[str, set[DifferenceKind]] = {}
         for difference in self.differences:
             kinds.setdefault(difference.column, set()).add(difference.kind)
-        names = list(self.synthetic.columns) + [name for name in self.real.columns if name not in self.synthetic.columns]
+        names = list(self.synthetic.columns) + [
+            name for name in self.real.columns if name not in self.synthetic.columns
+        ]
         return [
-            SideBySideRow(name, _cells(self.synthetic.columns.get(name)), _cells(self.real.columns.get(name)), frozenset(kinds.get(name, ())))
+            SideBySideRow(
+                name,
+                _cells(self.synthetic.columns.get(name)),
+                _cells(self.real.columns.get(name)),
+                frozenset(kinds.get(name, ())),
+            )
             for name in names
         ]
 
@@ -134,13 +144,18 @@ class ProfileComparison(BaseModel):
             return f"{title}: {self.headline()}"
         lines = [f"{title}: {self.headline()}"]
         rows = [("column", "synthetic", "real")]
-        rows += [(side.column, _describe_cells(side.synthetic), _describe_cells(side.real)) for side in self.side_by_side()]
+        rows += [
+            (side.column, _describe_cells(side.synthetic), _describe_cells(side.real)) for side in self.side_by_side()
+        ]
         widths = [max(len(row[index]) for row in rows) for index in range(2)]
         for row in rows:
             lines.append(f"  {row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]}".rstrip())
         if self.differences:
             lines.append("  differences (what to change in the synthetic spec):")
-            lines += [f"    - {d.column}: {d.kind.replace('_', ' ')}: synthetic {d.synthetic}, real {d.real} -> {d.hint}" for d in self.differences]
+            lines += [
+                f"    - {d.column}: {d.kind.replace('_', ' ')}: synthetic {d.synthetic}, real {d.real} -> {d.hint}"
+                for d in self.differences
+            ]
         else:
             lines.append("  no differences in columns, types, null rates, ranges or value sets")
         return "\n".join(lines)
@@ -180,33 +195,65 @@ def compare_profiles(scenario: str, subject: str, synthetic: DatasetProfile, rea
     differences: list[ColumnDifference] = []
     for name, column in synthetic.columns.items():
         if name not in real.columns:
-            differences.append(ColumnDifference(column=name, kind="only_synthetic", synthetic=column.dtype, real="absent", hint=f"remove column {name}, or check the real data's header"))
+            differences.append(
+                ColumnDifference(
+                    column=name,
+                    kind="only_synthetic",
+                    synthetic=column.dtype,
+                    real="absent",
+                    hint=f"remove column {name}, or check the real data's header",
+                )
+            )
     for name, column in real.columns.items():
         if name not in synthetic.columns:
-            differences.append(ColumnDifference(column=name, kind="only_real", synthetic="absent", real=column.dtype, hint=f"add column {name} ({_grammar_type(column)})"))
+            differences.append(
+                ColumnDifference(
+                    column=name,
+                    kind="only_real",
+                    synthetic="absent",
+                    real=column.dtype,
+                    hint=f"add column {name} ({_grammar_type(column)})",
+                )
+            )
     for name, ours in synthetic.columns.items():
         theirs = real.columns.get(name)
         if theirs is not None:
             differences += _column_differences(name, ours, theirs)
-    return ProfileComparison(scenario=scenario, subject=subject, synthetic=synthetic, real=real, differences=differences)
+    return ProfileComparison(
+        scenario=scenario, subject=subject, synthetic=synthetic, real=real, differences=differences
+    )
 
 
 def compare_datasets(
-    scenario: str, subject: str, synthetic: Path, real: Path, *, synthetic_location: str, real_location: str, synthetic_rows: int | None = None, real_note: str = ""
+    scenario: str,
+    subject: str,
+    synthetic: Path,
+    real: Path,
+    *,
+    synthetic_location: str,
+    real_location: str,
+    synthetic_rows: int | None = None,
+    real_note: str = "",
 ) -> ProfileComparison:
     """Profile both sides and compare them; problems reading either side become ``error``."""
     try:
         ours = profile_dataset(synthetic, synthetic_location, rows=synthetic_rows)
         theirs = profile_dataset(real, real_location, note=real_note)
     except Exception as exc:  # noqa: BLE001 - a profile is advice: it never fails the run
-        return ProfileComparison(scenario=scenario, subject=subject, error=f"could not read the data ({type(exc).__name__}: {exc})")
+        return ProfileComparison(
+            scenario=scenario, subject=subject, error=f"could not read the data ({type(exc).__name__}: {exc})"
+        )
     if ours is None or theirs is None:
         side = "synthetic" if ours is None else "real"
-        return ProfileComparison(scenario=scenario, subject=subject, synthetic=ours, real=theirs, error=f"no table file on the {side} side")
+        return ProfileComparison(
+            scenario=scenario, subject=subject, synthetic=ours, real=theirs, error=f"no table file on the {side} side"
+        )
     return compare_profiles(scenario, subject, ours, theirs)
 
 
-def compare_source(scenario: str, name: str, spec: SyntheticSpec, real: Path, real_location: str, scratch: Path, real_note: str = "") -> ProfileComparison:
+def compare_source(
+    scenario: str, name: str, spec: SyntheticSpec, real: Path, real_location: str, scratch: Path, real_note: str = ""
+) -> ProfileComparison:
     """Generate the source's synthetic variant on the side (in ``scratch``, removed after) and
     compare it with the real data at ``real``."""
     from pytest_cursus.data.synthetic import write_synthetic
@@ -218,10 +265,21 @@ def compare_source(scenario: str, name: str, spec: SyntheticSpec, real: Path, re
             shutil.rmtree(scratch)
         write_synthetic(sample, scratch)
         return compare_datasets(
-            scenario, subject, scratch, real, synthetic_location="spec", real_location=real_location, synthetic_rows=spec.rows, real_note=real_note
+            scenario,
+            subject,
+            scratch,
+            real,
+            synthetic_location="spec",
+            real_location=real_location,
+            synthetic_rows=spec.rows,
+            real_note=real_note,
         )
     except Exception as exc:  # noqa: BLE001 - a profile is advice: it never fails the run
-        return ProfileComparison(scenario=scenario, subject=subject, error=f"the synthetic variant could not be generated ({type(exc).__name__}: {exc})")
+        return ProfileComparison(
+            scenario=scenario,
+            subject=subject,
+            error=f"the synthetic variant could not be generated ({type(exc).__name__}: {exc})",
+        )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -254,16 +312,32 @@ def _profile_column(column: pa.ChunkedArray) -> ColumnProfile:
 def _column_differences(name: str, ours: ColumnProfile, theirs: ColumnProfile) -> list[ColumnDifference]:
     found = []
     if "null" not in (ours.dtype, theirs.dtype) and ours.dtype != theirs.dtype:
-        found.append(ColumnDifference(column=name, kind="dtype", synthetic=ours.dtype, real=theirs.dtype, hint=f"declare type {_grammar_type(theirs)}"))
+        found.append(
+            ColumnDifference(
+                column=name,
+                kind="dtype",
+                synthetic=ours.dtype,
+                real=theirs.dtype,
+                hint=f"declare type {_grammar_type(theirs)}",
+            )
+        )
         return found  # ranges and value sets of different types do not compare
     if abs(ours.null_rate - theirs.null_rate) > NULL_RATE_TOLERANCE or (ours.null_rate == 0) != (theirs.null_rate == 0):
         found.append(
-            ColumnDifference(column=name, kind="null_rate", synthetic=_percent(ours.null_rate), real=_percent(theirs.null_rate), hint=f"set nulls: {round(theirs.null_rate, 3):g}")
+            ColumnDifference(
+                column=name,
+                kind="null_rate",
+                synthetic=_percent(ours.null_rate),
+                real=_percent(theirs.null_rate),
+                hint=f"set nulls: {round(theirs.null_rate, 3):g}",
+            )
         )
     if _ranges_differ(ours, theirs):
         keys = ("start", "end") if theirs.dtype == "datetime" else ("min", "max")
         hint = f"set {keys[0]}: {_value(theirs.minimum)}, {keys[1]}: {_value(theirs.maximum)}"
-        found.append(ColumnDifference(column=name, kind="range", synthetic=_range(ours), real=_range(theirs), hint=hint))
+        found.append(
+            ColumnDifference(column=name, kind="range", synthetic=_range(ours), real=_range(theirs), hint=hint)
+        )
     if ours.dtype in ("string", "bool"):  # numbers are compared by their range
         difference = _categories_difference(name, ours, theirs)
         if difference is not None:
@@ -276,10 +350,14 @@ def _categories_difference(name: str, ours: ColumnProfile, theirs: ColumnProfile
         return None
     if ours.categories is None or theirs.categories is None:
         if ours.categories is None:
-            hint = f"the real values are a small set: use type category with values [{', '.join(theirs.categories or [])}]"
+            hint = (
+                f"the real values are a small set: use type category with values [{', '.join(theirs.categories or [])}]"
+            )
         else:
             hint = f"the real values are not a small set ({theirs.distinct} distinct): use type string, or list more values"
-        return ColumnDifference(column=name, kind="categories", synthetic=_values(ours), real=_values(theirs), hint=hint)
+        return ColumnDifference(
+            column=name, kind="categories", synthetic=_values(ours), real=_values(theirs), hint=hint
+        )
     only_real = sorted(set(theirs.categories) - set(ours.categories))
     only_synthetic = sorted(set(ours.categories) - set(theirs.categories))
     if not only_real and not only_synthetic:
@@ -289,11 +367,15 @@ def _categories_difference(name: str, ours: ColumnProfile, theirs: ColumnProfile
         hints.append(f"add {_listed(only_real)} to values")
     if only_synthetic:
         hints.append(f"remove {_listed(only_synthetic)} (never in the real data)")
-    return ColumnDifference(column=name, kind="categories", synthetic=_values(ours), real=_values(theirs), hint="; ".join(hints))
+    return ColumnDifference(
+        column=name, kind="categories", synthetic=_values(ours), real=_values(theirs), hint="; ".join(hints)
+    )
 
 
 def _ranges_differ(ours: ColumnProfile, theirs: ColumnProfile) -> bool:
-    low, high, real_low, real_high = (_number(value) for value in (ours.minimum, ours.maximum, theirs.minimum, theirs.maximum))
+    low, high, real_low, real_high = (
+        _number(value) for value in (ours.minimum, ours.maximum, theirs.minimum, theirs.maximum)
+    )
     if low is None or high is None or real_low is None or real_high is None:
         return False
     span = max(high - low, real_high - real_low, 1e-12)

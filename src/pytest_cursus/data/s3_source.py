@@ -48,11 +48,11 @@ Caveats:
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import hashlib
 import io
 import json
-import fcntl
 import logging
 import os
 import re
@@ -241,7 +241,9 @@ class S3Access:
             return CacheEviction()
         return _DownloadCache(self.settings.cache_dir).evict(self.settings.cache_max_bytes)
 
-    def _download(self, uri: S3Uri, limits: S3Limits, target: Path, label: str, cache: _DownloadCache | None) -> DownloadSummary:
+    def _download(
+        self, uri: S3Uri, limits: S3Limits, target: Path, label: str, cache: _DownloadCache | None
+    ) -> DownloadSummary:
         started = time.monotonic()
         listing = self.listing(uri)
         planned = _plan(listing, limits)
@@ -250,7 +252,9 @@ class S3Access:
         target.mkdir(parents=True)
         # _plan refused keys with '..', '.' or a leading '/', and target is new (no symlinks in
         # it): every file lands under target
-        for directory in sorted({item.relative.parent for item in planned if item.relative.parent != PurePosixPath(".")}):
+        for directory in sorted(
+            {item.relative.parent for item in planned if item.relative.parent != PurePosixPath(".")}
+        ):
             (target / directory).mkdir(parents=True, exist_ok=True)
         progress = _Progress(label or str(uri), len(planned), sum(p.obj.size for p in planned), self.settings.progress)
         summary = DownloadSummary(path=target if listing.prefix is not None else target / planned[0].relative)
@@ -286,7 +290,10 @@ class S3Access:
         after: dict[str, str] = {}
         while True:
             page = self.client.list_objects_v2(Bucket=uri.bucket, Prefix=uri.key, **after)
-            found += [S3Object(item["Key"], item.get("ETag", ""), int(item.get("Size", 0))) for item in page.get("Contents", [])]
+            found += [
+                S3Object(item["Key"], item.get("ETag", ""), int(item.get("Size", 0)))
+                for item in page.get("Contents", [])
+            ]
             if not page.get("IsTruncated"):
                 break
             after = {"ContinuationToken": page["NextContinuationToken"]}
@@ -298,17 +305,29 @@ class S3Access:
         else:
             prefix = uri.key
         # "folder" placeholder objects (keys ending in "/") hold no data
-        objects = sorted((obj for obj in found if obj.key.startswith(prefix) and not obj.key.endswith("/")), key=lambda o: o.key)
+        objects = sorted(
+            (obj for obj in found if obj.key.startswith(prefix) and not obj.key.endswith("/")), key=lambda o: o.key
+        )
         if not objects:
             if uri.key and not uri.key.endswith("/"):
-                raise S3NotFound(f"no object {uri} and nothing under {uri}/{self._at()} (the bucket exists): check the key in the URI")
-            raise S3NotFound(f"nothing under {uri}{self._at()} (the bucket exists, the prefix is empty): check the prefix in the URI")
+                raise S3NotFound(
+                    f"no object {uri} and nothing under {uri}/{self._at()} (the bucket exists): check the key in the URI"
+                )
+            raise S3NotFound(
+                f"nothing under {uri}{self._at()} (the bucket exists, the prefix is empty): check the prefix in the URI"
+            )
         return Listing(uri, prefix, tuple(objects))
 
     # --- transfers ----------------------------------------------------------------------------
 
     def _fetch_whole(
-        self, uri: S3Uri, items: list[PlannedFile], target: Path, cache: _DownloadCache | None, progress: _Progress, summary: DownloadSummary
+        self,
+        uri: S3Uri,
+        items: list[PlannedFile],
+        target: Path,
+        cache: _DownloadCache | None,
+        progress: _Progress,
+        summary: DownloadSummary,
     ) -> None:
         jobs: list[_FileJob] = []
         for item in items:
@@ -338,7 +357,11 @@ class S3Access:
         with self._translated(uri, None):
             _ = self.client  # created (and its errors worded) before the threads start
         pool = ThreadPoolExecutor(max_workers=self.settings.concurrency, thread_name_prefix="cursus-s3")
-        parts = {pool.submit(self._fetch_part, uri, job, start, end, progress): job for job in jobs for start, end in job.ranges}
+        parts = {
+            pool.submit(self._fetch_part, uri, job, start, end, progress): job
+            for job in jobs
+            for start, end in job.ranges
+        }
         try:
             pending = set(parts)
             while pending:
@@ -378,7 +401,9 @@ class S3Access:
         if job.part_done():
             size = job.temporary.stat().st_size
             if size != job.item.obj.size:
-                raise S3Error(f"{uri.of_key(job.item.obj.key)} arrived with {size} bytes instead of {job.item.obj.size}; rerun")
+                raise S3Error(
+                    f"{uri.of_key(job.item.obj.key)} arrived with {size} bytes instead of {job.item.obj.size}; rerun"
+                )
             os.replace(job.temporary, job.path)
             progress.file_done(0)
 
@@ -493,7 +518,9 @@ class S3Access:
             table = parquet.read_row_groups(groups) if groups else parquet.schema_arrow.empty_table()
             pq.write_table(table.slice(0, rows), destination)
         except pa.ArrowException as exc:
-            raise S3Error(f"{uri.of_key(obj.key)} is not a readable Parquet file ({str(exc).splitlines()[0]}); drop sample_rows to take it whole") from None
+            raise S3Error(
+                f"{uri.of_key(obj.key)} is not a readable Parquet file ({str(exc).splitlines()[0]}); drop sample_rows to take it whole"
+            ) from None
 
     def _get_range(self, uri: S3Uri, obj: S3Object, start: int, end: int) -> bytes:
         """Bytes ``start..end`` (inclusive) of an object."""
@@ -502,7 +529,9 @@ class S3Access:
             response = self.client.get_object(Bucket=uri.bucket, Key=obj.key, Range=f"bytes={start}-{end}")
             data: bytes = response["Body"].read()
             if len(data) != end - start + 1:
-                raise S3Error(f"{uri.of_key(obj.key)} answered {len(data)} bytes for a range of {end - start + 1}; rerun")
+                raise S3Error(
+                    f"{uri.of_key(obj.key)} answered {len(data)} bytes for a range of {end - start + 1}; rerun"
+                )
             return data
 
         return self._retrying(attempt)
@@ -610,7 +639,11 @@ def _model_loader(data_path: str | None) -> Any:
     """``botocore.loaders.create_loader(data_path)``, reading with :class:`_PlainJSONFileLoader`."""
     import botocore.loaders
 
-    paths = [] if data_path is None else [os.path.expanduser(os.path.expandvars(path)) for path in data_path.split(os.pathsep)]
+    paths = (
+        []
+        if data_path is None
+        else [os.path.expanduser(os.path.expandvars(path)) for path in data_path.split(os.pathsep)]
+    )
     return botocore.loaders.Loader(extra_search_paths=paths, file_loader=_PlainJSONFileLoader())
 
 
@@ -679,8 +712,12 @@ def _describe_failure(
             "`aws sso login`, or an instance/container role)"
         )
     if isinstance(exc, bx.ProfileNotFound):
-        return f"AWS profile {exc.kwargs.get('profile')!r} not found (reading {what}): check AWS_PROFILE and ~/.aws/config"
-    if isinstance(exc, (bx.CredentialRetrievalError, bx.TokenRetrievalError, bx.SSOTokenLoadError, bx.UnauthorizedSSOTokenError)):
+        return (
+            f"AWS profile {exc.kwargs.get('profile')!r} not found (reading {what}): check AWS_PROFILE and ~/.aws/config"
+        )
+    if isinstance(
+        exc, (bx.CredentialRetrievalError, bx.TokenRetrievalError, bx.SSOTokenLoadError, bx.UnauthorizedSSOTokenError)
+    ):
         return f"AWS credentials could not be loaded to read {what} ({type(exc).__name__}): refresh them (e.g. `aws sso login`) and rerun"
     if isinstance(exc, bx.ClientError):
         error = exc.response.get("Error", {})
@@ -695,7 +732,13 @@ def _describe_failure(
                 f"access denied to {what}{at}: {operation} answered {code or status}{source}; check that the role or profile "
                 "in use has s3:ListBucket on the bucket and s3:GetObject on its keys, and the bucket policy"
             )
-        if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "TokenRefreshRequired"):
+        if code in (
+            "InvalidAccessKeyId",
+            "SignatureDoesNotMatch",
+            "ExpiredToken",
+            "InvalidToken",
+            "TokenRefreshRequired",
+        ):
             return f"S3 rejected the credentials{source} reading {what}{at} ({code}): refresh or fix them and rerun"
         if code in ("PreconditionFailed", "412") or status == 412:
             return f"{what} changed while it was being downloaded (its ETag no longer matches the listing): rerun to take the new version"
@@ -710,7 +753,9 @@ def _describe_failure(
         )
     if isinstance(exc, (bx.EndpointConnectionError, bx.ConnectTimeoutError)):
         return f"could not connect to S3{at or ''} to read {what}: check the network{endpoint_hint}"
-    if isinstance(exc, (bx.ConnectionClosedError, bx.ReadTimeoutError, bx.ResponseStreamingError, bx.IncompleteReadError)):
+    if isinstance(
+        exc, (bx.ConnectionClosedError, bx.ReadTimeoutError, bx.ResponseStreamingError, bx.IncompleteReadError)
+    ):
         return (
             f"the connection dropped while reading {what}{at} and retries did not help ({type(exc).__name__}): "
             f"check the network{endpoint_hint} and rerun"
@@ -761,7 +806,9 @@ def _relative_path(listing: Listing, obj: S3Object) -> PurePosixPath:
     )
 
 
-def _fit(uri: S3Uri, planned: Sequence[PlannedFile], sizes: dict[PurePosixPath, int], max_bytes: int | None) -> list[PlannedFile]:
+def _fit(
+    uri: S3Uri, planned: Sequence[PlannedFile], sizes: dict[PurePosixPath, int], max_bytes: int | None
+) -> list[PlannedFile]:
     """The longest run of ``planned`` (key order) whose size fits ``max_bytes``."""
     if max_bytes is None:
         return list(planned)

@@ -142,7 +142,11 @@ def _count_csv_rows_plainly(path: Path, fmt: TabularFormat) -> int | None:
     (a row of another width, bad quoting, invalid UTF-8, a blank header): pyarrow then decides,
     with its own error message."""
     try:
-        with gzip.open(path, "rt", encoding="utf-8", newline="") if fmt.gzip else open(path, encoding="utf-8", newline="") as text:
+        with (
+            gzip.open(path, "rt", encoding="utf-8", newline="")
+            if fmt.gzip
+            else open(path, encoding="utf-8", newline="") as text
+        ):
             reader = csv.reader(text, delimiter=fmt.delimiter, strict=True)
             header = next(reader, None)
             if not header:

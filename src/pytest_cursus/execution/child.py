@@ -66,7 +66,11 @@ def run(request: dict[str, Any], *, reraise: bool = False) -> dict[str, Any]:
     try:
         module = _import_script(script, request.get("module"))
     except SystemExit as exc:
-        return {"status": "exited", "exit_code": _exit_code(exc), "detail": "the script called sys.exit() while being imported"}
+        return {
+            "status": "exited",
+            "exit_code": _exit_code(exc),
+            "detail": "the script called sys.exit() while being imported",
+        }
     except BaseException as exc:  # noqa: BLE001 - any import failure is the script's, reported as such
         if reraise:
             raise
@@ -75,7 +79,11 @@ def run(request: dict[str, Any], *, reraise: bool = False) -> dict[str, Any]:
 
     main = getattr(module, "main", None)
     if not callable(main):
-        defined = sorted(name for name, value in vars(module).items() if inspect.isfunction(value) and value.__module__ == module.__name__)
+        defined = sorted(
+            name
+            for name, value in vars(module).items()
+            if inspect.isfunction(value) and value.__module__ == module.__name__
+        )
         return {
             "status": "no_main",
             "detail": f"{script} defines no main() function"
@@ -111,7 +119,11 @@ def run(request: dict[str, Any], *, reraise: bool = False) -> dict[str, Any]:
 
     if request.get("check_only"):
         # a contract check: the script imports and main() can be called; it is not run
-        return {"status": "checked", "detail": f"main{signature}" if signature else "main(...)", "import_seconds": import_seconds}
+        return {
+            "status": "checked",
+            "detail": f"main{signature}" if signature else "main(...)",
+            "import_seconds": import_seconds,
+        }
 
     started = time.perf_counter()
     try:

@@ -14,12 +14,12 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from pytest_cursus.formats.contracts import Contract
 from pytest_cursus.execution.launcher import FreshInterpreterLauncher, LaunchSpec, StepLauncher
 from pytest_cursus.execution.preload import preload_candidates
 from pytest_cursus.execution.protocol import ChildReport, ChildRequest
 from pytest_cursus.execution.step_runner import child_environment, tail
 from pytest_cursus.execution.supervisor import ProcessSupervisor
+from pytest_cursus.formats.contracts import Contract
 
 IMPORT_TIMEOUT_S = 120.0
 
@@ -80,7 +80,10 @@ def check_import(
     report = _report(workdir / "report.json")
     stderr_tail = tail(stderr)
     if outcome.killed_for == "timeout":
-        return ImportCheck(f"importing {script} did not finish within {timeout:g}s (killed): does it do work at import time?", stderr_tail=stderr_tail)
+        return ImportCheck(
+            f"importing {script} did not finish within {timeout:g}s (killed): does it do work at import time?",
+            stderr_tail=stderr_tail,
+        )
     if report is None:
         return ImportCheck(
             f"the process importing {script} ended before it could report "

@@ -45,7 +45,14 @@ def run_in_process(request_file: Path, env: dict[str, str], cwd: Path) -> Proces
         sys.path[:], sys.argv[:] = saved_path, saved_argv
         _forget_scenario_modules(set(sys.modules) - known_modules, roots)
     rss = psutil.Process().memory_info().rss
-    return ProcessOutcome(exit_status=0, killed_for=None, wall_seconds=wall, cpu_seconds=cpu, peak_rss_bytes=rss, memory_series=[(round(wall, 3), rss)])
+    return ProcessOutcome(
+        exit_status=0,
+        killed_for=None,
+        wall_seconds=wall,
+        cpu_seconds=cpu,
+        peak_rss_bytes=rss,
+        memory_series=[(round(wall, 3), rss)],
+    )
 
 
 def _forget_scenario_modules(new: set[str], roots: list[str]) -> None:

@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from pytest_cursus.results import ExecutorKind
 
 
-
 @dataclass(frozen=True)
 class LaunchSpec:
     """Everything needed to start one step: the request file, its environment and log files.

@@ -132,7 +132,9 @@ def _top_level_imports(path: Path, roots: tuple[Path, ...]) -> list[tuple[str, P
             if kind[1] is None:
                 found += [(f"{node.module}.{alias.name}?", None) for alias in node.names if alias.name != "*"]
             else:
-                found += [("", file) for file in module_files(_root_path(node.module, roots), [a.name for a in node.names])]
+                found += [
+                    ("", file) for file in module_files(_root_path(node.module, roots), [a.name for a in node.names])
+                ]
     return found
 
 

@@ -10,10 +10,6 @@ from pathlib import Path, PurePosixPath
 
 from pydantic import ValidationError
 
-from pytest_cursus.formats.contract_files import ChannelSpec
-from pytest_cursus.results import ExecutorKind, OutputFile, StepFailure, StepMetrics, StepResult
-from pytest_cursus.plan.scenario_plan import StepPlan
-from pytest_cursus.secret_env import SecretScrubber, mask_env, secret_names
 from pytest_cursus.execution.in_process import run_in_process
 from pytest_cursus.execution.launcher import FreshInterpreterLauncher, LaunchSpec, StepLauncher
 from pytest_cursus.execution.preload import preload_candidates
@@ -29,6 +25,10 @@ from pytest_cursus.execution.workspace import (
     make_writable,
     stage_input,
 )
+from pytest_cursus.formats.contract_files import ChannelSpec
+from pytest_cursus.plan.scenario_plan import StepPlan
+from pytest_cursus.results import ExecutorKind, OutputFile, StepFailure, StepMetrics, StepResult
+from pytest_cursus.secret_env import SecretScrubber, mask_env, secret_names
 
 STDERR_TAIL_LINES = 30
 _TAIL_BYTES = 64 * 1024
@@ -39,7 +39,9 @@ MAX_COUNTED_TEXT_BYTES = 1 << 30
 class StepRunner:
     """Runs steps one at a time, each in its own child process and workspace."""
 
-    def __init__(self, workspace_root: Path, launcher: StepLauncher | None = None, supervisor: ProcessSupervisor | None = None) -> None:
+    def __init__(
+        self, workspace_root: Path, launcher: StepLauncher | None = None, supervisor: ProcessSupervisor | None = None
+    ) -> None:
         self.workspace_root = workspace_root
         self.launcher = launcher or FreshInterpreterLauncher()
         self.supervisor = supervisor or ProcessSupervisor()

@@ -59,7 +59,9 @@ class ProcessSupervisor:
     def __init__(self, sample_interval: float = SAMPLE_INTERVAL_S) -> None:
         self.sample_interval = sample_interval
 
-    def supervise(self, child: LaunchedProcess, *, timeout: float | None, max_memory_bytes: int | None) -> ProcessOutcome:
+    def supervise(
+        self, child: LaunchedProcess, *, timeout: float | None, max_memory_bytes: int | None
+    ) -> ProcessOutcome:
         started = child.started
         tree = _ProcessTree(child.pid)
         killed_for: KillReason | None = None

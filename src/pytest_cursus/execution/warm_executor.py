@@ -193,7 +193,9 @@ class WarmForkLauncher:
                 sent = time.monotonic()
                 reply = connection.request(message, timeout=self.preload_timeout)
                 if reply is None and connection.timed_out:
-                    self._fall_back(f"the warm parent did not answer within {self.preload_timeout:g}s" + _importing(modules))
+                    self._fall_back(
+                        f"the warm parent did not answer within {self.preload_timeout:g}s" + _importing(modules)
+                    )
                     return self.fresh.launch(spec)
                 if reply is None:
                     self._lost(connection, "it died" + _importing(modules))
@@ -263,8 +265,11 @@ class WarmForkLauncher:
 
     def _lost(self, connection: _ParentConnection, why: str) -> None:
         code = connection.process.poll()
-        self._warn(f"the warm parent process (pid {connection.process.pid}) was lost: {why}"
-                   + (f" (exit status {code})" if code is not None else "") + f"; see {self.workdir / 'warm-parent.log'}; starting it again")
+        self._warn(
+            f"the warm parent process (pid {connection.process.pid}) was lost: {why}"
+            + (f" (exit status {code})" if code is not None else "")
+            + f"; see {self.workdir / 'warm-parent.log'}; starting it again"
+        )
         self._stop()
 
     def _stop(self) -> None:

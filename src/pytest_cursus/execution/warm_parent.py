@@ -106,7 +106,12 @@ class WarmParent:
                 self.children.discard(pid)
                 return {"error": "unknown pid", "detail": str(pid)}
         self.children.discard(pid)
-        return {"status": status, "cpu": usage.ru_utime + usage.ru_stime, "inblock": usage.ru_inblock, "oublock": usage.ru_oublock}
+        return {
+            "status": status,
+            "cpu": usage.ru_utime + usage.ru_stime,
+            "inblock": usage.ru_inblock,
+            "oublock": usage.ru_oublock,
+        }
 
     def kill_children(self) -> None:
         for pid in list(self.children):
@@ -141,7 +146,11 @@ def preload(name: str) -> dict[str, Any] | None:
         return {"error": "import", "module": name, "detail": f"{type(exc).__name__}: {exc}"}
     if threading.active_count() > 1:
         # Python threads do not exist in a forked child, and their locks may be held forever
-        return {"error": "threads", "module": name, "detail": ", ".join(t.name for t in threading.enumerate() if t is not threading.current_thread())}
+        return {
+            "error": "threads",
+            "module": name,
+            "detail": ", ".join(t.name for t in threading.enumerate() if t is not threading.current_thread()),
+        }
     return None
 
 

@@ -130,7 +130,9 @@ def drop_ecosystem_extras(block: Any) -> Any:
     for channels in ("inputs", "outputs"):
         if isinstance(kept.get(channels), dict):
             kept[channels] = {
-                name: {k: v for k, v in spec.items() if k in _ECOSYSTEM_CHANNEL_KEYS} if isinstance(spec, dict) else spec
+                name: {k: v for k, v in spec.items() if k in _ECOSYSTEM_CHANNEL_KEYS}
+                if isinstance(spec, dict)
+                else spec
                 for name, spec in kept[channels].items()
             }
     if isinstance(kept.get("job_arguments"), list):

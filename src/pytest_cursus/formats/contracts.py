@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from pytest_cursus.errors import ConfigError, ConfigErrors, CursusError
 from pytest_cursus.formats.contract_files import (
     ChannelSpec,
     ContractBlock,
@@ -16,7 +18,6 @@ from pytest_cursus.formats.contract_files import (
     StepInterfaceFile,
     drop_ecosystem_extras,
 )
-from pytest_cursus.errors import ConfigError, ConfigErrors, CursusError
 from pytest_cursus.formats.yaml_document import YamlDocument, did_you_mean
 
 STEP_SUFFIXES = (".step.yaml", ".step.yml")

@@ -14,10 +14,10 @@ from pydantic import (
     model_validator,
 )
 
-from pytest_cursus.formats.contract_files import env_string
 from pytest_cursus.data.execution_outputs import check_layout
 from pytest_cursus.data.s3_source import check_s3_uri
 from pytest_cursus.data.schema import SyntheticSpec
+from pytest_cursus.formats.contract_files import env_string
 
 # Step and data-source names appear in `<step>.<output>` references, pytest node ids and
 # workspace directories (where `_data` holds materialised sources: hence a letter first).
@@ -30,9 +30,7 @@ class _Strict(BaseModel):
 
 def _check_name(kind: str, name: str) -> None:
     if not NAME_PATTERN.match(name):
-        raise ValueError(
-            f"{kind} name {name!r} must start with a letter and contain only letters, digits, '_' and '-'"
-        )
+        raise ValueError(f"{kind} name {name!r} must start with a letter and contain only letters, digits, '_' and '-'")
 
 
 def _env_mapping(value: Any) -> Any:
@@ -111,7 +109,9 @@ class DataSource(_Strict):
         fixed = [kind for kind in ("file", "text", "custom") if getattr(self, kind) is not None]
         variants = [kind for kind in VARIANTS if getattr(self, kind) is not None]
         if fixed and variants:
-            raise ValueError(f"'{fixed[0]}' cannot be combined with {', '.join(variants)}: a file, text or custom source has one form only")
+            raise ValueError(
+                f"'{fixed[0]}' cannot be combined with {', '.join(variants)}: a file, text or custom source has one form only"
+            )
         if len(fixed) > 1:
             raise ValueError(f"give one of 'file', 'text' or 'custom', not {' and '.join(fixed)}")
         if not fixed and not variants:

@@ -53,9 +53,7 @@ class YamlDocument:
             mark = exc.problem_mark or exc.context_mark
             line = mark.line + 1 if mark is not None else None
             problem = " ".join(part for part in (exc.context, exc.problem) if part)
-            raise ConfigError(
-                f"invalid YAML: {problem or exc}", SourceLocation(path, line)
-            ) from None
+            raise ConfigError(f"invalid YAML: {problem or exc}", SourceLocation(path, line)) from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"invalid YAML: {exc}", SourceLocation(path)) from None
         finally:
@@ -143,7 +141,10 @@ def _unwrap(annotation: Any) -> Any:
     # `X | None` and similar unions: the model, dict or list member is the one keys live under
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         for member in typing.get_args(annotation):
-            if (isinstance(member, type) and issubclass(member, BaseModel)) or typing.get_origin(member) in (dict, list):
+            if (isinstance(member, type) and issubclass(member, BaseModel)) or typing.get_origin(member) in (
+                dict,
+                list,
+            ):
                 return member
     return annotation
 

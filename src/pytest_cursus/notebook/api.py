@@ -34,16 +34,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_cursus.formats.yaml_document import did_you_mean
+
 # _convert: the table's own conversion, so a value means the same here as on the command line
 from pytest_cursus.run.options import OPTIONS, CursusOptions, OptionError, OptionSpec, _convert
-from pytest_cursus.formats.yaml_document import did_you_mean
 
 if TYPE_CHECKING:
     from pytest_cursus.execution.launcher import StepLauncher
-    from pytest_cursus.run.extension_hooks import ExtensionHooks
     from pytest_cursus.notebook.results import ScenarioRun, StepRun
-    from pytest_cursus.run.pipeline import PipelineRun
     from pytest_cursus.plan.scenario_plan import ScenarioPlan, StepPlan
+    from pytest_cursus.run.extension_hooks import ExtensionHooks
+    from pytest_cursus.run.pipeline import PipelineRun
 
 KEPT_RUNS = 5
 # Options of a pytest run that mean nothing for one scenario run in a notebook, and why.
@@ -81,18 +82,22 @@ def run_scenario(path: str | os.PathLike[str], *, plugins: Any = None, **options
     """
     from pytest_cursus.run.extension_hooks import ExtensionHooks
 
-    return execute_scenario("run_scenario", path, notebook_options("run_scenario", options), ExtensionHooks.from_plugins(plugins))
+    return execute_scenario(
+        "run_scenario", path, notebook_options("run_scenario", options), ExtensionHooks.from_plugins(plugins)
+    )
 
 
-def run_step(path_or_scenario: str | os.PathLike[str] | ScenarioRun, step: str, *, plugins: Any = None, **options: Any) -> StepRun:
+def run_step(
+    path_or_scenario: str | os.PathLike[str] | ScenarioRun, step: str, *, plugins: Any = None, **options: Any
+) -> StepRun:
     """Run one step of a scenario; return a ``StepRun``.
 
     ``path_or_scenario`` is a scenario file, or a ``ScenarioRun`` from ``run_scenario`` (its file
     is read again, with its options and plugins unless given here). The steps ``step`` needs
     upstream come from the step cache, or run first; they are in ``result.upstream``.
     """
-    from pytest_cursus.run.extension_hooks import ExtensionHooks
     from pytest_cursus.notebook.results import ScenarioRun
+    from pytest_cursus.run.extension_hooks import ExtensionHooks
 
     if isinstance(path_or_scenario, ScenarioRun):
         base, hooks = path_or_scenario.options, path_or_scenario.hooks
@@ -130,7 +135,9 @@ def execute_step(caller: str, path: Any, step: str, options: CursusOptions, hook
     from pytest_cursus.run.pipeline import UpstreamFailed
 
     if not isinstance(step, str):
-        raise TypeError(f"{caller}(): expected step to be a step name (str), but got step={step!r} (type={type(step).__name__})")
+        raise TypeError(
+            f"{caller}(): expected step to be a step name (str), but got step={step!r} (type={type(step).__name__})"
+        )
     run = _NotebookRun.start(caller, path, options, hooks)
     try:
         if step not in run.plan.steps:
@@ -147,7 +154,9 @@ def execute_step(caller: str, path: Any, step: str, options: CursusOptions, hook
         for upstream in run.plan.required_before(step):
             produced = run.pipeline.result(run.plan, upstream)
             if produced is not None:
-                outcome.upstream[upstream] = step_run(run.plan, upstream, produced, as_setup=True, step_plan=run.as_run(upstream))
+                outcome.upstream[upstream] = step_run(
+                    run.plan, upstream, produced, as_setup=True, step_plan=run.as_run(upstream)
+                )
     finally:
         run.finish()
     return outcome
@@ -163,14 +172,16 @@ class _NotebookRun:
 
     @classmethod
     def start(cls, caller: str, path: Any, options: CursusOptions, hooks: ExtensionHooks) -> _NotebookRun:
-        from pytest_cursus.data.s3_source import S3Access, S3Settings
-        from pytest_cursus.run.pipeline import PipelineRun
-        from pytest_cursus.project_root import S3_CACHE_DIR, STEP_CACHE_DIR, find_rootdir, pytest_cache_dir
-        from pytest_cursus.plan.scenario_plan import load_scenario
         from pytest_cursus.cache.store import OutputCache
+        from pytest_cursus.data.s3_source import S3Access, S3Settings
+        from pytest_cursus.plan.scenario_plan import load_scenario
+        from pytest_cursus.project_root import S3_CACHE_DIR, STEP_CACHE_DIR, find_rootdir, pytest_cache_dir
+        from pytest_cursus.run.pipeline import PipelineRun
 
         if not isinstance(path, (str, os.PathLike)):
-            raise TypeError(f"{caller}(): expected a scenario file (str or pathlib.Path), but got {path!r} (type={type(path).__name__})")
+            raise TypeError(
+                f"{caller}(): expected a scenario file (str or pathlib.Path), but got {path!r} (type={type(path).__name__})"
+            )
         scenario = Path(path).resolve()
         if not scenario.is_file():
             raise FileNotFoundError(f"{caller}(): scenario file {scenario} does not exist")
@@ -184,7 +195,12 @@ class _NotebookRun:
         )
         s3_cache = None if options.no_cache else options.s3_cache_dir or pytest_cache_dir(rootdir, S3_CACHE_DIR)
         s3 = S3Access(
-            S3Settings(endpoint_url=options.s3_endpoint, cache_dir=s3_cache, cache_max_bytes=int(options.s3_cache_max_mb * 2**20), concurrency=options.s3_concurrency)
+            S3Settings(
+                endpoint_url=options.s3_endpoint,
+                cache_dir=s3_cache,
+                cache_max_bytes=int(options.s3_cache_max_mb * 2**20),
+                concurrency=options.s3_concurrency,
+            )
         )
         workspace = options.workspace or _fresh_workspace()
         launcher = None if options.no_preload else _warm_launcher(options.preload)
@@ -217,7 +233,9 @@ def _warm_launcher(preload: tuple[str, ...]) -> StepLauncher:
         from pytest_cursus.execution.step_runner import child_environment
         from pytest_cursus.execution.warm_executor import WarmForkLauncher
 
-        launcher = WarmForkLauncher(base_env=child_environment({}), workdir=Path(tempfile.mkdtemp(prefix="cursus-warm-")), preload=preload)
+        launcher = WarmForkLauncher(
+            base_env=child_environment({}), workdir=Path(tempfile.mkdtemp(prefix="cursus-warm-")), preload=preload
+        )
         atexit.register(launcher.close)
         _WARM_LAUNCHERS[preload] = launcher
     return _WARM_LAUNCHERS[preload]
@@ -256,7 +274,11 @@ def _option_value(caller: str, spec: OptionSpec, value: Any) -> Any:
         converted = [os.fspath(item) for item in items]
         value = converted if spec.kind == "paths" else converted[0]
     elif spec.kind in ("float", "int"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (spec.kind == "int" and not isinstance(value, int)):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or (spec.kind == "int" and not isinstance(value, int))
+        ):
             raise TypeError(problem)
     elif not isinstance(value, (str, int) if spec.kind == "text" else str):  # text, choice
         raise TypeError(problem)
@@ -292,4 +314,3 @@ def _user() -> str:
         return getpass.getuser()
     except (ImportError, KeyError, OSError):
         return "user"
-

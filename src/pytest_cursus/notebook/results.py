@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_cursus.errors import CursusError
+from pytest_cursus.formats.yaml_document import did_you_mean
 from pytest_cursus.reporting.failure_text import describe_failure
 from pytest_cursus.reporting.html_fragments import STYLE, dag_nodes, step_details
 from pytest_cursus.reporting.run_report import ItemOutcome, ReportedStep
@@ -28,14 +29,13 @@ from pytest_cursus.reporting.step_records import reported_step
 from pytest_cursus.reporting.svg_charts import dag_svg
 from pytest_cursus.reporting.terminal_tables import scenario_table
 from pytest_cursus.results import OutputFile, StepFailure, StepMetrics, StepResult
-from pytest_cursus.formats.yaml_document import did_you_mean
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from pytest_cursus.plan.scenario_plan import ScenarioPlan, StepPlan
     from pytest_cursus.run.extension_hooks import ExtensionHooks
     from pytest_cursus.run.options import CursusOptions
-    from pytest_cursus.plan.scenario_plan import ScenarioPlan, StepPlan
 
 
 # the report's STYLE scopes its tables to a step's details; the notebook's step table needs its own
@@ -303,7 +303,10 @@ class ScenarioRun:
         return text + (f" ({cached} cached)" if cached else "")
 
     def __str__(self) -> str:
-        lines = [f"scenario {self.name} ({self.path}): {self.summary()}", *scenario_table([s.record for s in self.steps.values()])]
+        lines = [
+            f"scenario {self.name} ({self.path}): {self.summary()}",
+            *scenario_table([s.record for s in self.steps.values()]),
+        ]
         for step in self.steps.values():
             text = step.failure_text()
             if text:
@@ -323,7 +326,9 @@ class ScenarioRun:
         ]
         for step in self.steps.values():
             if step.outcome != "passed":
-                parts.append(f'<h4 class="cursus-failure">{escape(step.name)}: {escape(step.outcome)}</h4>{step_details(step.record)}')
+                parts.append(
+                    f'<h4 class="cursus-failure">{escape(step.name)}: {escape(step.outcome)}</h4>{step_details(step.record)}'
+                )
         parts.append("</div>")
         return "".join(parts)
 
@@ -353,7 +358,10 @@ def step_run(
 
 
 def _steps_table(records: list[ReportedStep]) -> str:
-    header = "".join(f"<th>{title}</th>" for title in ("step", "outcome", "cache", "wall", "CPU", "peak memory", "rows out", "outputs"))
+    header = "".join(
+        f"<th>{title}</th>"
+        for title in ("step", "outcome", "cache", "wall", "CPU", "peak memory", "rows out", "outputs")
+    )
     rows = []
     for record in records:
         metrics = record.metrics

@@ -59,7 +59,7 @@ def find_cycle(upstreams: Mapping[str, set[str]]) -> list[str]:
                 break
             node = following[0]
             if node in seen:
-                return [*path[path.index(node):], node]
+                return [*path[path.index(node) :], node]
             path.append(node)
             seen.add(node)
     return sorted(upstreams)

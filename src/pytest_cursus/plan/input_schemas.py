@@ -65,7 +65,9 @@ def input_schema(plan: ScenarioPlan, step: str, input_name: str, *, from_sources
         source = plan.data[binding.source]
         if source.synthetic is not None:
             spec = source.synthetic
-            return InputSchema(dict(spec.columns), spec.format, spec.compression, plan.path, f"data.{binding.source}.synthetic")
+            return InputSchema(
+                dict(spec.columns), spec.format, spec.compression, plan.path, f"data.{binding.source}.synthetic"
+            )
     return None
 
 

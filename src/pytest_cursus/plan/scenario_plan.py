@@ -14,14 +14,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from pytest_cursus.formats.contracts import Contract, ContractNotFound, ContractRegistry
-from pytest_cursus.plan.dag import CycleError, Edge, ancestors, topological_order
 from pytest_cursus.data.execution_outputs import DEFAULT_LAYOUT, ExecutionSource
 from pytest_cursus.data.s3_source import S3Limits
 from pytest_cursus.errors import ConfigError, ConfigErrors
-from pytest_cursus.plan.options import PlanOptions
+from pytest_cursus.formats.contracts import Contract, ContractNotFound, ContractRegistry
 from pytest_cursus.formats.scenario_file import DataSource, FuzzSettings, OutputExpectation, ScenarioFile, StepEntry
 from pytest_cursus.formats.yaml_document import YamlDocument, did_you_mean
+from pytest_cursus.plan.dag import CycleError, Edge, ancestors, topological_order
+from pytest_cursus.plan.options import PlanOptions
 
 _SCENARIO_MARKER = re.compile(r"^[\"']?steps[\"']?\s*:", re.MULTILINE)
 
@@ -191,7 +191,9 @@ def load_scenario(path: Path, options: PlanOptions | None = None, lookups: FileL
 
 
 class _Resolver:
-    def __init__(self, document: YamlDocument, parsed: ScenarioFile, options: PlanOptions, lookups: FileLookups) -> None:
+    def __init__(
+        self, document: YamlDocument, parsed: ScenarioFile, options: PlanOptions, lookups: FileLookups
+    ) -> None:
         self.document = document
         self.parsed = parsed
         self.options = options
@@ -259,7 +261,9 @@ class _Resolver:
             if isinstance(binding, UpstreamInput)
         )
         edges.sort(key=lambda edge: (order.index(edge.downstream), edge.downstream, edge.input))
-        return ScenarioPlan(name, self.document.path, parsed.description, parsed.data, variants, ordered, edges, self._execution())
+        return ScenarioPlan(
+            name, self.document.path, parsed.description, parsed.data, variants, ordered, edges, self._execution()
+        )
 
     def _execution(self) -> ExecutionSource | None:
         """The scenario's ``execution:``; ``--cursus-execution`` replaces its URI and
@@ -277,7 +281,10 @@ class _Resolver:
         for index, entry in enumerate(getattr(self.parsed, key)):
             path = self.lookups.resolve(self.base, entry)
             if not self.lookups.exists(path):
-                self.fail((key, index), f"path not found: {entry!r} (resolved to {path}; paths are relative to the scenario file)")
+                self.fail(
+                    (key, index),
+                    f"path not found: {entry!r} (resolved to {path}; paths are relative to the scenario file)",
+                )
             roots.append(path)
         return roots
 
@@ -363,7 +370,10 @@ class _Resolver:
             detail = f"there is no step {upstream!r}"
         else:
             detail = f"there is no data source {reference!r}"
-        self.fail(at, f"{reference!r} is neither a data source nor <step>.<output> ({detail}){did_you_mean(reference, candidates())}")
+        self.fail(
+            at,
+            f"{reference!r} is neither a data source nor <step>.<output> ({detail}){did_you_mean(reference, candidates())}",
+        )
         return None
 
     def _find_script(self, step_name: str, entry: StepEntry, contract: Contract, roots: list[Path]) -> Path | None:
@@ -380,9 +390,15 @@ class _Resolver:
         at = ("steps", step_name, "contract")
         if len(matches) > 1:
             listed = ", ".join(str(m) for m in matches)
-            self.fail(at, f"entry point {wanted!r} of contract {contract.name} is ambiguous: {listed}; set 'script:' on the step")
+            self.fail(
+                at,
+                f"entry point {wanted!r} of contract {contract.name} is ambiguous: {listed}; set 'script:' on the step",
+            )
         else:
-            where = ", ".join(str(r) for r in roots) or "(no script directories: add 'scripts:' to the scenario or --cursus-scripts)"
+            where = (
+                ", ".join(str(r) for r in roots)
+                or "(no script directories: add 'scripts:' to the scenario or --cursus-scripts)"
+            )
             self.fail(at, f"entry point {wanted!r} of contract {contract.name} ({contract.path}) not found in {where}")
         return None
 
@@ -419,7 +435,10 @@ class _Resolver:
             given.add(found.attribute)
         for argument in contract.job_arguments:
             if argument.required and argument.attribute not in given and argument.default is None:
-                self.fail(("steps", step_name), f"job argument {argument.flag} of contract {contract.name} is required; add job_args: {{{argument.attribute}: ...}}")
+                self.fail(
+                    ("steps", step_name),
+                    f"job argument {argument.flag} of contract {contract.name} is required; add job_args: {{{argument.attribute}: ...}}",
+                )
         return values
 
     def _check_expect(self, step_name: str, entry: StepEntry, contract: Contract) -> None:
@@ -452,7 +471,9 @@ class _Resolver:
         try:
             return topological_order(list(self.parsed.steps), upstreams)
         except CycleError as exc:
-            self.fail(("steps", exc.cycle[0], "inputs"), f"steps form a cycle: {exc}; a step cannot depend on its own output")
+            self.fail(
+                ("steps", exc.cycle[0], "inputs"), f"steps form a cycle: {exc}; a step cannot depend on its own output"
+            )
             return list(self.parsed.steps)
 
 

@@ -22,12 +22,12 @@ from typing import Any
 
 import pytest
 
-from pytest_cursus.formats.contracts import Contract, contract_stem, load_contract
 from pytest_cursus.errors import ConfigError, ConfigErrors, CursusError
-from pytest_cursus.reporting.failure_text import shown_path
-from pytest_cursus.plugin.scenario_items import CursusItem
+from pytest_cursus.formats.contracts import Contract, contract_stem, load_contract
 from pytest_cursus.plan.scenario_plan import ScenarioPlan, StepPlan, load_scenario, looks_like_scenario
+from pytest_cursus.plugin.scenario_items import CursusItem
 from pytest_cursus.plugin.session import OPTIONS_KEY, file_lookups, step_launcher, workspace_root
+from pytest_cursus.reporting.failure_text import shown_path
 
 SCENARIO_PLANS_KEY = pytest.StashKey[list[ScenarioPlan]]()
 
@@ -110,14 +110,25 @@ class ContractItem(CursusItem):
             if (root / wanted).is_file():
                 return self._standalone((root / wanted).resolve())
         matches = sorted(
-            {path.resolve() for root in options.scripts if root.is_dir() for path in root.rglob(Path(wanted).name) if path.is_file()}
+            {
+                path.resolve()
+                for root in options.scripts
+                if root.is_dir()
+                for path in root.rglob(Path(wanted).name)
+                if path.is_file()
+            }
         )
         if len(matches) == 1:
             return self._standalone(matches[0])
         if len(matches) > 1:
             listed = ", ".join(str(shown_path(path, self.config.rootpath)) for path in matches)
-            raise ContractMismatch(f"entry point {wanted!r} of contract {self.contract.name} is ambiguous in --cursus-scripts: {listed}")
-        searched = ", ".join(str(shown_path(root, self.config.rootpath)) for root in options.scripts) or "no --cursus-scripts directory"
+            raise ContractMismatch(
+                f"entry point {wanted!r} of contract {self.contract.name} is ambiguous in --cursus-scripts: {listed}"
+            )
+        searched = (
+            ", ".join(str(shown_path(root, self.config.rootpath)) for root in options.scripts)
+            or "no --cursus-scripts directory"
+        )
         raise ContractMismatch(
             f"entry point {wanted!r} of contract {self.contract.name} ({shown_path(self.contract.path, self.config.rootpath)}) "
             f"not found: searched {searched}, and no scenario under --cursus-scenarios uses this contract; "
@@ -163,7 +174,11 @@ def _from_step(plan: ScenarioPlan, step: StepPlan, rootdir: Path) -> ScriptUnder
     env = {name: "" for name in step.contract.required_env}
     env.update(step.env)
     return ScriptUnderCheck(
-        step.script, step.module, step.python_path, env, f"run by step {step.name!r} of {shown_path(plan.path, rootdir)}"
+        step.script,
+        step.module,
+        step.python_path,
+        env,
+        f"run by step {step.name!r} of {shown_path(plan.path, rootdir)}",
     )
 
 
@@ -183,7 +198,6 @@ def _scenario_plans(config: pytest.Config) -> list[ScenarioPlan]:
                 continue  # reported by the scenario's own item
         config.stash[SCENARIO_PLANS_KEY] = plans
     return config.stash[SCENARIO_PLANS_KEY]
-
 
 
 def _indent(text: str, spaces: int) -> str:

@@ -20,7 +20,11 @@ if TYPE_CHECKING:
 
 # boto3 signs every request, so it needs credentials even for a local server; these are set
 # for the session when none are configured (moto accepts any)
-DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+DUMMY_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
 
 class CursusRunner:
@@ -36,10 +40,10 @@ class CursusRunner:
     def __call__(self, path: str | os.PathLike[str], step: str | None = None, **options: Any) -> ScenarioRun | StepRun:
         import dataclasses
 
-        from pytest_cursus.run.extension_hooks import ExtensionHooks
         from pytest_cursus.notebook.api import execute_scenario, execute_step, notebook_options
-        from pytest_cursus.run.options import CursusOptions
         from pytest_cursus.plugin.session import OPTIONS_KEY, cache_root
+        from pytest_cursus.run.extension_hooks import ExtensionHooks
+        from pytest_cursus.run.options import CursusOptions
 
         config = self._request.config
         session_options = config.stash.get(OPTIONS_KEY, None) or CursusOptions()

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_cursus.errors import CursusError
-from pytest_cursus.reporting.failure_text import describe_failure, shown_path
 from pytest_cursus.plan.input_schemas import InputSchema, input_schema, missing_schema_advice
+from pytest_cursus.plan.scenario_plan import ScenarioPlan, SourceInput, UpstreamInput
 from pytest_cursus.plugin.scenario_items import (
     STEP_RESULT_KEY,
     StepFailed,
@@ -25,9 +25,9 @@ from pytest_cursus.plugin.scenario_items import (
     _ScenarioItem,
     _upstream_failures_reported,
 )
-from pytest_cursus.run.options import CursusOptions
-from pytest_cursus.plan.scenario_plan import ScenarioPlan, SourceInput, UpstreamInput
 from pytest_cursus.plugin.session import OPTIONS_KEY, cache_subdir, pipeline_for, step_launcher, workspace_root
+from pytest_cursus.reporting.failure_text import describe_failure, shown_path
+from pytest_cursus.run.options import CursusOptions
 
 if TYPE_CHECKING:
     from pytest_cursus.run.fuzzing import FuzzReport, SavedExample
@@ -101,7 +101,9 @@ class IsolationItem(_ScenarioItem):
 
     def runtest(self) -> None:
         pipeline = pipeline_for(self.config)
-        result = _isolation_run(self.config).run(self.plan, self.step, lambda name: pipeline.source_data(self.plan, name))
+        result = _isolation_run(self.config).run(
+            self.plan, self.step, lambda name: pipeline.source_data(self.plan, name)
+        )
         self.stash[STEP_RESULT_KEY] = result
         if not result.passed:
             raise StepFailed(result)
@@ -140,18 +142,23 @@ class FuzzItem(_ScenarioItem):
             if schema is not None:
                 schemas[name] = schema
             elif settings and settings.inputs:
-                pytest.skip(f"fuzz.inputs names {name!r}, which has no schema: {missing_schema_advice(self.plan, self.step, name)}")
+                pytest.skip(
+                    f"fuzz.inputs names {name!r}, which has no schema: {missing_schema_advice(self.plan, self.step, name)}"
+                )
         if not schemas:
             listed = ", ".join(step_plan.inputs) or "(none wired)"
             advice = "; ".join(missing_schema_advice(self.plan, self.step, name) for name in step_plan.inputs)
-            pytest.skip(f"no input of step {self.step!r} has a schema to generate data from (inputs: {listed}); {advice or 'wire an input with a data: schema'}")
+            pytest.skip(
+                f"no input of step {self.step!r} has a schema to generate data from (inputs: {listed}); {advice or 'wire an input with a data: schema'}"
+            )
         return schemas
 
     def setup(self) -> None:
         replay = self.replay
         generated = set(replay.inputs) if replay is not None else set(self.fuzzed_schemas())
         upstream = [
-            name for name, binding in self.plan.steps[self.step].inputs.items()
+            name
+            for name, binding in self.plan.steps[self.step].inputs.items()
             if isinstance(binding, UpstreamInput) and name not in generated
         ]
         if upstream and self.config.stash[OPTIONS_KEY].mode != "isolation":
@@ -179,7 +186,9 @@ class FuzzItem(_ScenarioItem):
             from pytest_cursus.run.isolation import MissingSchema
 
             try:
-                generated_data = _isolation_run(self.config).inputs(self.plan, self.step, lambda source: pipeline.source_data(self.plan, source))
+                generated_data = _isolation_run(self.config).inputs(
+                    self.plan, self.step, lambda source: pipeline.source_data(self.plan, source)
+                )
             except MissingSchema as exc:
                 pytest.skip(str(exc))
             data.update({name: generated_data[name] for name in isolated})
@@ -196,7 +205,10 @@ class FuzzItem(_ScenarioItem):
 
         options = self.config.stash[OPTIONS_KEY]
         step_plan = self.plan.steps[self.step]
-        fuzzer = StepFuzzer(StepRunner(workspace_root(self.config) / "_fuzz", launcher=step_launcher(self.config)), database=cache_subdir(self.config, HYPOTHESIS_DIR))
+        fuzzer = StepFuzzer(
+            StepRunner(workspace_root(self.config) / "_fuzz", launcher=step_launcher(self.config)),
+            database=cache_subdir(self.config, HYPOTHESIS_DIR),
+        )
         replay = self.replay
         if replay is not None:
             result, _ = fuzzer.run_once(step_plan, {**self._other_inputs(set(replay.inputs)), **replay.inputs})
@@ -209,7 +221,9 @@ class FuzzItem(_ScenarioItem):
         settings = step_plan.fuzz
         examples = options.fuzz or (settings.examples if settings else DEFAULT_EXAMPLES)
         max_rows = settings.max_rows if settings else DEFAULT_MAX_ROWS
-        report = fuzzer.run(step_plan, schemas, self._other_inputs(set(schemas)), examples=examples, max_rows=max_rows, key=self.nodeid)
+        report = fuzzer.run(
+            step_plan, schemas, self._other_inputs(set(schemas)), examples=examples, max_rows=max_rows, key=self.nodeid
+        )
         self.add_report_section("call", "cursus fuzz", _statistics(report))
         self.user_properties.append(("cursus_fuzz_runs", report.runs))
         failure = report.failure
@@ -217,7 +231,11 @@ class FuzzItem(_ScenarioItem):
             return
         self.stash[STEP_RESULT_KEY] = failure.result
         saved = SavedExample.save(
-            cache_subdir(self.config, FAILURES_DIR) / self.plan.name / self.step, self.plan.path, self.step, failure.tables, schemas
+            cache_subdir(self.config, FAILURES_DIR) / self.plan.name / self.step,
+            self.plan.path,
+            self.step,
+            failure.tables,
+            schemas,
         )
         raise FuzzFailed(self._failure_text(report, schemas, saved))
 
@@ -244,7 +262,10 @@ class FuzzItem(_ScenarioItem):
                 textwrap.indent(render_table(table), "  "),
             ]
         if failure.flaky:
-            lines += ["", f"note: the script did not fail again when hypothesis replayed it ({failure.flaky}): it may be flaky"]
+            lines += [
+                "",
+                f"note: the script did not fail again when hypothesis replayed it ({failure.flaky}): it may be flaky",
+            ]
         lines += ["", describe_failure(failure.result)]
         lines += [
             "",

@@ -13,9 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from pytest_cursus.run.options import OPTIONS, CursusOptions, OptionError, resolve_options
 from pytest_cursus.plugin.fixtures import cursus_run, cursus_s3_endpoint  # noqa: F401  (fixtures of the plugin)
-from pytest_cursus.plugin.session import OPTIONS_KEY, RUN_ID_KEY, SELECTED_STEPS_KEY, is_xdist_worker, scenarios_collected
+from pytest_cursus.plugin.session import (
+    OPTIONS_KEY,
+    RUN_ID_KEY,
+    SELECTED_STEPS_KEY,
+    is_xdist_worker,
+    scenarios_collected,
+)
+from pytest_cursus.run.options import OPTIONS, CursusOptions, OptionError, resolve_options
 
 MARKERS = {
     "cursus": "an item collected by pytest-cursus",
@@ -35,8 +41,8 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    from pytest_cursus.run.extension_hooks import ExtensionHooks
     from pytest_cursus.plugin.session import EXTENSIONS_KEY
+    from pytest_cursus.run.extension_hooks import ExtensionHooks
 
     # path-aware, like pytest's own hooks: a conftest.py applies to the scenarios below it
     session.config.stash[EXTENSIONS_KEY] = ExtensionHooks(session.gethookproxy)
@@ -82,7 +88,9 @@ def pytest_configure(config: pytest.Config) -> None:
                 f"--cursus-workspace / cursus_workspace: {options.workspace} cannot be created ({exc.strerror or exc}): give a writable directory"
             ) from None
     if options.debug and getattr(config.option, "numprocesses", None):
-        raise pytest.UsageError("--cursus-debug runs steps in the pytest process so a debugger can stop in them; it cannot be combined with -n (xdist workers have no terminal): drop -n, and select the step with -k")
+        raise pytest.UsageError(
+            "--cursus-debug runs steps in the pytest process so a debugger can stop in them; it cannot be combined with -n (xdist workers have no terminal): drop -n, and select the step with -k"
+        )
     config.stash[OPTIONS_KEY] = options
     if options.fuzz_replay:
         from pytest_cursus.plugin.generated_data_items import replays
@@ -153,7 +161,9 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     if options is not None and options.contracts:
         from pytest_cursus.formats.contracts import is_contract_file
 
-        if is_contract_file(file_path) and any(file_path == root or root in file_path.parents for root in options.contracts):
+        if is_contract_file(file_path) and any(
+            file_path == root or root in file_path.parents for root in options.contracts
+        ):
             from pytest_cursus.plugin.contract_items import ContractYamlFile
 
             return ContractYamlFile.from_parent(parent, path=file_path)
@@ -172,7 +182,9 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Setup-phase errors of our items (invalid scenario, failed upstream) read like failures.
 
     pytest formats setup errors without ``repr_failure``, so the text is put on the report here.

@@ -25,14 +25,22 @@ class CursusHtml:
         self.reporter = reporter
 
     def pytest_html_results_table_header(self, cells: list[str]) -> None:
-        cells[3:3] = ['<th class="cursus-col">Wall</th>', '<th class="cursus-col">Peak memory</th>', '<th class="cursus-col">Cache</th>']
+        cells[3:3] = [
+            '<th class="cursus-col">Wall</th>',
+            '<th class="cursus-col">Peak memory</th>',
+            '<th class="cursus-col">Cache</th>',
+        ]
 
     def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
         from pytest_cursus.reporting.html_fragments import step_cells
 
         record = self._record_of(report)
         wall, peak, cache = step_cells(record)  # numbers and fixed words: nothing to escape
-        cells[3:3] = [f'<td class="col-cursus-wall">{wall}</td>', f'<td class="col-cursus-peak">{peak}</td>', f'<td class="col-cursus-cache">{cache}</td>']
+        cells[3:3] = [
+            f'<td class="col-cursus-wall">{wall}</td>',
+            f'<td class="col-cursus-peak">{peak}</td>',
+            f'<td class="col-cursus-cache">{cache}</td>',
+        ]
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Put the step's details among the report's extras before pytest-html (trylast) reads them."""
@@ -50,7 +58,9 @@ class CursusHtml:
         added += [extras.html(f'<div class="cursus-details">{profile_comparison(c)}</div>') for c in comparisons or ()]
         report.extras = [*getattr(report, "extras", []), *added]  # type: ignore[attr-defined]
 
-    def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str], session: Any) -> None:
+    def pytest_html_results_summary(
+        self, prefix: list[str], summary: list[str], postfix: list[str], session: Any
+    ) -> None:
         records = self.reporter.sorted_records()
         comparisons = self.reporter.sorted_comparisons()
         if not records and not comparisons:

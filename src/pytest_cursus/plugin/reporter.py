@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_cursus.run.options import CursusOptions
 from pytest_cursus.plugin.session import RUN_ID_KEY, is_xdist_worker, scenarios_collected
+from pytest_cursus.run.options import CursusOptions
 
 # The report models (pydantic) are imported when a cursus item first reports: a session with
 # no scenario, in a project that merely has the plugin installed, never pays for them.
@@ -47,7 +47,9 @@ class CursusReporter:
         self.parsed: weakref.WeakKeyDictionary[pytest.TestReport, ReportedStep] = weakref.WeakKeyDictionary()
         # synthetic vs real profiles, the first of each (scenario file, scenario, subject)
         self.comparisons: dict[tuple[str, str, str], ProfileComparison] = {}
-        self.report_comparisons: weakref.WeakKeyDictionary[pytest.TestReport, list[ProfileComparison]] = weakref.WeakKeyDictionary()
+        self.report_comparisons: weakref.WeakKeyDictionary[pytest.TestReport, list[ProfileComparison]] = (
+            weakref.WeakKeyDictionary()
+        )
         self.baseline: RunReport | None = None
         if options.baseline is not None:
             from pytest_cursus.reporting.run_report import RunReportError, read_run_report
@@ -76,7 +78,9 @@ class CursusReporter:
         )
 
     @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report: pytest.TestReport = yield
         if not scenarios_collected():
             return report  # so this is not a step
@@ -92,17 +96,39 @@ class CursusReporter:
             if isinstance(failed_upstream, StepResult):  # UpstreamFailed: the failure must not go unlisted
                 produced.append(failed_upstream)
             if produced:
-                setattr(report, SETUP_RECORDS_ATTRIBUTE, [_record(item, r.step, "passed" if r.passed else "failed", r, as_setup=True) for r in produced])
+                setattr(
+                    report,
+                    SETUP_RECORDS_ATTRIBUTE,
+                    [_record(item, r.step, "passed" if r.passed else "failed", r, as_setup=True) for r in produced],
+                )
             if isinstance(item, StepItem) and not report.passed:
                 reason = report.longrepr[2] if report.skipped and isinstance(report.longrepr, tuple) else None
-                setattr(report, RECORD_ATTRIBUTE, _record(item, item.step, "skipped" if report.skipped else "error", None, nodeid=item.nodeid, skip_reason=reason))
+                setattr(
+                    report,
+                    RECORD_ATTRIBUTE,
+                    _record(
+                        item,
+                        item.step,
+                        "skipped" if report.skipped else "error",
+                        None,
+                        nodeid=item.nodeid,
+                        skip_reason=reason,
+                    ),
+                )
         elif call.when == "call" and isinstance(item, StepItem):
             result = item.stash.get(STEP_RESULT_KEY, None)
             outcome = "skipped" if report.skipped else report.outcome
             setattr(
                 report,
                 RECORD_ATTRIBUTE,
-                _record(item, item.step, outcome, result, nodeid=item.nodeid, baseline=item.stash.get(BASELINE_CHECK_KEY, None)),
+                _record(
+                    item,
+                    item.step,
+                    outcome,
+                    result,
+                    nodeid=item.nodeid,
+                    baseline=item.stash.get(BASELINE_CHECK_KEY, None),
+                ),
             )
         return report
 
@@ -132,7 +158,10 @@ class CursusReporter:
                 self.records[_key(record)] = record
         if carried:
             scenario_file = report.nodeid.split("::")[0]
-            parsed = [ProfileComparison.model_validate_json(value).model_copy(update={"scenario_file": scenario_file}) for value in carried]
+            parsed = [
+                ProfileComparison.model_validate_json(value).model_copy(update={"scenario_file": scenario_file})
+                for value in carried
+            ]
             self.report_comparisons[report] = parsed
             for comparison in parsed:
                 self.comparisons.setdefault((scenario_file, comparison.scenario, comparison.subject), comparison)
@@ -147,7 +176,10 @@ class CursusReporter:
         from pytest_cursus.reporting.run_report import RunReport, machine, versions
 
         return RunReport(
-            versions=versions(), machine=machine(), steps=[r.record() for r in self.sorted_records()], profile_comparisons=self.sorted_comparisons()
+            versions=versions(),
+            machine=machine(),
+            steps=[r.record() for r in self.sorted_records()],
+            profile_comparisons=self.sorted_comparisons(),
         )
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -211,4 +243,3 @@ def _record(
 
 def _key(record: ReportedStep) -> tuple[str, str, str]:
     return (record.scenario_file, record.scenario, record.step)
-

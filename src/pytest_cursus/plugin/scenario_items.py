@@ -10,16 +10,16 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_cursus.plan.dag import Edge
 from pytest_cursus.checks.edge_checks import check_edge
 from pytest_cursus.errors import ConfigError, ConfigErrors, CursusError, DataSourceError, SourceLocation
-from pytest_cursus.reporting.failure_text import describe_failure
-from pytest_cursus.run.pipeline import UpstreamFailed
-from pytest_cursus.results import StepResult
+from pytest_cursus.plan.dag import Edge
 from pytest_cursus.plan.scenario_plan import ScenarioPlan, load_scenario
 from pytest_cursus.plugin.reporter import BASELINE_CHECK_KEY, SETUP_RESULTS_KEY, reporter_for
-from pytest_cursus.reporting.baseline import describe_regression
 from pytest_cursus.plugin.session import OPTIONS_KEY, SELECTED_STEPS_KEY, file_lookups, pipeline_for
+from pytest_cursus.reporting.baseline import describe_regression
+from pytest_cursus.reporting.failure_text import describe_failure
+from pytest_cursus.results import StepResult
+from pytest_cursus.run.pipeline import UpstreamFailed
 
 if TYPE_CHECKING:
     from _pytest._code.code import TerminalRepr  # what Item.repr_failure may return; not public API
@@ -90,7 +90,7 @@ class CursusItem(pytest.Item):
     def explain(self, excinfo: pytest.ExceptionInfo[BaseException]) -> str | None:
         return _explain(excinfo)
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> "str | TerminalRepr":
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str | TerminalRepr:
         return self.explain(excinfo) or super().repr_failure(excinfo, style=style)
 
 
@@ -118,7 +118,9 @@ class StepItem(_ScenarioItem):
         _note_setup(self, produced)
 
     def runtest(self) -> None:
-        result = pipeline_for(self.config).run_step(self.plan, self.step, in_process=self.config.stash[OPTIONS_KEY].debug)
+        result = pipeline_for(self.config).run_step(
+            self.plan, self.step, in_process=self.config.stash[OPTIONS_KEY].debug
+        )
         self.stash[STEP_RESULT_KEY] = result
         if result.cached:
             self.user_properties.append(("cursus_cache", "hit"))
@@ -129,7 +131,9 @@ class StepItem(_ScenarioItem):
         if check is not None:
             self.stash[BASELINE_CHECK_KEY] = check
             if check.status == "regressed":
-                raise BaselineRegression(self.plan.name, self.step, describe_regression(check, reporter.thresholds), check.baseline_file)  # type: ignore[union-attr]
+                raise BaselineRegression(
+                    self.plan.name, self.step, describe_regression(check, reporter.thresholds), check.baseline_file
+                )  # type: ignore[union-attr]
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.plan.steps[self.step].line - 1, f"{self.plan.name}::{self.step}"

@@ -9,16 +9,16 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_cursus.run.options import CursusOptions
 from pytest_cursus.project_root import S3_CACHE_DIR, STEP_CACHE_DIR
+from pytest_cursus.run.options import CursusOptions
 
 if TYPE_CHECKING:
+    from pytest_cursus.cache.store import OutputCache
     from pytest_cursus.data.s3_source import S3Access
     from pytest_cursus.execution.launcher import StepLauncher
+    from pytest_cursus.plan.scenario_plan import FileLookups
     from pytest_cursus.run.extension_hooks import ExtensionHooks
     from pytest_cursus.run.pipeline import PipelineRun
-    from pytest_cursus.plan.scenario_plan import FileLookups
-    from pytest_cursus.cache.store import OutputCache
 
 OPTIONS_KEY = pytest.StashKey[CursusOptions]()
 PIPELINE_KEY = pytest.StashKey["PipelineRun"]()
@@ -55,7 +55,11 @@ def pipeline_for(config: pytest.Config) -> PipelineRun:
 
         extensions = config.stash.get(EXTENSIONS_KEY, None) or ExtensionHooks()
         config.stash[PIPELINE_KEY] = PipelineRun(
-            workspace_root(config), cache=step_cache(config), s3=s3_access(config), extensions=extensions, launcher=step_launcher(config)
+            workspace_root(config),
+            cache=step_cache(config),
+            s3=s3_access(config),
+            extensions=extensions,
+            launcher=step_launcher(config),
         )
     return config.stash[PIPELINE_KEY]
 
@@ -87,7 +91,9 @@ def step_launcher(config: pytest.Config) -> StepLauncher:
             from pytest_cursus.execution.step_runner import child_environment
             from pytest_cursus.execution.warm_executor import WarmForkLauncher
 
-            launcher = WarmForkLauncher(base_env=child_environment({}), workdir=workspace_root(config) / "_warm", preload=options.preload)
+            launcher = WarmForkLauncher(
+                base_env=child_environment({}), workdir=workspace_root(config) / "_warm", preload=options.preload
+            )
         config.stash[LAUNCHER_KEY] = launcher
     return config.stash[LAUNCHER_KEY]
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pytest_cursus.results import StepMetrics
 from pytest_cursus.reporting.regression_thresholds import Thresholds
 from pytest_cursus.reporting.run_report import BaselineCheck, RunReport, StepRecord
+from pytest_cursus.results import StepMetrics
 
 
 def compare_metrics(
@@ -41,7 +41,14 @@ def compare_metrics(
 
 
 def check_step(
-    scenario: str, step: str, metrics: StepMetrics | None, *, cached: bool, baseline: RunReport, thresholds: Thresholds, baseline_file: str
+    scenario: str,
+    step: str,
+    metrics: StepMetrics | None,
+    *,
+    cached: bool,
+    baseline: RunReport,
+    thresholds: Thresholds,
+    baseline_file: str,
 ) -> BaselineCheck:
     """The comparison of one step of this run with the baseline's, or why it was not compared."""
     old = baseline.by_key().get((scenario, step))
@@ -60,13 +67,31 @@ def check_step(
     if old.failure is not None:
         return not_compared("failed in the baseline run")
     return compare_metrics(
-        old.metrics.wall_seconds, metrics.wall_seconds, old.metrics.peak_rss_bytes, metrics.peak_rss_bytes, thresholds, baseline_file
+        old.metrics.wall_seconds,
+        metrics.wall_seconds,
+        old.metrics.peak_rss_bytes,
+        metrics.peak_rss_bytes,
+        thresholds,
+        baseline_file,
     )
 
 
-def compare_runs(old: RunReport, new: RunReport, thresholds: Thresholds, baseline_file: str) -> list[tuple[StepRecord, BaselineCheck]]:
+def compare_runs(
+    old: RunReport, new: RunReport, thresholds: Thresholds, baseline_file: str
+) -> list[tuple[StepRecord, BaselineCheck]]:
     return [
-        (step, check_step(step.scenario, step.step, step.metrics, cached=step.cached, baseline=old, thresholds=thresholds, baseline_file=baseline_file))
+        (
+            step,
+            check_step(
+                step.scenario,
+                step.step,
+                step.metrics,
+                cached=step.cached,
+                baseline=old,
+                thresholds=thresholds,
+                baseline_file=baseline_file,
+            ),
+        )
         for step in new.steps
     ]
 

@@ -17,7 +17,11 @@ def describe_failure(result: StepResult, *, ran_as_setup: bool = False) -> str:
     if failure.script_traceback:
         lines += ["", "Script traceback:", textwrap.indent(failure.script_traceback.rstrip(), "  ")]
     if result.stderr_tail.strip() and failure.kind not in ("expectation", "input_modified"):
-        lines += ["", f"Last lines of stderr ({result.stderr_path}):", textwrap.indent(result.stderr_tail.rstrip(), "  ")]
+        lines += [
+            "",
+            f"Last lines of stderr ({result.stderr_path}):",
+            textwrap.indent(result.stderr_tail.rstrip(), "  "),
+        ]
     if Path(result.workspace).exists():
         lines += ["", f"Workspace kept for inspection: {result.workspace}"]
     else:

@@ -52,13 +52,17 @@ def step_cells(record: StepRecord | None) -> tuple[str, str, str]:
 def step_details(record: ReportedStep, thresholds: Thresholds | None = None) -> str:
     parts = [f'<div class="cursus-details" data-step="{escape(record.step)}">']
     if record.failure is not None:
-        parts.append(f'<p class="cursus-failure"><b>{escape(record.failure.kind)}</b>: {escape(record.failure.message)}</p>')
+        parts.append(
+            f'<p class="cursus-failure"><b>{escape(record.failure.kind)}</b>: {escape(record.failure.message)}</p>'
+        )
         if record.failure.script_traceback:
             parts.append(f"<h4>Script traceback</h4><pre>{escape(record.failure.script_traceback)}</pre>")
     if record.skip_reason:
         parts.append(f"<p>{escape(record.skip_reason)}</p>")
     if record.baseline is not None and record.baseline.status == "regressed":
-        parts.append(f'<p class="cursus-failure">baseline regression: {escape(describe_regression(record.baseline, thresholds or Thresholds()))}</p>')
+        parts.append(
+            f'<p class="cursus-failure">baseline regression: {escape(describe_regression(record.baseline, thresholds or Thresholds()))}</p>'
+        )
     if record.metrics is not None:  # its memory chart is in the summary, with the scenario's others
         parts.append(_metrics_table(record))
     if record.recommendations:
@@ -69,7 +73,9 @@ def step_details(record: ReportedStep, thresholds: Thresholds | None = None) -> 
         parts.append(_outputs(record))
     if record.env:
         rows = "".join(f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>" for k, v in sorted(record.env.items()))
-        parts.append(f'<details><summary>Environment ({len(record.env)})</summary><table class="cursus-metrics">{rows}</table></details>')
+        parts.append(
+            f'<details><summary>Environment ({len(record.env)})</summary><table class="cursus-metrics">{rows}</table></details>'
+        )
     for label, text in (("stdout", record.stdout_excerpt), ("stderr", record.stderr_excerpt)):
         parts.append(_log(label, text, record))
     if record.workspace:
@@ -85,7 +91,9 @@ def summary_block(records: Sequence[StepRecord], comparisons: Sequence[ProfileCo
     profiles: dict[tuple[str, str], list[ProfileComparison]] = {}
     for comparison in comparisons:
         profiles.setdefault((comparison.scenario_file or "", comparison.scenario), []).append(comparison)
-    for (scenario_file, scenario), group in by_scenario(sorted(records, key=lambda r: (r.scenario_file, r.position))).items():
+    for (scenario_file, scenario), group in by_scenario(
+        sorted(records, key=lambda r: (r.scenario_file, r.position))
+    ).items():
         parts.append(f'<div class="cursus-scenario" data-scenario="{escape(scenario)}">')
         parts.append(f"<h3>Scenario {escape(scenario)} <small>({escape(scenario_file)})</small></h3>")
         parts.append(f'<div class="cursus-dag-box">{dag_svg(dag_nodes(group), title=f"DAG of {scenario}")}</div>')
@@ -104,12 +112,16 @@ def summary_block(records: Sequence[StepRecord], comparisons: Sequence[ProfileCo
         hints = [(r, hint) for r in group for hint in r.recommendations]
         if hints:
             parts.append("<h4>Recommendations</h4><ul>")
-            parts += [f'<li class="cursus-hint"><b>{escape(r.step)}</b>: {escape(hint.message)}</li>' for r, hint in hints]
+            parts += [
+                f'<li class="cursus-hint"><b>{escape(r.step)}</b>: {escape(hint.message)}</li>' for r, hint in hints
+            ]
             parts.append("</ul>")
         parts += [profile_comparison(comparison) for comparison in profiles.pop((scenario_file, scenario), [])]
         parts.append("</div>")
     for (scenario_file, scenario), left in profiles.items():  # no step record of that scenario (rare)
-        parts.append(f'<div class="cursus-scenario" data-scenario="{escape(scenario)}"><h3>Scenario {escape(scenario)} <small>({escape(scenario_file)})</small></h3>')
+        parts.append(
+            f'<div class="cursus-scenario" data-scenario="{escape(scenario)}"><h3>Scenario {escape(scenario)} <small>({escape(scenario_file)})</small></h3>'
+        )
         parts += [profile_comparison(comparison) for comparison in left]
         parts.append("</div>")
     parts.append("</div>")
@@ -119,14 +131,23 @@ def summary_block(records: Sequence[StepRecord], comparisons: Sequence[ProfileCo
 _DIFFERS = ' class="cursus-differs"'
 # the cells of each side that show a kind of difference (0 type, 1 null rate, 2 range or values);
 # a column on one side only is marked by its "absent" cell
-_DIFFERING_CELLS = {"dtype": (0,), "null_rate": (1,), "range": (2,), "categories": (2,), "only_synthetic": (), "only_real": ()}
+_DIFFERING_CELLS = {
+    "dtype": (0,),
+    "null_rate": (1,),
+    "range": (2,),
+    "categories": (2,),
+    "only_synthetic": (),
+    "only_real": (),
+}
 
 
 def profile_comparison(comparison: ProfileComparison) -> str:
     """Synthetic and real data side by side: per column the type, null rate and range or value
     set of each side, differing cells marked, then what to change in the synthetic spec."""
     read_by = f" <small>(input of step {escape(comparison.step)})</small>" if comparison.step else ""
-    parts = [f'<div class="cursus-profile" data-subject="{escape(comparison.subject)}"><h4>Synthetic vs real: {escape(comparison.subject)}{read_by}</h4>']
+    parts = [
+        f'<div class="cursus-profile" data-subject="{escape(comparison.subject)}"><h4>Synthetic vs real: {escape(comparison.subject)}{read_by}</h4>'
+    ]
     if not comparison.compared or comparison.synthetic is None or comparison.real is None:
         parts.append(f'<p class="cursus-hint">{escape(comparison.headline())}</p></div>')
         return "".join(parts)
@@ -162,7 +183,7 @@ def profile_comparison(comparison: ProfileComparison) -> str:
 def _profile_cells(cells: ColumnCells, marked: set[int]) -> str:
     if not cells.dtype:
         return '<td colspan="3" class="cursus-absent cursus-differs">absent</td>'
-    return "".join(f'<td{_DIFFERS if index in marked else ""}>{escape(text)}</td>' for index, text in enumerate(cells))
+    return "".join(f"<td{_DIFFERS if index in marked else ''}>{escape(text)}</td>" for index, text in enumerate(cells))
 
 
 def dag_nodes(group: Sequence[StepRecord]) -> dict[str, DagNode]:
@@ -185,14 +206,25 @@ def _metrics_table(record: StepRecord) -> str:
     m = record.metrics
     assert m is not None
     rows = [
-        ("cache", f"cached (key {record.cache_key[:12]}...)" if record.cached and record.cache_key else ("cached" if record.cached else "ran in this session")),
+        (
+            "cache",
+            f"cached (key {record.cache_key[:12]}...)"
+            if record.cached and record.cache_key
+            else ("cached" if record.cached else "ran in this session"),
+        ),
         ("wall time", f"{m.wall_seconds:.3f} s (import {m.import_seconds:.3f} s, main {m.main_seconds:.3f} s)"),
         ("CPU time", f"{m.cpu_seconds:.3f} s ({m.cpu_utilisation:.0%} of one core, {m.cpu_count} available)"),
-        ("peak memory", f"{m.peak_rss_mb:.1f} MB" + (f" of {record.max_memory_mb:g} MB limit" if record.max_memory_mb else "")),
+        (
+            "peak memory",
+            f"{m.peak_rss_mb:.1f} MB" + (f" of {record.max_memory_mb:g} MB limit" if record.max_memory_mb else ""),
+        ),
         ("read / written", f"{_size(m.read_bytes)} / {_size(m.write_bytes)}"),
         ("storage read / written", f"{_size(m.disk_read_bytes)} / {_size(m.disk_write_bytes)}"),
         ("inputs", _size(m.input_bytes)),
-        ("outputs", f"{_size(record.bytes_out)}" + (f", {record.rows_out:,} rows" if record.rows_out is not None else "")),
+        (
+            "outputs",
+            f"{_size(record.bytes_out)}" + (f", {record.rows_out:,} rows" if record.rows_out is not None else ""),
+        ),
         ("timeout", f"{record.timeout_seconds:g} s" if record.timeout_seconds else "none"),
     ]
     # every cell is a label or a number of ours: nothing to escape (a 1,000-step report pays per cell)
@@ -208,8 +240,10 @@ def _outputs(record: StepRecord) -> str:
             f"<td>{'' if output.rows is None else f'{output.rows:,}'}</td><td><code>{escape(output.path)}</code></td></tr>"
         )
     parts = [
-        ('<h4>Outputs</h4><table class="cursus-metrics cursus-outputs"><tr><th>output</th><th>files</th><th>size</th>'
-        f"<th>rows</th><th>path</th></tr>{''.join(rows)}</table>"),
+        (
+            '<h4>Outputs</h4><table class="cursus-metrics cursus-outputs"><tr><th>output</th><th>files</th><th>size</th>'
+            f"<th>rows</th><th>path</th></tr>{''.join(rows)}</table>"
+        ),
     ]
     for name, output in record.outputs.items():
         if not output.listing:

@@ -12,8 +12,8 @@ Caveats:
 
 from __future__ import annotations
 
-from pytest_cursus.results import StepMetrics
 from pytest_cursus.reporting.run_report import Recommendation
+from pytest_cursus.results import StepMetrics
 
 MEMORY_NEAR_LIMIT = 0.80  # peak RSS above this fraction of max_memory_mb
 ONE_CORE_LOW, ONE_CORE_HIGH = 0.85, 1.15  # average cores busy counted as "one core, fully"

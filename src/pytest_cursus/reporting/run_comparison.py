@@ -12,7 +12,9 @@ from pytest_cursus.reporting.svg_charts import sparkline
 TREND_TABLE_RUNS = 6  # runs shown as numbers; the sparkline covers all of them
 
 
-def comparison_lines(old: RunReport, new: RunReport, thresholds: Thresholds, baseline_file: str) -> tuple[list[str], int]:
+def comparison_lines(
+    old: RunReport, new: RunReport, thresholds: Thresholds, baseline_file: str
+) -> tuple[list[str], int]:
     """The table of every step of ``new`` against ``old``, and how many regressed."""
     pairs = compare_runs(old, new, thresholds, baseline_file)
     name_width = max([len(_name(s)) for s, _ in pairs] + [4])
@@ -65,7 +67,9 @@ def trend_lines(reports: Sequence[RunReport], labels: Sequence[str]) -> list[str
     for name, (walls, peaks) in series.items():
         for measure, values, fmt in (("wall s", walls, "{:.2f}"), ("peak MB", peaks, "{:.1f}")):
             cells = "".join(f" {'-' if values[i] is None else fmt.format(values[i]):>10}" for i in shown)
-            lines.append(f"{name if measure == 'wall s' else '':<{name_width}}  {measure:<8}{cells}  {sparkline(values)}")
+            lines.append(
+                f"{name if measure == 'wall s' else '':<{name_width}}  {measure:<8}{cells}  {sparkline(values)}"
+            )
     return lines
 
 
@@ -95,4 +99,4 @@ def _ratio(value: float | None) -> str:
 
 
 def _fit(text: str, width: int) -> str:
-    return text if len(text) <= width else "…" + text[-(width - 1):]
+    return text if len(text) <= width else "…" + text[-(width - 1) :]

@@ -26,10 +26,22 @@ from pytest_cursus.results import OutputFile, StepFailure, StepMetrics, StepResu
 SCHEMA_VERSION = 1
 FORMAT_NAME: Literal["pytest-cursus-run"] = "pytest-cursus-run"
 OUTPUT_LISTING_LIMIT = 200  # files listed per output; totals always cover every file
-VERSIONED_PACKAGES = ("pytest-cursus", "pytest", "pandas", "numpy", "pyarrow", "pydantic", "psutil", "pytest-xdist", "pytest-html")
+VERSIONED_PACKAGES = (
+    "pytest-cursus",
+    "pytest",
+    "pandas",
+    "numpy",
+    "pyarrow",
+    "pydantic",
+    "psutil",
+    "pytest-xdist",
+    "pytest-html",
+)
 
 ItemOutcome = Literal["passed", "failed", "skipped", "error"]
-RecommendationKind = Literal["memory_near_limit", "cpu_bound_one_core", "io_bound", "output_larger_than_input", "near_timeout"]
+RecommendationKind = Literal[
+    "memory_near_limit", "cpu_bound_one_core", "io_bound", "output_larger_than_input", "near_timeout"
+]
 
 
 class OutputRecord(BaseModel):
@@ -122,7 +134,9 @@ class RunReport(BaseModel):
 
     format: Literal["pytest-cursus-run"] = FORMAT_NAME
     schema_version: int = SCHEMA_VERSION
-    created: str = Field(default_factory=lambda: datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+    created: str = Field(
+        default_factory=lambda: datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    )
     versions: dict[str, str] = Field(default_factory=dict)
     machine: dict[str, str | int] = Field(default_factory=dict)
     steps: list[StepRecord] = Field(default_factory=list)
@@ -179,7 +193,9 @@ def read_run_report(path: Path) -> RunReport:
         raise RunReportError(f"{path}: not JSON ({exc}); expected a file written by --cursus-json") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
         found = document.get("format") if isinstance(document, dict) else type(document).__name__
-        raise RunReportError(f"{path}: expected format {FORMAT_NAME!r} (a file written by --cursus-json), found format={found!r}")
+        raise RunReportError(
+            f"{path}: expected format {FORMAT_NAME!r} (a file written by --cursus-json), found format={found!r}"
+        )
     if document.get("schema_version") != SCHEMA_VERSION:
         raise RunReportError(
             f"{path}: schema_version {document.get('schema_version')!r} is not one this version reads "

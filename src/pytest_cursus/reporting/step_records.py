@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pytest_cursus.results import StepResult
 from pytest_cursus.plan.scenario_plan import StepPlan
-from pytest_cursus.secret_env import SecretScrubber, mask_env
 from pytest_cursus.reporting.recommendations import recommend
 from pytest_cursus.reporting.run_report import BaselineCheck, ItemOutcome, ReportedStep, output_records
+from pytest_cursus.results import StepResult
+from pytest_cursus.secret_env import SecretScrubber, mask_env
 
 EXCERPT_HEAD_LINES = 40
 EXCERPT_TAIL_LINES = 160

@@ -72,7 +72,11 @@ def dag_svg(nodes: Mapping[str, DagNode], title: str = "") -> str:
     columns = layers(nodes)
     column_of = {name: index for index, column in enumerate(columns) for name in column}
     # an edge skipping a column is drawn as an arc over the boxes between: room for it on top
-    arc = _ARC_H if any(column_of[n] - column_of[u] > 1 for n in nodes for u in nodes[n].upstream if u in column_of) else 0
+    arc = (
+        _ARC_H
+        if any(column_of[n] - column_of[u] > 1 for n in nodes for u in nodes[n].upstream if u in column_of)
+        else 0
+    )
     widths = [max(_box_width(nodes[n]) for n in column) for column in columns]
     rows = max((len(c) for c in columns), default=1)
     height = _PAD * 2 + arc + rows * _NODE_H + (rows - 1) * _ROW_GAP
@@ -85,10 +89,14 @@ def dag_svg(nodes: Mapping[str, DagNode], title: str = "") -> str:
             position[name] = (x, arc + _PAD + offset + index * (_NODE_H + _ROW_GAP) - arc / 2, column_width)
         x += column_width + _COL_GAP
     parts = [
-        (f'<svg xmlns="http://www.w3.org/2000/svg" class="cursus-dag" width="{width:.0f}" height="{height:.0f}" '
-        f'viewBox="0 0 {width:.0f} {height:.0f}" role="img" aria-label="{escape(title or "pipeline DAG")}">'),
-        ('<defs><marker id="cursus-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
-        'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#555"/></marker></defs>'),
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" class="cursus-dag" width="{width:.0f}" height="{height:.0f}" '
+            f'viewBox="0 0 {width:.0f} {height:.0f}" role="img" aria-label="{escape(title or "pipeline DAG")}">'
+        ),
+        (
+            '<defs><marker id="cursus-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
+            'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#555"/></marker></defs>'
+        ),
     ]
     for name, node in nodes.items():
         x2, y2, _ = position[name]
@@ -146,9 +154,11 @@ def memory_chart_svg(
     span = max(wall_seconds, max((t for t, _ in series), default=0.0), 1e-3)
     # the text style is set once on the root and inherited: a report holds a thousand of these
     parts = [
-        (f'<svg xmlns="http://www.w3.org/2000/svg" class="cursus-memory-chart" width="{width}" height="{height}" '
-        'font-family="sans-serif" font-size="9" fill="#555" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">'),
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" class="cursus-memory-chart" width="{width}" height="{height}" '
+            'font-family="sans-serif" font-size="9" fill="#555" '
+            f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">'
+        ),
         f'<text x="{left}" y="13" font-size="11" font-weight="bold" fill="#222">{escape(_short_end(title, (width - left) // 12))}</text>',
         f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#fafafa" stroke="#ccc"/>',
     ]
@@ -163,7 +173,9 @@ def memory_chart_svg(
     )
     if limit_bytes and limit_bytes <= top_value:
         y = top + plot_h * (1 - limit_bytes / top_value)
-        parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#c62828" stroke-dasharray="4 3"/>')
+        parts.append(
+            f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#c62828" stroke-dasharray="4 3"/>'
+        )
     if series:
         points = [(left + plot_w * min(t / span, 1.0), top + plot_h * (1 - rss / top_value)) for t, rss in series]
         if len(points) == 1:
@@ -171,7 +183,9 @@ def memory_chart_svg(
         coordinates = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
         area = f"{points[0][0]:.1f},{top + plot_h} {coordinates} {points[-1][0]:.1f},{top + plot_h}"
         parts.append(f'<polygon points="{area}" fill="#1565c0" fill-opacity="0.15"/>')
-        parts.append(f'<polyline class="cursus-memory-line" points="{coordinates}" fill="none" stroke="#1565c0" stroke-width="1.6"/>')
+        parts.append(
+            f'<polyline class="cursus-memory-line" points="{coordinates}" fill="none" stroke="#1565c0" stroke-width="1.6"/>'
+        )
         parts.append(
             f'<text x="{left + plot_w}" y="13" text-anchor="end" font-size="10" fill="#1565c0">peak {peak / 2**20:.1f} MB</text>'
         )
@@ -191,19 +205,27 @@ def trend_chart_svg(
     steps = sorted({step for _, values in panels for step in values})
     height = len(panels) * (panel_h + 30) + legend_h * ((len(steps) + 2) // 3) + 20
     plot_w = width - left - right
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="cursus-trend-chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}">']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="cursus-trend-chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
+    ]
     for index, (label, values) in enumerate(panels):
         y0 = index * (panel_h + 30) + top
         plot_h = panel_h - top
         highest = max((v for series in values.values() for v in series if v is not None), default=1.0) or 1.0
-        parts.append(f'<text x="{left}" y="{y0 - 8}" font-family="sans-serif" font-size="12" font-weight="bold">{escape(label)}</text>')
+        parts.append(
+            f'<text x="{left}" y="{y0 - 8}" font-family="sans-serif" font-size="12" font-weight="bold">{escape(label)}</text>'
+        )
         parts.append(f'<rect x="{left}" y="{y0}" width="{plot_w}" height="{plot_h}" fill="#fafafa" stroke="#ccc"/>')
         for fraction in (0.0, 0.5, 1.0):
             y = y0 + plot_h * (1 - fraction)
-            parts.append(f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" font-family="sans-serif" font-size="9">{highest * fraction:.3g}</text>')
+            parts.append(
+                f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" font-family="sans-serif" font-size="9">{highest * fraction:.3g}</text>'
+            )
         for run_index, run in enumerate(runs):
             x = left + (plot_w * run_index / max(len(runs) - 1, 1))
-            parts.append(f'<text x="{x:.1f}" y="{y0 + plot_h + 12}" text-anchor="middle" font-family="sans-serif" font-size="9">{escape(_short(run))}</text>')
+            parts.append(
+                f'<text x="{x:.1f}" y="{y0 + plot_h + 12}" text-anchor="middle" font-family="sans-serif" font-size="9">{escape(_short(run))}</text>'
+            )
         for step in steps:
             colour = SERIES_COLOURS[steps.index(step) % len(SERIES_COLOURS)]
             series = values.get(step, [])
@@ -213,7 +235,9 @@ def trend_chart_svg(
                 if v is not None
             ]
             if len(points) > 1:
-                parts.append(f'<polyline points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in points)}" fill="none" stroke="{colour}" stroke-width="1.6"/>')
+                parts.append(
+                    f'<polyline points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in points)}" fill="none" stroke="{colour}" stroke-width="1.6"/>'
+                )
             parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{colour}"/>' for x, y in points]
     legend_y = len(panels) * (panel_h + 30) + 10
     for index, step in enumerate(steps):
@@ -221,7 +245,9 @@ def trend_chart_svg(
         y = legend_y + (index // 3) * legend_h
         colour = SERIES_COLOURS[index % len(SERIES_COLOURS)]
         parts.append(f'<rect x="{x:.1f}" y="{y - 8}" width="10" height="10" fill="{colour}"/>')
-        parts.append(f'<text x="{x + 14:.1f}" y="{y + 1}" font-family="sans-serif" font-size="10">{escape(step)}</text>')
+        parts.append(
+            f'<text x="{x + 14:.1f}" y="{y + 1}" font-family="sans-serif" font-size="10">{escape(step)}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -237,7 +263,8 @@ def sparkline(values: Sequence[float | None]) -> str:
     low, high = min(present), max(present)
     spread = high - low
     return "".join(
-        " " if v is None else SPARK_CHARS[0 if spread == 0 else round((v - low) / spread * (len(SPARK_CHARS) - 1))] for v in values
+        " " if v is None else SPARK_CHARS[0 if spread == 0 else round((v - low) / spread * (len(SPARK_CHARS) - 1))]
+        for v in values
     )
 
 
@@ -254,4 +281,4 @@ def _short_end(text: str, limit: int) -> str:
 
 
 def _short(text: str, limit: int = 18) -> str:
-    return text if len(text) <= limit else "…" + text[-(limit - 1):]
+    return text if len(text) <= limit else "…" + text[-(limit - 1) :]

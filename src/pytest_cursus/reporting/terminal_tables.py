@@ -9,7 +9,14 @@ from pytest_cursus.reporting.regression_thresholds import Thresholds
 from pytest_cursus.reporting.run_report import StepRecord
 
 WIDTH = 100
-_COLUMNS = (("outcome", 7, "<"), ("cached", 6, "<"), ("wall", 8, ">"), ("CPU", 8, ">"), ("peak MB", 8, ">"), ("rows out", 13, ">"))
+_COLUMNS = (
+    ("outcome", 7, "<"),
+    ("cached", 6, "<"),
+    ("wall", 8, ">"),
+    ("CPU", 8, ">"),
+    ("peak MB", 8, ">"),
+    ("rows out", 13, ">"),
+)
 _GAP = "  "
 
 
@@ -58,13 +65,18 @@ def summary_lines(records: Sequence[StepRecord], *, verbose: bool, thresholds: T
     if regressions:
         lines += ["", f"baseline regressions (against {regressions[0].baseline.baseline_file}):"]  # type: ignore[union-attr]
         for record in regressions:
-            lines.append(f"  {record.scenario}::{record.step}: {describe_regression(record.baseline, thresholds or Thresholds())}")  # type: ignore[arg-type]
+            lines.append(
+                f"  {record.scenario}::{record.step}: {describe_regression(record.baseline, thresholds or Thresholds())}"
+            )  # type: ignore[arg-type]
     hints = [(r, hint) for r in records for hint in r.recommendations]
     if hints and verbose:
         lines += ["", "recommendations:"]
         lines += [f"  {record.scenario}::{record.step}: {hint.message}" for record, hint in hints]
     elif hints:
-        lines += ["", f"{len(hints)} recommendation(s) for {len({r.key for r, _ in hints})} step(s): run with -v to see them"]
+        lines += [
+            "",
+            f"{len(hints)} recommendation(s) for {len({r.key for r, _ in hints})} step(s): run with -v to see them",
+        ]
     return lines
 
 

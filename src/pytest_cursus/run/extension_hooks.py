@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any, Final, final
 
 import pluggy
 
-from pytest_cursus.run import hookspecs
 from pytest_cursus.errors import CursusError
+from pytest_cursus.run import hookspecs
 
 if TYPE_CHECKING:
-    from pytest_cursus.results import StepResult
     from pytest_cursus.plan.scenario_plan import StepPlan
+    from pytest_cursus.results import StepResult
 
 HOOK_PREFIX: Final = "pytest_cursus_"
 HOOK_NAMES: Final = tuple(name for name in dir(hookspecs) if name.startswith(HOOK_PREFIX))
@@ -67,19 +67,38 @@ class ExtensionHooks:
 
     # --- the hooks, as the engine calls them -----------------------------------------------------
 
-    def data_source(self, scenario_path: Path, kind: str, name: str, spec: dict[str, Any], target_dir: Path) -> Path | None:
+    def data_source(
+        self, scenario_path: Path, kind: str, name: str, spec: dict[str, Any], target_dir: Path
+    ) -> Path | None:
         """The path of a custom source's data, or None when no plugin provides ``kind``."""
-        found = self._call(scenario_path, "pytest_cursus_data_source", kind=kind, name=name, spec=dict(spec), target_dir=target_dir, scenario_dir=scenario_path.parent)
+        found = self._call(
+            scenario_path,
+            "pytest_cursus_data_source",
+            kind=kind,
+            name=name,
+            spec=dict(spec),
+            target_dir=target_dir,
+            scenario_dir=scenario_path.parent,
+        )
         if found is not None and not isinstance(found, (str, Path)):
             raise HookFailed(
                 "pytest_cursus_data_source",
-                TypeError(f"expected a path for data source {name!r} (kind {kind!r}), got {found!r} (type={type(found).__name__})"),
+                TypeError(
+                    f"expected a path for data source {name!r} (kind {kind!r}), got {found!r} (type={type(found).__name__})"
+                ),
                 "",
             )
         return None if found is None else Path(found)
 
     def data_source_key(self, scenario_path: Path, kind: str, name: str, spec: dict[str, Any]) -> str | None:
-        found = self._call(scenario_path, "pytest_cursus_data_source_key", kind=kind, name=name, spec=dict(spec), scenario_dir=scenario_path.parent)
+        found = self._call(
+            scenario_path,
+            "pytest_cursus_data_source_key",
+            kind=kind,
+            name=name,
+            spec=dict(spec),
+            scenario_dir=scenario_path.parent,
+        )
         return None if found is None else str(found)
 
     def adjust_step(self, scenario_path: Path, step: StepPlan) -> StepPlan:
@@ -92,7 +111,9 @@ class ExtensionHooks:
             if not isinstance(variable, str) or not isinstance(value, str):
                 raise HookFailed(
                     "pytest_cursus_adjust_step",
-                    TypeError(f"env values must be strings, as in a container; got env[{variable!r}] = {value!r} (type={type(value).__name__}) for step {step.name!r}"),
+                    TypeError(
+                        f"env values must be strings, as in a container; got env[{variable!r}] = {value!r} (type={type(value).__name__}) for step {step.name!r}"
+                    ),
                     "",
                 )
         return dataclasses.replace(step, env=env, job_args=job_args)
@@ -145,7 +166,11 @@ def _reported_as(hook: str) -> Iterator[None]:
 def implementation_traceback(error: BaseException) -> str:
     """The traceback of ``error`` without the frames of pluggy and of this package."""
     frames = [frame for frame in traceback.extract_tb(error.__traceback__) if not frame.filename.startswith(_MACHINERY)]
-    lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames), *traceback.format_exception_only(type(error), error)]
+    lines = [
+        "Traceback (most recent call last):\n",
+        *traceback.format_list(frames),
+        *traceback.format_exception_only(type(error), error),
+    ]
     return "".join(lines)
 
 
@@ -155,7 +180,9 @@ class _PluginManager(pluggy.PluginManager):
     def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
         options = super().parse_hookimpl_opts(plugin, name)
         if options is None and name.startswith(HOOK_PREFIX) and inspect.isroutine(getattr(plugin, name, None)):
-            return pluggy.HookimplOpts(wrapper=False, hookwrapper=False, optionalhook=False, tryfirst=False, trylast=False, specname=None)
+            return pluggy.HookimplOpts(
+                wrapper=False, hookwrapper=False, optionalhook=False, tryfirst=False, trylast=False, specname=None
+            )
         return options
 
 
@@ -191,4 +218,3 @@ def _describe(plugin: object) -> str:
     if inspect.ismodule(plugin):
         return f"module {plugin.__name__}"
     return f"{plugin!r} (type={type(plugin).__name__})"
-

@@ -50,8 +50,8 @@ from pytest_cursus.data.schema import ColumnSpec, SyntheticSpec
 from pytest_cursus.data.synthetic import arrow_type, synthetic_file_names, write_table
 from pytest_cursus.execution.step_runner import StepRunner
 from pytest_cursus.plan.input_schemas import InputSchema
-from pytest_cursus.results import StepResult
 from pytest_cursus.plan.scenario_plan import StepPlan
+from pytest_cursus.results import StepResult
 
 DEFAULT_EXAMPLES = 50
 DEFAULT_MAX_ROWS = 20
@@ -95,7 +95,11 @@ def _float_strategy(column: ColumnSpec) -> st.SearchStrategy[float]:
     specials += [math.inf] if high is None else []
     specials += [-math.inf] if low is None else []
     specials += [math.nan] if column.nulls > 0 else []
-    within = [value for value in specials if math.isnan(value) or ((low is None or value >= low) and (high is None or value <= high))]
+    within = [
+        value
+        for value in specials
+        if math.isnan(value) or ((low is None or value >= low) and (high is None or value <= high))
+    ]
     finite = st.floats(
         min_value=low,
         max_value=high,
@@ -215,7 +219,9 @@ def example_file_name(schema: InputSchema) -> str:
     return synthetic_file_names(spec)[0]
 
 
-def write_example(tables: Mapping[str, pa.Table], schemas: Mapping[str, InputSchema], directory: Path) -> dict[str, Path]:
+def write_example(
+    tables: Mapping[str, pa.Table], schemas: Mapping[str, InputSchema], directory: Path
+) -> dict[str, Path]:
     """Write each table as ``directory/<input>/part-00000.<format>``; return the input directories."""
     written = {}
     for name, table in tables.items():
@@ -237,12 +243,21 @@ class SavedExample:
 
     @classmethod
     def save(
-        cls, directory: Path, scenario_file: Path, step: str, tables: Mapping[str, pa.Table], schemas: Mapping[str, InputSchema]
+        cls,
+        directory: Path,
+        scenario_file: Path,
+        step: str,
+        tables: Mapping[str, pa.Table],
+        schemas: Mapping[str, InputSchema],
     ) -> SavedExample:
         if directory.exists():
             shutil.rmtree(directory)
         inputs = write_example(tables, schemas, directory / "inputs")
-        record = {"scenario_file": str(scenario_file), "step": step, "inputs": {name: f"inputs/{name}" for name in inputs}}
+        record = {
+            "scenario_file": str(scenario_file),
+            "step": step,
+            "inputs": {name: f"inputs/{name}" for name in inputs},
+        }
         (directory / EXAMPLE_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         return cls(directory, str(scenario_file), step, inputs)
 
@@ -255,7 +270,9 @@ class SavedExample:
             inputs = {str(name): directory / str(relative) for name, relative in record["inputs"].items()}
             example = cls(directory, str(record["scenario_file"]), str(record["step"]), inputs)
         except FileNotFoundError:
-            raise ValueError(f"{directory} holds no {EXAMPLE_FILE}: expected a directory saved by a failing [fuzz] item") from None
+            raise ValueError(
+                f"{directory} holds no {EXAMPLE_FILE}: expected a directory saved by a failing [fuzz] item"
+            ) from None
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"{record_path} is not a saved fuzz example: {exc}") from None
         missing = [str(path) for path in example.inputs.values() if not path.exists()]
@@ -315,7 +332,9 @@ class StepFuzzer:
         started = time.perf_counter()
         result = self.runner.run(step, input_data)
         metrics = result.metrics
-        timing = ExampleTiming(time.perf_counter() - started, metrics.wall_seconds, metrics.import_seconds, metrics.main_seconds)
+        timing = ExampleTiming(
+            time.perf_counter() - started, metrics.wall_seconds, metrics.import_seconds, metrics.main_seconds
+        )
         return result, timing
 
     def run(
@@ -393,7 +412,9 @@ def _digest(tables: Mapping[str, pa.Table]) -> str:
     hasher = hashlib.sha256()
     for name in sorted(tables):
         table = tables[name]
-        hasher.update(repr((name, table.schema.names, [str(t) for t in table.schema.types], table.to_pydict())).encode())
+        hasher.update(
+            repr((name, table.schema.names, [str(t) for t in table.schema.types], table.to_pydict())).encode()
+        )
     return hasher.hexdigest()
 
 

@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from pytest_cursus.results import StepResult
     from pytest_cursus.plan.scenario_plan import StepPlan
+    from pytest_cursus.results import StepResult
 
 # pytest's own project name: implementations marked with @pytest.hookimpl (or not marked at
 # all, in a conftest.py) are found by pytest's plugin manager and by the notebook API's alike.
@@ -37,7 +37,9 @@ hookspec = pluggy.HookspecMarker("pytest")
 
 
 @hookspec(firstresult=True)
-def pytest_cursus_data_source(kind: str, name: str, spec: dict[str, Any], target_dir: Path, scenario_dir: Path) -> Path | None:
+def pytest_cursus_data_source(
+    kind: str, name: str, spec: dict[str, Any], target_dir: Path, scenario_dir: Path
+) -> Path | None:
     """Materialise a data source of a custom kind.
 
     Called once per run for each ``data:`` source declared as ``custom:`` in a scenario, the

@@ -13,14 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from pytest_cursus.checks.expectations import check_expectations
 from pytest_cursus.data.schema import SyntheticSpec
 from pytest_cursus.errors import CursusError, DataSourceError
 from pytest_cursus.execution.launcher import StepLauncher
 from pytest_cursus.execution.step_runner import StepRunner
-from pytest_cursus.checks.expectations import check_expectations
 from pytest_cursus.plan.input_schemas import input_schema, missing_schema_advice
-from pytest_cursus.results import StepFailure, StepResult
 from pytest_cursus.plan.scenario_plan import ScenarioPlan, SourceInput, UpstreamInput
+from pytest_cursus.results import StepFailure, StepResult
 
 ISOLATION_ROWS = 1000
 ISOLATION_SEED = 0
@@ -34,7 +34,9 @@ class MissingSchema(CursusError):
 class IsolationRun:
     """Runs steps alone; workspaces under ``<workspace_root>/_isolation/<scenario>/<step>``."""
 
-    def __init__(self, workspace_root: Path, runner: StepRunner | None = None, launcher: StepLauncher | None = None) -> None:
+    def __init__(
+        self, workspace_root: Path, runner: StepRunner | None = None, launcher: StepLauncher | None = None
+    ) -> None:
         self.root = workspace_root / WORKSPACE_DIR
         self.runner = runner or StepRunner(self.root, launcher=launcher)
 

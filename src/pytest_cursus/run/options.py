@@ -9,6 +9,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from pytest_cursus.data.execution_outputs import DEFAULT_LAYOUT, check_layout
+from pytest_cursus.data.s3_source import (
+    DEFAULT_CACHE_MAX_MB as DEFAULT_S3_CACHE_MAX_MB,
+)
+from pytest_cursus.data.s3_source import (
+    DEFAULT_CONCURRENCY,
+    check_s3_uri,
+)
+from pytest_cursus.plan.options import (
+    DEFAULT_TIMEOUT_S,
+    SOURCE_VARIANTS,
+    PlanOptions,
+)  # not scenario_plan: its models and YAML wait for a scenario
+from pytest_cursus.project_root import STEP_CACHE_DEFAULT_MAX_MB as DEFAULT_MAX_MB
 from pytest_cursus.reporting.regression_thresholds import (
     DEFAULT_MAX_MEMORY_RATIO,
     DEFAULT_MAX_TIME_RATIO,
@@ -16,10 +30,6 @@ from pytest_cursus.reporting.regression_thresholds import (
     DEFAULT_MIN_TIME_INCREASE_S,
     Thresholds,
 )
-from pytest_cursus.data.execution_outputs import DEFAULT_LAYOUT, check_layout
-from pytest_cursus.data.s3_source import DEFAULT_CACHE_MAX_MB as DEFAULT_S3_CACHE_MAX_MB, DEFAULT_CONCURRENCY, check_s3_uri
-from pytest_cursus.plan.options import DEFAULT_TIMEOUT_S, SOURCE_VARIANTS, PlanOptions  # not scenario_plan: its models and YAML wait for a scenario
-from pytest_cursus.project_root import STEP_CACHE_DEFAULT_MAX_MB as DEFAULT_MAX_MB
 
 RUN_MODES = ("pipeline", "isolation", "both")
 OptionKind = Literal["paths", "path", "choice", "float", "int", "text", "flag"]
@@ -70,33 +80,184 @@ def module_names(value: str) -> tuple[str, ...]:
 
 OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("scenarios", "paths", "directory or file of scenario YAML to collect (repeatable)", metavar="DIR"),
-    OptionSpec("contracts", "paths", "directory or file searched for contracts, added to every scenario's 'contracts:' (repeatable)", metavar="DIR"),
-    OptionSpec("scripts", "paths", "directory searched for entry-point scripts, added to every scenario's 'scripts:' (repeatable)", metavar="DIR"),
-    OptionSpec("source", "choice", "which variant of each data source feeds root inputs (default: synthetic)", choices=SOURCE_VARIANTS, default="synthetic"),
-    OptionSpec("workspace", "path", "where step workspaces are written (default: a 'cursus' directory under pytest's basetemp)", metavar="DIR"),
-    OptionSpec("timeout", "float", f"default per-step timeout in seconds when a scenario sets none (default: {DEFAULT_TIMEOUT_S:g})", default=DEFAULT_TIMEOUT_S, metavar="SECONDS"),
-    OptionSpec("max_memory_mb", "float", "default per-step memory limit (peak RSS of the process tree) when a scenario sets none (default: no limit)", metavar="MB"),
-    OptionSpec("no_cache", "flag", "run every step even when the step cache holds its outputs (steps still run once per run under xdist)", default=False),
-    OptionSpec("cache_dir", "path", "where the step cache lives (default: 'cursus-steps' under pytest's cache directory; --cache-clear empties it)", metavar="DIR"),
-    OptionSpec("mode", "choice", "pipeline: steps on their upstream's outputs (DAG order); isolation: each step alone on data generated from its contract's data: schemas; both (default: pipeline)", choices=RUN_MODES, default="pipeline"),
-    OptionSpec("fuzz", "int", "add a [fuzz] item per step: N examples of generated data from its inputs' schemas (hypothesis); 0 turns off the fuzz: blocks of scenarios too", metavar="N"),
-    OptionSpec("fuzz_replay", "paths", "run the [fuzz] item of the step a saved failing example belongs to once, on that example (a directory printed by a failing [fuzz] item; repeatable)", metavar="DIR"),
-    OptionSpec("cache_max_mb", "float", f"size cap of the step cache; least recently used entries are evicted (default: {DEFAULT_MAX_MB})", default=float(DEFAULT_MAX_MB), metavar="MB"),
-    OptionSpec("preload", "text", "modules the warm executor imports once before forking steps, besides the third-party modules found in the scripts' top-level imports (comma-separated)", default=(), metavar="MODULES", check=module_names),
-    OptionSpec("no_preload", "flag", "start each step in a fresh Python interpreter instead of forking it from a warm parent that imported its third-party modules once", default=False),
-    OptionSpec("debug", "flag", "run each selected step's main() in the pytest process itself, so --pdb and breakpoint() work; gives up isolation and limits (upstream steps run as usual)", default=False),
-    OptionSpec("s3_endpoint", "text", "endpoint URL for S3 (MinIO, a moto server); default: boto3's own", metavar="URL", check=check_endpoint),
-    OptionSpec("s3_cache_dir", "path", "where downloaded S3 objects are cached, by bucket, key and ETag (default: 'cursus-s3' under pytest's cache directory; --cache-clear empties it, --cursus-no-cache bypasses it)", metavar="DIR"),
-    OptionSpec("s3_cache_max_mb", "float", f"size cap of the S3 download cache; least recently used objects are evicted at the end of the session (default: {DEFAULT_S3_CACHE_MAX_MB})", default=float(DEFAULT_S3_CACHE_MAX_MB), metavar="MB"),
-    OptionSpec("s3_concurrency", "text", f"S3 transfers run at once (default: {DEFAULT_CONCURRENCY})", default=DEFAULT_CONCURRENCY, metavar="N", check=positive_int),
-    OptionSpec("execution", "text", "s3:// prefix where a real pipeline execution wrote its step outputs: inputs that reference upstream steps read them instead of running those steps (docs/s3.md)", metavar="URI", check=check_s3_uri),
-    OptionSpec("execution_layout", "text", f"template of an execution output's URI (default: {DEFAULT_LAYOUT}; placeholders: {{prefix}} {{step}} {{output}} {{contract}} {{scenario}})", metavar="TEMPLATE", check=check_layout),
-    OptionSpec("json", "path", "write every step's metrics, outcome and cache status to this JSON file (schema: docs/reports.md)", metavar="PATH"),
-    OptionSpec("baseline", "path", "compare with an earlier --cursus-json file; a step regressing beyond the ratios below fails", metavar="PATH"),
-    OptionSpec("max_time_ratio", "float", f"baseline: fail a step whose wall time grew more than this factor (default: {DEFAULT_MAX_TIME_RATIO:g})", default=DEFAULT_MAX_TIME_RATIO, metavar="RATIO"),
-    OptionSpec("max_memory_ratio", "float", f"baseline: fail a step whose peak memory grew more than this factor (default: {DEFAULT_MAX_MEMORY_RATIO:g})", default=DEFAULT_MAX_MEMORY_RATIO, metavar="RATIO"),
-    OptionSpec("min_time_increase", "float", f"baseline: ignore wall time increases up to this many seconds (default: {DEFAULT_MIN_TIME_INCREASE_S:g})", default=DEFAULT_MIN_TIME_INCREASE_S, metavar="SECONDS"),
-    OptionSpec("min_memory_increase_mb", "float", f"baseline: ignore peak memory increases up to this many MB (default: {DEFAULT_MIN_MEMORY_INCREASE_MB:g})", default=DEFAULT_MIN_MEMORY_INCREASE_MB, metavar="MB"),
+    OptionSpec(
+        "contracts",
+        "paths",
+        "directory or file searched for contracts, added to every scenario's 'contracts:' (repeatable)",
+        metavar="DIR",
+    ),
+    OptionSpec(
+        "scripts",
+        "paths",
+        "directory searched for entry-point scripts, added to every scenario's 'scripts:' (repeatable)",
+        metavar="DIR",
+    ),
+    OptionSpec(
+        "source",
+        "choice",
+        "which variant of each data source feeds root inputs (default: synthetic)",
+        choices=SOURCE_VARIANTS,
+        default="synthetic",
+    ),
+    OptionSpec(
+        "workspace",
+        "path",
+        "where step workspaces are written (default: a 'cursus' directory under pytest's basetemp)",
+        metavar="DIR",
+    ),
+    OptionSpec(
+        "timeout",
+        "float",
+        f"default per-step timeout in seconds when a scenario sets none (default: {DEFAULT_TIMEOUT_S:g})",
+        default=DEFAULT_TIMEOUT_S,
+        metavar="SECONDS",
+    ),
+    OptionSpec(
+        "max_memory_mb",
+        "float",
+        "default per-step memory limit (peak RSS of the process tree) when a scenario sets none (default: no limit)",
+        metavar="MB",
+    ),
+    OptionSpec(
+        "no_cache",
+        "flag",
+        "run every step even when the step cache holds its outputs (steps still run once per run under xdist)",
+        default=False,
+    ),
+    OptionSpec(
+        "cache_dir",
+        "path",
+        "where the step cache lives (default: 'cursus-steps' under pytest's cache directory; --cache-clear empties it)",
+        metavar="DIR",
+    ),
+    OptionSpec(
+        "mode",
+        "choice",
+        "pipeline: steps on their upstream's outputs (DAG order); isolation: each step alone on data generated from its contract's data: schemas; both (default: pipeline)",
+        choices=RUN_MODES,
+        default="pipeline",
+    ),
+    OptionSpec(
+        "fuzz",
+        "int",
+        "add a [fuzz] item per step: N examples of generated data from its inputs' schemas (hypothesis); 0 turns off the fuzz: blocks of scenarios too",
+        metavar="N",
+    ),
+    OptionSpec(
+        "fuzz_replay",
+        "paths",
+        "run the [fuzz] item of the step a saved failing example belongs to once, on that example (a directory printed by a failing [fuzz] item; repeatable)",
+        metavar="DIR",
+    ),
+    OptionSpec(
+        "cache_max_mb",
+        "float",
+        f"size cap of the step cache; least recently used entries are evicted (default: {DEFAULT_MAX_MB})",
+        default=float(DEFAULT_MAX_MB),
+        metavar="MB",
+    ),
+    OptionSpec(
+        "preload",
+        "text",
+        "modules the warm executor imports once before forking steps, besides the third-party modules found in the scripts' top-level imports (comma-separated)",
+        default=(),
+        metavar="MODULES",
+        check=module_names,
+    ),
+    OptionSpec(
+        "no_preload",
+        "flag",
+        "start each step in a fresh Python interpreter instead of forking it from a warm parent that imported its third-party modules once",
+        default=False,
+    ),
+    OptionSpec(
+        "debug",
+        "flag",
+        "run each selected step's main() in the pytest process itself, so --pdb and breakpoint() work; gives up isolation and limits (upstream steps run as usual)",
+        default=False,
+    ),
+    OptionSpec(
+        "s3_endpoint",
+        "text",
+        "endpoint URL for S3 (MinIO, a moto server); default: boto3's own",
+        metavar="URL",
+        check=check_endpoint,
+    ),
+    OptionSpec(
+        "s3_cache_dir",
+        "path",
+        "where downloaded S3 objects are cached, by bucket, key and ETag (default: 'cursus-s3' under pytest's cache directory; --cache-clear empties it, --cursus-no-cache bypasses it)",
+        metavar="DIR",
+    ),
+    OptionSpec(
+        "s3_cache_max_mb",
+        "float",
+        f"size cap of the S3 download cache; least recently used objects are evicted at the end of the session (default: {DEFAULT_S3_CACHE_MAX_MB})",
+        default=float(DEFAULT_S3_CACHE_MAX_MB),
+        metavar="MB",
+    ),
+    OptionSpec(
+        "s3_concurrency",
+        "text",
+        f"S3 transfers run at once (default: {DEFAULT_CONCURRENCY})",
+        default=DEFAULT_CONCURRENCY,
+        metavar="N",
+        check=positive_int,
+    ),
+    OptionSpec(
+        "execution",
+        "text",
+        "s3:// prefix where a real pipeline execution wrote its step outputs: inputs that reference upstream steps read them instead of running those steps (docs/s3.md)",
+        metavar="URI",
+        check=check_s3_uri,
+    ),
+    OptionSpec(
+        "execution_layout",
+        "text",
+        f"template of an execution output's URI (default: {DEFAULT_LAYOUT}; placeholders: {{prefix}} {{step}} {{output}} {{contract}} {{scenario}})",
+        metavar="TEMPLATE",
+        check=check_layout,
+    ),
+    OptionSpec(
+        "json",
+        "path",
+        "write every step's metrics, outcome and cache status to this JSON file (schema: docs/reports.md)",
+        metavar="PATH",
+    ),
+    OptionSpec(
+        "baseline",
+        "path",
+        "compare with an earlier --cursus-json file; a step regressing beyond the ratios below fails",
+        metavar="PATH",
+    ),
+    OptionSpec(
+        "max_time_ratio",
+        "float",
+        f"baseline: fail a step whose wall time grew more than this factor (default: {DEFAULT_MAX_TIME_RATIO:g})",
+        default=DEFAULT_MAX_TIME_RATIO,
+        metavar="RATIO",
+    ),
+    OptionSpec(
+        "max_memory_ratio",
+        "float",
+        f"baseline: fail a step whose peak memory grew more than this factor (default: {DEFAULT_MAX_MEMORY_RATIO:g})",
+        default=DEFAULT_MAX_MEMORY_RATIO,
+        metavar="RATIO",
+    ),
+    OptionSpec(
+        "min_time_increase",
+        "float",
+        f"baseline: ignore wall time increases up to this many seconds (default: {DEFAULT_MIN_TIME_INCREASE_S:g})",
+        default=DEFAULT_MIN_TIME_INCREASE_S,
+        metavar="SECONDS",
+    ),
+    OptionSpec(
+        "min_memory_increase_mb",
+        "float",
+        f"baseline: ignore peak memory increases up to this many MB (default: {DEFAULT_MIN_MEMORY_INCREASE_MB:g})",
+        default=DEFAULT_MIN_MEMORY_INCREASE_MB,
+        metavar="MB",
+    ),
 )
 
 
@@ -132,7 +293,9 @@ class CursusOptions:
     min_memory_increase_mb: float = DEFAULT_MIN_MEMORY_INCREASE_MB
 
     def thresholds(self) -> Thresholds:
-        return Thresholds(self.max_time_ratio, self.max_memory_ratio, self.min_time_increase, self.min_memory_increase_mb)
+        return Thresholds(
+            self.max_time_ratio, self.max_memory_ratio, self.min_time_increase, self.min_memory_increase_mb
+        )
 
     def plan_options(self) -> PlanOptions:
         return PlanOptions(

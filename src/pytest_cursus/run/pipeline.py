@@ -12,18 +12,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pytest_cursus.cache.key import StepKey, source_key, step_key
+from pytest_cursus.cache.store import OutputCache
+from pytest_cursus.checks.expectations import check_expectations
 from pytest_cursus.data.s3_source import S3Access
 from pytest_cursus.errors import CursusError, DataSourceError
-from pytest_cursus.checks.expectations import check_expectations
 from pytest_cursus.execution.launcher import StepLauncher
 from pytest_cursus.execution.step_runner import StepRunner
 from pytest_cursus.execution.workspace import fingerprint
-from pytest_cursus.run.extension_hooks import ExtensionHooks, HookFailed
-from pytest_cursus.results import StepFailure, StepResult
 from pytest_cursus.formats.scenario_file import CustomSource
 from pytest_cursus.plan.scenario_plan import ScenarioPlan, SourceInput, StepPlan, UpstreamInput
-from pytest_cursus.cache.store import OutputCache
-from pytest_cursus.cache.key import StepKey, source_key, step_key
+from pytest_cursus.results import StepFailure, StepResult
+from pytest_cursus.run.extension_hooks import ExtensionHooks, HookFailed
 
 if TYPE_CHECKING:
     from pytest_cursus.data.profile_comparison import ProfileComparison
@@ -140,10 +140,14 @@ class PipelineRun:
         if memo not in self._source_keys and custom is not None:
             given = self.extensions.data_source_key(plan.path, custom.kind, name, custom.settings)
             # without a key from the plugin, the data itself is the key
-            described = given if given is not None else json.dumps(fingerprint(self._source(plan, name)), sort_keys=True)
+            described = (
+                given if given is not None else json.dumps(fingerprint(self._source(plan, name)), sort_keys=True)
+            )
             self._source_keys[memo] = hashlib.sha256(f"custom:{custom.kind}:{described}".encode()).hexdigest()
         if memo not in self._source_keys:
-            self._source_keys[memo] = source_key(name, plan.data[name], plan.source_variants[name], plan.base_dir, self.s3)
+            self._source_keys[memo] = source_key(
+                name, plan.data[name], plan.source_variants[name], plan.base_dir, self.s3
+            )
         return self._source_keys[memo]
 
     def _execute(self, plan: ScenarioPlan, step: str, *, in_process: bool = False) -> StepResult:
@@ -219,7 +223,9 @@ class PipelineRun:
             from pytest_cursus.run.sources import materialize
 
             target = self.workspace_root / plan.name / SOURCES_DIR / name
-            self._sources[key] = materialize(name, plan.data[name], plan.source_variants[name], plan.base_dir, target, self.s3)
+            self._sources[key] = materialize(
+                name, plan.data[name], plan.source_variants[name], plan.base_dir, target, self.s3
+            )
         return self._sources[key]
 
     def _custom_source(self, plan: ScenarioPlan, name: str, custom: CustomSource) -> Path:
@@ -235,7 +241,9 @@ class PipelineRun:
                 "notebook API) and return a path for this kind (docs/hooks.md)"
             )
         if not found.exists():
-            raise DataSourceError(f"data.{name}.custom: the pytest_cursus_data_source implementation for kind {custom.kind!r} returned {found}, which does not exist")
+            raise DataSourceError(
+                f"data.{name}.custom: the pytest_cursus_data_source implementation for kind {custom.kind!r} returned {found}, which does not exist"
+            )
         return found
 
     def _setup_failure(self, plan: ScenarioPlan, step: str, exc: DataSourceError | HookFailed) -> StepResult:
@@ -265,7 +273,9 @@ class PipelineRun:
         from pytest_cursus.data.execution_outputs import output_key
 
         assert plan.execution is not None
-        return "execution:" + output_key(self.s3, plan.execution, **self._layout_fields(plan, binding.step, binding.output))
+        return "execution:" + output_key(
+            self.s3, plan.execution, **self._layout_fields(plan, binding.step, binding.output)
+        )
 
     def _layout_fields(self, plan: ScenarioPlan, step: str, output: str) -> dict[str, str]:
         return {"scenario": plan.name, "step": step, "output": output, "contract": plan.steps[step].contract.name}
@@ -299,7 +309,11 @@ class PipelineRun:
         for binding in plan.steps[step].inputs.values():
             if isinstance(binding, SourceInput):
                 name, source = binding.source, plan.data[binding.source]
-                if plan.source_variants[name] != "s3" or source.synthetic is None or (plan.path, f"data.{name}") in self._compared:
+                if (
+                    plan.source_variants[name] != "s3"
+                    or source.synthetic is None
+                    or (plan.path, f"data.{name}") in self._compared
+                ):
                     continue
                 subject = f"data.{name}"
                 self._compared.add((plan.path, subject))
@@ -311,7 +325,9 @@ class PipelineRun:
                 scratch = self.workspace_root / plan.name / SOURCES_DIR / f"{name}.synthetic-profile"
                 assert source.s3 is not None
                 rows = f"sample_rows={source.s3.sample_rows} per file" if source.s3.sample_rows else ""
-                self.comparisons.append(compare_source(plan.name, name, source.synthetic, real, source.s3.uri, scratch, rows))
+                self.comparisons.append(
+                    compare_source(plan.name, name, source.synthetic, real, source.s3.uri, scratch, rows)
+                )
             elif plan.execution is not None and (plan.path, f"{binding.step}.{binding.output}") not in self._compared:
                 subject = f"{binding.step}.{binding.output}"
                 self._compared.add((plan.path, subject))
@@ -326,7 +342,10 @@ class PipelineRun:
                 location = plan.execution.output_uri(**self._layout_fields(plan, binding.step, binding.output))
                 self.comparisons.append(
                     compare_datasets(
-                        plan.name, subject, Path(synthetic.outputs[binding.output]), real,
+                        plan.name,
+                        subject,
+                        Path(synthetic.outputs[binding.output]),
+                        real,
                         synthetic_location=f"step cache entry {(synthetic.cache_key or '?')[:12]}",
                         real_location=location,
                     )
@@ -337,7 +356,10 @@ class PipelineRun:
         with every source that has one on its synthetic variant."""
         if self.cache is None:
             return None
-        variants = {name: "synthetic" if plan.data[name].synthetic is not None else variant for name, variant in plan.source_variants.items()}
+        variants = {
+            name: "synthetic" if plan.data[name].synthetic is not None else variant
+            for name, variant in plan.source_variants.items()
+        }
         shadow = replace(plan, execution=None, source_variants=variants)
         try:
             key = PipelineRun(self.workspace_root, s3=self.s3, extensions=self.extensions).key_of(shadow, step)

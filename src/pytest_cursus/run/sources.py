@@ -5,9 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from pytest_cursus.data.s3_source import S3Access, S3Error, S3Limits, S3Uri
 from pytest_cursus.errors import DataSourceError
 from pytest_cursus.formats.scenario_file import DataSource
-from pytest_cursus.data.s3_source import S3Access, S3Error, S3Limits, S3Uri
 
 
 def materialize(
@@ -20,11 +20,16 @@ def materialize(
     """
     if variant == "synthetic":
         assert source.synthetic is not None
-        from pytest_cursus.data.synthetic import GenerationProgress, write_synthetic  # numpy/pyarrow only when data is generated
+        from pytest_cursus.data.synthetic import (
+            GenerationProgress,
+            write_synthetic,
+        )  # numpy/pyarrow only when data is generated
 
         _fresh(target)
         try:
-            write_synthetic(source.synthetic, target, progress=GenerationProgress(f"generating {name}", source.synthetic.rows))
+            write_synthetic(
+                source.synthetic, target, progress=GenerationProgress(f"generating {name}", source.synthetic.rows)
+            )
         except ValueError as exc:
             raise DataSourceError(f"data.{name}.synthetic: {exc}") from None
         return target

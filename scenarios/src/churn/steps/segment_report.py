@@ -17,8 +17,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 
@@ -31,9 +31,11 @@ OTHER = "other"
 
 
 def segment_table(df: pd.DataFrame, segment_columns: list[str], min_size: int) -> pd.DataFrame:
-    grouped = df.groupby(segment_columns, dropna=False, observed=True)["churn"].agg(
-        customers="size", churned="sum"
-    ).reset_index()
+    grouped = (
+        df.groupby(segment_columns, dropna=False, observed=True)["churn"]
+        .agg(customers="size", churned="sum")
+        .reset_index()
+    )
     small = grouped["customers"] < min_size
     if small.any():
         folded = {column: OTHER for column in segment_columns}
