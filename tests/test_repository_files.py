@@ -189,3 +189,31 @@ def test_the_documentation_builds_in_strict_mode(tmp_path: Path) -> None:
     assert (tmp_path / "site" / "notebook" / "index.html").is_file()
     assert (tmp_path / "site" / "kubernetes-job.yaml").is_file()
     assert mkdocs.__version__
+
+
+# --- lint -----------------------------------------------------------------------------------------------
+
+LINTED = ["src", "tests", "benchmarks", "conftest_examples", "scenarios"]
+
+
+@pytest.fixture(scope="module")
+def ruff() -> str:
+    found = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    if found is None:
+        pytest.skip("ruff is not installed (pip install -e '.[test]' installs it)")
+    return found
+
+
+def test_the_code_passes_the_lint_selection(ruff: str) -> None:
+    """pyflakes, pycodestyle (lines within 120), isort, bugbear, pyupgrade: pyproject.toml [tool.ruff]."""
+    result = subprocess.run([ruff, "check", *LINTED], cwd=REPO, capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_code_is_formatted(ruff: str) -> None:
+    result = subprocess.run(
+        [ruff, "format", "--check", *LINTED], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -512,10 +512,10 @@ def test_the_warm_parent_is_started_before_the_first_step_is_set_up_but_not_for_
 ) -> None:
     one_step.pytester.makeconftest(
         """
-        from pytest_cursus.plugin.session import LAUNCHER_KEY
+        from pytest_cursus.plugin.session import cursus_session
 
         def pytest_runtest_setup(item):
-            launcher = item.config.stash.get(LAUNCHER_KEY, None)
+            launcher = cursus_session(item.config).started_launcher
             with open("parent_at_setup.txt", "a") as record:
                 record.write(f"{getattr(launcher, 'parent_pid', None)}\\n")
         """

@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_cursus import __version__
+from pytest_cursus.version import __version__
 from pytest_cursus.execution.local_modules import module_files
 from pytest_cursus.execution.workspace import fingerprint
 from pytest_cursus.secret_env import is_secret_name

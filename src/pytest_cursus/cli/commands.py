@@ -15,11 +15,21 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from pytest_cursus.run.options import OPTIONS, OptionError, OptionSpec, _convert
+from pytest_cursus.cli.arguments import positive_number
+from pytest_cursus.run.options import OPTIONS, OptionError, OptionSpec, convert_value
 
-HEALTH_CHECK_HELP = "check that this machine can run steps: Python, dependencies, workspace and cache writable, free disk and memory, S3 reachable when configured (exit 1 on a failed check)"
-LIST_HELP = "list the scenarios, steps and edges pytest would collect from the given paths, without running anything (exit 1 when a scenario is invalid)"
-RUN_HELP = "run scenarios with pytest: 'python -m pytest --cursus-scenarios PATH ...' with the options below; pytest's own options go after '--'"
+HEALTH_CHECK_HELP = (
+    "check that this machine can run steps: Python, dependencies, workspace and cache writable, "
+    "free disk and memory, S3 reachable when configured (exit 1 on a failed check)"
+)
+LIST_HELP = (
+    "list the scenarios, steps and edges pytest would collect from the given paths, "
+    "without running anything (exit 1 when a scenario is invalid)"
+)
+RUN_HELP = (
+    "run scenarios with pytest: 'python -m pytest --cursus-scenarios PATH ...' with the options below; "
+    "pytest's own options go after '--'"
+)
 
 
 # --- health-check ----------------------------------------------------------------------------
@@ -27,13 +37,15 @@ RUN_HELP = "run scenarios with pytest: 'python -m pytest --cursus-scenarios PATH
 
 def health_check_arguments(parser: argparse.ArgumentParser) -> None:
     from pytest_cursus.cli.health_check import DEFAULT_MIN_DISK_GB, DEFAULT_MIN_MEMORY_GB
-    from pytest_cursus.cli.main import _positive  # the same rule and message as compare's thresholds
 
     parser.add_argument(
         "--workspace",
         type=Path,
         metavar="DIR",
-        help="where step workspaces will be written (default: the system's temporary directory, where pytest's basetemp is)",
+        help=(
+            "where step workspaces will be written "
+            "(default: the system's temporary directory, where pytest's basetemp is)"
+        ),
     )
     parser.add_argument(
         "--cache-dir",
@@ -43,14 +55,14 @@ def health_check_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--min-disk-gb",
-        type=_positive,
+        type=positive_number,
         default=DEFAULT_MIN_DISK_GB,
         metavar="GB",
         help="fail when less disk is free where the workspace or the cache lives (default: %(default)s)",
     )
     parser.add_argument(
         "--min-memory-gb",
-        type=_positive,
+        type=positive_number,
         default=DEFAULT_MIN_MEMORY_GB,
         metavar="GB",
         help="fail when less memory is available (default: %(default)s)",
@@ -109,8 +121,8 @@ def list_command(args: argparse.Namespace) -> int:
 
     cwd = Path.cwd()
     options = PlanOptions(
-        contracts=_convert(_spec("contracts"), args.contracts or [], cwd),
-        scripts=_convert(_spec("scripts"), args.scripts or [], cwd),
+        contracts=convert_value(_spec("contracts"), args.contracts or [], cwd),
+        scripts=convert_value(_spec("scripts"), args.scripts or [], cwd),
         source=args.source or _spec("source").default,
     )
     listing = list_scenarios(args.paths, options, find_rootdir(cwd))
@@ -224,7 +236,7 @@ def _option_check(name: str) -> Callable[[str], str]:
 
     def check(text: str) -> str:
         try:
-            _convert(spec, [text] if spec.kind == "paths" else text, Path.cwd())
+            convert_value(spec, [text] if spec.kind == "paths" else text, Path.cwd())
         except OptionError as exc:
             raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
         return text

@@ -102,7 +102,8 @@ def render_text(listing: ScenarioListing) -> str:
         lines.append("")
     valid = [s for s in listing.scenarios if s.error is None]
     lines.append(
-        f"{len(valid)} scenario(s), {sum(len(s.steps) for s in valid)} step(s), {sum(len(s.edges) for s in valid)} edge(s)"
+        f"{len(valid)} scenario(s), {sum(len(s.steps) for s in valid)} step(s), "
+        f"{sum(len(s.edges) for s in valid)} edge(s)"
         + (f"; {len(listing.invalid)} invalid scenario(s)" if listing.invalid else "")
     )
     return "\n".join(lines)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_cursus.cli import commands as runtime_commands
+from pytest_cursus.cli.arguments import positive_number
 from pytest_cursus.reporting.regression_thresholds import (
     DEFAULT_MAX_MEMORY_RATIO,
     DEFAULT_MAX_TIME_RATIO,
@@ -42,25 +43,25 @@ def _compare_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("new", type=Path, help="the later --cursus-json file")
     parser.add_argument(
         "--max-time-ratio",
-        type=_positive,
+        type=positive_number,
         default=DEFAULT_MAX_TIME_RATIO,
         help="as the ini option cursus_max_time_ratio (default: %(default)s)",
     )
     parser.add_argument(
         "--max-memory-ratio",
-        type=_positive,
+        type=positive_number,
         default=DEFAULT_MAX_MEMORY_RATIO,
         help="as cursus_max_memory_ratio (default: %(default)s)",
     )
     parser.add_argument(
         "--min-time-increase",
-        type=_positive,
+        type=positive_number,
         default=DEFAULT_MIN_TIME_INCREASE_S,
         help="as cursus_min_time_increase, seconds (default: %(default)s)",
     )
     parser.add_argument(
         "--min-memory-increase-mb",
-        type=_positive,
+        type=positive_number,
         default=DEFAULT_MIN_MEMORY_INCREASE_MB,
         help="as cursus_min_memory_increase_mb (default: %(default)s)",
     )
@@ -145,16 +146,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RunReportError as exc:
         print(f"cursus-runtime {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
 
 
 if __name__ == "__main__":

@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_cursus.formats.yaml_document import did_you_mean
 
-# _convert: the table's own conversion, so a value means the same here as on the command line
-from pytest_cursus.run.options import OPTIONS, CursusOptions, OptionError, OptionSpec, _convert
+# convert_value: the table's own conversion, so a value means the same here as on the command line
+from pytest_cursus.run.options import OPTIONS, CursusOptions, OptionError, OptionSpec, convert_value
 
 if TYPE_CHECKING:
     from pytest_cursus.execution.launcher import StepLauncher
@@ -59,7 +59,10 @@ NOT_FOR_NOTEBOOK: Mapping[str, str] = {
     "max_memory_ratio": "baseline thresholds apply to pytest --cursus-baseline",
     "min_time_increase": "baseline thresholds apply to pytest --cursus-baseline",
     "min_memory_increase_mb": "baseline thresholds apply to pytest --cursus-baseline",
-    "debug": "a notebook can call the script's main() itself to debug it; pytest --cursus-debug runs one step in pytest's process",
+    "debug": (
+        "a notebook can call the script's main() itself to debug it; "
+        "pytest --cursus-debug runs one step in pytest's process"
+    ),
 }
 NOTEBOOK_OPTIONS: Mapping[str, OptionSpec] = {spec.name: spec for spec in OPTIONS if spec.name not in NOT_FOR_NOTEBOOK}
 _EXPECTED = {
@@ -142,7 +145,8 @@ def execute_step(caller: str, path: Any, step: str, options: CursusOptions, hook
     try:
         if step not in run.plan.steps:
             raise KeyError(
-                f"scenario {run.plan.name!r} ({run.plan.path}) has no step {step!r}{did_you_mean(step, run.plan.steps)}; "
+                f"scenario {run.plan.name!r} ({run.plan.path}) has no step {step!r}"
+                f"{did_you_mean(step, run.plan.steps)}; "
                 f"its steps are: {', '.join(run.plan.steps)}"
             )
         try:
@@ -172,39 +176,25 @@ class _NotebookRun:
 
     @classmethod
     def start(cls, caller: str, path: Any, options: CursusOptions, hooks: ExtensionHooks) -> _NotebookRun:
-        from pytest_cursus.cache.store import OutputCache
-        from pytest_cursus.data.s3_source import S3Access, S3Settings
         from pytest_cursus.plan.scenario_plan import load_scenario
-        from pytest_cursus.project_root import S3_CACHE_DIR, STEP_CACHE_DIR, find_rootdir, pytest_cache_dir
-        from pytest_cursus.run.pipeline import PipelineRun
+        from pytest_cursus.project_root import find_rootdir, pytest_cache_dir
+        from pytest_cursus.run.factory import EngineFactory
 
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(
-                f"{caller}(): expected a scenario file (str or pathlib.Path), but got {path!r} (type={type(path).__name__})"
+                f"{caller}(): expected a scenario file (str or pathlib.Path), "
+                f"but got {path!r} (type={type(path).__name__})"
             )
         scenario = Path(path).resolve()
         if not scenario.is_file():
             raise FileNotFoundError(f"{caller}(): scenario file {scenario} does not exist")
         plan = load_scenario(scenario, options.plan_options())
-        rootdir = find_rootdir(scenario)
-        cache = OutputCache(
-            options.cache_dir or pytest_cache_dir(rootdir, STEP_CACHE_DIR),
-            uuid.uuid4().hex,
-            reuse_earlier_runs=not options.no_cache,
-            max_bytes=int(options.cache_max_mb * 2**20),
-        )
-        s3_cache = None if options.no_cache else options.s3_cache_dir or pytest_cache_dir(rootdir, S3_CACHE_DIR)
-        s3 = S3Access(
-            S3Settings(
-                endpoint_url=options.s3_endpoint,
-                cache_dir=s3_cache,
-                cache_max_bytes=int(options.s3_cache_max_mb * 2**20),
-                concurrency=options.s3_concurrency,
-            )
-        )
+        rootdir = find_rootdir(scenario)  # the project pytest would see: the same step cache
+        factory = EngineFactory(options, uuid.uuid4().hex, lambda name: pytest_cache_dir(rootdir, name))
         workspace = options.workspace or _fresh_workspace()
-        launcher = None if options.no_preload else _warm_launcher(options.preload)
-        return cls(plan, PipelineRun(workspace, cache=cache, s3=s3, extensions=hooks, launcher=launcher), workspace)
+        # a fresh interpreter per step, or the kernel's own warm parent (kept between calls)
+        launcher = factory.launcher(Path()) if options.no_preload else _warm_launcher(options.preload)
+        return cls(plan, factory.pipeline(workspace, hooks, launcher), workspace)
 
     def as_run(self, step: str) -> StepPlan:
         """The step with the env and job args it ran with (as declared if adjusting it failed)."""
@@ -230,12 +220,9 @@ def _warm_launcher(preload: tuple[str, ...]) -> StepLauncher:
     if preload not in _WARM_LAUNCHERS:
         import atexit
 
-        from pytest_cursus.execution.step_runner import child_environment
-        from pytest_cursus.execution.warm_executor import WarmForkLauncher
+        from pytest_cursus.run.factory import warm_launcher
 
-        launcher = WarmForkLauncher(
-            base_env=child_environment({}), workdir=Path(tempfile.mkdtemp(prefix="cursus-warm-")), preload=preload
-        )
+        launcher = warm_launcher(Path(tempfile.mkdtemp(prefix="cursus-warm-")), preload)
         atexit.register(launcher.close)
         _WARM_LAUNCHERS[preload] = launcher
     return _WARM_LAUNCHERS[preload]
@@ -262,7 +249,10 @@ def _option_value(caller: str, spec: OptionSpec, value: Any) -> Any:
     if value is None:
         return () if spec.kind == "paths" else spec.default
     expected = _EXPECTED[spec.kind].format(choices=", ".join(spec.choices))
-    problem = f"{caller}(): expected {spec.name} to be {expected}, but got {spec.name}={value!r} (type={type(value).__name__})"
+    problem = (
+        f"{caller}(): expected {spec.name} to be {expected}, "
+        f"but got {spec.name}={value!r} (type={type(value).__name__})"
+    )
     if spec.kind == "flag":
         if not isinstance(value, bool):
             raise TypeError(problem)
@@ -283,7 +273,7 @@ def _option_value(caller: str, spec: OptionSpec, value: Any) -> Any:
     elif not isinstance(value, (str, int) if spec.kind == "text" else str):  # text, choice
         raise TypeError(problem)
     try:
-        return _convert(spec, value, Path.cwd())
+        return convert_value(spec, value, Path.cwd())
     except OptionError as exc:
         # the table's message names the flag: say it with the keyword instead
         reason = str(exc).split(": ", 1)[-1]

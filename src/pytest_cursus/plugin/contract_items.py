@@ -25,11 +25,9 @@ import pytest
 from pytest_cursus.errors import ConfigError, ConfigErrors, CursusError
 from pytest_cursus.formats.contracts import Contract, contract_stem, load_contract
 from pytest_cursus.plan.scenario_plan import ScenarioPlan, StepPlan, load_scenario, looks_like_scenario
-from pytest_cursus.plugin.scenario_items import CursusItem
-from pytest_cursus.plugin.session import OPTIONS_KEY, file_lookups, step_launcher, workspace_root
+from pytest_cursus.plugin.items import CursusItem
+from pytest_cursus.plugin.session import cursus_session
 from pytest_cursus.reporting.failure_text import shown_path
-
-SCENARIO_PLANS_KEY = pytest.StashKey[list[ScenarioPlan]]()
 
 
 class ContractMismatch(CursusError):
@@ -79,8 +77,8 @@ class ContractItem(CursusItem):
             module=under_check.module,
             python_path=under_check.python_path,
             env=under_check.env,
-            workdir=workspace_root(self.config) / "_contracts" / self.contract.name,
-            launcher=step_launcher(self.config),
+            workdir=cursus_session(self.config).workspace_root() / "_contracts" / self.contract.name,
+            launcher=cursus_session(self.config).launcher(),
         )
         if imported.problem is not None:
             text = imported.problem
@@ -104,7 +102,7 @@ class ContractItem(CursusItem):
             for step in plan.steps.values():
                 if step.contract.path.resolve() == self.contract.path.resolve():
                     return _from_step(plan, step, self.config.rootpath)
-        options = self.config.stash[OPTIONS_KEY]
+        options = cursus_session(self.config).options
         wanted = self.contract.entry_point
         for root in options.scripts:
             if (root / wanted).is_file():
@@ -130,7 +128,8 @@ class ContractItem(CursusItem):
             or "no --cursus-scripts directory"
         )
         raise ContractMismatch(
-            f"entry point {wanted!r} of contract {self.contract.name} ({shown_path(self.contract.path, self.config.rootpath)}) "
+            f"entry point {wanted!r} of contract {self.contract.name} "
+            f"({shown_path(self.contract.path, self.config.rootpath)}) "
             f"not found: searched {searched}, and no scenario under --cursus-scenarios uses this contract; "
             "add the scripts directory with --cursus-scripts DIR"
         )
@@ -184,8 +183,9 @@ def _from_step(plan: ScenarioPlan, step: StepPlan, rootdir: Path) -> ScriptUnder
 
 def _scenario_plans(config: pytest.Config) -> list[ScenarioPlan]:
     """Every valid scenario under ``--cursus-scenarios``, read once per session."""
-    if SCENARIO_PLANS_KEY not in config.stash:
-        options = config.stash[OPTIONS_KEY]
+    state = cursus_session(config)
+    if state.scenario_plans is None:
+        options = state.options
         files: set[Path] = set()
         for root in options.scenarios:
             candidates = [root] if root.is_file() else [*root.rglob("*.yaml"), *root.rglob("*.yml")]
@@ -193,11 +193,11 @@ def _scenario_plans(config: pytest.Config) -> list[ScenarioPlan]:
         plans = []
         for path in sorted(files):
             try:
-                plans.append(load_scenario(path, options.plan_options(), file_lookups(config)))
+                plans.append(load_scenario(path, options.plan_options(), state.file_lookups()))
             except (ConfigError, ConfigErrors):
                 continue  # reported by the scenario's own item
-        config.stash[SCENARIO_PLANS_KEY] = plans
-    return config.stash[SCENARIO_PLANS_KEY]
+        state.scenario_plans = plans
+    return state.scenario_plans
 
 
 def _indent(text: str, spaces: int) -> str:

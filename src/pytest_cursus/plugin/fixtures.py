@@ -41,13 +41,16 @@ class CursusRunner:
         import dataclasses
 
         from pytest_cursus.notebook.api import execute_scenario, execute_step, notebook_options
-        from pytest_cursus.plugin.session import OPTIONS_KEY, cache_root
+        from pytest_cursus.plugin.session import cursus_session_if_any
         from pytest_cursus.run.extension_hooks import ExtensionHooks
         from pytest_cursus.run.options import CursusOptions
 
         config = self._request.config
-        session_options = config.stash.get(OPTIONS_KEY, None) or CursusOptions()
-        base = dataclasses.replace(session_options, workspace=self._workspace, cache_dir=cache_root(config))
+        state = cursus_session_if_any(config)
+        if state is not None:
+            base = dataclasses.replace(state.options, workspace=self._workspace, cache_dir=state.step_cache_root())
+        else:  # -p no:cursus ... with the fixture requested all the same: the defaults
+            base = dataclasses.replace(CursusOptions(), workspace=self._workspace)
         resolved = notebook_options("cursus_run", options, base)
         # the conftest.py files that apply to the test (pytest loads a directory's conftest only
         # when it collects there, and the scenario's may never be collected)

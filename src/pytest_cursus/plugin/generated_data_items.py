@@ -18,30 +18,25 @@ import pytest
 from pytest_cursus.errors import CursusError
 from pytest_cursus.plan.input_schemas import InputSchema, input_schema, missing_schema_advice
 from pytest_cursus.plan.scenario_plan import ScenarioPlan, SourceInput, UpstreamInput
-from pytest_cursus.plugin.scenario_items import (
-    STEP_RESULT_KEY,
+from pytest_cursus.plugin.items import (
+    ScenarioItem,
     StepFailed,
-    _note_setup,
-    _ScenarioItem,
-    _upstream_failures_reported,
+    note_setup,
+    upstream_failures_reported,
 )
-from pytest_cursus.plugin.session import OPTIONS_KEY, cache_subdir, pipeline_for, step_launcher, workspace_root
+from pytest_cursus.plugin.session import STEP_RESULT_KEY, cursus_session
 from pytest_cursus.reporting.failure_text import describe_failure, shown_path
 from pytest_cursus.run.options import CursusOptions
 
 if TYPE_CHECKING:
     from pytest_cursus.run.fuzzing import FuzzReport, SavedExample
-    from pytest_cursus.run.isolation import IsolationRun
-
-ISOLATION_RUN_KEY = pytest.StashKey["IsolationRun"]()
-REPLAYS_KEY = pytest.StashKey[dict[tuple[Path, str], "SavedExample"]]()
 HYPOTHESIS_DIR = "cursus-hypothesis"
 FAILURES_DIR = "cursus-fuzz-failures"
 
 
 def items_for_step(parent: pytest.File, plan: ScenarioPlan, step: str) -> Iterator[pytest.Item]:
     """The isolation and fuzz items of ``step`` that the options ask for (after its pipeline items)."""
-    options = parent.config.stash[OPTIONS_KEY]
+    options = cursus_session(parent.config).options
     if options.mode in ("isolation", "both"):
         yield IsolationItem.from_parent(parent, name=f"{step}[isolation]", plan=plan, step=step)
     if _wants_fuzz(parent.config, options, plan, step):
@@ -59,9 +54,10 @@ def _wants_fuzz(config: pytest.Config, options: CursusOptions, plan: ScenarioPla
 
 def replays(config: pytest.Config) -> dict[tuple[Path, str], SavedExample]:
     """The saved examples ``--cursus-fuzz-replay`` names, by (scenario file, step)."""
-    if REPLAYS_KEY not in config.stash:
+    state = cursus_session(config)
+    if state.replays is None:
         found: dict[tuple[Path, str], SavedExample] = {}
-        for directory in config.stash[OPTIONS_KEY].fuzz_replay:
+        for directory in state.options.fuzz_replay:
             from pytest_cursus.run.fuzzing import SavedExample  # pyarrow and hypothesis: only when replaying
 
             try:
@@ -69,19 +65,11 @@ def replays(config: pytest.Config) -> dict[tuple[Path, str], SavedExample]:
             except ValueError as exc:
                 raise pytest.UsageError(f"--cursus-fuzz-replay: {exc}") from None
             found[(Path(example.scenario_file).resolve(), example.step)] = example
-        config.stash[REPLAYS_KEY] = found
-    return config.stash[REPLAYS_KEY]
+        state.replays = found
+    return state.replays
 
 
-def _isolation_run(config: pytest.Config) -> IsolationRun:
-    if ISOLATION_RUN_KEY not in config.stash:
-        from pytest_cursus.run.isolation import IsolationRun
-
-        config.stash[ISOLATION_RUN_KEY] = IsolationRun(workspace_root(config), launcher=step_launcher(config))
-    return config.stash[ISOLATION_RUN_KEY]
-
-
-class IsolationItem(_ScenarioItem):
+class IsolationItem(ScenarioItem):
     """Runs one step alone, on inputs generated from schemas instead of upstream outputs."""
 
     def __init__(self, *, plan: ScenarioPlan, step: str, **kwargs: Any) -> None:
@@ -95,13 +83,13 @@ class IsolationItem(_ScenarioItem):
         from pytest_cursus.run.isolation import MissingSchema
 
         try:
-            _isolation_run(self.config).check_schemas(self.plan, self.step)
+            self.cursus.isolation_run().check_schemas(self.plan, self.step)
         except MissingSchema as exc:
             pytest.skip(str(exc))
 
     def runtest(self) -> None:
-        pipeline = pipeline_for(self.config)
-        result = _isolation_run(self.config).run(
+        pipeline = self.cursus.pipeline()
+        result = self.cursus.isolation_run().run(
             self.plan, self.step, lambda name: pipeline.source_data(self.plan, name)
         )
         self.stash[STEP_RESULT_KEY] = result
@@ -118,7 +106,7 @@ class FuzzFailed(CursusError):
         self.text = text
 
 
-class FuzzItem(_ScenarioItem):
+class FuzzItem(ScenarioItem):
     """Runs one step on many small generated datasets; fails with a shrunk, saved example."""
 
     def __init__(self, *, plan: ScenarioPlan, step: str, **kwargs: Any) -> None:
@@ -143,13 +131,15 @@ class FuzzItem(_ScenarioItem):
                 schemas[name] = schema
             elif settings and settings.inputs:
                 pytest.skip(
-                    f"fuzz.inputs names {name!r}, which has no schema: {missing_schema_advice(self.plan, self.step, name)}"
+                    f"fuzz.inputs names {name!r}, which has no schema: "
+                    f"{missing_schema_advice(self.plan, self.step, name)}"
                 )
         if not schemas:
             listed = ", ".join(step_plan.inputs) or "(none wired)"
             advice = "; ".join(missing_schema_advice(self.plan, self.step, name) for name in step_plan.inputs)
             pytest.skip(
-                f"no input of step {self.step!r} has a schema to generate data from (inputs: {listed}); {advice or 'wire an input with a data: schema'}"
+                f"no input of step {self.step!r} has a schema to generate data from (inputs: {listed}); "
+                f"{advice or 'wire an input with a data: schema'}"
             )
         return schemas
 
@@ -161,14 +151,14 @@ class FuzzItem(_ScenarioItem):
             for name, binding in self.plan.steps[self.step].inputs.items()
             if isinstance(binding, UpstreamInput) and name not in generated
         ]
-        if upstream and self.config.stash[OPTIONS_KEY].mode != "isolation":
-            with _upstream_failures_reported(self):
-                produced = pipeline_for(self.config).prepare(self.plan, self.step)
-            _note_setup(self, produced)
+        if upstream and self.cursus.options.mode != "isolation":
+            with upstream_failures_reported(self):
+                produced = self.cursus.pipeline().prepare(self.plan, self.step)
+            note_setup(self, produced)
 
     def _other_inputs(self, generated: set[str]) -> dict[str, Path]:
         """Data of the inputs not generated: their source, or upstream outputs (isolation data in isolation mode)."""
-        pipeline = pipeline_for(self.config)
+        pipeline = self.cursus.pipeline()
         data: dict[str, Path] = {}
         isolated: list[str] = []
         for name, binding in self.plan.steps[self.step].inputs.items():
@@ -176,7 +166,7 @@ class FuzzItem(_ScenarioItem):
                 continue
             if isinstance(binding, SourceInput):
                 data[name] = pipeline.source_data(self.plan, binding.source)
-            elif self.config.stash[OPTIONS_KEY].mode == "isolation":
+            elif self.cursus.options.mode == "isolation":
                 isolated.append(name)
             else:
                 upstream = pipeline.result(self.plan, binding.step)
@@ -186,7 +176,7 @@ class FuzzItem(_ScenarioItem):
             from pytest_cursus.run.isolation import MissingSchema
 
             try:
-                generated_data = _isolation_run(self.config).inputs(
+                generated_data = self.cursus.isolation_run().inputs(
                     self.plan, self.step, lambda source: pipeline.source_data(self.plan, source)
                 )
             except MissingSchema as exc:
@@ -203,11 +193,11 @@ class FuzzItem(_ScenarioItem):
             StepFuzzer,
         )
 
-        options = self.config.stash[OPTIONS_KEY]
+        options = self.cursus.options
         step_plan = self.plan.steps[self.step]
         fuzzer = StepFuzzer(
-            StepRunner(workspace_root(self.config) / "_fuzz", launcher=step_launcher(self.config)),
-            database=cache_subdir(self.config, HYPOTHESIS_DIR),
+            StepRunner(self.cursus.workspace_root() / "_fuzz", launcher=self.cursus.launcher()),
+            database=self.cursus.cache_subdir(HYPOTHESIS_DIR),
         )
         replay = self.replay
         if replay is not None:
@@ -231,7 +221,7 @@ class FuzzItem(_ScenarioItem):
             return
         self.stash[STEP_RESULT_KEY] = failure.result
         saved = SavedExample.save(
-            cache_subdir(self.config, FAILURES_DIR) / self.plan.name / self.step,
+            self.cursus.cache_subdir(FAILURES_DIR) / self.plan.name / self.step,
             self.plan.path,
             self.step,
             failure.tables,
@@ -258,7 +248,8 @@ class FuzzItem(_ScenarioItem):
         for name, table in failure.tables.items():
             lines += [
                 "",
-                f"input {name}: {table.num_rows} row(s) x {table.num_columns} column(s) (schema: {shown_path(schemas[name].declared_in, self.config.rootpath)}: {schemas[name].field})",
+                f"input {name}: {table.num_rows} row(s) x {table.num_columns} column(s) "
+                f"(schema: {shown_path(schemas[name].declared_in, self.config.rootpath)}: {schemas[name].field})",
                 textwrap.indent(render_table(table), "  "),
             ]
         if failure.flaky:
@@ -278,7 +269,7 @@ class FuzzItem(_ScenarioItem):
     def replay_command(self, directory: Path) -> str:
         config = self.config
         words = ["pytest", self.nodeid, "--cursus-fuzz-replay", str(shown_path(directory, config.rootpath))]
-        options = config.stash[OPTIONS_KEY]
+        options = cursus_session(config).options
         # options of this run that change which step, script or data the node id means
         for name in ("contracts", "scripts"):
             if config.getoption(f"cursus_{name}"):

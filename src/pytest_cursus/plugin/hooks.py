@@ -15,20 +15,23 @@ import pytest
 
 from pytest_cursus.plugin.fixtures import cursus_run, cursus_s3_endpoint  # noqa: F401  (fixtures of the plugin)
 from pytest_cursus.plugin.session import (
-    OPTIONS_KEY,
-    RUN_ID_KEY,
-    SELECTED_STEPS_KEY,
+    SESSION_KEY,
+    CursusSession,
+    cursus_session,
+    cursus_session_if_any,
     is_xdist_worker,
     scenarios_collected,
 )
-from pytest_cursus.run.options import OPTIONS, CursusOptions, OptionError, resolve_options
+from pytest_cursus.run.options import OPTIONS, OptionError, resolve_options
 
 MARKERS = {
     "cursus": "an item collected by pytest-cursus",
     "cursus_step": "a pipeline step run by pytest-cursus",
     "cursus_edge": "a data compatibility check between two pipeline steps",
     "cursus_contract": "a script contract check by pytest-cursus",
-    "cursus_isolation": "a step run alone on data generated from its contract's data: schemas (--cursus-mode isolation|both)",
+    "cursus_isolation": (
+        "a step run alone on data generated from its contract's data: schemas (--cursus-mode isolation|both)"
+    ),
     "cursus_fuzz": "a step run on many generated datasets with hypothesis (--cursus-fuzz N or a fuzz: block)",
 }
 
@@ -41,11 +44,13 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    from pytest_cursus.plugin.session import EXTENSIONS_KEY
+    state = cursus_session_if_any(session.config)
+    if state is None:
+        return
     from pytest_cursus.run.extension_hooks import ExtensionHooks
 
     # path-aware, like pytest's own hooks: a conftest.py applies to the scenarios below it
-    session.config.stash[EXTENSIONS_KEY] = ExtensionHooks(session.gethookproxy)
+    state.extensions = ExtensionHooks(session.gethookproxy)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -85,22 +90,22 @@ def pytest_configure(config: pytest.Config) -> None:
             options.workspace.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise pytest.UsageError(
-                f"--cursus-workspace / cursus_workspace: {options.workspace} cannot be created ({exc.strerror or exc}): give a writable directory"
+                f"--cursus-workspace / cursus_workspace: {options.workspace} cannot be created "
+                f"({exc.strerror or exc}): give a writable directory"
             ) from None
     if options.debug and getattr(config.option, "numprocesses", None):
         raise pytest.UsageError(
-            "--cursus-debug runs steps in the pytest process so a debugger can stop in them; it cannot be combined with -n (xdist workers have no terminal): drop -n, and select the step with -k"
+            "--cursus-debug runs steps in the pytest process so a debugger can stop in them; it cannot be "
+            "combined with -n (xdist workers have no terminal): drop -n, and select the step with -k"
         )
-    config.stash[OPTIONS_KEY] = options
+    workerinput = getattr(config, "workerinput", None)
+    run_id = workerinput["testrunuid"] if workerinput else uuid.uuid4().hex
+    config.stash[SESSION_KEY] = CursusSession(config, options, run_id)
     if options.fuzz_replay:
         from pytest_cursus.plugin.generated_data_items import replays
 
         replays(config)  # a bad directory is a usage error now, not a collection error later
-    # one id for the whole run, the same on every xdist worker: results stored in the cache
-    # by one worker are reused by the others even when they may not be reused across runs
-    workerinput = getattr(config, "workerinput", None)
-    config.stash[RUN_ID_KEY] = workerinput["testrunuid"] if workerinput else uuid.uuid4().hex
-    _register_reporting(config, options)
+    _register_reporting(config, config.stash[SESSION_KEY])
     # contract directories are collected too: each contract file is a contract item
     _add_scenarios_to_args(
         config,
@@ -109,12 +114,12 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def _register_reporting(config: pytest.Config, options: CursusOptions) -> None:
+def _register_reporting(config: pytest.Config, state: CursusSession) -> None:
     """Step records, summary, JSON and baseline; the pytest-html hooks only when pytest-html is
     active (registering hooks of an absent plugin is an error)."""
     from pytest_cursus.plugin.reporter import REPORTER_NAME, CursusReporter
 
-    reporter = CursusReporter(config, options)
+    reporter = state.reporter = CursusReporter(config, state.options)
     config.pluginmanager.register(reporter, REPORTER_NAME)
     if config.pluginmanager.hasplugin("html"):
         from pytest_cursus.plugin.html_report import HTML_PLUGIN_NAME, CursusHtml
@@ -157,7 +162,8 @@ def _named_on_command_line(config: pytest.Config, file_path: Path) -> bool:
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if file_path.suffix not in (".yaml", ".yml"):
         return None
-    options = parent.config.stash.get(OPTIONS_KEY, None)
+    state = cursus_session_if_any(parent.config)
+    options = state.options if state is not None else None
     if options is not None and options.contracts:
         from pytest_cursus.formats.contracts import is_contract_file
 
@@ -192,7 +198,7 @@ def pytest_runtest_makereport(
     report: pytest.TestReport = yield
     if not scenarios_collected():
         return report  # not our item, and the engine stays unimported
-    from pytest_cursus.plugin.scenario_items import CursusItem
+    from pytest_cursus.plugin.items import CursusItem
 
     if call.excinfo is None or call.when != "setup" or not isinstance(item, CursusItem):
         return report
@@ -212,14 +218,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return  # don't pay for importing the engine
     from pytest_cursus.plugin.scenario_items import StepItem
 
-    config = session.config
-    selected = {(item.plan.path, item.step) for item in session.items if isinstance(item, StepItem)}
-    config.stash[SELECTED_STEPS_KEY] = selected
-    if selected and not config.option.collectonly and not config.stash[OPTIONS_KEY].debug:
-        from pytest_cursus.plugin.session import step_launcher
-
+    state = cursus_session(session.config)
+    state.selected_steps = {(item.plan.path, item.step) for item in session.items if isinstance(item, StepItem)}
+    if state.selected_steps and not session.config.option.collectonly and not state.options.debug:
         try:
-            start = getattr(step_launcher(config), "start", None)
+            start = getattr(state.launcher(), "start", None)
             if start is not None:
                 start()
         except OSError:
@@ -234,39 +237,37 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Trim the step cache and the S3 download cache to their size caps."""
-    from pytest_cursus.plugin.reporter import reporter_for
-    from pytest_cursus.plugin.session import PIPELINE_KEY, s3_access, step_cache
-
     config = session.config
-    if is_xdist_worker(config):
+    state = cursus_session_if_any(config)
+    if state is None or is_xdist_worker(config):
         return  # only the process that outlives all others evicts: workers may still read entries
-    pipeline = config.stash.get(PIPELINE_KEY, None)
+    pipeline = state.pipeline_started
     if pipeline is not None:
         cache, s3 = pipeline.cache, pipeline.s3
     else:
-        reporter = reporter_for(config)
+        reporter = state.reporter
         if not (reporter is not None and reporter.records):
             return  # no step ran: nothing was stored or downloaded, and nothing is loaded for it
         # the xdist controller runs no step and has no pipeline: the caches alone, without the engine
-        cache, s3 = step_cache(config), s3_access(config)
+        cache, s3 = state.step_cache(), state.s3_access()
     if cache is not None:
         cache.evict()
     s3.evict_cache()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    from pytest_cursus.plugin.session import close_step_launcher
-
-    close_step_launcher(config)
+    state = cursus_session_if_any(config)
+    if state is not None:
+        state.close_launcher()
 
 
 def pytest_runtest_teardown(item: pytest.Item) -> None:
     """Synthetic-vs-real profiles made while this item ran travel on its reports, as JSON
     (xdist sends reports, not objects, to the controller); the reporter shows them."""
-    from pytest_cursus.plugin.reporter import COMPARISON_PROPERTY
-    from pytest_cursus.plugin.session import PIPELINE_KEY
-
-    pipeline = item.config.stash.get(PIPELINE_KEY, None)
+    state = cursus_session_if_any(item.config)
+    pipeline = state.pipeline_started if state is not None else None
     if pipeline is not None:
+        from pytest_cursus.plugin.reporter import COMPARISON_PROPERTY
+
         for comparison in pipeline.take_comparisons():
             item.user_properties.append((COMPARISON_PROPERTY, comparison.model_dump_json()))

@@ -16,14 +16,21 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_cursus.plugin.session import RUN_ID_KEY, is_xdist_worker, scenarios_collected
+from pytest_cursus.plugin.session import (
+    BASELINE_CHECK_KEY,
+    SETUP_RESULTS_KEY,
+    STEP_RESULT_KEY,
+    cursus_session,
+    is_xdist_worker,
+    scenarios_collected,
+)
 from pytest_cursus.run.options import CursusOptions
 
 # The report models (pydantic) are imported when a cursus item first reports: a session with
 # no scenario, in a project that merely has the plugin installed, never pays for them.
 if TYPE_CHECKING:
     from pytest_cursus.data.profile_comparison import ProfileComparison
-    from pytest_cursus.plugin.scenario_items import _ScenarioItem
+    from pytest_cursus.plugin.items import ScenarioItem
     from pytest_cursus.reporting.run_report import BaselineCheck, ReportedStep, RunReport
     from pytest_cursus.results import StepResult
 
@@ -31,8 +38,6 @@ REPORTER_NAME = "cursus-reporter"
 RECORD_ATTRIBUTE = "cursus_step"  # on the report: ReportedStep as a JSON-able dict
 SETUP_RECORDS_ATTRIBUTE = "cursus_setup_steps"  # on a setup report: list of such dicts
 COMPARISON_PROPERTY = "cursus_profile_comparison"  # user_properties entry: a ProfileComparison as JSON
-SETUP_RESULTS_KEY = pytest.StashKey[list["StepResult"]]()
-BASELINE_CHECK_KEY = pytest.StashKey["BaselineCheck"]()
 
 
 class CursusReporter:
@@ -71,7 +76,7 @@ class CursusReporter:
             step,
             result.metrics,
             # reused from another worker of this run: measured in this session all the same
-            cached=result.cached and result.produced_by_run != self.config.stash.get(RUN_ID_KEY, None),
+            cached=result.cached and result.produced_by_run != cursus_session(self.config).run_id,
             baseline=self.baseline,
             thresholds=self.thresholds,
             baseline_file=str(self.options.baseline),
@@ -84,10 +89,11 @@ class CursusReporter:
         report: pytest.TestReport = yield
         if not scenarios_collected():
             return report  # so this is not a step
-        from pytest_cursus.plugin.scenario_items import STEP_RESULT_KEY, StepItem, _ScenarioItem
+        from pytest_cursus.plugin.items import ScenarioItem
+        from pytest_cursus.plugin.scenario_items import StepItem
         from pytest_cursus.results import StepResult
 
-        if not isinstance(item, _ScenarioItem):
+        if not isinstance(item, ScenarioItem):
             return report
         if call.when == "setup":
             stored: list[StepResult] = item.stash.get(SETUP_RESULTS_KEY, [])
@@ -207,13 +213,8 @@ class CursusReporter:
                 terminalreporter.write_line(comparison.render_text())
 
 
-def reporter_for(config: pytest.Config) -> CursusReporter | None:
-    plugin = config.pluginmanager.get_plugin(REPORTER_NAME)
-    return plugin if isinstance(plugin, CursusReporter) else None
-
-
 def _record(
-    item: _ScenarioItem,
+    item: ScenarioItem,
     step: str,
     outcome: str,
     result: StepResult | None,
@@ -236,7 +237,7 @@ def _record(
         as_setup=as_setup,
         skip_reason=skip_reason,
         baseline=baseline,
-        run_id=item.config.stash.get(RUN_ID_KEY, None),
+        run_id=cursus_session(item.config).run_id,
     )
     return record.model_dump(mode="json")
 

@@ -324,11 +324,13 @@ def resolve_options(
         if given is None or given == []:
             given = ini(spec.name)
             base = ini_dir
-        values[spec.name] = _convert(spec, given, base)
+        values[spec.name] = convert_value(spec, given, base)
     return CursusOptions(**values)
 
 
-def _convert(spec: OptionSpec, value: Any, base: Path) -> Any:
+def convert_value(spec: OptionSpec, value: Any, base: Path) -> Any:
+    """An option's value from the command line, an ini file or a keyword, converted and checked
+    (relative paths against ``base``); ``OptionError`` names the flag and ini key."""
     if value is None or value == "" or value == []:
         return () if spec.kind == "paths" else spec.default
     if spec.kind == "flag":
