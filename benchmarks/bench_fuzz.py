@@ -8,7 +8,7 @@ Two small scripts that pass on every example (so no shrinking: the cost of N exa
 (most real steps import pandas). Each example is a real child process started by the plugin's
 ``StepRunner``, once with a fresh interpreter per example (``FreshInterpreterLauncher``, as
 ``--cursus-no-preload``) and once forked from the warm parent (``WarmForkLauncher``, the
-default since issue 8). Per example the time is split into:
+default: docs/execution.md, "The warm executor"). Per example the time is split into:
 
 * process start: interpreter start-up, the runner's own imports, writing the report, reaping
   (the child's wall time less the script's import and main) - what a warm fork-server saves;

@@ -27,7 +27,7 @@ creation, the LIST and the local work (fetching into the cache and linking, or f
 linking). sequential and plugin alternate which runs first. CPU seconds of the measured process
 (all threads) and of the server process are recorded beside wall time: on a shared machine the
 CPU figures move less with the load. Each run's files are checked against the uploaded bytes.
-Targets (issue 5): plugin >= 2 x faster than sequential; cached <= 0.05 x the cold run; both
+Targets (docs/benchmarks.md#s3-downloads): plugin >= 2 x faster than sequential; cached <= 0.05 x the cold run; both
 judged on the median of the per-repetition ratios, the second with and without the import.
 """
 

@@ -1,5 +1,5 @@
 """The warm executor: steps forked from a parent that imported their third-party modules once,
-with every guarantee of a fresh interpreter per step (issue 8)."""
+with every guarantee of a fresh interpreter per step (docs/execution.md, "The warm executor")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pydantic models of the two contract file forms (SPEC §3).
+"""Pydantic models of the two contract file forms (docs/contracts.md).
 
 ``*.step.yaml`` belongs to the SageMaker-pipeline ecosystem: only ``step_type`` and ``contract:``
 are read, and keys we do not know are ignored there (the ecosystem adds its own). The plugin's

@@ -1,4 +1,4 @@
-"""Pydantic model of a scenario file (SPEC §4): the single source of truth for its fields."""
+"""Pydantic model of a scenario file (docs/scenarios.md): the single source of truth for its fields."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """YAML loading that remembers the line of every key, so errors can point at it.
 
 The document is composed once into a node tree; values come from the same nodes with
-``yaml.SafeLoader`` semantics (the SPEC requires ``safe_load``). Lines are looked up in the
-node tree when asked for: most documents are asked for a few, not for every key.
+``yaml.SafeLoader`` semantics (scenario and contract files mean what ``yaml.safe_load`` makes of
+them: docs/contracts.md). Lines are looked up in the node tree when asked for: most documents are
+asked for a few, not for every key.
 """
 
 from __future__ import annotations

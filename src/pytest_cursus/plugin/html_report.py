@@ -1,4 +1,4 @@
-"""pytest-html hooks, registered only when pytest-html is active (see ``plugin.pytest_configure``).
+"""pytest-html hooks, registered only when pytest-html is active (see ``pytest_configure`` in ``plugin/hooks.py``).
 
 Each step item's row gets wall time, peak memory and cache status, and its details the metrics,
 memory chart, outputs, logs and script traceback; the summary gets each scenario's DAG and

@@ -38,8 +38,8 @@ class ScenarioYamlFile(pytest.File):
             with _collector_paused():
                 plan = load_scenario(self.path, state.options.plan_options(), state.file_lookups())
         except (ConfigError, ConfigErrors) as exc:
-            # An item, not a collection error: pytest stops the whole session on collection
-            # errors, and the SPEC wants the other scenarios to run.
+            # An item, not a collection error: pytest stops the whole session on collection errors,
+            # and the other scenarios must still run (docs/pytest-integration.md, "An invalid scenario").
             yield InvalidScenarioItem.from_parent(self, name=self.path.name.split(".")[0], error=exc)
             return
         # Workspaces, keywords and reports are per scenario name: two files may not share one.
