@@ -125,7 +125,7 @@ def analyse(tree: ast.Module) -> ScriptAccess:
         access.main_parameters = len(parameters)
         if len(parameters) < len(MAIN_ROLES):
             access.opaque.update(MAIN_ROLES[len(parameters) :])  # reached through *args: unknowable
-        bindings = dict(zip(parameters, MAIN_ROLES))
+        bindings = dict(zip(parameters, MAIN_ROLES, strict=False))  # extra parameters have no role
         _FunctionScan(module, main, bindings, access).run()
     else:
         access.opaque.update(MAIN_ROLES)
@@ -146,7 +146,8 @@ def compare(access: ScriptAccess, contract: Contract, script: Path) -> list[Find
                     Finding(
                         script,
                         read.line,
-                        f"{read.text} reads input {read.key!r}, which contract {name} does not declare{_declared(contract.inputs)}",
+                        f"{read.text} reads input {read.key!r}, which contract {name} does not declare"
+                        f"{_declared(contract.inputs)}",
                     )
                 )
             elif not channel.required and not read.guarded:
@@ -154,8 +155,9 @@ def compare(access: ScriptAccess, contract: Contract, script: Path) -> list[Find
                     Finding(
                         script,
                         read.line,
-                        f"{read.text} uses optional input {read.key!r} without a guard: when it is not wired its path does not "
-                        "exist; check os.path.exists(...) first, use .get(...), or wrap the read in try/except",
+                        f"{read.text} uses optional input {read.key!r} without a guard: "
+                        "when it is not wired its path does not exist; check os.path.exists(...) first, "
+                        "use .get(...), or wrap the read in try/except",
                     )
                 )
         elif read.role == "output" and read.how == "index" and read.key not in contract.outputs:
@@ -163,7 +165,8 @@ def compare(access: ScriptAccess, contract: Contract, script: Path) -> list[Find
                 Finding(
                     script,
                     read.line,
-                    f"{read.text} writes output {read.key!r}, which contract {name} does not declare{_declared(contract.outputs)}",
+                    f"{read.text} writes output {read.key!r}, which contract {name} does not declare"
+                    f"{_declared(contract.outputs)}",
                 )
             )
         elif (
@@ -179,7 +182,8 @@ def compare(access: ScriptAccess, contract: Contract, script: Path) -> list[Find
                 Finding(
                     script,
                     read.line,
-                    f"{read.text} reads env var {read.key!r}, which contract {name} does not declare in env_vars (required or optional)",
+                    f"{read.text} reads env var {read.key!r}, which contract {name} does not declare "
+                    "in env_vars (required or optional)",
                 )
             )
         elif read.role == "job_args" and read.how == "attr" and read.key not in job_attributes:
@@ -188,7 +192,8 @@ def compare(access: ScriptAccess, contract: Contract, script: Path) -> list[Find
                 Finding(
                     script,
                     read.line,
-                    f"{read.text} reads job argument {read.key!r}, which contract {name} does not declare (job_arguments: {declared})",
+                    f"{read.text} reads job argument {read.key!r}, which contract {name} does not declare "
+                    f"(job_arguments: {declared})",
                 )
             )
     if "input" not in access.opaque:
@@ -199,7 +204,8 @@ def compare(access: ScriptAccess, contract: Contract, script: Path) -> list[Find
                     Finding(
                         script,
                         access.main_line or 1,
-                        f"contract {name} declares required input {input_name!r}, but the script never reads input_paths[{input_name!r}]",
+                        f"contract {name} declares required input {input_name!r}, "
+                        f"but the script never reads input_paths[{input_name!r}]",
                     )
                 )
     return sorted(set(findings), key=lambda finding: (finding.line, finding.message))
@@ -458,7 +464,7 @@ class _FunctionScan:
             if role is not None and role not in ("job_args", "os_env"):  # os.environ: see _scan_os_environ
                 self._record(role, node.slice, node, "index", id(node) in self.guarded_nodes)
         elif isinstance(node, ast.Compare):
-            for operator, right in zip(node.ops, node.comparators):
+            for operator, right in zip(node.ops, node.comparators, strict=True):
                 role = self._role_of(right)
                 if role is not None and role != "os_env" and isinstance(operator, (ast.In, ast.NotIn)):
                     self._record(role, node.left, node, "in", True)
@@ -479,7 +485,7 @@ class _FunctionScan:
             if role is not None:
                 self.access.opaque.add(role)
         elif isinstance(node, ast.Dict):
-            for key, value in zip(node.keys, node.values):
+            for key, value in zip(node.keys, node.values, strict=True):
                 role = self._role_of(value)
                 if key is None and role is not None:
                     self.access.opaque.add(role)  # {**input_paths}
@@ -565,7 +571,8 @@ class _FunctionScan:
             if callee is None:
                 continue
             parameters = [arg.arg for arg in callee.args.posonlyargs + callee.args.args]
-            pairs = list(zip(parameters, call.args)) + [(k.arg, k.value) for k in call.keywords if k.arg]
+            # parameters with defaults may get no argument; surplus arguments bind to no named parameter
+            pairs = list(zip(parameters, call.args, strict=False)) + [(k.arg, k.value) for k in call.keywords if k.arg]
             for parameter, argument in pairs:
                 inside = {id(n) for n in ast.walk(argument)}
                 names = {n.id for n in ast.walk(argument) if isinstance(n, ast.Name)}

@@ -37,7 +37,8 @@ def check_edge(output: Path, schema: DataSchema | None) -> list[str]:
     if not tables:
         return [
             *problems,
-            f"the downstream input declares a data schema, but {output} holds no tabular file (csv, tsv, parquet, jsonl)",
+            f"the downstream input declares a data schema, but {output} holds no tabular file "
+            "(csv, tsv, parquet, jsonl)",
         ]
     by_difference: dict[tuple[str, ...], list[Path]] = {}
     for table, found in schemas.items():

@@ -45,7 +45,8 @@ def _check_output(expectation: OutputExpectation, root: Path) -> list[str]:
     if not tables:
         return [
             *problems,
-            f"has no tabular file (csv, tsv, parquet, jsonl, optionally .gz) to check rows or columns in; found {_listing(present)}",
+            "has no tabular file (csv, tsv, parquet, jsonl, optionally .gz) to check rows or columns in; "
+            f"found {_listing(present)}",
         ]
     rows: dict[str, int | None] = {}  # None: unreadable, so it counts no row
     for name in tables:

@@ -1,7 +1,9 @@
 """Where a real pipeline execution wrote each step's outputs: a URI prefix and a layout template.
 
     >>> execution = ExecutionSource("s3://bucket/pipelines/exec-123/")
-    >>> execution.output_uri(scenario="xgb", step="preprocess", output="processed_data", contract="TabularPreprocessing")
+    >>> execution.output_uri(
+    ...     scenario="xgb", step="preprocess", output="processed_data", contract="TabularPreprocessing"
+    ... )
     's3://bucket/pipelines/exec-123/preprocess/processed_data/'
 
 The layout is a ``str.format`` template with the placeholders of :data:`PLACEHOLDERS`:
@@ -104,6 +106,7 @@ def _output_error(execution: ExecutionSource, uri: str, where: dict[str, str], e
     if isinstance(exc, S3NotFound):
         return DataSourceError(
             f"execution output {name} not found at {uri} ({exc}); check the execution URI {execution.uri} "
-            f"(--cursus-execution or the scenario's execution:) and the layout {execution.layout!r} (--cursus-execution-layout)"
+            "(--cursus-execution or the scenario's execution:) "
+            f"and the layout {execution.layout!r} (--cursus-execution-layout)"
         )
     return DataSourceError(f"execution output {name} ({uri}): {exc}")

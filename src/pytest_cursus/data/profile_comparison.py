@@ -354,7 +354,10 @@ def _categories_difference(name: str, ours: ColumnProfile, theirs: ColumnProfile
                 f"the real values are a small set: use type category with values [{', '.join(theirs.categories or [])}]"
             )
         else:
-            hint = f"the real values are not a small set ({theirs.distinct} distinct): use type string, or list more values"
+            hint = (
+                f"the real values are not a small set ({theirs.distinct} distinct): "
+                "use type string, or list more values"
+            )
         return ColumnDifference(
             column=name, kind="categories", synthetic=_values(ours), real=_values(theirs), hint=hint
         )

@@ -203,7 +203,7 @@ class ColumnSpec(BaseModel):
         assert self.values is not None
         convert = {"bool": bool, "int": int, "float": float, "string": str}[self.category_kind()]
         weights: dict[CategoryValue, float] = {}
-        for value, weight in zip(self.values, self.weights or [1.0] * len(self.values)):
+        for value, weight in zip(self.values, self.weights or [1.0] * len(self.values), strict=True):
             stored = convert(value)
             weights[stored] = weights.get(stored, 0.0) + weight
         kept = [(value, weight) for value, weight in weights.items() if weight > 0]

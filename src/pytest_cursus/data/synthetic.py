@@ -150,7 +150,7 @@ def write_synthetic(spec: SyntheticSpec, directory: Path, *, progress: Generatio
     generated = iter_synthetic_batches(spec.columns, spec.rows, spec.seed)
     batches = _RowStream(generated if progress is None else progress.track(generated))
     written: list[Path] = []
-    for name, count in zip(synthetic_file_names(spec), shard_row_counts(spec.rows, spec.shards)):
+    for name, count in zip(synthetic_file_names(spec), shard_row_counts(spec.rows, spec.shards), strict=True):
         path = directory / name
         _write_shard(path, spec.format, spec.compression, schema, batches.take(count), _dictionary_columns(spec))
         written.append(path)
@@ -300,7 +300,7 @@ def _shard_sink(path: Path, compression: str | None) -> Iterator[io.BufferedIOBa
 
 def _jsonl_bytes(batch: pa.RecordBatch) -> pa.Buffer:
     parts: list[pa.Array | str] = []
-    for position, (field, array) in enumerate(zip(batch.schema, batch.columns)):
+    for position, (field, array) in enumerate(zip(batch.schema, batch.columns, strict=True)):
         parts.append(("{" if position == 0 else ",") + json.dumps(field.name) + ":")
         parts.append(pc.fill_null(_json_values(array), "null"))
     parts.append("}\n")

@@ -110,7 +110,8 @@ class DataSource(_Strict):
         variants = [kind for kind in VARIANTS if getattr(self, kind) is not None]
         if fixed and variants:
             raise ValueError(
-                f"'{fixed[0]}' cannot be combined with {', '.join(variants)}: a file, text or custom source has one form only"
+                f"'{fixed[0]}' cannot be combined with {', '.join(variants)}: "
+                "a file, text or custom source has one form only"
             )
         if len(fixed) > 1:
             raise ValueError(f"give one of 'file', 'text' or 'custom', not {' and '.join(fixed)}")

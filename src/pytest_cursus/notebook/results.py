@@ -119,8 +119,10 @@ class StepOutput(os.PathLike[str]):
             listed = ", ".join(f.path for f in self.files[:8]) + (", ..." if len(self.files) > 8 else "")
             wanted = f" matching {pattern!r}" if pattern else ""
             raise NotTabularError(
-                f"output {self.name!r} of step {self.step!r} holds no table file{wanted} (it has: {listed or 'no files'}); "
-                f"read() reads CSV, TSV, Parquet and JSON lines (.jsonl), gzipped or not: open the files at {self.path} yourself"
+                f"output {self.name!r} of step {self.step!r} holds no table file{wanted} "
+                f"(it has: {listed or 'no files'}); "
+                "read() reads CSV, TSV, Parquet and JSON lines (.jsonl), gzipped or not: "
+                f"open the files at {self.path} yourself"
             )
         try:
             frames = [read_frame(path) for path in tables]
@@ -282,7 +284,8 @@ class ScenarioRun:
             return self.steps[step]
         except KeyError:
             raise KeyError(
-                f"scenario {self.name!r} has no step {step!r}{did_you_mean(step, self.steps)}; its steps are: {', '.join(self.steps)}"
+                f"scenario {self.name!r} has no step {step!r}{did_you_mean(step, self.steps)}; "
+                f"its steps are: {', '.join(self.steps)}"
             ) from None
 
     def __iter__(self) -> Iterator[StepRun]:
@@ -327,7 +330,8 @@ class ScenarioRun:
         for step in self.steps.values():
             if step.outcome != "passed":
                 parts.append(
-                    f'<h4 class="cursus-failure">{escape(step.name)}: {escape(step.outcome)}</h4>{step_details(step.record)}'
+                    f'<h4 class="cursus-failure">{escape(step.name)}: {escape(step.outcome)}</h4>'
+                    f"{step_details(step.record)}"
                 )
         parts.append("</div>")
         return "".join(parts)

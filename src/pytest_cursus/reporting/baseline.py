@@ -106,7 +106,8 @@ def describe_regression(check: BaselineCheck, thresholds: Thresholds) -> str:
         )
     if "memory" in check.regressed:
         parts.append(
-            f"peak memory {(check.old_peak_rss_bytes or 0) / 2**20:.0f} MB -> {(check.new_peak_rss_bytes or 0) / 2**20:.0f} MB "
+            f"peak memory {(check.old_peak_rss_bytes or 0) / 2**20:.0f} MB -> "
+            f"{(check.new_peak_rss_bytes or 0) / 2**20:.0f} MB "
             f"(x{check.memory_ratio:.2f} > max x{thresholds.max_memory_ratio:g})"
         )
     return "; ".join(parts)

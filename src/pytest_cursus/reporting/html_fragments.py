@@ -61,7 +61,8 @@ def step_details(record: ReportedStep, thresholds: Thresholds | None = None) -> 
         parts.append(f"<p>{escape(record.skip_reason)}</p>")
     if record.baseline is not None and record.baseline.status == "regressed":
         parts.append(
-            f'<p class="cursus-failure">baseline regression: {escape(describe_regression(record.baseline, thresholds or Thresholds()))}</p>'
+            '<p class="cursus-failure">baseline regression: '
+            f"{escape(describe_regression(record.baseline, thresholds or Thresholds()))}</p>"
         )
     if record.metrics is not None:  # its memory chart is in the summary, with the scenario's others
         parts.append(_metrics_table(record))
@@ -74,7 +75,8 @@ def step_details(record: ReportedStep, thresholds: Thresholds | None = None) -> 
     if record.env:
         rows = "".join(f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>" for k, v in sorted(record.env.items()))
         parts.append(
-            f'<details><summary>Environment ({len(record.env)})</summary><table class="cursus-metrics">{rows}</table></details>'
+            f"<details><summary>Environment ({len(record.env)})</summary>"
+            f'<table class="cursus-metrics">{rows}</table></details>'
         )
     for label, text in (("stdout", record.stdout_excerpt), ("stderr", record.stderr_excerpt)):
         parts.append(_log(label, text, record))
@@ -120,7 +122,8 @@ def summary_block(records: Sequence[StepRecord], comparisons: Sequence[ProfileCo
         parts.append("</div>")
     for (scenario_file, scenario), left in profiles.items():  # no step record of that scenario (rare)
         parts.append(
-            f'<div class="cursus-scenario" data-scenario="{escape(scenario)}"><h3>Scenario {escape(scenario)} <small>({escape(scenario_file)})</small></h3>'
+            f'<div class="cursus-scenario" data-scenario="{escape(scenario)}">'
+            f"<h3>Scenario {escape(scenario)} <small>({escape(scenario_file)})</small></h3>"
         )
         parts += [profile_comparison(comparison) for comparison in left]
         parts.append("</div>")
@@ -146,7 +149,8 @@ def profile_comparison(comparison: ProfileComparison) -> str:
     set of each side, differing cells marked, then what to change in the synthetic spec."""
     read_by = f" <small>(input of step {escape(comparison.step)})</small>" if comparison.step else ""
     parts = [
-        f'<div class="cursus-profile" data-subject="{escape(comparison.subject)}"><h4>Synthetic vs real: {escape(comparison.subject)}{read_by}</h4>'
+        f'<div class="cursus-profile" data-subject="{escape(comparison.subject)}">'
+        f"<h4>Synthetic vs real: {escape(comparison.subject)}{read_by}</h4>"
     ]
     if not comparison.compared or comparison.synthetic is None or comparison.real is None:
         parts.append(f'<p class="cursus-hint">{escape(comparison.headline())}</p></div>')
@@ -156,8 +160,11 @@ def profile_comparison(comparison: ProfileComparison) -> str:
         '<table class="cursus-metrics cursus-profile-table">'
         '<tr><th rowspan="2">column</th><th colspan="3">synthetic</th><th colspan="3">real</th></tr>'
         "<tr><th>type</th><th>nulls</th><th>range / values</th><th>type</th><th>nulls</th><th>range / values</th></tr>"
-        f'<tr class="cursus-profile-source"><th>data</th><td colspan="3"><code>{escape(synthetic.location)}</code></td><td colspan="3"><code>{escape(real.location)}</code></td></tr>'
-        f'<tr class="cursus-profile-rows"><th>rows</th><td colspan="3">{escape(synthetic.size_text())}</td><td colspan="3">{escape(real.size_text())}</td></tr>'
+        '<tr class="cursus-profile-source"><th>data</th>'
+        f'<td colspan="3"><code>{escape(synthetic.location)}</code></td>'
+        f'<td colspan="3"><code>{escape(real.location)}</code></td></tr>'
+        f'<tr class="cursus-profile-rows"><th>rows</th><td colspan="3">{escape(synthetic.size_text())}</td>'
+        f'<td colspan="3">{escape(real.size_text())}</td></tr>'
     )
     for row in comparison.side_by_side():
         marked = {index for kind in row.differs for index in _DIFFERING_CELLS[kind]}
@@ -169,8 +176,9 @@ def profile_comparison(comparison: ProfileComparison) -> str:
     if comparison.differences:
         parts.append('<p>What to change in the synthetic spec:</p><ul class="cursus-profile-differences">')
         parts += [
-            f'<li data-kind="{d.kind}"><b>{escape(d.column)}</b>: {d.kind.replace("_", " ")}: synthetic {escape(d.synthetic)}, '
-            f'real {escape(d.real)} &rarr; <span class="cursus-hint">{escape(d.hint)}</span></li>'
+            f'<li data-kind="{d.kind}"><b>{escape(d.column)}</b>: {d.kind.replace("_", " ")}: '
+            f"synthetic {escape(d.synthetic)}, real {escape(d.real)} &rarr; "
+            f'<span class="cursus-hint">{escape(d.hint)}</span></li>'
             for d in comparison.differences
         ]
         parts.append("</ul>")
@@ -237,11 +245,13 @@ def _outputs(record: StepRecord) -> str:
     for name, output in record.outputs.items():
         rows.append(
             f"<tr><td>{escape(name)}</td><td>{output.files}</td><td>{_size(output.bytes)}</td>"
-            f"<td>{'' if output.rows is None else f'{output.rows:,}'}</td><td><code>{escape(output.path)}</code></td></tr>"
+            f"<td>{'' if output.rows is None else f'{output.rows:,}'}</td>"
+            f"<td><code>{escape(output.path)}</code></td></tr>"
         )
     parts = [
         (
-            '<h4>Outputs</h4><table class="cursus-metrics cursus-outputs"><tr><th>output</th><th>files</th><th>size</th>'
+            '<h4>Outputs</h4><table class="cursus-metrics cursus-outputs">'
+            "<tr><th>output</th><th>files</th><th>size</th>"
             f"<th>rows</th><th>path</th></tr>{''.join(rows)}</table>"
         ),
     ]
@@ -249,13 +259,15 @@ def _outputs(record: StepRecord) -> str:
         if not output.listing:
             continue
         listing = "".join(
-            f"<tr><td>{escape(f.path)}</td><td>{_size(f.bytes)}</td><td>{'' if f.rows is None else f'{f.rows:,}'}</td></tr>"
+            f"<tr><td>{escape(f.path)}</td><td>{_size(f.bytes)}</td>"
+            f"<td>{'' if f.rows is None else f'{f.rows:,}'}</td></tr>"
             for f in output.listing
         )
         more = f"<p>... {output.files - len(output.listing)} more files</p>" if output.listing_truncated else ""
         parts.append(
             f"<details><summary>Files of {escape(name)} ({output.files})</summary>"
-            f'<table class="cursus-metrics"><tr><th>file</th><th>size</th><th>rows</th></tr>{listing}</table>{more}</details>'
+            '<table class="cursus-metrics"><tr><th>file</th><th>size</th><th>rows</th></tr>'
+            f"{listing}</table>{more}</details>"
         )
     return "".join(parts)
 

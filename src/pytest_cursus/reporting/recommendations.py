@@ -39,7 +39,8 @@ def recommend(
         hints.append(
             Recommendation(
                 kind="memory_near_limit",
-                message=f"peak memory {peak_mb:.0f} MB is {peak_mb / max_memory_mb:.0%} of the {max_memory_mb:g} MB limit "
+                message=f"peak memory {peak_mb:.0f} MB is {peak_mb / max_memory_mb:.0%} "
+                f"of the {max_memory_mb:g} MB limit "
                 f"(> {MEMORY_NEAR_LIMIT:.0%}): read in chunks, select columns, use smaller dtypes, "
                 "or raise max_memory_mb before the data grows",
             )
@@ -84,7 +85,8 @@ def recommend(
             Recommendation(
                 kind="near_timeout",
                 message=f"took {metrics.wall_seconds:.1f}s, {metrics.wall_seconds / timeout_seconds:.0%} of its "
-                f"{timeout_seconds:g}s timeout (> {NEAR_TIMEOUT:.0%}): little room for more data; speed it up or raise timeout",
+                f"{timeout_seconds:g}s timeout (> {NEAR_TIMEOUT:.0%}): little room for more data; "
+                "speed it up or raise timeout",
             )
         )
     return hints

@@ -18,7 +18,10 @@ def comparison_lines(
     """The table of every step of ``new`` against ``old``, and how many regressed."""
     pairs = compare_runs(old, new, thresholds, baseline_file)
     name_width = max([len(_name(s)) for s, _ in pairs] + [4])
-    header = f"{'step':<{name_width}}  {'wall old':>9} {'wall new':>9} {'ratio':>6}  {'peak old':>9} {'peak new':>9} {'ratio':>6}  verdict"
+    header = (
+        f"{'step':<{name_width}}  {'wall old':>9} {'wall new':>9} {'ratio':>6}  "
+        f"{'peak old':>9} {'peak new':>9} {'ratio':>6}  verdict"
+    )
     lines = [header, "-" * len(header)]
     regressed = 0
     for step, check in pairs:
@@ -82,7 +85,8 @@ def _cells(check: BaselineCheck) -> str:
         return f"{'-':>9} {'-':>9} {'':>6}  {'-':>9} {'-':>9} {'':>6}"
     return (
         f"{check.old_wall_seconds:>8.2f}s {check.new_wall_seconds:>8.2f}s {_ratio(check.time_ratio)}  "
-        f"{(check.old_peak_rss_bytes or 0) / 2**20:>6.1f} MB {(check.new_peak_rss_bytes or 0) / 2**20:>6.1f} MB {_ratio(check.memory_ratio)}"
+        f"{(check.old_peak_rss_bytes or 0) / 2**20:>6.1f} MB {(check.new_peak_rss_bytes or 0) / 2**20:>6.1f} MB "
+        f"{_ratio(check.memory_ratio)}"
     )
 
 

@@ -83,7 +83,7 @@ def dag_svg(nodes: Mapping[str, DagNode], title: str = "") -> str:
     width = _PAD * 2 + sum(widths) + _COL_GAP * max(len(columns) - 1, 0)
     position: dict[str, tuple[float, float, float]] = {}  # x, y (top left), box width
     x = float(_PAD)
-    for column, column_width in zip(columns, widths):
+    for column, column_width in zip(columns, widths, strict=True):
         offset = (height - 2 * _PAD - (len(column) * _NODE_H + (len(column) - 1) * _ROW_GAP)) / 2
         for index, name in enumerate(column):
             position[name] = (x, arc + _PAD + offset + index * (_NODE_H + _ROW_GAP) - arc / 2, column_width)
@@ -125,7 +125,8 @@ def dag_svg(nodes: Mapping[str, DagNode], title: str = "") -> str:
         parts.append(
             f'<g class="cursus-node" data-step="{escape(name)}" data-outcome="{escape(node.outcome)}">'
             f"<title>{escape(node.tooltip or f'{name}: {label}')}</title>"
-            f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{_NODE_H}" rx="6" fill="{fill}" stroke="{stroke}" stroke-width="2"{dash}/>'
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{_NODE_H}" rx="6" '
+            f'fill="{fill}" stroke="{stroke}" stroke-width="2"{dash}/>'
             f'<text x="{x + w / 2:.1f}" y="{y + 17:.1f}" text-anchor="middle" font-family="sans-serif" font-size="12" '
             f'font-weight="bold" fill="#222">{escape(name)}</text>'
             f'<text x="{x + w / 2:.1f}" y="{y + 32:.1f}" text-anchor="middle" font-family="sans-serif" font-size="10" '
@@ -159,7 +160,8 @@ def memory_chart_svg(
             'font-family="sans-serif" font-size="9" fill="#555" '
             f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">'
         ),
-        f'<text x="{left}" y="13" font-size="11" font-weight="bold" fill="#222">{escape(_short_end(title, (width - left) // 12))}</text>',
+        f'<text x="{left}" y="13" font-size="11" font-weight="bold" fill="#222">'
+        f"{escape(_short_end(title, (width - left) // 12))}</text>",
         f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#fafafa" stroke="#ccc"/>',
     ]
     for fraction in (0.0, 0.5, 1.0):
@@ -174,7 +176,8 @@ def memory_chart_svg(
     if limit_bytes and limit_bytes <= top_value:
         y = top + plot_h * (1 - limit_bytes / top_value)
         parts.append(
-            f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#c62828" stroke-dasharray="4 3"/>'
+            f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" '
+            'stroke="#c62828" stroke-dasharray="4 3"/>'
         )
     if series:
         points = [(left + plot_w * min(t / span, 1.0), top + plot_h * (1 - rss / top_value)) for t, rss in series]
@@ -184,14 +187,17 @@ def memory_chart_svg(
         area = f"{points[0][0]:.1f},{top + plot_h} {coordinates} {points[-1][0]:.1f},{top + plot_h}"
         parts.append(f'<polygon points="{area}" fill="#1565c0" fill-opacity="0.15"/>')
         parts.append(
-            f'<polyline class="cursus-memory-line" points="{coordinates}" fill="none" stroke="#1565c0" stroke-width="1.6"/>'
+            f'<polyline class="cursus-memory-line" points="{coordinates}" '
+            'fill="none" stroke="#1565c0" stroke-width="1.6"/>'
         )
         parts.append(
-            f'<text x="{left + plot_w}" y="13" text-anchor="end" font-size="10" fill="#1565c0">peak {peak / 2**20:.1f} MB</text>'
+            f'<text x="{left + plot_w}" y="13" text-anchor="end" font-size="10" fill="#1565c0">'
+            f"peak {peak / 2**20:.1f} MB</text>"
         )
     else:
         parts.append(
-            f'<text x="{left + plot_w / 2}" y="{top + plot_h / 2}" text-anchor="middle">no samples (step too short)</text>'
+            f'<text x="{left + plot_w / 2}" y="{top + plot_h / 2}" text-anchor="middle">'
+            "no samples (step too short)</text>"
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -206,25 +212,29 @@ def trend_chart_svg(
     height = len(panels) * (panel_h + 30) + legend_h * ((len(steps) + 2) // 3) + 20
     plot_w = width - left - right
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="cursus-trend-chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="cursus-trend-chart" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}">'
     ]
     for index, (label, values) in enumerate(panels):
         y0 = index * (panel_h + 30) + top
         plot_h = panel_h - top
         highest = max((v for series in values.values() for v in series if v is not None), default=1.0) or 1.0
         parts.append(
-            f'<text x="{left}" y="{y0 - 8}" font-family="sans-serif" font-size="12" font-weight="bold">{escape(label)}</text>'
+            f'<text x="{left}" y="{y0 - 8}" font-family="sans-serif" font-size="12" font-weight="bold">'
+            f"{escape(label)}</text>"
         )
         parts.append(f'<rect x="{left}" y="{y0}" width="{plot_w}" height="{plot_h}" fill="#fafafa" stroke="#ccc"/>')
         for fraction in (0.0, 0.5, 1.0):
             y = y0 + plot_h * (1 - fraction)
             parts.append(
-                f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" font-family="sans-serif" font-size="9">{highest * fraction:.3g}</text>'
+                f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" font-family="sans-serif" font-size="9">'
+                f"{highest * fraction:.3g}</text>"
             )
         for run_index, run in enumerate(runs):
             x = left + (plot_w * run_index / max(len(runs) - 1, 1))
             parts.append(
-                f'<text x="{x:.1f}" y="{y0 + plot_h + 12}" text-anchor="middle" font-family="sans-serif" font-size="9">{escape(_short(run))}</text>'
+                f'<text x="{x:.1f}" y="{y0 + plot_h + 12}" text-anchor="middle" '
+                f'font-family="sans-serif" font-size="9">{escape(_short(run))}</text>'
             )
         for step in steps:
             colour = SERIES_COLOURS[steps.index(step) % len(SERIES_COLOURS)]
@@ -236,7 +246,8 @@ def trend_chart_svg(
             ]
             if len(points) > 1:
                 parts.append(
-                    f'<polyline points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in points)}" fill="none" stroke="{colour}" stroke-width="1.6"/>'
+                    f'<polyline points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in points)}" '
+                    f'fill="none" stroke="{colour}" stroke-width="1.6"/>'
                 )
             parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{colour}"/>' for x, y in points]
     legend_y = len(panels) * (panel_h + 30) + 10

@@ -44,11 +44,17 @@ def scenario_table(records: Sequence[StepRecord], width: int = WIDTH) -> list[st
         )
         lines.append(
             f"{_fit(_step_label(record), step_width):<{step_width}}"
-            + "".join(f"{_GAP}{_fit(cell, size):{align}{size}}" for cell, (_, size, align) in zip(cells, _COLUMNS))
+            + "".join(
+                f"{_GAP}{_fit(cell, size):{align}{size}}"
+                for cell, (_, size, align) in zip(cells, _COLUMNS, strict=True)
+            )
         )
     ran = [r.metrics for r in records if r.metrics is not None and not r.cached]
     if len(records) > 1 and ran:
-        total = f"{'total (ran now)':<{step_width}}{_GAP}{'':7}{_GAP}{'':6}{_GAP}{_seconds(sum(m.wall_seconds for m in ran)):>8}"
+        total = (
+            f"{'total (ran now)':<{step_width}}{_GAP}{'':7}{_GAP}{'':6}"
+            f"{_GAP}{_seconds(sum(m.wall_seconds for m in ran)):>8}"
+        )
         total += f"{_GAP}{_seconds(sum(m.cpu_seconds for m in ran)):>8}{_GAP}{max(m.peak_rss_mb for m in ran):>8.1f}"
         lines += ["-" * len(header), total]
     return lines
@@ -66,7 +72,8 @@ def summary_lines(records: Sequence[StepRecord], *, verbose: bool, thresholds: T
         lines += ["", f"baseline regressions (against {regressions[0].baseline.baseline_file}):"]  # type: ignore[union-attr]
         for record in regressions:
             lines.append(
-                f"  {record.scenario}::{record.step}: {describe_regression(record.baseline, thresholds or Thresholds())}"
+                f"  {record.scenario}::{record.step}: "
+                f"{describe_regression(record.baseline, thresholds or Thresholds())}"
             )  # type: ignore[arg-type]
     hints = [(r, hint) for r in records for hint in r.recommendations]
     if hints and verbose:

@@ -84,7 +84,8 @@ class ExtensionHooks:
             raise HookFailed(
                 "pytest_cursus_data_source",
                 TypeError(
-                    f"expected a path for data source {name!r} (kind {kind!r}), got {found!r} (type={type(found).__name__})"
+                    f"expected a path for data source {name!r} (kind {kind!r}), "
+                    f"got {found!r} (type={type(found).__name__})"
                 ),
                 "",
             )
@@ -112,7 +113,8 @@ class ExtensionHooks:
                 raise HookFailed(
                     "pytest_cursus_adjust_step",
                     TypeError(
-                        f"env values must be strings, as in a container; got env[{variable!r}] = {value!r} (type={type(value).__name__}) for step {step.name!r}"
+                        f"env values must be strings, as in a container; got env[{variable!r}] = {value!r} "
+                        f"(type={type(value).__name__}) for step {step.name!r}"
                     ),
                     "",
                 )

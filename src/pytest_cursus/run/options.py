@@ -133,20 +133,23 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "mode",
         "choice",
-        "pipeline: steps on their upstream's outputs (DAG order); isolation: each step alone on data generated from its contract's data: schemas; both (default: pipeline)",
+        "pipeline: steps on their upstream's outputs (DAG order); "
+        "isolation: each step alone on data generated from its contract's data: schemas; both (default: pipeline)",
         choices=RUN_MODES,
         default="pipeline",
     ),
     OptionSpec(
         "fuzz",
         "int",
-        "add a [fuzz] item per step: N examples of generated data from its inputs' schemas (hypothesis); 0 turns off the fuzz: blocks of scenarios too",
+        "add a [fuzz] item per step: N examples of generated data from its inputs' schemas (hypothesis); "
+        "0 turns off the fuzz: blocks of scenarios too",
         metavar="N",
     ),
     OptionSpec(
         "fuzz_replay",
         "paths",
-        "run the [fuzz] item of the step a saved failing example belongs to once, on that example (a directory printed by a failing [fuzz] item; repeatable)",
+        "run the [fuzz] item of the step a saved failing example belongs to once, on that example "
+        "(a directory printed by a failing [fuzz] item; repeatable)",
         metavar="DIR",
     ),
     OptionSpec(
@@ -159,7 +162,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "preload",
         "text",
-        "modules the warm executor imports once before forking steps, besides the third-party modules found in the scripts' top-level imports (comma-separated)",
+        "modules the warm executor imports once before forking steps, "
+        "besides the third-party modules found in the scripts' top-level imports (comma-separated)",
         default=(),
         metavar="MODULES",
         check=module_names,
@@ -167,13 +171,15 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "no_preload",
         "flag",
-        "start each step in a fresh Python interpreter instead of forking it from a warm parent that imported its third-party modules once",
+        "start each step in a fresh Python interpreter instead of forking it from a warm parent "
+        "that imported its third-party modules once",
         default=False,
     ),
     OptionSpec(
         "debug",
         "flag",
-        "run each selected step's main() in the pytest process itself, so --pdb and breakpoint() work; gives up isolation and limits (upstream steps run as usual)",
+        "run each selected step's main() in the pytest process itself, so --pdb and breakpoint() work; "
+        "gives up isolation and limits (upstream steps run as usual)",
         default=False,
     ),
     OptionSpec(
@@ -186,13 +192,15 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "s3_cache_dir",
         "path",
-        "where downloaded S3 objects are cached, by bucket, key and ETag (default: 'cursus-s3' under pytest's cache directory; --cache-clear empties it, --cursus-no-cache bypasses it)",
+        "where downloaded S3 objects are cached, by bucket, key and ETag (default: 'cursus-s3' under pytest's cache "
+        "directory; --cache-clear empties it, --cursus-no-cache bypasses it)",
         metavar="DIR",
     ),
     OptionSpec(
         "s3_cache_max_mb",
         "float",
-        f"size cap of the S3 download cache; least recently used objects are evicted at the end of the session (default: {DEFAULT_S3_CACHE_MAX_MB})",
+        "size cap of the S3 download cache; least recently used objects are evicted at the end of the session "
+        f"(default: {DEFAULT_S3_CACHE_MAX_MB})",
         default=float(DEFAULT_S3_CACHE_MAX_MB),
         metavar="MB",
     ),
@@ -207,14 +215,16 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "execution",
         "text",
-        "s3:// prefix where a real pipeline execution wrote its step outputs: inputs that reference upstream steps read them instead of running those steps (docs/s3.md)",
+        "s3:// prefix where a real pipeline execution wrote its step outputs: "
+        "inputs that reference upstream steps read them instead of running those steps (docs/s3.md)",
         metavar="URI",
         check=check_s3_uri,
     ),
     OptionSpec(
         "execution_layout",
         "text",
-        f"template of an execution output's URI (default: {DEFAULT_LAYOUT}; placeholders: {{prefix}} {{step}} {{output}} {{contract}} {{scenario}})",
+        f"template of an execution output's URI (default: {DEFAULT_LAYOUT}; "
+        "placeholders: {prefix} {step} {output} {contract} {scenario})",
         metavar="TEMPLATE",
         check=check_layout,
     ),

@@ -242,7 +242,8 @@ class PipelineRun:
             )
         if not found.exists():
             raise DataSourceError(
-                f"data.{name}.custom: the pytest_cursus_data_source implementation for kind {custom.kind!r} returned {found}, which does not exist"
+                f"data.{name}.custom: the pytest_cursus_data_source implementation for kind {custom.kind!r} "
+                f"returned {found}, which does not exist"
             )
         return found
 
