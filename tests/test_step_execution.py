@@ -477,3 +477,31 @@ def test_writing_to_a_hard_coded_container_path_fails_and_is_cleaned_up(one_step
     else:
         result.stdout.fnmatch_lines(["*PermissionError*"])
     assert not os.path.lexists("/opt/ml")
+
+
+LATE_WRITER_ROOT = "/opt/cursus-late-writer"  # a container path of its own: other tests write /opt/ml at once
+
+
+@pytest.mark.skipif(os.path.lexists(LATE_WRITER_ROOT), reason=f"{LATE_WRITER_ROOT} exists on this machine")
+def test_a_script_failing_after_writing_to_a_container_path_reports_its_error_and_is_cleaned_up(
+    project: PipelineProject,
+) -> None:
+    project.contract("Writer", entry_point="writer.py", outputs={"out": {"path": f"{LATE_WRITER_ROOT}/output"}})
+    _with_script(
+        project,
+        f"""
+        import os
+
+        def main(input_paths, output_paths, environ_vars, job_args):
+            try:
+                os.makedirs("{LATE_WRITER_ROOT}/output", exist_ok=True)
+            except PermissionError:
+                pass  # a non-root user cannot write there: the failure below is then the only one
+            raise RuntimeError("failed after writing")
+        """,
+    )
+    result = project.run()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*step 'only' of scenario 'single' failed: RuntimeError: failed after writing"])
+    assert "wrote to container path" not in result.stdout.str(), "the script's own failure is the one reported"
+    assert not os.path.lexists(LATE_WRITER_ROOT), "what it created is removed even though the step failed"

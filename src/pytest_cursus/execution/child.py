@@ -54,6 +54,23 @@ def make_logger(step: str) -> StepLogger:
 def run(request: dict[str, Any], *, reraise: bool = False) -> dict[str, Any]:
     """Import the script and call its main(); never raises for anything the script does, unless
     ``reraise`` (a debugging run in the pytest process: the debugger gets the exception)."""
+    _make_script_importable(request)
+    started = time.perf_counter()
+    imported = _import(request, reraise)
+    if isinstance(imported, dict):
+        return imported  # the import failed, or the script exited while imported
+    timing = {"import_seconds": time.perf_counter() - started}
+    call = _bind_main(imported, request)
+    if not isinstance(call, _MainCall):
+        return {**call, **timing}  # no main(), or one that cannot take the four arguments
+    if request.get("check_only"):
+        # a contract check: the script imports and main() can be called; it is not run
+        return {"status": "checked", "detail": call.described(), **timing}
+    return {**call.call(reraise), **timing}
+
+
+def _make_script_importable(request: dict[str, Any]) -> None:
+    """``sys.path`` and ``sys.argv`` as the script would see them when run by its own interpreter."""
     script = request["script"]
     for root in reversed(request.get("python_path", [])):
         sys.path.insert(0, root)
@@ -62,9 +79,11 @@ def run(request: dict[str, Any], *, reraise: bool = False) -> dict[str, Any]:
         sys.path.insert(0, os.path.dirname(script))
     sys.argv = [script]
 
-    started = time.perf_counter()
+
+def _import(request: dict[str, Any], reraise: bool) -> ModuleType | dict[str, Any]:
+    """The script's module, or the report of why importing it did not finish."""
     try:
-        module = _import_script(script, request.get("module"))
+        return _import_script(request["script"], request.get("module"))
     except SystemExit as exc:
         return {
             "status": "exited",
@@ -75,8 +94,11 @@ def run(request: dict[str, Any], *, reraise: bool = False) -> dict[str, Any]:
         if reraise:
             raise
         return {"status": "import_failed", **_describe_exception(exc)}
-    import_seconds = time.perf_counter() - started
 
+
+def _bind_main(module: ModuleType, request: dict[str, Any]) -> _MainCall | dict[str, Any]:
+    """``main`` bound to the request's arguments, or the report of why it cannot be called so."""
+    script = request["script"]
     main = getattr(module, "main", None)
     if not callable(main):
         defined = sorted(
@@ -89,9 +111,7 @@ def run(request: dict[str, Any], *, reraise: bool = False) -> dict[str, Any]:
             "detail": f"{script} defines no main() function"
             + (f" (functions defined: {', '.join(defined)})" if defined else "")
             + "; expected def main(input_paths, output_paths, environ_vars, job_args)",
-            "import_seconds": import_seconds,
         }
-
     arguments = (
         request["input_paths"],
         request["output_paths"],
@@ -102,55 +122,65 @@ def run(request: dict[str, Any], *, reraise: bool = False) -> dict[str, Any]:
     try:
         signature = inspect.signature(main)
     except (TypeError, ValueError):
-        signature = None
-    if signature is not None:
-        if "logger" in signature.parameters:
-            keywords["logger"] = make_logger(request["step"])
-        try:
-            signature.bind(*arguments, **keywords)
-        except TypeError as exc:
-            line = _line_of(main)
-            return {
-                "status": "bad_signature",
-                "detail": f"main{signature} at {script}{line} cannot be called as "
-                f"main({', '.join(_MAIN_PARAMETERS)}): {exc}",
-                "import_seconds": import_seconds,
-            }
-
-    if request.get("check_only"):
-        # a contract check: the script imports and main() can be called; it is not run
-        return {
-            "status": "checked",
-            "detail": f"main{signature}" if signature else "main(...)",
-            "import_seconds": import_seconds,
-        }
-
-    started = time.perf_counter()
+        return _MainCall(main, arguments, keywords, None)
+    if "logger" in signature.parameters:
+        keywords["logger"] = make_logger(request["step"])
     try:
-        value = main(*arguments, **keywords)
-    except SystemExit as exc:
+        signature.bind(*arguments, **keywords)
+    except TypeError as exc:
         return {
-            "status": "exited",
-            "exit_code": _exit_code(exc),
-            "detail": f"main() called sys.exit({exc.code!r})",
-            "import_seconds": import_seconds,
+            "status": "bad_signature",
+            "detail": f"main{signature} at {script}{_line_of(main)} cannot be called as "
+            f"main({', '.join(_MAIN_PARAMETERS)}): {exc}",
+        }
+    return _MainCall(main, arguments, keywords, signature)
+
+
+class _MainCall:
+    """The script's ``main`` with the arguments it will be called with, checked against its signature."""
+
+    __slots__ = ("main", "arguments", "keywords", "signature")
+
+    def __init__(
+        self,
+        main: Any,
+        arguments: tuple[Any, ...],
+        keywords: dict[str, Any],
+        signature: inspect.Signature | None,
+    ) -> None:
+        self.main = main
+        self.arguments = arguments
+        self.keywords = keywords
+        self.signature = signature  # None when Python cannot tell (a builtin, some C callables)
+
+    def described(self) -> str:
+        return f"main{self.signature}" if self.signature else "main(...)"
+
+    def call(self, reraise: bool) -> dict[str, Any]:
+        """Call ``main``; the report of how it ended, with how long it ran."""
+        started = time.perf_counter()
+        try:
+            value = self.main(*self.arguments, **self.keywords)
+        except SystemExit as exc:
+            return {
+                "status": "exited",
+                "exit_code": _exit_code(exc),
+                "detail": f"main() called sys.exit({exc.code!r})",
+                "main_seconds": time.perf_counter() - started,
+            }
+        except BaseException as exc:  # noqa: BLE001 - reported, the parent decides
+            if reraise:
+                raise
+            return {
+                "status": "raised",
+                **_describe_exception(exc),
+                "main_seconds": time.perf_counter() - started,
+            }
+        return {
+            "status": "returned",
+            "return_summary": summarize(value),
             "main_seconds": time.perf_counter() - started,
         }
-    except BaseException as exc:  # noqa: BLE001 - reported, the parent decides
-        if reraise:
-            raise
-        return {
-            "status": "raised",
-            **_describe_exception(exc),
-            "import_seconds": import_seconds,
-            "main_seconds": time.perf_counter() - started,
-        }
-    return {
-        "status": "returned",
-        "return_summary": summarize(value),
-        "import_seconds": import_seconds,
-        "main_seconds": time.perf_counter() - started,
-    }
 
 
 def _environ_vars(request: dict[str, Any]) -> dict[str, str]:

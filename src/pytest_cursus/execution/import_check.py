@@ -12,13 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from pytest_cursus.execution.launcher import FreshInterpreterLauncher, LaunchSpec, StepLauncher
 from pytest_cursus.execution.preload import preload_candidates
-from pytest_cursus.execution.protocol import ChildReport, ChildRequest
+from pytest_cursus.execution.protocol import ChildReport, ChildRequest, read_report
 from pytest_cursus.execution.step_runner import child_environment, tail
-from pytest_cursus.execution.supervisor import ProcessSupervisor
+from pytest_cursus.execution.supervisor import ProcessOutcome, ProcessSupervisor
 from pytest_cursus.formats.contracts import Contract
 
 IMPORT_TIMEOUT_S = 120.0
@@ -50,19 +48,7 @@ def check_import(
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
-    request = ChildRequest(
-        step=contract.name,
-        script=str(script),
-        module=module,
-        python_path=[str(path) for path in python_path],
-        # never opened: main() is not called
-        input_paths={name: channel.path for name, channel in contract.inputs.items()},
-        output_paths={name: channel.path for name, channel in contract.outputs.items()},
-        environ_vars=dict(env),
-        job_args={argument.attribute: argument.default for argument in contract.job_arguments},
-        report_path=str(workdir / "report.json"),
-        check_only=True,
-    )
+    request = _check_request(script, contract, module, python_path, env, report_path=workdir / "report.json")
     request_file = workdir / "request.json"
     request_file.write_text(request.model_dump_json(indent=2), encoding="utf-8")
     stderr = workdir / "stderr.log"
@@ -77,8 +63,37 @@ def check_import(
         )
     )
     outcome = ProcessSupervisor().supervise(process, timeout=timeout, max_memory_bytes=None)
-    report = _report(workdir / "report.json")
-    stderr_tail = tail(stderr)
+    return _verdict(script, timeout, outcome, read_report(workdir / "report.json"), tail(stderr))
+
+
+def _check_request(
+    script: Path,
+    contract: Contract,
+    module: str | None,
+    python_path: tuple[Path, ...],
+    env: Mapping[str, str],
+    *,
+    report_path: Path,
+) -> ChildRequest:
+    return ChildRequest(
+        step=contract.name,
+        script=str(script),
+        module=module,
+        python_path=[str(path) for path in python_path],
+        # never opened: main() is not called
+        input_paths={name: channel.path for name, channel in contract.inputs.items()},
+        output_paths={name: channel.path for name, channel in contract.outputs.items()},
+        environ_vars=dict(env),
+        job_args={argument.attribute: argument.default for argument in contract.job_arguments},
+        report_path=str(report_path),
+        check_only=True,
+    )
+
+
+def _verdict(
+    script: Path, timeout: float, outcome: ProcessOutcome, report: ChildReport | None, stderr_tail: str
+) -> ImportCheck:
+    """What the check found, in the user's terms: ``problem`` is None when the script passed."""
     if outcome.killed_for == "timeout":
         return ImportCheck(
             f"importing {script} did not finish within {timeout:g}s (killed): does it do work at import time?",
@@ -101,10 +116,3 @@ def check_import(
     if report.status == "exited":
         return ImportCheck(f"{script}: {report.detail} (exit code {report.exit_code})", stderr_tail=stderr_tail)
     return ImportCheck(report.detail or f"{script}: {report.status}", stderr_tail=stderr_tail)
-
-
-def _report(path: Path) -> ChildReport | None:
-    try:
-        return ChildReport.model_validate_json(path.read_bytes())
-    except (OSError, ValidationError, ValueError):
-        return None

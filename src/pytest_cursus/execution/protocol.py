@@ -6,9 +6,10 @@ The parent validates both with these models; the child reads and writes them wit
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 ChildStatus = Literal["returned", "exited", "raised", "import_failed", "no_main", "bad_signature", "checked"]
 
@@ -50,3 +51,11 @@ class ChildReport(BaseModel):
     @property
     def succeeded(self) -> bool:
         return self.status == "returned" or (self.status == "exited" and self.exit_code == 0)
+
+
+def read_report(path: Path) -> ChildReport | None:
+    """The child's ``report.json``, or None when it wrote none (it died first) or a broken one."""
+    try:
+        return ChildReport.model_validate_json(path.read_bytes())
+    except (OSError, ValidationError, ValueError):
+        return None

@@ -6,16 +6,16 @@ import contextlib
 import os
 import shutil
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-
-from pydantic import ValidationError
 
 from pytest_cursus.execution.in_process import run_in_process
 from pytest_cursus.execution.launcher import FreshInterpreterLauncher, LaunchSpec, StepLauncher
 from pytest_cursus.execution.preload import preload_candidates
-from pytest_cursus.execution.protocol import ChildReport, ChildRequest
+from pytest_cursus.execution.protocol import ChildReport, ChildRequest, read_report
 from pytest_cursus.execution.supervisor import ProcessOutcome, ProcessSupervisor
 from pytest_cursus.execution.workspace import (
+    Fingerprint,
     StagingError,
     StepWorkspace,
     describe_changes,
@@ -62,119 +62,201 @@ class StepRunner:
         return result
 
     def _run(self, step: StepPlan, input_data: Mapping[str, Path], in_process: bool) -> StepResult:
+        """One attempt, in a workspace made afresh: stage, launch, measure, judge, post-check."""
         workspace = StepWorkspace.for_step(self.workspace_root, step.scenario, step.name)
         workspace.reset()
-        contract = step.contract
-        input_paths = {name: workspace.input_path(name, channel.path) for name, channel in contract.inputs.items()}
-        output_paths = {name: workspace.output_path(name, channel.path) for name, channel in contract.outputs.items()}
-        result = StepResult(
-            scenario=step.scenario,
-            step=step.name,
-            outcome="failed",
-            workspace=str(workspace.root),
-            outputs={name: str(path) for name, path in output_paths.items()},
-            stdout_path=str(workspace.logs_dir / "stdout.log"),
-            stderr_path=str(workspace.logs_dir / "stderr.log"),
-        )
+        files = _StepFiles.of(step, workspace)
+        result = files.unfinished_result(step)
         try:
-            for name, data in input_data.items():
-                stage_input(data, input_paths[name], as_file=is_file_channel(contract.inputs[name].path))
+            staged = _stage(step, files, input_data)
         except StagingError as exc:
             result.failure = StepFailure(kind="setup", message=f"could not stage input: {exc}")
             return result
-        for name, path in output_paths.items():
-            (path.parent if is_file_channel(contract.outputs[name].path) else path).mkdir(parents=True, exist_ok=True)
-        make_read_only(workspace.input_dir)
-        before = fingerprint(workspace.input_dir)
-        container_paths = ContainerPathWatch.of(contract.inputs.values(), contract.outputs.values())
-
-        request_file = workspace.logs_dir / "request.json"
-        report_file = workspace.logs_dir / "report.json"
-        # request.json is a file anyone may read: secret values reach the child through its
-        # process environment only, and the child takes them from there
-        request = ChildRequest(
-            step=step.name,
-            script=str(step.script),
-            module=step.module,
-            python_path=[str(p) for p in step.python_path],
-            input_paths={name: str(path) for name, path in input_paths.items()},
-            output_paths={name: str(path) for name, path in output_paths.items()},
-            environ_vars=mask_env(step.env),
-            secret_env=secret_names(step.env),
-            job_args=dict(step.job_args),
-            report_path=str(report_file),
-        )
-        request_file.write_text(request.model_dump_json(indent=2), encoding="utf-8")
-        executor: ExecutorKind = "in_process"
-        if in_process:
-            try:
-                outcome = run_in_process(request_file, child_environment(step.env), workspace.root)
-            except BaseException:
-                # the script's exception goes to the debugger; its workspace stays removable
-                make_writable(workspace.input_dir)
-                raise
-        else:
-            process = self.launcher.launch(
-                LaunchSpec(
-                    request_file=request_file,
-                    env=child_environment(step.env),
-                    cwd=workspace.root,
-                    stdout=Path(result.stdout_path or ""),
-                    stderr=Path(result.stderr_path or ""),
-                    preload=preload_candidates(step.script, step.module, step.python_path),
-                )
-            )
-            executor = process.executor
-            outcome = self.supervisor.supervise(
-                process,
-                timeout=step.timeout,
-                max_memory_bytes=int(step.max_memory_mb * 2**20) if step.max_memory_mb else None,
-            )
-        report = _read_report(report_file)
+        outcome, executor = self._launch(step, files, in_process)
+        report = read_report(files.report_file)
         scrub = SecretScrubber.for_step(step.env)
-        result.stderr_tail = scrub.text(tail(Path(result.stderr_path or "")))
-        result.metrics = StepMetrics(
-            wall_seconds=outcome.wall_seconds,
-            cpu_seconds=outcome.cpu_seconds,
-            peak_rss_bytes=max(outcome.peak_rss_bytes, report.rss_at_exit_bytes if report else 0),
-            import_seconds=report.import_seconds if report else 0.0,
-            main_seconds=report.main_seconds if report else 0.0,
-            read_bytes=outcome.read_bytes,
-            write_bytes=outcome.write_bytes,
-            disk_read_bytes=outcome.disk_read_bytes,
-            disk_write_bytes=outcome.disk_write_bytes,
-            input_bytes=sum(size for size, _ in before.values()),
-            cpu_count=available_cpus(),
-            memory_series=outcome.memory_series,
-            executor=executor,
-        )
+        result.stderr_tail = scrub.text(tail(files.stderr))
+        result.metrics = _measure(outcome, report, staged.inputs_before, executor)
         result.return_summary = scrub.value(report.return_summary) if report else None
-        result.failure = judge(step, outcome, report)
-        if result.failure is not None:
-            result.failure.message = scrub.text(result.failure.message)
-            if result.failure.script_traceback:
-                result.failure.script_traceback = scrub.text(result.failure.script_traceback)
-
-        changes = describe_changes(before, fingerprint(workspace.input_dir))
-        make_writable(workspace.input_dir)
-        written = container_paths.created()
-        if written and result.failure is None:
-            result.failure = StepFailure(
-                kind="wrote_outside",
-                message=f"step {step.name!r} wrote to container path(s) {', '.join(written)} on this machine instead "
-                "of the local paths it was given; use input_paths[...]/output_paths[...] rather than hard-coded "
-                "/opt/ml/... paths (the plugin maps them to the step's workspace). What it created was removed.",
-            )
-        container_paths.remove_created(written)
-        if changes and result.failure is None:
-            result.failure = StepFailure(
-                kind="input_modified",
-                message=f"step {step.name!r} wrote into its input directory ({'; '.join(changes)} under "
-                f"{workspace.input_dir}). Inputs are read-only: write to output_paths[...] instead.",
-            )
-        result.output_files = {name: list_files(path) for name, path in output_paths.items()}
+        failure = _judge_scrubbed(step, outcome, report, scrub)
+        misbehaviour = _post_check(step, files, staged)  # whatever the verdict: it tidies the workspace and host
+        result.failure = failure if failure is not None else misbehaviour
+        result.output_files = {name: list_files(path) for name, path in files.outputs.items()}
         result.outcome = "passed" if result.failure is None else "failed"
         return result
+
+    def _launch(self, step: StepPlan, files: _StepFiles, in_process: bool) -> tuple[ProcessOutcome, ExecutorKind]:
+        """Run the staged step to its end: a child process within the step's limits, or ``main()`` here."""
+        if in_process:
+            try:
+                outcome = run_in_process(files.request_file, child_environment(step.env), files.workspace.root)
+            except BaseException:
+                # the script's exception goes to the debugger; its workspace stays removable
+                make_writable(files.workspace.input_dir)
+                raise
+            return outcome, "in_process"
+        process = self.launcher.launch(
+            LaunchSpec(
+                request_file=files.request_file,
+                env=child_environment(step.env),
+                cwd=files.workspace.root,
+                stdout=files.stdout,
+                stderr=files.stderr,
+                preload=preload_candidates(step.script, step.module, step.python_path),
+            )
+        )
+        outcome = self.supervisor.supervise(
+            process,
+            timeout=step.timeout,
+            max_memory_bytes=int(step.max_memory_mb * 2**20) if step.max_memory_mb else None,
+        )
+        return outcome, process.executor
+
+
+@dataclass(frozen=True)
+class _StepFiles:
+    """Where one run of a step finds its inputs, puts its outputs and keeps its logs."""
+
+    workspace: StepWorkspace
+    inputs: dict[str, Path]  # input name -> local path the script reads
+    outputs: dict[str, Path]  # output name -> local path the script writes
+
+    @classmethod
+    def of(cls, step: StepPlan, workspace: StepWorkspace) -> _StepFiles:
+        contract = step.contract
+        return cls(
+            workspace,
+            {name: workspace.input_path(name, channel.path) for name, channel in contract.inputs.items()},
+            {name: workspace.output_path(name, channel.path) for name, channel in contract.outputs.items()},
+        )
+
+    @property
+    def request_file(self) -> Path:
+        return self.workspace.logs_dir / "request.json"
+
+    @property
+    def report_file(self) -> Path:
+        return self.workspace.logs_dir / "report.json"
+
+    @property
+    def stdout(self) -> Path:
+        return self.workspace.logs_dir / "stdout.log"
+
+    @property
+    def stderr(self) -> Path:
+        return self.workspace.logs_dir / "stderr.log"
+
+    def unfinished_result(self, step: StepPlan) -> StepResult:
+        """The result as it stands before the step runs: failed, until the run says otherwise."""
+        return StepResult(
+            scenario=step.scenario,
+            step=step.name,
+            outcome="failed",
+            workspace=str(self.workspace.root),
+            outputs={name: str(path) for name, path in self.outputs.items()},
+            stdout_path=str(self.stdout),
+            stderr_path=str(self.stderr),
+        )
+
+
+@dataclass(frozen=True)
+class _StagedInputs:
+    """What staging recorded to check, after the run, that the script kept to its own paths."""
+
+    inputs_before: Fingerprint
+    container_paths: ContainerPathWatch
+
+
+def _stage(step: StepPlan, files: _StepFiles, input_data: Mapping[str, Path]) -> _StagedInputs:
+    """Copy the inputs in read-only, make the outputs' directories and write ``request.json``."""
+    contract = step.contract
+    for name, data in input_data.items():
+        stage_input(data, files.inputs[name], as_file=is_file_channel(contract.inputs[name].path))
+    for name, path in files.outputs.items():
+        (path.parent if is_file_channel(contract.outputs[name].path) else path).mkdir(parents=True, exist_ok=True)
+    make_read_only(files.workspace.input_dir)
+    staged = _StagedInputs(
+        inputs_before=fingerprint(files.workspace.input_dir),
+        container_paths=ContainerPathWatch.of(contract.inputs.values(), contract.outputs.values()),
+    )
+    files.request_file.write_text(_child_request(step, files).model_dump_json(indent=2), encoding="utf-8")
+    return staged
+
+
+def _child_request(step: StepPlan, files: _StepFiles) -> ChildRequest:
+    # request.json is a file anyone may read: secret values reach the child through its
+    # process environment only, and the child takes them from there
+    return ChildRequest(
+        step=step.name,
+        script=str(step.script),
+        module=step.module,
+        python_path=[str(p) for p in step.python_path],
+        input_paths={name: str(path) for name, path in files.inputs.items()},
+        output_paths={name: str(path) for name, path in files.outputs.items()},
+        environ_vars=mask_env(step.env),
+        secret_env=secret_names(step.env),
+        job_args=dict(step.job_args),
+        report_path=str(files.report_file),
+    )
+
+
+def _measure(
+    outcome: ProcessOutcome, report: ChildReport | None, inputs_before: Fingerprint, executor: ExecutorKind
+) -> StepMetrics:
+    """What the step used: the supervisor's measures, with the child's own timings and RSS where it reported."""
+    return StepMetrics(
+        wall_seconds=outcome.wall_seconds,
+        cpu_seconds=outcome.cpu_seconds,
+        peak_rss_bytes=max(outcome.peak_rss_bytes, report.rss_at_exit_bytes if report else 0),
+        import_seconds=report.import_seconds if report else 0.0,
+        main_seconds=report.main_seconds if report else 0.0,
+        read_bytes=outcome.read_bytes,
+        write_bytes=outcome.write_bytes,
+        disk_read_bytes=outcome.disk_read_bytes,
+        disk_write_bytes=outcome.disk_write_bytes,
+        input_bytes=sum(size for size, _ in inputs_before.values()),
+        cpu_count=available_cpus(),
+        memory_series=outcome.memory_series,
+        executor=executor,
+    )
+
+
+def _judge_scrubbed(
+    step: StepPlan, outcome: ProcessOutcome, report: ChildReport | None, scrub: SecretScrubber
+) -> StepFailure | None:
+    """:func:`judge`'s verdict, with the step's secret values masked in what it quotes of the script."""
+    failure = judge(step, outcome, report)
+    if failure is not None:
+        failure.message = scrub.text(failure.message)
+        if failure.script_traceback:
+            failure.script_traceback = scrub.text(failure.script_traceback)
+    return failure
+
+
+def _post_check(step: StepPlan, files: _StepFiles, staged: _StagedInputs) -> StepFailure | None:
+    """Whether the script wrote where it must not: container paths on this machine, or its inputs.
+
+    Always runs to the end, whatever the verdict: it makes the inputs writable again and removes
+    what the script created at container paths.
+    """
+    changes = describe_changes(staged.inputs_before, fingerprint(files.workspace.input_dir))
+    make_writable(files.workspace.input_dir)
+    written = staged.container_paths.created()
+    staged.container_paths.remove_created(written)
+    if written:
+        return StepFailure(
+            kind="wrote_outside",
+            message=f"step {step.name!r} wrote to container path(s) {', '.join(written)} on this machine instead "
+            "of the local paths it was given; use input_paths[...]/output_paths[...] rather than hard-coded "
+            "/opt/ml/... paths (the plugin maps them to the step's workspace). What it created was removed.",
+        )
+    if changes:
+        return StepFailure(
+            kind="input_modified",
+            message=f"step {step.name!r} wrote into its input directory ({'; '.join(changes)} under "
+            f"{files.workspace.input_dir}). Inputs are read-only: write to output_paths[...] instead.",
+        )
+    return None
 
 
 class ContainerPathWatch:
@@ -214,7 +296,8 @@ def judge(step: StepPlan, outcome: ProcessOutcome, report: ChildReport | None) -
         return StepFailure(
             kind="timeout",
             message=f"step {step.name!r} exceeded its timeout of {step.timeout:g}s (killed after "
-            f"{outcome.wall_seconds:.1f}s with its whole process tree); raise 'timeout:' on the step if this is expected",
+            f"{outcome.wall_seconds:.1f}s with its whole process tree); "
+            "raise 'timeout:' on the step if this is expected",
         )
     if outcome.killed_for == "memory":
         return StepFailure(
@@ -271,13 +354,6 @@ def child_environment(step_env: Mapping[str, str]) -> dict[str, str]:
         del env[name]  # the script is not a pytest test; don't let it think it is
     env.update(step_env)
     return env
-
-
-def _read_report(path: Path) -> ChildReport | None:
-    try:
-        return ChildReport.model_validate_json(path.read_bytes())
-    except (OSError, ValidationError, ValueError):
-        return None
 
 
 def tail(path: Path, lines: int = STDERR_TAIL_LINES) -> str:

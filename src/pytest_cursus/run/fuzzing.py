@@ -35,7 +35,7 @@ import json
 import math
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,7 +141,7 @@ def column_strategy(draw: st.DrawFn, column: ColumnSpec, rows: int, shape: str) 
         drawn = draw(st.lists(values, min_size=rows, max_size=rows))
     if column.nulls > 0:
         missing = draw(st.lists(st.booleans(), min_size=rows, max_size=rows))
-        drawn = [None if gone else value for value, gone in zip(drawn, missing)]
+        drawn = [None if gone else value for value, gone in zip(drawn, missing, strict=True)]
     return drawn
 
 
@@ -194,9 +194,9 @@ def render_table(table: pa.Table, max_rows: int = TABLE_PREVIEW_ROWS) -> str:
         return "(no columns)"
     rows = [[_cell(value) for value in row.values()] for row in table.slice(0, max_rows).to_pylist()]
     widths = [max([len(name)] + [len(row[index]) for row in rows]) for index, name in enumerate(names)]
-    lines = [" | ".join(name.ljust(width) for name, width in zip(names, widths)).rstrip()]
+    lines = [" | ".join(name.ljust(width) for name, width in zip(names, widths, strict=True)).rstrip()]
     lines.append("-+-".join("-" * width for width in widths))
-    lines += [" | ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines += [" | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
     if table.num_rows == 0:
         lines.append("(0 rows)")
     elif table.num_rows > max_rows:
@@ -353,11 +353,44 @@ class StepFuzzer:
         stored in the database under it and tried first next time.
         """
         report = FuzzReport()
-        data_dir = self.runner.workspace_root / step.scenario / f"{step.name}.data"
-        seen: dict[str, StepResult] = {}
         last: list[tuple[dict[str, pa.Table], StepResult]] = []
         started = time.perf_counter()
+        example = self._example_body(step, schemas, fixed_inputs, report, last)
+        example._hypothesis_internal_add_digest = key.encode()  # type: ignore[attr-defined]
+        database = DirectoryBasedExampleDatabase(str(self.database)) if self.database is not None else None
+        report.saved_examples = _saved_count(database, example)
+        test = _hypothesis_test(example, dataset_strategy(schemas, max_rows), database, max_examples=examples)
+        try:
+            test()
+        except _ExampleFailed:
+            assert report.failure is not None and last
+            # hypothesis replays the minimal example last: that is the one to report
+            tables, result = last[0]
+            report.failure = FuzzFailure(tables, result, report.failure.found_at)
+        except Flaky as exc:
+            if report.failure is not None:
+                report.failure.flaky = str(exc).splitlines()[0]
+        finally:
+            report.seconds = time.perf_counter() - started
+        return report
 
+    def _example_body(
+        self,
+        step: StepPlan,
+        schemas: Mapping[str, InputSchema],
+        fixed_inputs: Mapping[str, Path],
+        report: FuzzReport,
+        last: list[tuple[dict[str, pa.Table], StepResult]],
+    ) -> Callable[[dict[str, pa.Table]], None]:
+        """The hypothesis test body: one script run per distinct dataset, counted in ``report``.
+
+        ``last`` keeps the dataset hypothesis tried last, with its result: after shrinking, the minimal one.
+        """
+        data_dir = self.runner.workspace_root / step.scenario / f"{step.name}.data"
+        seen: dict[str, StepResult] = {}
+
+        # hypothesis keys its database by this function's source (comments and blank lines aside):
+        # edit it and the failing examples that earlier runs saved are no longer tried first
         def example(tables: dict[str, pa.Table]) -> None:
             report.examples += 1
             digest = _digest(tables)
@@ -379,33 +412,28 @@ class StepFuzzer:
             if not result.passed:
                 raise _ExampleFailed(result.failure.message if result.failure else "failed")
 
-        example._hypothesis_internal_add_digest = key.encode()  # type: ignore[attr-defined]
-        database = DirectoryBasedExampleDatabase(str(self.database)) if self.database is not None else None
-        report.saved_examples = _saved_count(database, example)
-        test = settings(
-            database=database,
-            max_examples=examples,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-            report_multiple_bugs=False,
-            verbosity=Verbosity.quiet,
-            print_blob=False,
-            # no Phase.explain: it reruns examples to explain them, each a process start here
-            phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink),
-        )(given(dataset_strategy(schemas, max_rows))(example))
-        try:
-            test()
-        except _ExampleFailed:
-            assert report.failure is not None and last
-            # hypothesis replays the minimal example last: that is the one to report
-            tables, result = last[0]
-            report.failure = FuzzFailure(tables, result, report.failure.found_at)
-        except Flaky as exc:
-            if report.failure is not None:
-                report.failure.flaky = str(exc).splitlines()[0]
-        finally:
-            report.seconds = time.perf_counter() - started
-        return report
+        return example
+
+
+def _hypothesis_test(
+    body: Callable[[dict[str, pa.Table]], None],
+    datasets: st.SearchStrategy[dict[str, pa.Table]],
+    database: DirectoryBasedExampleDatabase | None,
+    *,
+    max_examples: int,
+) -> Callable[[], None]:
+    """``body`` as a hypothesis test over ``datasets``, set up for examples that each cost a process start."""
+    return settings(
+        database=database,
+        max_examples=max_examples,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        report_multiple_bugs=False,
+        verbosity=Verbosity.quiet,
+        print_blob=False,
+        # no Phase.explain: it reruns examples to explain them, each a process start here
+        phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink),
+    )(given(datasets)(body))
 
 
 def _digest(tables: Mapping[str, pa.Table]) -> str:
