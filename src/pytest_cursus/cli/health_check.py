@@ -226,7 +226,7 @@ def check_s3(endpoint: str | None, uri: str | None) -> Check:
     client = session.client("s3", endpoint_url=endpoint, config=config)
     try:
         if uri:
-            from pytest_cursus.data.s3_source import S3Uri
+            from pytest_cursus.data.s3.uri import S3Uri
 
             parsed = S3Uri.parse(uri)
             listed = client.list_objects_v2(Bucket=parsed.bucket, Prefix=parsed.key, MaxKeys=1)

@@ -173,7 +173,7 @@ class _NotebookRun:
     @classmethod
     def start(cls, caller: str, path: Any, options: CursusOptions, hooks: ExtensionHooks) -> _NotebookRun:
         from pytest_cursus.cache.store import OutputCache
-        from pytest_cursus.data.s3_source import S3Access, S3Settings
+        from pytest_cursus.data.s3.access import S3Access, S3Settings
         from pytest_cursus.plan.scenario_plan import load_scenario
         from pytest_cursus.project_root import S3_CACHE_DIR, STEP_CACHE_DIR, find_rootdir, pytest_cache_dir
         from pytest_cursus.run.pipeline import PipelineRun

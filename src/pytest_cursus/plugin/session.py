@@ -14,7 +14,7 @@ from pytest_cursus.run.options import CursusOptions
 
 if TYPE_CHECKING:
     from pytest_cursus.cache.store import OutputCache
-    from pytest_cursus.data.s3_source import S3Access
+    from pytest_cursus.data.s3.access import S3Access
     from pytest_cursus.execution.launcher import StepLauncher
     from pytest_cursus.plan.scenario_plan import FileLookups
     from pytest_cursus.run.extension_hooks import ExtensionHooks
@@ -141,7 +141,7 @@ def cache_subdir(config: pytest.Config, name: str) -> Path:
 def s3_access(config: pytest.Config) -> S3Access:
     """The run's S3 client settings: endpoint, download cache (off with --cursus-no-cache),
     pool size, and progress lines written past pytest's output capture."""
-    from pytest_cursus.data.s3_source import S3Access, S3Settings
+    from pytest_cursus.data.s3.access import S3Access, S3Settings
 
     options = config.stash[OPTIONS_KEY]
     cache_dir = None if options.no_cache else options.s3_cache_dir or cache_subdir(config, S3_CACHE_DIR_NAME)
