@@ -128,5 +128,5 @@ def one_step(project: PipelineProject) -> PipelineProject:
 
 # A real S3 endpoint (moto's server on 127.0.0.1, over HTTP) and network faults, for the S3 tests.
 import pytest_cursus.data.profile_comparison  # noqa: E402,F401
-import pytest_cursus.data.s3_source  # noqa: E402,F401
+import pytest_cursus.data.s3.access  # noqa: E402,F401
 from s3_fixtures import fault_proxy, forbidden_endpoint, moto_endpoint, s3_bucket  # noqa: E402,F401

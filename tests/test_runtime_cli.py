@@ -150,6 +150,29 @@ def test_health_check_reaches_a_configured_s3_endpoint(tmp_path: Path, moto_endp
     assert "ok    s3" in result.stdout and f"{moto_endpoint} reachable" in result.stdout
 
 
+def test_health_check_reaches_s3_through_the_steps_client_without_boto3(tmp_path: Path, moto_endpoint: str) -> None:
+    """The s3 check talks through botocore, as steps do: boto3 is not needed to run steps or check."""
+    blocker = tmp_path / "blocked" / "boto3"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text('raise ImportError("boto3 is not installed here")\n')
+    env = dummy_credentials(tmp_path)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(blocker.parent), env.get("PYTHONPATH")]))
+
+    result = health(tmp_path, "--s3-endpoint", moto_endpoint, "--json", env=env)
+
+    s3 = next(check for check in json.loads(result.stdout)["checks"] if check["name"] == "s3")
+    assert s3 == {"name": "s3", "status": "ok", "detail": f"{moto_endpoint} reachable (credentials from env)"}
+
+
+def test_health_check_with_a_missing_aws_profile_fails_naming_it(tmp_path: Path) -> None:
+    result = health(tmp_path, "--json", env=no_aws_env(tmp_path, AWS_PROFILE="cursus-no-such-profile"))
+
+    assert result.returncode == 1, result.stderr
+    s3 = next(check for check in json.loads(result.stdout)["checks"] if check["name"] == "s3")
+    assert s3["status"] == "fail"
+    assert "AWS credentials could not be loaded" in s3["detail"] and "(cursus-no-such-profile)" in s3["detail"]
+
+
 def test_health_check_lists_a_given_s3_prefix(tmp_path: Path, moto_endpoint: str) -> None:
     import boto3
 

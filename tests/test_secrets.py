@@ -4,11 +4,12 @@ the script still receives the real values."""
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
 from conftest import PipelineProject
-from pytest_cursus.secret_env import MASK, SecretScrubber, is_secret_name, mask_env
+from pytest_cursus.secret_env import MASK, SecretLogFilter, SecretScrubber, is_secret_name, mask_env
 
 SECRET = "s3cr3t-V4lue-xyz"
 
@@ -43,6 +44,37 @@ def test_scrubber_replaces_secret_values_in_text_but_not_short_ones() -> None:
     assert scrub.text(f"x {SECRET} y") == f"x {MASK} y"
     assert scrub.text("retry 1 of 3") == "retry 1 of 3"
     assert mask_env({"API_TOKEN": SECRET, "LABEL": "label"}) == {"API_TOKEN": MASK, "LABEL": "label"}
+
+
+def test_scrubber_replaces_values_given_without_a_name_longest_first() -> None:
+    """Credentials an S3 client resolved (a secret key, a session token) are secrets without a name."""
+    token = SECRET + "-and-more"
+    scrub = SecretScrubber(values=[SECRET, token, None, "abc"])
+    assert scrub.text(f"key={SECRET} token={token} retry abc") == f"key={MASK} token={MASK} retry abc"
+
+
+def test_the_log_filter_masks_secrets_in_records_of_the_libraries_it_is_installed_on() -> None:
+    library, other = logging.getLogger("cursus_test_library.client"), logging.getLogger("cursus_test_other")
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    for logger in (library, other):
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
+    log_filter = SecretLogFilter()
+    log_filter.install(["cursus_test_library"])
+    log_filter.scrubber = SecretScrubber(values=[SECRET])  # the secrets become known later
+    try:
+        library.debug("headers: %s", {"X-Amz-Security-Token": SECRET})
+        other.debug("headers: %s", {"X-Amz-Security-Token": SECRET})
+    finally:
+        for logger in (library, other):
+            logger.removeHandler(handler)
+            logger.removeFilter(log_filter)
+    assert [record.getMessage() for record in records] == [
+        f"headers: {{'X-Amz-Security-Token': '{MASK}'}}",
+        f"headers: {{'X-Amz-Security-Token': '{SECRET}'}}",
+    ]
 
 
 @pytest.fixture

@@ -5,6 +5,10 @@ A variable is secret when its name contains SECRET, TOKEN, PASSWORD, KEY, CREDEN
 is replaced by ``MASK`` in env listings, and every occurrence of it in text the plugin shows
 (failure messages, tracebacks, log excerpts) is replaced too.
 
+Values known to be secret without a name (the credentials an S3 client resolved) are given to
+:class:`SecretScrubber` as ``values``; :class:`SecretLogFilter` applies a scrubber to the records
+of loggers the plugin does not own (botocore's DEBUG records carry the session token).
+
 Only the standard library is imported: the step's child process uses this module.
 
     >>> mask_env({"LABEL_FIELD": "label", "DB_PASSWORD": "hunter22"})
@@ -19,6 +23,7 @@ Caveats:
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -43,19 +48,16 @@ def mask_env(env: Mapping[str, str]) -> dict[str, str]:
 
 
 class SecretScrubber:
-    """Replaces the values of secret variables in text; built from every env that may leak."""
+    """Replaces secret values in text: those of the secret variables of ``envs``, and ``values``
+    (secrets known without a name, such as the credentials an S3 client resolved)."""
 
     __slots__ = ("_pattern",)
 
-    def __init__(self, *envs: Mapping[str, str]) -> None:
-        values = {
-            str(value)
-            for env in envs
-            for name, value in env.items()
-            if is_secret_name(name) and len(str(value)) >= MIN_SCRUBBED_LENGTH
-        }
+    def __init__(self, *envs: Mapping[str, str], values: Iterable[str | None] = ()) -> None:
+        found = {str(value) for env in envs for name, value in env.items() if is_secret_name(name)}
+        found.update(value for value in values if value)
         # longest first, so a secret containing another one is replaced whole
-        ordered = sorted(values, key=len, reverse=True)
+        ordered = sorted((v for v in found if len(v) >= MIN_SCRUBBED_LENGTH), key=len, reverse=True)
         self._pattern = re.compile("|".join(re.escape(v) for v in ordered)) if ordered else None
 
     @classmethod
@@ -79,3 +81,35 @@ class SecretScrubber:
         if isinstance(value, (list, tuple)):
             return [self.value(v) for v in value]
         return value
+
+
+class SecretLogFilter(logging.Filter):
+    """Replaces secret values in the records of the loggers it is installed on.
+
+    A logger's filters only see records created by that very logger (not those of its
+    children), so :meth:`install` puts the filter on each existing logger of the given
+    libraries. The scrubber can be replaced once the secrets are known.
+    """
+
+    def __init__(self, scrubber: SecretScrubber | None = None) -> None:
+        super().__init__()
+        self.scrubber = scrubber or SecretScrubber()
+
+    def install(self, libraries: Iterable[str]) -> None:
+        """On every logger created so far whose top-level name is one of ``libraries``."""
+        wanted = set(libraries)
+        for name in list(logging.Logger.manager.loggerDict):
+            if name.split(".")[0] in wanted:
+                logger = logging.getLogger(name)
+                if self not in logger.filters:
+                    logger.addFilter(self)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a record that cannot be formatted is left to logging
+            return True
+        cleaned = self.scrubber.text(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True

@@ -25,7 +25,7 @@ from pytest_cursus.execution.workspace import fingerprint
 from pytest_cursus.secret_env import is_secret_name
 
 if TYPE_CHECKING:  # the option table imports step_cache, and so this, at every pytest start
-    from pytest_cursus.data.s3_source import S3Access
+    from pytest_cursus.data.s3.access import S3Access
     from pytest_cursus.formats.scenario_file import DataSource
     from pytest_cursus.plan.scenario_plan import StepPlan
 

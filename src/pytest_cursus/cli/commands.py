@@ -246,7 +246,7 @@ def _option_check(name: str) -> Callable[[str], str]:
 
 
 def _s3_uri(text: str) -> str:
-    from pytest_cursus.data.s3_source import check_s3_uri
+    from pytest_cursus.data.s3.uri import check_s3_uri
 
     try:
         return check_s3_uri(text)

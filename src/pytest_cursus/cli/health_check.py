@@ -200,49 +200,41 @@ def check_memory(min_gb: float) -> Check:
 
 def check_s3(endpoint: str | None, uri: str | None) -> Check:
     """With an endpoint, credentials or a URI configured: one request to S3 (``ListObjectsV2``
-    on ``uri``, else ``ListBuckets``). A response, even an access error for ``ListBuckets``, is
-    a reachable S3; no connection or no credentials is a failure."""
-    endpoint = endpoint or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    on ``uri``, else ``ListBuckets``) through the client steps use, with its endpoint and
+    credential resolution. A response, even an access error for ``ListBuckets``, is a reachable
+    S3; no connection or no credentials is a failure."""
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+    from pytest_cursus.data.s3.client import S3Client, shown_endpoint
+    from pytest_cursus.data.s3.uri import S3Uri
+
+    # botocore resolves these itself, as for steps; named here to tell "configured" from "nothing"
+    configured = endpoint or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    where = shown_endpoint(configured) if configured else "AWS S3"
+    client = S3Client(endpoint, attempts=1, connections=1, connect_timeout=S3_TIMEOUT_S, read_timeout=S3_TIMEOUT_S)
     try:
-        import boto3
-        from botocore.config import Config
-        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-    except ImportError:
-        if endpoint or uri:
-            return Check(
-                name="s3", status="fail", detail="S3 is configured but boto3 is not installed: pip install boto3"
-            )
-        return Check(name="s3", status="skip", detail="boto3 is not installed and no S3 endpoint is configured")
-    session = boto3.session.Session()
-    credentials = session.get_credentials()
-    if not (endpoint or uri or credentials):
+        source = client.credential_source
+    except BotoCoreError as exc:  # a missing profile, an unreadable config or credential process
+        return Check(name="s3", status="fail", detail=f"{where}: AWS credentials could not be loaded: {exc}")
+    if not (configured or uri or source):
         return Check(name="s3", status="skip", detail="no S3 endpoint or AWS credentials configured")
-    where = endpoint or "AWS S3"
-    if credentials is None:
+    if source is None:
         return Check(
             name="s3", status="fail", detail=f"{where}: no AWS credentials found (environment, ~/.aws, instance role)"
         )
-    config = Config(connect_timeout=S3_TIMEOUT_S, read_timeout=S3_TIMEOUT_S, retries={"max_attempts": 1})
-    client = session.client("s3", endpoint_url=endpoint, config=config)
     try:
         if uri:
-            from pytest_cursus.data.s3_source import S3Uri
-
             parsed = S3Uri.parse(uri)
-            listed = client.list_objects_v2(Bucket=parsed.bucket, Prefix=parsed.key, MaxKeys=1)
+            listed = client.api.list_objects_v2(Bucket=parsed.bucket, Prefix=parsed.key, MaxKeys=1)
             found = "objects" if listed.get("KeyCount") else "nothing yet"
-            return Check(
-                name="s3", status="ok", detail=f"{where}: listed {uri} ({found}; credentials from {credentials.method})"
-            )
-        client.list_buckets()
+            return Check(name="s3", status="ok", detail=f"{where}: listed {uri} ({found}; credentials from {source})")
+        client.api.list_buckets()
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "?")
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "?")
         if uri:
-            return Check(
-                name="s3",
-                status="fail",
-                detail=f"{where}: listing {uri} failed with {code}: {exc.response.get('Error', {}).get('Message', '')}",
-            )
+            detail = f"{where}: listing {uri} failed with {code}: {error.get('Message', '')}"
+            return Check(name="s3", status="fail", detail=client.scrubber.text(detail))
         return Check(
             name="s3",
             status="ok",
@@ -251,8 +243,8 @@ def check_s3(endpoint: str | None, uri: str | None) -> Check:
     except NoCredentialsError:
         return Check(name="s3", status="fail", detail=f"{where}: no AWS credentials found")
     except (BotoCoreError, ValueError) as exc:
-        return Check(name="s3", status="fail", detail=f"{where} is not reachable: {exc}")
-    return Check(name="s3", status="ok", detail=f"{where} reachable (credentials from {credentials.method})")
+        return Check(name="s3", status="fail", detail=client.scrubber.text(f"{where} is not reachable: {exc}"))
+    return Check(name="s3", status="ok", detail=f"{where} reachable (credentials from {source})")
 
 
 def _nearest_existing(directory: Path) -> Path:

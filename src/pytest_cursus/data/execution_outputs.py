@@ -24,7 +24,9 @@ import string
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pytest_cursus.data.s3_source import S3Access, S3Error, S3Limits, S3NotFound, S3Uri
+from pytest_cursus.data.s3.access import S3Access
+from pytest_cursus.data.s3.errors import S3Error, S3NotFound
+from pytest_cursus.data.s3.uri import S3Limits, S3Uri
 from pytest_cursus.errors import DataSourceError
 
 DEFAULT_LAYOUT = "{prefix}{step}/{output}/"

@@ -15,7 +15,7 @@ from pydantic import (
 )
 
 from pytest_cursus.data.execution_outputs import check_layout
-from pytest_cursus.data.s3_source import check_s3_uri
+from pytest_cursus.data.s3.uri import check_s3_uri
 from pytest_cursus.data.schema import SyntheticSpec
 from pytest_cursus.formats.contract_files import env_string
 

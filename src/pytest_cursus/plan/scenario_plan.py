@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from pytest_cursus.data.execution_outputs import DEFAULT_LAYOUT, ExecutionSource
-from pytest_cursus.data.s3_source import S3Limits
+from pytest_cursus.data.s3.uri import S3Limits
 from pytest_cursus.errors import ConfigError, ConfigErrors
 from pytest_cursus.formats.contracts import Contract, ContractNotFound, ContractRegistry
 from pytest_cursus.formats.scenario_file import DataSource, FuzzSettings, OutputExpectation, ScenarioFile, StepEntry

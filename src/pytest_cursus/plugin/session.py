@@ -20,7 +20,7 @@ from pytest_cursus.run.options import CursusOptions
 
 if TYPE_CHECKING:
     from pytest_cursus.cache.store import OutputCache
-    from pytest_cursus.data.s3_source import S3Access
+    from pytest_cursus.data.s3.access import S3Access
     from pytest_cursus.execution.launcher import StepLauncher
     from pytest_cursus.plan.scenario_plan import FileLookups, ScenarioPlan
     from pytest_cursus.plugin.reporter import CursusReporter

@@ -19,7 +19,8 @@ from pytest_cursus.run.options import CursusOptions
 
 if TYPE_CHECKING:
     from pytest_cursus.cache.store import OutputCache
-    from pytest_cursus.data.s3_source import ProgressStream, S3Access
+    from pytest_cursus.data.s3.access import S3Access
+    from pytest_cursus.data.s3.progress import ProgressStream
     from pytest_cursus.execution.launcher import StepLauncher
     from pytest_cursus.run.extension_hooks import ExtensionHooks
     from pytest_cursus.run.pipeline import PipelineRun
@@ -51,7 +52,7 @@ class EngineFactory:
 
     def s3_access(self) -> S3Access:
         """S3 client settings: endpoint, download cache (none with --cursus-no-cache), pool size."""
-        from pytest_cursus.data.s3_source import S3Access, S3Settings
+        from pytest_cursus.data.s3.access import S3Access, S3Settings
 
         options = self.options
         cache_dir = None if options.no_cache else options.s3_cache_dir or self.pytest_cache_dir(S3_CACHE_DIR)

@@ -10,13 +10,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pytest_cursus.data.execution_outputs import DEFAULT_LAYOUT, check_layout
-from pytest_cursus.data.s3_source import (
-    DEFAULT_CACHE_MAX_MB as DEFAULT_S3_CACHE_MAX_MB,
-)
-from pytest_cursus.data.s3_source import (
-    DEFAULT_CONCURRENCY,
-    check_s3_uri,
-)
+from pytest_cursus.data.s3.access import DEFAULT_CACHE_MAX_MB as DEFAULT_S3_CACHE_MAX_MB
+from pytest_cursus.data.s3.access import DEFAULT_CONCURRENCY
+from pytest_cursus.data.s3.uri import check_s3_uri
 from pytest_cursus.plan.options import (
     DEFAULT_TIMEOUT_S,
     SOURCE_VARIANTS,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from pytest_cursus.cache.key import StepKey, source_key, step_key
 from pytest_cursus.cache.store import OutputCache
 from pytest_cursus.checks.expectations import check_expectations
-from pytest_cursus.data.s3_source import S3Access
+from pytest_cursus.data.s3.access import S3Access
 from pytest_cursus.errors import CursusError, DataSourceError
 from pytest_cursus.execution.launcher import StepLauncher
 from pytest_cursus.execution.step_runner import StepRunner

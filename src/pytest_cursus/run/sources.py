@@ -5,7 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from pytest_cursus.data.s3_source import S3Access, S3Error, S3Limits, S3Uri
+from pytest_cursus.data.s3.access import S3Access
+from pytest_cursus.data.s3.errors import S3Error
+from pytest_cursus.data.s3.uri import S3Limits, S3Uri
 from pytest_cursus.errors import DataSourceError
 from pytest_cursus.formats.scenario_file import DataSource
 
