@@ -19,10 +19,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_cursus.version import __version__
 from pytest_cursus.execution.local_modules import module_files
 from pytest_cursus.execution.workspace import fingerprint
 from pytest_cursus.secret_env import is_secret_name
+from pytest_cursus.version import __version__
 
 if TYPE_CHECKING:  # the option table imports step_cache, and so this, at every pytest start
     from pytest_cursus.data.s3.access import S3Access

@@ -176,11 +176,6 @@ class _NotebookRun:
 
     @classmethod
     def start(cls, caller: str, path: Any, options: CursusOptions, hooks: ExtensionHooks) -> _NotebookRun:
-<<<<<<< HEAD
-=======
-        from pytest_cursus.cache.store import OutputCache
-        from pytest_cursus.data.s3.access import S3Access, S3Settings
->>>>>>> s3split
         from pytest_cursus.plan.scenario_plan import load_scenario
         from pytest_cursus.project_root import find_rootdir, pytest_cache_dir
         from pytest_cursus.run.factory import EngineFactory
