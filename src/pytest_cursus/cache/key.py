@@ -9,18 +9,17 @@ requirements, and the plugin version.
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import platform
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_cursus import __version__
-from pytest_cursus.execution.local_modules import module_files
+from pytest_cursus.execution.script_imports import local_files
 from pytest_cursus.execution.workspace import fingerprint
 from pytest_cursus.secret_env import is_secret_name
 
@@ -41,7 +40,7 @@ def step_key(step: StepPlan, input_keys: Mapping[str, str]) -> StepKey:
     parts: dict[str, Any] = {
         "plugin": __version__,
         "python": platform.python_version(),
-        "sources": {str(path): _file_hash(path) for path in script_sources(step.script, step.module, step.python_path)},
+        "sources": {str(path): _file_hash(path) for path in local_files(step.script, step.module, step.python_path)},
         "contract": _text_hash(contract.fingerprint()),
         # a secret's digest still changes the key when the secret changes, without storing it
         "env": {
@@ -73,61 +72,6 @@ def source_key(name: str, source: DataSource, variant: str, base_dir: Path, s3: 
 
         return _text_hash(f"s3:{s3_source_key(name, source, s3)}")
     return _text_hash(f"{variant}:{source.model_dump_json()}")
-
-
-def script_sources(script: Path, module: str | None, python_path: Iterable[Path]) -> list[Path]:
-    """The script and every module file it imports, transitively, from the scenario's roots.
-
-    Imports that resolve outside the roots (pandas, the standard library) are not followed:
-    their versions are covered by the framework requirements and the Python version.
-    """
-    roots = list(python_path) if module else [script.parent, *python_path]
-    found: dict[Path, None] = {}
-    pending = [script.resolve()]
-    if module:  # importing pkg.steps.build runs pkg/__init__.py and pkg/steps/__init__.py first
-        for root in roots:
-            package = root.joinpath(*module.split(".")[:-1])
-            if script.resolve().parent == package.resolve():
-                pending += module_files(package, [], package_root=root)
-    while pending:
-        current = pending.pop()
-        if current in found:
-            continue
-        found[current] = None
-        pending.extend(path for path in _imported_files(current, roots) if path not in found)
-    return sorted(found)
-
-
-def _imported_files(path: Path, roots: list[Path]) -> list[Path]:
-    try:
-        tree = ast.parse(path.read_bytes(), filename=str(path))
-    except (SyntaxError, OSError, ValueError):
-        return []  # the step itself will report the syntax error
-    files: list[Path] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                files += _resolve(alias.name.split("."), roots)
-        elif isinstance(node, ast.ImportFrom):
-            names = [alias.name for alias in node.names if alias.name != "*"]
-            if node.level:
-                base = path.parent
-                for _ in range(node.level - 1):
-                    base = base.parent
-                target = base.joinpath(*node.module.split(".")) if node.module else base
-                files += module_files(target, names)
-            elif node.module:
-                parts = node.module.split(".")
-                for root in roots:
-                    files += module_files(root.joinpath(*parts), names, package_root=root)
-    return files
-
-
-def _resolve(parts: list[str], roots: list[Path]) -> list[Path]:
-    files: list[Path] = []
-    for root in roots:
-        files += module_files(root.joinpath(*parts), [], package_root=root)
-    return files
 
 
 def _file_hash(path: Path) -> str:
