@@ -2,8 +2,8 @@
 
 Parts: the script's source and the sources of the modules it imports from the scenario's own
 roots (found by reading import statements, transitively), the contract, env, job_args, the keys
-of its inputs (a root source's content or spec; an upstream step's own key, so a change upstream
-reruns everything downstream), the versions of Python and of the contract's framework
+of its inputs as the pipeline gives them (a root source's key, run/sources.py; an upstream step's
+own key, so a change upstream reruns everything downstream), the versions of Python and of the contract's framework
 requirements, and the plugin version.
 """
 
@@ -20,12 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_cursus import __version__
 from pytest_cursus.execution.script_imports import local_files
-from pytest_cursus.execution.workspace import fingerprint
 from pytest_cursus.secret_env import is_secret_name
 
-if TYPE_CHECKING:  # the option table imports step_cache, and so this, at every pytest start
-    from pytest_cursus.data.s3_source import S3Access
-    from pytest_cursus.formats.scenario_file import DataSource
+if TYPE_CHECKING:  # annotations only: the key stays cheap to import
     from pytest_cursus.plan.scenario_plan import StepPlan
 
 
@@ -41,37 +38,17 @@ def step_key(step: StepPlan, input_keys: Mapping[str, str]) -> StepKey:
         "plugin": __version__,
         "python": platform.python_version(),
         "sources": {str(path): _file_hash(path) for path in local_files(step.script, step.module, step.python_path)},
-        "contract": _text_hash(contract.fingerprint()),
+        "contract": text_hash(contract.fingerprint()),
         # a secret's digest still changes the key when the secret changes, without storing it
         "env": {
-            name: f"sha256:{_text_hash(value)}" if is_secret_name(name) else value
+            name: f"sha256:{text_hash(value)}" if is_secret_name(name) else value
             for name, value in sorted(step.env.items())
         },
         "job_args": _jsonable(step.job_args),
         "inputs": dict(sorted(input_keys.items())),
         "frameworks": {name: _installed_version(name) for name in sorted(contract.block.framework_requirements)},
     }
-    return StepKey(_text_hash(json.dumps(parts, sort_keys=True, default=str)), parts)
-
-
-def source_key(name: str, source: DataSource, variant: str, base_dir: Path, s3: S3Access | None = None) -> str:
-    """A root data source's key, without materialising it when its spec determines it (an
-    ``s3:`` variant: its listing's keys, ETags and sizes, one LIST and no download)."""
-    if variant == "synthetic":
-        assert source.synthetic is not None
-        # generation is deterministic for a spec and a plugin version
-        return _text_hash(f"synthetic:{__version__}:{source.synthetic.model_dump_json()}")
-    if variant == "text":
-        return _text_hash(f"text:{source.filename or name}:{source.text}")
-    if variant in ("file", "local"):
-        relative = source.file if variant == "file" else source.local
-        path = (base_dir / str(relative)).resolve()
-        return _text_hash(f"{variant}:{json.dumps(fingerprint(path), sort_keys=True)}")
-    if variant == "s3":
-        from pytest_cursus.run.sources import s3_source_key
-
-        return _text_hash(f"s3:{s3_source_key(name, source, s3)}")
-    return _text_hash(f"{variant}:{source.model_dump_json()}")
+    return StepKey(text_hash(json.dumps(parts, sort_keys=True, default=str)), parts)
 
 
 def _file_hash(path: Path) -> str:
@@ -81,7 +58,8 @@ def _file_hash(path: Path) -> str:
         return "missing"
 
 
-def _text_hash(text: str) -> str:
+def text_hash(text: str) -> str:
+    """The hex SHA-256 of ``text``: how every part of a key is digested."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

@@ -110,7 +110,8 @@ class DataSource(_Strict):
         variants = [kind for kind in VARIANTS if getattr(self, kind) is not None]
         if fixed and variants:
             raise ValueError(
-                f"'{fixed[0]}' cannot be combined with {', '.join(variants)}: a file, text or custom source has one form only"
+                f"'{fixed[0]}' cannot be combined with {', '.join(variants)}: "
+                "a file, text or custom source has one form only"
             )
         if len(fixed) > 1:
             raise ValueError(f"give one of 'file', 'text' or 'custom', not {' and '.join(fixed)}")
@@ -123,6 +124,11 @@ class DataSource(_Strict):
     @property
     def variants(self) -> list[str]:
         return [kind for kind in (*VARIANTS, "file", "text", "custom") if getattr(self, kind) is not None]
+
+    def file_of(self, variant: str) -> str | None:
+        """The path, relative to the scenario file, that ``variant`` reads (``file:``, ``local:``);
+        None for a variant that names no file of the user's."""
+        return {"file": self.file, "local": self.local}.get(variant)
 
 
 class OutputExpectation(_Strict):

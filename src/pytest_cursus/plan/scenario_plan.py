@@ -297,9 +297,9 @@ class _Resolver:
                 chosen[source_name] = variants[0]
             elif wanted in variants:
                 chosen[source_name] = wanted
-            if chosen.get(source_name) in ("file", "local"):
-                relative = source.file if chosen[source_name] == "file" else source.local
-                path = self.lookups.resolve(self.base, str(relative))
+            relative = source.file_of(chosen[source_name]) if source_name in chosen else None
+            if relative is not None:  # found before any step runs, with the line that names it
+                path = self.lookups.resolve(self.base, relative)
                 if not self.lookups.exists(path):
                     self.fail(
                         ("data", source_name, chosen[source_name]),
@@ -323,7 +323,8 @@ class _Resolver:
                 self.fail(
                     at,
                     f"contract {contract.name} has no input {input_name!r}"
-                    f"{did_you_mean(input_name, contract.inputs)}; its inputs are: {', '.join(contract.inputs) or '(none)'}",
+                    f"{did_you_mean(input_name, contract.inputs)}; "
+                    f"its inputs are: {', '.join(contract.inputs) or '(none)'}",
                 )
                 continue
             binding = self._parse_reference(at, step_name, reference, contracts)
@@ -362,7 +363,8 @@ class _Resolver:
                 self.fail(
                     at,
                     f"step {upstream!r} (contract {upstream_contract.name}) has no output {output!r}"
-                    f"{did_you_mean(reference, candidates())}; its outputs are: {', '.join(upstream_contract.outputs) or '(none)'}",
+                    f"{did_you_mean(reference, candidates())}; "
+                    f"its outputs are: {', '.join(upstream_contract.outputs) or '(none)'}",
                 )
                 return None
             return UpstreamInput(upstream, output)
@@ -372,7 +374,8 @@ class _Resolver:
             detail = f"there is no data source {reference!r}"
         self.fail(
             at,
-            f"{reference!r} is neither a data source nor <step>.<output> ({detail}){did_you_mean(reference, candidates())}",
+            f"{reference!r} is neither a data source nor <step>.<output> ({detail})"
+            f"{did_you_mean(reference, candidates())}",
         )
         return None
 
@@ -437,7 +440,8 @@ class _Resolver:
             if argument.required and argument.attribute not in given and argument.default is None:
                 self.fail(
                     ("steps", step_name),
-                    f"job argument {argument.flag} of contract {contract.name} is required; add job_args: {{{argument.attribute}: ...}}",
+                    f"job argument {argument.flag} of contract {contract.name} is required; "
+                    f"add job_args: {{{argument.attribute}: ...}}",
                 )
         return values
 
