@@ -303,3 +303,26 @@ def test_user_source_files_are_byte_identical_after_the_run(project: PipelinePro
     )
     project.run("--cursus-source", "local")
     assert [_tree_digest(path) for path in sources] == before
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"synthetic": {"rows": 2, "columns": {"id": {"type": "int"}}}},
+        {"local": "data.csv"},
+        {"s3": "s3://bucket/data/"},
+        {"file": "data.csv"},
+        {"text": "id\n1\n"},
+        {"custom": {"kind": "sql_query"}},
+    ],
+    ids=lambda spec: next(iter(spec)),
+)
+def test_every_variant_a_scenario_can_declare_is_known_to_the_sources_module(tmp_path: Path, spec: dict) -> None:
+    from pytest_cursus.formats.scenario_file import DataSource
+    from pytest_cursus.run.sources import SourceContext, source_variant
+
+    source = DataSource.model_validate(spec)
+    (variant,) = source.variants
+    found = source_variant("source", source, variant, SourceContext(tmp_path / "scenario.yaml", tmp_path / "_data"))
+    assert found.kind == variant
+    assert found.label == f"data.source.{variant}"

@@ -425,9 +425,9 @@ def test_a_data_source_reports_progress_on_stderr(
 ) -> None:
     from pytest_cursus.data import synthetic
     from pytest_cursus.formats.scenario_file import DataSource
-    from pytest_cursus.run.sources import materialize
+    from pytest_cursus.run.sources import SourceContext, source_variant
 
     source = DataSource.model_validate({"synthetic": {"rows": 5, "columns": {"x": {"type": "int"}}}})
     monkeypatch.setattr(synthetic, "PROGRESS_AFTER_S", -1.0)  # as if generating had been slow
-    materialize("transactions", source, "synthetic", tmp_path, tmp_path / "out")
+    source_variant("transactions", source, "synthetic", SourceContext(tmp_path / "s.yaml", tmp_path / "out")).data()
     assert "cursus: generating transactions: 5/5 rows" in capsys.readouterr().err

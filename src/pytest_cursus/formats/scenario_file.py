@@ -125,6 +125,11 @@ class DataSource(_Strict):
     def variants(self) -> list[str]:
         return [kind for kind in (*VARIANTS, "file", "text", "custom") if getattr(self, kind) is not None]
 
+    def file_of(self, variant: str) -> str | None:
+        """The path, relative to the scenario file, that ``variant`` reads (``file:``, ``local:``);
+        None for a variant that names no file of the user's."""
+        return {"file": self.file, "local": self.local}.get(variant)
+
 
 class OutputExpectation(_Strict):
     """``expect:`` checks on one output after the step ran."""

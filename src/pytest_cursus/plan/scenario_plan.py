@@ -297,9 +297,9 @@ class _Resolver:
                 chosen[source_name] = variants[0]
             elif wanted in variants:
                 chosen[source_name] = wanted
-            if chosen.get(source_name) in ("file", "local"):
-                relative = source.file if chosen[source_name] == "file" else source.local
-                path = self.lookups.resolve(self.base, str(relative))
+            relative = source.file_of(chosen[source_name]) if source_name in chosen else None
+            if relative is not None:  # found before any step runs, with the line that names it
+                path = self.lookups.resolve(self.base, relative)
                 if not self.lookups.exists(path):
                     self.fail(
                         ("data", source_name, chosen[source_name]),

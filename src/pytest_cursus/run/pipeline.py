@@ -5,25 +5,21 @@ Shared by the pytest plugin (one per session) and the notebook API. It knows not
 
 from __future__ import annotations
 
-import hashlib
-import json
-import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pytest_cursus.cache.key import StepKey, source_key, step_key
+from pytest_cursus.cache.key import StepKey, step_key
 from pytest_cursus.cache.store import OutputCache
 from pytest_cursus.checks.expectations import check_expectations
 from pytest_cursus.data.s3.access import S3Access
 from pytest_cursus.errors import CursusError, DataSourceError
 from pytest_cursus.execution.launcher import StepLauncher
 from pytest_cursus.execution.step_runner import StepRunner
-from pytest_cursus.execution.workspace import fingerprint
-from pytest_cursus.formats.scenario_file import CustomSource
 from pytest_cursus.plan.scenario_plan import ScenarioPlan, SourceInput, StepPlan, UpstreamInput
 from pytest_cursus.results import StepFailure, StepResult
 from pytest_cursus.run.extension_hooks import ExtensionHooks, HookFailed
+from pytest_cursus.run.sources import SourceContext, SourceVariant, source_variant, synthetic_selection
 
 if TYPE_CHECKING:
     from pytest_cursus.data.profile_comparison import ProfileComparison
@@ -54,9 +50,9 @@ class PipelineRun:
     runner: StepRunner = field(init=False)
     results: dict[tuple[Path, str], StepResult] = field(default_factory=dict)
     ran_as_setup: set[tuple[Path, str]] = field(default_factory=set)
-    _sources: dict[tuple[Path, str], Path] = field(default_factory=dict)
     _keys: dict[tuple[Path, str], StepKey] = field(default_factory=dict)
-    _source_keys: dict[tuple[Path, str], str] = field(default_factory=dict)
+    # each named source of each scenario, remembering its key and its materialised data
+    _sources: dict[tuple[Path, str], SourceVariant] = field(default_factory=dict)
     s3: S3Access = field(default_factory=S3Access)
     # synthetic vs real profiles made during the run (docs/s3.md says when)
     comparisons: list[ProfileComparison] = field(default_factory=list)
@@ -126,29 +122,13 @@ class PipelineRun:
             input_keys = {}
             for name, binding in plan.steps[step].inputs.items():
                 if isinstance(binding, SourceInput):
-                    input_keys[name] = self._source_key(plan, binding.source)
+                    input_keys[name] = self._source_variant(plan, binding.source).key()
                 elif plan.execution is not None:
                     input_keys[name] = self._execution_key(plan, binding)
                 else:
                     input_keys[name] = f"{self.key_of(plan, binding.step).digest}/{binding.output}"
             self._keys[memo] = step_key(self.step_plan(plan, step), input_keys)
         return self._keys[memo]
-
-    def _source_key(self, plan: ScenarioPlan, name: str) -> str:
-        memo = (plan.path, name)
-        custom = plan.data[name].custom
-        if memo not in self._source_keys and custom is not None:
-            given = self.extensions.data_source_key(plan.path, custom.kind, name, custom.settings)
-            # without a key from the plugin, the data itself is the key
-            described = (
-                given if given is not None else json.dumps(fingerprint(self._source(plan, name)), sort_keys=True)
-            )
-            self._source_keys[memo] = hashlib.sha256(f"custom:{custom.kind}:{described}".encode()).hexdigest()
-        if memo not in self._source_keys:
-            self._source_keys[memo] = source_key(
-                name, plan.data[name], plan.source_variants[name], plan.base_dir, self.s3
-            )
-        return self._source_keys[memo]
 
     def _execute(self, plan: ScenarioPlan, step: str, *, in_process: bool = False) -> StepResult:
         """Run the step or take it from the cache, then judge its outputs against ``expect:``."""
@@ -215,37 +195,14 @@ class PipelineRun:
         return self._source(plan, name)
 
     def _source(self, plan: ScenarioPlan, name: str) -> Path:
-        key = (plan.path, name)
-        custom = plan.data[name].custom
-        if key not in self._sources and custom is not None:
-            self._sources[key] = self._custom_source(plan, name, custom)
-        if key not in self._sources:
-            from pytest_cursus.run.sources import materialize
+        return self._source_variant(plan, name).data()
 
-            target = self.workspace_root / plan.name / SOURCES_DIR / name
-            self._sources[key] = materialize(
-                name, plan.data[name], plan.source_variants[name], plan.base_dir, target, self.s3
-            )
-        return self._sources[key]
-
-    def _custom_source(self, plan: ScenarioPlan, name: str, custom: CustomSource) -> Path:
-        target = self.workspace_root / plan.name / SOURCES_DIR / name
-        if target.exists():
-            shutil.rmtree(target)
-        target.mkdir(parents=True)
-        found = self.extensions.data_source(plan.path, custom.kind, name, custom.settings, target)
-        if found is None:
-            raise DataSourceError(
-                f"data.{name}.custom: no plugin provides data sources of kind {custom.kind!r}; implement "
-                "pytest_cursus_data_source in a conftest.py above the scenario (or pass plugins= to the "
-                "notebook API) and return a path for this kind (docs/hooks.md)"
-            )
-        if not found.exists():
-            raise DataSourceError(
-                f"data.{name}.custom: the pytest_cursus_data_source implementation for kind {custom.kind!r} "
-                f"returned {found}, which does not exist"
-            )
-        return found
+    def _source_variant(self, plan: ScenarioPlan, name: str) -> SourceVariant:
+        memo = (plan.path, name)
+        if memo not in self._sources:
+            context = SourceContext(plan.path, self.workspace_root / plan.name / SOURCES_DIR, self.s3, self.extensions)
+            self._sources[memo] = source_variant(name, plan.data[name], plan.source_variants[name], context)
+        return self._sources[memo]
 
     def _setup_failure(self, plan: ScenarioPlan, step: str, exc: DataSourceError | HookFailed) -> StepResult:
         return StepResult(
@@ -309,12 +266,9 @@ class PipelineRun:
 
         for binding in plan.steps[step].inputs.values():
             if isinstance(binding, SourceInput):
-                name, source = binding.source, plan.data[binding.source]
-                if (
-                    plan.source_variants[name] != "s3"
-                    or source.synthetic is None
-                    or (plan.path, f"data.{name}") in self._compared
-                ):
+                name = binding.source
+                counterpart = self._source_variant(plan, name).synthetic_counterpart()
+                if counterpart is None or (plan.path, f"data.{name}") in self._compared:
                     continue
                 subject = f"data.{name}"
                 self._compared.add((plan.path, subject))
@@ -324,10 +278,16 @@ class PipelineRun:
                     self.comparisons.append(ProfileComparison(scenario=plan.name, subject=subject, error=str(exc)))
                     continue
                 scratch = self.workspace_root / plan.name / SOURCES_DIR / f"{name}.synthetic-profile"
-                assert source.s3 is not None
-                rows = f"sample_rows={source.s3.sample_rows} per file" if source.s3.sample_rows else ""
                 self.comparisons.append(
-                    compare_source(plan.name, name, source.synthetic, real, source.s3.uri, scratch, rows)
+                    compare_source(
+                        plan.name,
+                        name,
+                        counterpart.spec,
+                        real,
+                        counterpart.real_location,
+                        scratch,
+                        counterpart.sampling,
+                    )
                 )
             elif plan.execution is not None and (plan.path, f"{binding.step}.{binding.output}") not in self._compared:
                 subject = f"{binding.step}.{binding.output}"
@@ -357,10 +317,7 @@ class PipelineRun:
         with every source that has one on its synthetic variant."""
         if self.cache is None:
             return None
-        variants = {
-            name: "synthetic" if plan.data[name].synthetic is not None else variant
-            for name, variant in plan.source_variants.items()
-        }
+        variants = synthetic_selection(plan.data, plan.source_variants)
         shadow = replace(plan, execution=None, source_variants=variants)
         try:
             key = PipelineRun(self.workspace_root, s3=self.s3, extensions=self.extensions).key_of(shadow, step)

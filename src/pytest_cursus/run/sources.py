@@ -1,78 +1,252 @@
-"""Turning a scenario's named data source into files on disk, for the variant selected."""
+"""A scenario's named data sources, on the variant the plan selected: the key the step cache
+uses for each, and its data on disk.
+
+The one module that knows the variants (``synthetic``, ``local``, ``s3``, ``file``, ``text`` and
+``custom``): one class each, chosen by :func:`source_variant`; the pipeline only asks them.
+"""
 
 from __future__ import annotations
 
+import json
 import shutil
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
+from pytest_cursus.cache.key import text_hash
 from pytest_cursus.data.s3.access import S3Access
 from pytest_cursus.data.s3.errors import S3Error
 from pytest_cursus.data.s3.uri import S3Limits, S3Uri
+from pytest_cursus.data.schema import SyntheticSpec
 from pytest_cursus.errors import DataSourceError
+from pytest_cursus.execution.workspace import fingerprint
 from pytest_cursus.formats.scenario_file import DataSource
+from pytest_cursus.run.extension_hooks import ExtensionHooks
+from pytest_cursus.version import __version__
 
 
-def materialize(
-    name: str, source: DataSource, variant: str, base_dir: Path, target: Path, s3: S3Access | None = None
-) -> Path:
-    """Return a path holding the source's data; generated or written data goes under ``target``.
+@dataclass(frozen=True)
+class SourceContext:
+    """What a variant needs besides its own spec, the same for every source of a scenario."""
 
-    ``file`` and ``local`` sources are returned in place: the step runner copies them into the
-    step's workspace, so the user's files are only ever read.
+    scenario_path: Path  # its directory anchors relative paths; the conftest.py hooks above it apply
+    data_dir: Path  # generated, written or downloaded data goes in data_dir/<source name>
+    s3: S3Access = field(default_factory=S3Access)
+    extensions: ExtensionHooks = field(default_factory=ExtensionHooks)
+
+
+@dataclass(frozen=True)
+class SyntheticCounterpart:
+    """The synthetic variant that real data is profiled against (docs/s3.md), and where the real data is."""
+
+    spec: SyntheticSpec
+    real_location: str
+    sampling: str  # how the real data was cut down, or ""
+
+
+class SourceVariant(ABC):
+    """One named source on one variant: its key and its data, each worked out once.
+
+    The key is what the step cache hashes for an input read from this source; it is cheaper
+    than the data where the spec determines it (no generation, no download).
     """
-    if variant == "synthetic":
-        assert source.synthetic is not None
-        from pytest_cursus.data.synthetic import (
+
+    kind: ClassVar[str]
+
+    def __init__(self, name: str, source: DataSource, context: SourceContext) -> None:
+        self.name = name
+        self.source = source
+        self.context = context
+        self._key: str | None = None
+        self._data: Path | None = None
+
+    def key(self) -> str:
+        if self._key is None:
+            self._key = self._make_key()
+        return self._key
+
+    def data(self) -> Path:
+        """A path holding the source's data (a failure is not remembered: the next call tries again)."""
+        if self._data is None:
+            self._data = self._materialize()
+        return self._data
+
+    def synthetic_counterpart(self) -> SyntheticCounterpart | None:
+        """For real data that also has a ``synthetic`` variant: what to profile it against."""
+        return None
+
+    @property
+    def label(self) -> str:
+        """How errors name the variant: ``data.<name>.<variant>``."""
+        return f"data.{self.name}.{self.kind}"
+
+    @property
+    def target(self) -> Path:
+        return self.context.data_dir / self.name
+
+    @abstractmethod
+    def _make_key(self) -> str: ...
+
+    @abstractmethod
+    def _materialize(self) -> Path: ...
+
+
+class SyntheticVariant(SourceVariant):
+    kind = "synthetic"
+
+    def _make_key(self) -> str:
+        assert self.source.synthetic is not None
+        # generation is deterministic for a spec and a plugin version
+        return text_hash(f"synthetic:{__version__}:{self.source.synthetic.model_dump_json()}")
+
+    def _materialize(self) -> Path:
+        spec = self.source.synthetic
+        assert spec is not None
+        from pytest_cursus.data.synthetic import (  # numpy/pyarrow only when data is generated
             GenerationProgress,
             write_synthetic,
-        )  # numpy/pyarrow only when data is generated
+        )
 
-        _fresh(target)
+        _fresh(self.target)
         try:
-            write_synthetic(
-                source.synthetic, target, progress=GenerationProgress(f"generating {name}", source.synthetic.rows)
-            )
+            write_synthetic(spec, self.target, progress=GenerationProgress(f"generating {self.name}", spec.rows))
         except ValueError as exc:
-            raise DataSourceError(f"data.{name}.synthetic: {exc}") from None
-        return target
-    if variant in ("file", "local"):
-        relative = source.file if variant == "file" else source.local
+            raise DataSourceError(f"{self.label}: {exc}") from None
+        return self.target
+
+
+class FileVariant(SourceVariant):
+    """``file:`` or ``local:``: the user's own file or directory, used in place (the step runner
+    copies it into the step's workspace, so it is only ever read)."""
+
+    kind = "file"
+
+    @property
+    def relative(self) -> str:
+        relative = self.source.file_of(self.kind)
         assert relative is not None
-        path = (base_dir / relative).resolve()
-        if not path.exists():
+        return relative
+
+    @property
+    def path(self) -> Path:
+        return (self.context.scenario_path.parent / self.relative).resolve()
+
+    def _make_key(self) -> str:
+        return text_hash(f"{self.kind}:{json.dumps(fingerprint(self.path), sort_keys=True)}")
+
+    def _materialize(self) -> Path:
+        if not self.path.exists():
             raise DataSourceError(
-                f"data.{name}.{variant}: {relative!r} not found (resolved to {path}; paths are relative to the scenario file)"
+                f"{self.label}: {self.relative!r} not found (resolved to {self.path}; "
+                "paths are relative to the scenario file)"
             )
+        return self.path
+
+
+class LocalVariant(FileVariant):
+    kind = "local"
+
+
+class TextVariant(SourceVariant):
+    kind = "text"
+
+    def _make_key(self) -> str:
+        return text_hash(f"text:{self.source.filename or self.name}:{self.source.text}")
+
+    def _materialize(self) -> Path:
+        assert self.source.text is not None
+        _fresh(self.target)
+        path = self.target / (self.source.filename or self.name)
+        path.write_text(self.source.text, encoding="utf-8")
         return path
-    if variant == "text":
-        assert source.text is not None
-        _fresh(target)
-        path = target / (source.filename or name)
-        path.write_text(source.text, encoding="utf-8")
-        return path
-    if variant == "s3":
-        uri, limits = s3_location(source)
+
+
+class S3Variant(SourceVariant):
+    kind = "s3"
+
+    def _location(self) -> tuple[S3Uri, S3Limits]:
+        given = self.source.s3
+        assert given is not None
+        return S3Uri.parse(given.uri), S3Limits(given.max_files, given.max_bytes, given.sample_rows)
+
+    def _make_key(self) -> str:
+        """A hash of the listing (key, ETag, size of each object): one LIST, no download."""
+        uri, limits = self._location()
         try:
-            return (s3 or S3Access()).download(uri, limits, target, label=f"data.{name}").path
+            return text_hash(f"s3:{self.context.s3.digest(uri, limits)}")
         except S3Error as exc:
-            raise DataSourceError(f"data.{name}.s3: {exc}") from None
-    raise DataSourceError(f"data.{name}: unknown variant {variant!r}; expected one of synthetic, local, s3, file, text")
+            raise DataSourceError(f"{self.label}: {exc}") from None
+
+    def _materialize(self) -> Path:
+        uri, limits = self._location()
+        try:
+            return self.context.s3.download(uri, limits, self.target, label=f"data.{self.name}").path
+        except S3Error as exc:
+            raise DataSourceError(f"{self.label}: {exc}") from None
+
+    def synthetic_counterpart(self) -> SyntheticCounterpart | None:
+        given = self.source.s3
+        if self.source.synthetic is None or given is None:
+            return None
+        sampling = f"sample_rows={given.sample_rows} per file" if given.sample_rows else ""
+        return SyntheticCounterpart(self.source.synthetic, given.uri, sampling)
 
 
-def s3_location(source: DataSource) -> tuple[S3Uri, S3Limits]:
-    """The URI and limits of a source's ``s3:`` variant."""
-    given = source.s3
-    assert given is not None
-    return S3Uri.parse(given.uri), S3Limits(given.max_files, given.max_bytes, given.sample_rows)
+class CustomVariant(SourceVariant):
+    """``custom:``: data of a kind a plugin provides (hooks ``pytest_cursus_data_source`` and
+    ``pytest_cursus_data_source_key``, docs/hooks.md)."""
+
+    kind = "custom"
+
+    def _make_key(self) -> str:
+        custom = self.source.custom
+        assert custom is not None
+        scenario = self.context.scenario_path
+        given = self.context.extensions.data_source_key(scenario, custom.kind, self.name, custom.settings)
+        # without a key from the plugin, the data itself is the key
+        described = given if given is not None else json.dumps(fingerprint(self.data()), sort_keys=True)
+        return text_hash(f"custom:{custom.kind}:{described}")
+
+    def _materialize(self) -> Path:
+        custom = self.source.custom
+        assert custom is not None
+        _fresh(self.target)
+        scenario = self.context.scenario_path
+        found = self.context.extensions.data_source(scenario, custom.kind, self.name, custom.settings, self.target)
+        if found is None:
+            raise DataSourceError(
+                f"{self.label}: no plugin provides data sources of kind {custom.kind!r}; implement "
+                "pytest_cursus_data_source in a conftest.py above the scenario (or pass plugins= to the "
+                "notebook API) and return a path for this kind (docs/hooks.md)"
+            )
+        if not found.exists():
+            raise DataSourceError(
+                f"{self.label}: the pytest_cursus_data_source implementation for kind {custom.kind!r} "
+                f"returned {found}, which does not exist"
+            )
+        return found
 
 
-def s3_source_key(name: str, source: DataSource, s3: S3Access | None) -> str:
-    """The key of an ``s3:`` variant: a hash of its listing (key, ETag, size of each object)."""
-    uri, limits = s3_location(source)
-    try:
-        return (s3 or S3Access()).digest(uri, limits)
-    except S3Error as exc:
-        raise DataSourceError(f"data.{name}.s3: {exc}") from None
+VARIANTS: dict[str, type[SourceVariant]] = {
+    variant.kind: variant
+    for variant in (SyntheticVariant, LocalVariant, S3Variant, FileVariant, TextVariant, CustomVariant)
+}
+
+
+def source_variant(name: str, source: DataSource, variant: str, context: SourceContext) -> SourceVariant:
+    """Source ``name`` on ``variant`` (one of ``source.variants``, as the plan selected it)."""
+    if variant not in VARIANTS:
+        raise DataSourceError(f"data.{name}: unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}")
+    return VARIANTS[variant](name, source, context)
+
+
+def synthetic_selection(data: Mapping[str, DataSource], selected: Mapping[str, str]) -> dict[str, str]:
+    """``selected`` with every source that has a ``synthetic`` variant on it."""
+    return {
+        name: SyntheticVariant.kind if data[name].synthetic is not None else kind for name, kind in selected.items()
+    }
 
 
 def _fresh(directory: Path) -> None:
