@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import PipelineProject
+from pipeline_project import PipelineProject
 from pytest_cursus.data import s3_source
 from pytest_cursus.data.s3_source import S3Access, S3Error, S3Limits, S3Settings, S3Uri
 from s3_fixtures import SECRET_ACCESS_KEY, SESSION_TOKEN, FaultProxy, S3Bucket, set_aws_env
@@ -136,7 +136,8 @@ def test_max_bytes_below_the_first_object_is_an_error_naming_it(s3_bucket: S3Buc
     s3_bucket.put("data/big.parquet", _parquet(1000, 1000))
     with pytest.raises(
         S3Error,
-        match=r"max_bytes=100 is smaller than the first object s3://.*/data/big.parquet .*raise max_bytes, or set sample_rows",
+        match=r"max_bytes=100 is smaller than the first object s3://.*/data/big.parquet "
+        r".*raise max_bytes, or set sample_rows",
     ):
         _access(s3_bucket.endpoint, None).download(
             S3Uri.parse(s3_bucket.uri("data/")), S3Limits(max_bytes=100), tmp_path / "data"
@@ -485,7 +486,8 @@ def test_credentials_of_an_assumed_role_refresh_through_sts_during_a_download(
         monkeypatch.delenv(name)
     (tmp_path / "config").write_text(
         # 900 s, the shortest: botocore refreshes before each request from then on
-        "[profile cursus-role]\nrole_arn = arn:aws:iam::123456789012:role/cursus-reader\nsource_profile = cursus-base\nduration_seconds = 900\n"
+        "[profile cursus-role]\nrole_arn = arn:aws:iam::123456789012:role/cursus-reader\nsource_profile = cursus-base\n"
+        "duration_seconds = 900\n"
     )
     (tmp_path / "credentials").write_text(
         "[cursus-base]\naws_access_key_id = AKIACURSUSBASEKEY001\naws_secret_access_key = cursus-base-secret-key\n"
@@ -538,7 +540,8 @@ def test_access_denied_names_the_uri_and_the_permissions_needed(
 ) -> None:
     message = _error(_access(forbidden_endpoint, None), s3_bucket.uri("data/"), tmp_path / "data")
     assert message.startswith(
-        f"access denied to {s3_bucket.uri('data/')} at {forbidden_endpoint}: ListObjectsV2 answered AccessDenied (credentials from env)"
+        f"access denied to {s3_bucket.uri('data/')} at {forbidden_endpoint}: ListObjectsV2 answered AccessDenied "
+        "(credentials from env)"
     )
     assert "s3:ListBucket" in message and "s3:GetObject" in message
 
@@ -596,7 +599,8 @@ def test_a_connection_that_keeps_dropping_gives_up_with_a_clear_error(
     proxy = fault_proxy(cut_after=200_000, cuts=10**6)
     message = _error(_access(proxy.endpoint, None, attempts=3), s3_bucket.uri("data/"), tmp_path / "data")
     assert message.startswith(
-        f"the connection dropped while downloading {s3_bucket.uri('data/blob.bin')} at {proxy.endpoint}; gave up after 3 attempts"
+        f"the connection dropped while downloading {s3_bucket.uri('data/blob.bin')} at {proxy.endpoint}; gave up after "
+        "3 attempts"
     )
     assert "check the network and --cursus-s3-endpoint and rerun" in message
     assert proxy.gets_of("/data/blob.bin") == 3
@@ -686,8 +690,6 @@ def _reader(
     project.scenario(
         scenario,
         f"""
-        contracts: [../contracts]
-        scripts: [../scripts]
         defaults: {{env: {{RUN_LOG: {project.root / "runs.log"}}}}}
         data:
           source:
@@ -895,7 +897,10 @@ def test_the_summary_compares_the_synthetic_variant_with_the_real_data(
     s3_bucket.put(
         "data/part-0.csv", "id,country,amount\n" + "".join(f"{i},{['US', 'FR'][i % 2]},{i * 10}\n" for i in range(200))
     )
-    synthetic = "{rows: 50, seed: 1, columns: {id: {type: int, unique: true}, country: {type: category, values: [US, GB]}, note: {type: string}}}"
+    synthetic = (
+        "{rows: 50, seed: 1, columns: {id: {type: int, unique: true}, "
+        "country: {type: category, values: [US, GB]}, note: {type: string}}}"
+    )
     _reader(project, s3_bucket.uri("data/"), synthetic=synthetic)
     result = _run_s3(project, s3_bucket.endpoint)
     result.assert_outcomes(passed=1)
@@ -975,8 +980,8 @@ def test_the_html_report_shows_synthetic_and_real_side_by_side_in_the_step_and_t
         if extra["format_type"] == "html"
     )  # type: ignore[index, attr-defined]
     assert (
-        '<div class="cursus-profile" data-subject="data.source"><h4>Synthetic vs real: data.source <small>(input of step read)</small></h4>'
-        in details
+        '<div class="cursus-profile" data-subject="data.source"><h4>Synthetic vs real: data.source <small>(input of '
+        "step read)</small></h4>" in details
     )
     _assert_side_by_side(details)
     page = report.read_text()

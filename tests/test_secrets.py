@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import PipelineProject
+from pipeline_project import PipelineProject
 from pytest_cursus.secret_env import MASK, SecretScrubber, is_secret_name, mask_env
 
 SECRET = "s3cr3t-V4lue-xyz"
@@ -56,8 +56,6 @@ def _scenario(project: PipelineProject, fail: str) -> None:
     project.scenario(
         "leaky",
         f"""
-        contracts: [../contracts]
-        scripts: [../scripts]
         steps:
           login:
             contract: Leaky
