@@ -106,7 +106,9 @@ marks.append(time.perf_counter())
 summary = access.download(S3Uri.parse(uri), S3Limits(), Path(target))
 marks.append(time.perf_counter())
 phases = dict(zip(("import", "client", "list", "local"), (b - a for a, b in zip(marks, marks[1:]))))
-print(json.dumps({"phases": phases, "cpu": cpu() - cpu_start, "fetched": summary.fetched, "from_cache": summary.from_cache}))
+print(json.dumps(
+    {"phases": phases, "cpu": cpu() - cpu_start, "fetched": summary.fetched, "from_cache": summary.from_cache}
+))
 """
 
 
@@ -242,7 +244,8 @@ def main() -> None:
                 check(base / name, digests)
             rows.append((seq, cold, cached, load))
             progress(
-                f"repetition {repetition + 1}: sequential {seq.wall:.2f}s, plugin {cold.wall:.2f}s, cached {cached.wall:.3f}s (load {load:.1f})"
+                f"repetition {repetition + 1}: sequential {seq.wall:.2f}s, plugin {cold.wall:.2f}s, cached "
+                f"{cached.wall:.3f}s (load {load:.1f})"
             )
             shutil.rmtree(base)
     finally:
@@ -302,23 +305,31 @@ def main() -> None:
     )
     print()
     print(
-        f"- **Speed-up: median {median(speedups):.2f} x** wall (target >= {SPEEDUP_TARGET:g} x): {verdict(median(speedups) >= SPEEDUP_TARGET)}; CPU used, client and server together: median {median(cpu_speedups):.2f} x less"
+        f"- **Speed-up: median {median(speedups):.2f} x** wall (target >= {SPEEDUP_TARGET:g} x): "
+        f"{verdict(median(speedups) >= SPEEDUP_TARGET)}; CPU used, client and server together: median "
+        f"{median(cpu_speedups):.2f} x less"
     )
     print(
-        f"- **Cached run: median {median(cached_ratios):.3f} x the cold run** (target <= {CACHED_TARGET:g}): {verdict(median(cached_ratios) <= CACHED_TARGET)}"
+        f"- **Cached run: median {median(cached_ratios):.3f} x the cold run** (target <= {CACHED_TARGET:g}): "
+        f"{verdict(median(cached_ratios) <= CACHED_TARGET)}"
     )
     print(
-        f"  - in CPU seconds, client and server together (less disturbed by other load): median {median(cached_cpu):.3f} x"
+        "  - in CPU seconds, client and server together (less disturbed by other load): median "
+        f"{median(cached_cpu):.3f} x"
     )
     print(
-        f"  - counting the import of botocore in both runs (a fixed cost of a session's first S3 use): median {median(with_import):.3f} x: {verdict(median(with_import) <= CACHED_TARGET)}"
+        "  - counting the import of botocore in both runs (a fixed cost of a session's first S3 use): median "
+        f"{median(with_import):.3f} x: {verdict(median(with_import) <= CACHED_TARGET)}"
     )
     print(
-        f"  - the part the cache replaces (fetching 200 objects, against finding and hard-linking them): median {median(local):.3f} x"
+        "  - the part the cache replaces (fetching 200 objects, against finding and hard-linking them): median "
+        f"{median(local):.3f} x"
     )
     fixed = [cached.phases["client"] + cached.phases["list"] for _, _, cached, _ in rows]
     print(
-        f"  - fixed cost of the cached run, client + LIST: median {median(fixed):.3f} s (client {median([c.phases['client'] for _, _, c, _ in rows]):.3f} s, LIST {median([c.phases['list'] for _, _, c, _ in rows]):.3f} s)"
+        f"  - fixed cost of the cached run, client + LIST: median {median(fixed):.3f} s (client "
+        f"{median([c.phases['client'] for _, _, c, _ in rows]):.3f} s, LIST "
+        f"{median([c.phases['list'] for _, _, c, _ in rows]):.3f} s)"
     )
 
 
