@@ -71,14 +71,16 @@ def parse_args(
         type=Path,
         default=None,
         metavar="DIR",
-        help="put DIR (a checkout's src/) first on PYTHONPATH, to measure another version of pytest_cursus than the installed one",
+        help="put DIR (a checkout's src/) first on PYTHONPATH, to measure another version of pytest_cursus "
+        "than the installed one",
     )
     parser.add_argument(
         "--wait-idle",
         type=float,
         default=1.0,
         metavar="SHARE",
-        help="before each repetition, wait until the machine's CPU is at most SHARE busy (e.g. 0.2); default 1 = never wait",
+        help="before each repetition, wait until the machine's CPU is at most SHARE busy (e.g. 0.2); "
+        "default 1 = never wait",
     )
     parser.add_argument(
         "--max-wait",
@@ -428,7 +430,10 @@ def profile_pytest(args: Sequence[str], cwd: Path, env: dict[str, str], out: Pat
         return f"`{short}:{line}({name})`"
 
     ours = [e for e in entries if "pytest_cursus" in e[3]][:top]
-    rows = [[where(f, l, n), c, f"{t:.3f}", f"{cum:.3f}", f"{100 * cum / total:.0f}%"] for cum, t, c, f, l, n in ours]
+    rows = [
+        [where(f, lineno, n), c, f"{t:.3f}", f"{cum:.3f}", f"{100 * cum / total:.0f}%"]
+        for cum, t, c, f, lineno, n in ours
+    ]
     text = (
         f"Whole process under cProfile: {total:.2f} s.\n\nTop {top} functions in pytest_cursus by cumulative time:\n\n"
     )
@@ -436,10 +441,13 @@ def profile_pytest(args: Sequence[str], cwd: Path, env: dict[str, str], out: Pat
     theirs = [e for e in entries if e[5] not in ("<module>",) and "{built-in method builtins.exec}" not in e[5]][
         : top + 15
     ]
-    rows = [[where(f, l, n), c, f"{t:.3f}", f"{cum:.3f}", f"{100 * cum / total:.0f}%"] for cum, t, c, f, l, n in theirs]
+    rows = [
+        [where(f, lineno, n), c, f"{t:.3f}", f"{cum:.3f}", f"{100 * cum / total:.0f}%"]
+        for cum, t, c, f, lineno, n in theirs
+    ]
     text += f"\n\nTop {top + 15} functions of the whole process by cumulative time:\n\n"
     text += md_table(["function", "calls", "own s", "cumulative s", "of total"], rows)
     by_own = sorted(entries, key=lambda e: e[1], reverse=True)[:15]
-    rows = [[where(f, l, n), c, f"{t:.3f}", f"{cum:.3f}"] for cum, t, c, f, l, n in by_own]
+    rows = [[where(f, lineno, n), c, f"{t:.3f}", f"{cum:.3f}"] for cum, t, c, f, lineno, n in by_own]
     text += "\n\nTop 15 functions by own time:\n\n" + md_table(["function", "calls", "own s", "cumulative s"], rows)
     return text

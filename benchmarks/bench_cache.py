@@ -66,7 +66,10 @@ ITERATIONS = {iterations}  # about {seconds} s of one core
 
 def main(input_paths, output_paths, environ_vars, job_args, logger=None):
     source = input_paths["data"]
-    files = [source] if os.path.isfile(source) else sorted(glob.glob(os.path.join(source, "**", "*.csv"), recursive=True))
+    if os.path.isfile(source):
+        files = [source]
+    else:
+        files = sorted(glob.glob(os.path.join(source, "**", "*.csv"), recursive=True))
     upstream_rows = 0
     for path in files:
         with open(path, newline="") as handle:
@@ -212,7 +215,8 @@ def main() -> None:
             cpu_ratios.append(warm.own_cpu / cold.own_cpu)
             progress(
                 f"rep {rep}/{args.repeat}: cold {cold.seconds:.2f}s  warm {warm.seconds:.2f}s  "
-                f"fully warm {full.seconds:.2f}s  floor {floor.seconds:.2f}s  warm/cold {ratios[-1]:.3f}  (others' CPU use {cold.foreign_share:.0%} / {warm.foreign_share:.0%})"
+                f"fully warm {full.seconds:.2f}s  floor {floor.seconds:.2f}s  warm/cold {ratios[-1]:.3f}  (others' CPU "
+                f"use {cold.foreign_share:.0%} / {warm.foreign_share:.0%})"
             )
 
         profile = None
@@ -241,11 +245,13 @@ def main() -> None:
     print(f"### Step cache (bench_cache.py, {args.repeat} repetitions)\n")
     print(header + "\n")
     print(
-        f"Each step: {iterations:,} iterations of a pure-Python loop (~{STEP_SECONDS:g} s of one core, calibrated at start), then a 200-row CSV.\n"
+        f"Each step: {iterations:,} iterations of a pure-Python loop (~{STEP_SECONDS:g} s of one core, calibrated at "
+        "start), then a 200-row CSV.\n"
     )
     print("Command (in the generated project):")
     print(
-        f'`python -m pytest -p no:randomly --cursus-scenarios scenarios -k "{SELECT}" -v -rP --basetemp .basetemp [--cache-clear]`\n'
+        f'`python -m pytest -p no:randomly --cursus-scenarios scenarios -k "{SELECT}" -v -rP --basetemp .basetemp '
+        "[--cache-clear]`\n"
     )
     print(
         md_table(
@@ -280,9 +286,10 @@ def main() -> None:
             ],
         )
     )
-    floor_ratios = [f / c for f, c in zip(runs["floor (--collect-only)"], runs["cold"])]
+    floor_ratios = [f / c for f, c in zip(runs["floor (--collect-only)"], runs["cold"], strict=True)]
     print(
-        f"\nFloor / cold (median of per-repetition ratios): {median(floor_ratios):.3f}: no warm run can be cheaper than that."
+        f"\nFloor / cold (median of per-repetition ratios): {median(floor_ratios):.3f}: no warm run can be cheaper "
+        "than that."
     )
     print(
         f"Warm / cold in CPU-seconds of the pytest process tree (less sensitive to other load on the machine): "

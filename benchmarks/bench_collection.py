@@ -269,9 +269,8 @@ def main() -> None:
         )
     )
     print(
-        f"\nScenarios / equivalent in CPU-seconds (less sensitive to other load on the machine): {median(cpu_ratios):.2f} ("
-        + ", ".join(f"{r:.2f}" for r in cpu_ratios)
-        + ")."
+        "\nScenarios / equivalent in CPU-seconds (less sensitive to other load on the machine): "
+        f"{median(cpu_ratios):.2f} (" + ", ".join(f"{r:.2f}" for r in cpu_ratios) + ")."
     )
     if profile:
         print("\n#### cProfile of `pytest --collect-only -q --cursus-scenarios scenarios`\n")

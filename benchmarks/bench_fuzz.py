@@ -222,7 +222,8 @@ def main() -> None:
     )
     print()
     print(
-        f"end to end, `pytest --cursus-fuzz {EXAMPLES} -k fuzz` on the stdlib script: {fmt_s(median(end_to_end))} s (median)"
+        f"end to end, `pytest --cursus-fuzz {EXAMPLES} -k fuzz` on the stdlib script: {fmt_s(median(end_to_end))} s "
+        "(median)"
     )
 
 

@@ -23,7 +23,8 @@ The machine's own ceiling, measured at the start of each repetition without pyte
 loop run alone, then ``--workers`` copies of it at once (each a new ``python -c`` process timing
 its own loop); ceiling = workers x (time alone) / (longest time at once). On an idle machine
 with as many free cores as workers it is the worker count; a virtual machine whose cores share
-a physical core, or whose host is busy, gives less, and no pytest run can beat it. One untimed warm-up run of each configuration comes first (fills the .pyc cache).
+a physical core, or whose host is busy, gives less, and no pytest run can beat it. One untimed
+warm-up run of each configuration comes first (fills the .pyc cache).
 Every run also gets ``-q --basetemp <project>/.basetemp``.
 """
 
@@ -200,8 +201,12 @@ def main() -> None:
             else f"{median(speedups[label]):.2f} (" + ", ".join(f"{s:.2f}" for s in speedups[label]) + ")"
         )
         result = "" if label == "serial" else verdict(median(speedups[label]) >= TARGET)
-        of_ceiling = "" if label == "serial" else f"{median([s / c for s, c in zip(speedups[label], ceilings)]):.2f}"
-        busy = median([c / t for c, t in zip(cpu[label], times[label])])
+        of_ceiling = (
+            ""
+            if label == "serial"
+            else f"{median([s / c for s, c in zip(speedups[label], ceilings, strict=True)]):.2f}"
+        )
+        busy = median([c / t for c, t in zip(cpu[label], times[label], strict=True)])
         workers = 1 if label == "serial" else args.workers
         bound = median(cpu["serial"]) / max(median(cpu[label]) / workers, median(cpu["serial"]) / SCENARIOS)
         rows.append(
@@ -228,11 +233,13 @@ def main() -> None:
     )
     print("Command (in the generated project):")
     print(
-        "`python -m pytest -p no:randomly --cursus-scenarios scenarios --cursus-no-cache --cache-clear -q --basetemp .basetemp [-n 2 [--dist load|loadfile]]`\n"
+        "`python -m pytest -p no:randomly --cursus-scenarios scenarios --cursus-no-cache --cache-clear -q --basetemp "
+        ".basetemp [-n 2 [--dist load|loadfile]]`\n"
     )
     print(
         "CPU-cost bound = serial CPU s / (this configuration's CPU s / workers): the speedup this configuration would "
-        "reach with its workers perfectly balanced on otherwise idle cores; it shows what xdist's extra processes cost, "
+        "reach with its workers perfectly balanced on otherwise idle cores; it shows what xdist's extra processes "
+        "cost, "
         "independently of the other load on the machine.\n"
     )
     print(

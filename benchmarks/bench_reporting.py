@@ -126,7 +126,8 @@ def monitoring(root: Path, repeat: int) -> tuple[str, bool]:
     (root / "contracts").mkdir()
     (root / "scripts" / "spin.py").write_text(_spin_script(iterations))
     (root / "contracts" / "spin.step.yaml").write_text(
-        "step_type: Spin\ncontract:\n  entry_point: spin.py\n  inputs: {}\n  outputs: {out: {path: /opt/ml/processing/output}}\n"
+        "step_type: Spin\ncontract:\n  entry_point: spin.py\n  inputs: {}\n"
+        "  outputs: {out: {path: /opt/ml/processing/output}}\n"
     )
     (root / "spin.yaml").write_text("contracts: [contracts]\nscripts: [scripts]\nsteps:\n  spin: {contract: Spin}\n")
     plan = load_scenario(root / "spin.yaml")
@@ -192,9 +193,12 @@ def monitoring(root: Path, repeat: int) -> tuple[str, bool]:
     ok = ratio <= MONITOR_TARGET
     return (
         (
-            f"{table}\n\nMedian ratio monitored / bare: **{ratio:.3f}** (overhead {100 * (ratio - 1):+.1f}% of wall; target "
-            f"<= +3%): {verdict(ok)}. The plugin's own CPU (supervisor sampling, workspace, request and report files, output "
-            f"listing) is {100 * statistics.median(sampler_shares):.2f}% of the step's wall time (median): the part of the "
+            f"{table}\n\nMedian ratio monitored / bare: **{ratio:.3f}** (overhead {100 * (ratio - 1):+.1f}% of wall; "
+            "target "
+            f"<= +3%): {verdict(ok)}. The plugin's own CPU (supervisor sampling, workspace, request and report files, "
+            "output "
+            f"listing) is {100 * statistics.median(sampler_shares):.2f}% of the step's wall time (median): the part of "
+            "the "
             "overhead that does not depend on how busy the machine is.\n"
         ),
         ok,
@@ -272,7 +276,8 @@ def html_generation(root: Path, repeat: int) -> tuple[str, bool]:
             row += [fmt_s(run.seconds), fmt_s(seconds)]
         rows.append(row)
         progress(
-            f"  html rep {index + 1}: steps report {spent['steps'][-1]:.2f}s, plain tests report {spent['plain'][-1]:.2f}s"
+            f"  html rep {index + 1}: steps report {spent['steps'][-1]:.2f}s, plain tests report "
+            f"{spent['plain'][-1]:.2f}s"
         )
     steps_cost, plain_cost = statistics.median(spent["steps"]), statistics.median(spent["plain"])
     ratio = steps_cost / plain_cost
@@ -290,7 +295,8 @@ def html_generation(root: Path, repeat: int) -> tuple[str, bool]:
     return (
         (
             f"{table}\n\nReport sizes: steps {sizes['steps']:.1f} MiB, plain "
-            f"{sizes['plain']:.1f} MiB. Median report time: steps {steps_cost:.2f} s, plain tests {plain_cost:.2f} s, ratio "
+            f"{sizes['plain']:.1f} MiB. Median report time: steps {steps_cost:.2f} s, plain tests {plain_cost:.2f} s, "
+            "ratio "
             f"**{ratio:.2f}** (target < {HTML_TARGET:g}): {verdict(ok)}\n"
         ),
         ok,

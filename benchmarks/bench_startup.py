@@ -105,7 +105,8 @@ def main() -> None:
             "-c",
             "import pytest_cursus.plugin.scenario_items",
         ],
-        "pytest --collect-only -q -p no:cursus -p no:xdist -p no:hypothesispytest -p no:html -p no:metadata -p no:benchmark tests": [
+        "pytest --collect-only -q -p no:cursus -p no:xdist -p no:hypothesispytest -p no:html -p no:metadata "
+        "-p no:benchmark tests": [
             *pytest,
             "--collect-only",
             "-q",

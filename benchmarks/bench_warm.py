@@ -97,6 +97,7 @@ INSTALL_HINT = "pip install -e '.[bench]'  (scikit-learn, scipy, xgboost-cpu, ma
 # --- the chain's scripts -------------------------------------------------------------------
 
 INGEST = '''"""Ingest the billing export: read the raw CSV shards, type and validate them, write Parquet."""
+
 import argparse
 import glob
 import json
@@ -138,10 +139,16 @@ def main(input_paths, output_paths, environ_vars, job_args, logger=None):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--job_type", required=True)
-    main({"raw": "/opt/ml/processing/input/raw"}, {"table": "/opt/ml/processing/output/table"}, dict(os.environ), parser.parse_args())
+    main(
+        {"raw": "/opt/ml/processing/input/raw"},
+        {"table": "/opt/ml/processing/output/table"},
+        dict(os.environ),
+        parser.parse_args(),
+    )
 '''
 
 CLEAN = '''"""Clean and enrich: de-duplicate, repair totals, winsorize usage, derive features."""
+
 import argparse
 import os
 
@@ -154,7 +161,9 @@ def main(input_paths, output_paths, environ_vars, job_args, logger=None):
     frame = pd.read_parquet(os.path.join(input_paths["table"], "customers.parquet"))
     frame = frame.sort_values("signup_date").drop_duplicates("customer_id", keep="last")
     missing_total = frame["total_charges"].isna()
-    frame.loc[missing_total, "total_charges"] = frame.loc[missing_total, "tenure_months"] * frame.loc[missing_total, "monthly_charges"]
+    frame.loc[missing_total, "total_charges"] = (
+        frame.loc[missing_total, "tenure_months"] * frame.loc[missing_total, "monthly_charges"]
+    )
     usage = frame["data_usage_gb"].to_numpy(dtype=float, copy=True)
     present = ~np.isnan(usage)
     usage[present] = np.asarray(mstats.winsorize(usage[present], limits=(0.01, 0.01)))
@@ -164,11 +173,19 @@ def main(input_paths, output_paths, environ_vars, job_args, logger=None):
     frame["signup_month"] = frame["signup_date"].dt.month.astype("int8")
     frame["signup_weekday"] = frame["signup_date"].dt.day_name().astype("category")
     frame["charge_per_month_tenure"] = frame["total_charges"] / frame["tenure_months"].clip(lower=1)
-    frame["charge_vs_plan"] = frame["monthly_charges"] / frame.groupby("plan", observed=True)["monthly_charges"].transform("median")
-    frame["tickets_vs_region"] = frame["support_tickets"] - frame.groupby("region", observed=True)["support_tickets"].transform("mean")
+    frame["charge_vs_plan"] = frame["monthly_charges"] / frame.groupby("plan", observed=True)[
+        "monthly_charges"
+    ].transform("median")
+    frame["tickets_vs_region"] = frame["support_tickets"] - frame.groupby("region", observed=True)[
+        "support_tickets"
+    ].transform("mean")
     frame["usage_rank_in_region"] = frame.groupby("region", observed=True)["data_usage_gb"].rank(pct=True)
-    frame["tenure_band"] = pd.cut(frame["tenure_months"], [-1, 6, 12, 24, 48, 1000], labels=["0-6", "7-12", "13-24", "25-48", "49+"])
-    frame["customer_key"] = frame["region"].astype(str) + "-" + frame["plan"].astype(str) + "-" + frame["customer_id"].astype(str)
+    frame["tenure_band"] = pd.cut(
+        frame["tenure_months"], [-1, 6, 12, 24, 48, 1000], labels=["0-6", "7-12", "13-24", "25-48", "49+"]
+    )
+    frame["customer_key"] = (
+        frame["region"].astype(str) + "-" + frame["plan"].astype(str) + "-" + frame["customer_id"].astype(str)
+    )
     out = output_paths["table"]
     os.makedirs(out, exist_ok=True)
     frame.drop(columns=["signup_date"]).to_parquet(os.path.join(out, "clean.parquet"), index=False)
@@ -178,10 +195,16 @@ def main(input_paths, output_paths, environ_vars, job_args, logger=None):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--job_type", required=True)
-    main({"table": "/opt/ml/processing/input/table"}, {"table": "/opt/ml/processing/output/table"}, dict(os.environ), parser.parse_args())
+    main(
+        {"table": "/opt/ml/processing/input/table"},
+        {"table": "/opt/ml/processing/output/table"},
+        dict(os.environ),
+        parser.parse_args(),
+    )
 '''
 
 IMPUTE_SCALE = '''"""Split, impute, scale and one-hot encode with scikit-learn; keep the fitted preprocessor."""
+
 import argparse
 import json
 import os
@@ -194,8 +217,19 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-NUMERIC = ["tenure_months", "monthly_charges", "total_charges", "support_tickets", "data_usage_gb", "age",
-           "days_since_signup", "charge_per_month_tenure", "charge_vs_plan", "tickets_vs_region", "usage_rank_in_region"]
+NUMERIC = [
+    "tenure_months",
+    "monthly_charges",
+    "total_charges",
+    "support_tickets",
+    "data_usage_gb",
+    "age",
+    "days_since_signup",
+    "charge_per_month_tenure",
+    "charge_vs_plan",
+    "tickets_vs_region",
+    "usage_rank_in_region",
+]
 CATEGORICAL = ["region", "plan", "payment_method", "signup_weekday", "tenure_band", "paperless"]
 
 
@@ -206,9 +240,23 @@ def main(input_paths, output_paths, environ_vars, job_args, logger=None):
     train, test = train_test_split(frame, test_size=0.25, stratify=frame[target], random_state=seed)
     preprocessor = ColumnTransformer(
         [
-            ("numeric", Pipeline([("impute", SimpleImputer(strategy="median", add_indicator=True)), ("scale", StandardScaler())]), NUMERIC),
-            ("categorical", Pipeline([("impute", SimpleImputer(strategy="most_frequent")),
-                                      ("encode", OneHotEncoder(handle_unknown="ignore", sparse_output=False))]), CATEGORICAL),
+            (
+                "numeric",
+                Pipeline(
+                    [("impute", SimpleImputer(strategy="median", add_indicator=True)), ("scale", StandardScaler())]
+                ),
+                NUMERIC,
+            ),
+            (
+                "categorical",
+                Pipeline(
+                    [
+                        ("impute", SimpleImputer(strategy="most_frequent")),
+                        ("encode", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+                    ]
+                ),
+                CATEGORICAL,
+            ),
         ]
     )
     for_sklearn = lambda part: part[NUMERIC + CATEGORICAL].astype({c: "object" for c in CATEGORICAL})
@@ -231,10 +279,16 @@ def main(input_paths, output_paths, environ_vars, job_args, logger=None):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--job_type", required=True)
-    main({"table": "/opt/ml/processing/input/table"}, {"datasets": "/opt/ml/processing/output/datasets"}, dict(os.environ), parser.parse_args())
+    main(
+        {"table": "/opt/ml/processing/input/table"},
+        {"datasets": "/opt/ml/processing/output/datasets"},
+        dict(os.environ),
+        parser.parse_args(),
+    )
 '''
 
 STATS = '''"""Statistical profile of churn drivers with scipy: two-sample tests, chi-square, correlations, drift."""
+
 import argparse
 import json
 import os
@@ -243,8 +297,17 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-NUMERIC = ["tenure_months", "monthly_charges", "total_charges", "support_tickets", "data_usage_gb", "age",
-           "charge_per_month_tenure", "charge_vs_plan", "days_since_signup"]
+NUMERIC = [
+    "tenure_months",
+    "monthly_charges",
+    "total_charges",
+    "support_tickets",
+    "data_usage_gb",
+    "age",
+    "charge_per_month_tenure",
+    "charge_vs_plan",
+    "days_since_signup",
+]
 CATEGORICAL = ["region", "plan", "payment_method", "tenure_band", "paperless"]
 
 
@@ -259,35 +322,65 @@ def main(input_paths, output_paths, environ_vars, job_args, logger=None):
         mw = stats.mannwhitneyu(a, b)
         welch = stats.ttest_ind(a, b, equal_var=False)
         r = stats.pointbiserialr(frame.loc[frame[column].notna(), "churned"], frame[column].dropna())
-        numeric[column] = {"ks": float(ks.statistic), "ks_p": float(ks.pvalue), "mannwhitney_p": float(mw.pvalue),
-                           "welch_t": float(welch.statistic), "point_biserial": float(r.statistic)}
+        numeric[column] = {
+            "ks": float(ks.statistic),
+            "ks_p": float(ks.pvalue),
+            "mannwhitney_p": float(mw.pvalue),
+            "welch_t": float(welch.statistic),
+            "point_biserial": float(r.statistic),
+        }
     categorical = {}
     for column in CATEGORICAL:
         table = pd.crosstab(frame[column], frame["churned"])
         chi2, p, dof, _ = stats.chi2_contingency(table)
-        categorical[column] = {"chi2": float(chi2), "p": float(p), "dof": int(dof),
-                               "cramers_v": float(np.sqrt(chi2 / (len(frame) * (min(table.shape) - 1))))}
+        categorical[column] = {
+            "chi2": float(chi2),
+            "p": float(p),
+            "dof": int(dof),
+            "cramers_v": float(np.sqrt(chi2 / (len(frame) * (min(table.shape) - 1)))),
+        }
     rho, _ = stats.spearmanr(frame[NUMERIC].fillna(frame[NUMERIC].median()).to_numpy())
     order = frame["days_since_signup"].to_numpy()
     older, newer = order > np.median(order), order <= np.median(order)
-    drift = {column: float(stats.ks_2samp(frame.loc[older, column].dropna(), frame.loc[newer, column].dropna()).pvalue) for column in NUMERIC}
+    drift = {
+        column: float(stats.ks_2samp(frame.loc[older, column].dropna(), frame.loc[newer, column].dropna()).pvalue)
+        for column in NUMERIC
+    }
     alpha = float(environ_vars.get("ALPHA", "0.01"))
-    significant = sorted(c for c, v in numeric.items() if v["ks_p"] < alpha) + sorted(c for c, v in categorical.items() if v["p"] < alpha)
+    significant = sorted(c for c, v in numeric.items() if v["ks_p"] < alpha) + sorted(
+        c for c, v in categorical.items() if v["p"] < alpha
+    )
     out = output_paths["stats"]
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "stats.json"), "w") as handle:
-        json.dump({"numeric": numeric, "categorical": categorical, "spearman": np.round(rho, 4).tolist(), "drift_p": drift,
-                   "significant": significant, "alpha": alpha}, handle, indent=2)
+        json.dump(
+            {
+                "numeric": numeric,
+                "categorical": categorical,
+                "spearman": np.round(rho, 4).tolist(),
+                "drift_p": drift,
+                "significant": significant,
+                "alpha": alpha,
+            },
+            handle,
+            indent=2,
+        )
     return {"significant": len(significant)}
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--job_type", required=True)
-    main({"table": "/opt/ml/processing/input/table"}, {"stats": "/opt/ml/processing/output/stats"}, dict(os.environ), parser.parse_args())
+    main(
+        {"table": "/opt/ml/processing/input/table"},
+        {"stats": "/opt/ml/processing/output/stats"},
+        dict(os.environ),
+        parser.parse_args(),
+    )
 '''
 
 TRAIN = '''"""Train a gradient-boosted tree classifier with xgboost, early-stopped on a validation split."""
+
 import argparse
 import json
 import os
@@ -307,27 +400,50 @@ def main(input_paths, output_paths, environ_vars, job_args, logger=None):
     fit_part, valid_part = train_test_split(train, test_size=0.2, stratify=train[target], random_state=seed)
     # one thread unless told: OpenMP's threads spin-wait, which on a busy shared host costs 10x
     model = xgb.XGBClassifier(
-        n_estimators=int(environ_vars.get("N_ESTIMATORS", "60")), max_depth=5, learning_rate=0.1, subsample=0.8,
-        colsample_bytree=0.8, tree_method="hist", eval_metric="auc", early_stopping_rounds=20, random_state=seed,
+        n_estimators=int(environ_vars.get("N_ESTIMATORS", "60")),
+        max_depth=5,
+        learning_rate=0.1,
+        subsample=0.8,
+        colsample_bytree=0.8,
+        tree_method="hist",
+        eval_metric="auc",
+        early_stopping_rounds=20,
+        random_state=seed,
         n_jobs=int(environ_vars.get("N_JOBS", "1")),
     )
-    model.fit(fit_part[features], fit_part[target], eval_set=[(valid_part[features], valid_part[target])], verbose=False)
+    model.fit(
+        fit_part[features], fit_part[target], eval_set=[(valid_part[features], valid_part[target])], verbose=False
+    )
     out = output_paths["model"]
     os.makedirs(out, exist_ok=True)
     model.save_model(os.path.join(out, "model.json"))
     importance = model.get_booster().get_score(importance_type="gain")
     top = sorted(importance.items(), key=lambda item: -item[1])[:15]
     with open(os.path.join(out, "training.json"), "w") as handle:
-        json.dump({"best_iteration": int(model.best_iteration), "best_auc": float(model.best_score),
-                   "features": features, "target": target, "top_gain": [[k, float(v)] for k, v in top],
-                   "positive_rate": float(np.mean(fit_part[target]))}, handle, indent=2)
+        json.dump(
+            {
+                "best_iteration": int(model.best_iteration),
+                "best_auc": float(model.best_score),
+                "features": features,
+                "target": target,
+                "top_gain": [[k, float(v)] for k, v in top],
+                "positive_rate": float(np.mean(fit_part[target])),
+            },
+            handle,
+            indent=2,
+        )
     return {"best_iteration": int(model.best_iteration)}
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--job_type", required=True)
-    main({"datasets": "/opt/ml/processing/input/datasets"}, {"model": "/opt/ml/processing/output/model"}, dict(os.environ), parser.parse_args())
+    main(
+        {"datasets": "/opt/ml/processing/input/datasets"},
+        {"model": "/opt/ml/processing/output/model"},
+        dict(os.environ),
+        parser.parse_args(),
+    )
 '''
 
 EVALUATE = '''"""Evaluate the model on the held-out test set: metrics, predictions, ROC and calibration plots."""
@@ -420,10 +536,14 @@ def main(input_paths, output_paths, environ_vars, job_args, logger=None):
         profile = json.load(handle)
     predictions = pd.read_parquet(os.path.join(input_paths["evaluation"], "predictions.parquet"))
     truth, score = predictions["truth"].to_numpy(), predictions["score"].to_numpy()
-    interval = stats.bootstrap((truth, score), _auc, paired=True, vectorized=False, n_resamples=int(environ_vars.get("BOOTSTRAP", "100")),
-                               method="percentile", random_state=np.random.default_rng(0)).confidence_interval
+    interval = stats.bootstrap(
+        (truth, score), _auc, paired=True, vectorized=False, n_resamples=int(environ_vars.get("BOOTSTRAP", "100")),
+        method="percentile", random_state=np.random.default_rng(0),
+    ).confidence_interval
     predictions["decile"] = pd.qcut(predictions["score"].rank(method="first"), 10, labels=False) + 1
-    deciles = predictions.groupby("decile").agg(customers=("truth", "size"), churners=("truth", "sum"), mean_score=("score", "mean"))
+    deciles = predictions.groupby("decile").agg(
+        customers=("truth", "size"), churners=("truth", "sum"), mean_score=("score", "mean")
+    )
     deciles["lift"] = (deciles["churners"] / deciles["customers"]) / truth.mean()
     out = output_paths["report"]
     os.makedirs(out, exist_ok=True)
@@ -516,7 +636,9 @@ started = time.perf_counter()
 module = __import__(spec["module"])
 imported, cpu = time.perf_counter(), time.process_time()
 module.main(spec["inputs"], spec["outputs"], spec["env"], argparse.Namespace(job_type=spec["job_type"]))
-print(json.dumps({"import": imported - started, "main": time.perf_counter() - imported, "main_cpu": time.process_time() - cpu}))
+print(json.dumps(
+    {"import": imported - started, "main": time.perf_counter() - imported, "main_cpu": time.process_time() - cpu}
+))
 """
 
 # The warm parent's own preload, in a fresh process, timed from inside.
@@ -769,7 +891,7 @@ def chain(root: Path, args: argparse.Namespace, env: dict[str, str]) -> tuple[st
     rest_known = median(walls["floor"]) + median(import_once) + median(inside["warm"]["steps_wall"])
     stdlib = set(sys.stdlib_module_names)
     packages = sorted({name.split(".")[0] for name in preload_names} - stdlib)
-    saved = [fresh - warm for fresh, warm in zip(inside["no-preload"]["import"], inside["warm"]["import"])]
+    saved = [fresh - warm for fresh, warm in zip(inside["no-preload"]["import"], inside["warm"]["import"], strict=True)]
     table = md_table(
         [
             "configuration",
@@ -801,16 +923,21 @@ def chain(root: Path, args: argparse.Namespace, env: dict[str, str]) -> tuple[st
         f"Load average (1 min) at the start of each repetition: {', '.join(f'{x:.1f}' for x in loads)}.\n\n"
         f"**Import time paid once** by the warm parent: {median(import_once):.2f} s (median; "
         + ", ".join(f"{x:.2f}" for x in import_once)
-        + f") to import the {len(preload_names)} names `preload_candidates` finds in the 7 scripts, in a fresh process, timed "
+        + f") to import the {len(preload_names)} names `preload_candidates` finds in the 7 scripts, "
+        "in a fresh process, timed "
         f"from inside. Import time the warm executor saved across the 7 steps (sum of the steps' `import_seconds`, "
         f"no-preload minus warm): {median(saved):.2f} s (median). By hand, the 7 steps spent "
-        f"{median(inside['by hand']['import']):.2f} s importing their scripts and {median(inside['by hand']['main']):.2f} s "
+        f"{median(inside['by hand']['import']):.2f} s importing their scripts and "
+        f"{median(inside['by hand']['main']):.2f} s "
         f"in `main()`, of {median(inside['by hand']['steps_wall']):.2f} s of step wall time.\n\n"
         f"Where the warm run's time goes (medians): pytest start-up, plugin imports and collection (floor) "
-        f"{median(walls['floor']):.2f} s + the parent's imports, once, about {median(import_once):.2f} s + the 7 steps' own "
-        f"walls (fork to exit) {median(inside['warm']['steps_wall']):.2f} s = {rest_known:.2f} s of {median(walls['warm']):.2f} s; "
+        f"{median(walls['floor']):.2f} s + the parent's imports, once, about {median(import_once):.2f} s + the 7 "
+        "steps' own "
+        f"walls (fork to exit) {median(inside['warm']['steps_wall']):.2f} s = {rest_known:.2f} s of "
+        f"{median(walls['warm']):.2f} s; "
         f"the rest is staging inputs, output listings, expectations, reports and the warm parent's own start.\n\n"
-        f"The warm parent preloads {len(preload_names)} names found in the scripts' top-level imports, from these packages: "
+        f"The warm parent preloads {len(preload_names)} names found in the scripts' top-level imports, from these "
+        "packages: "
         f"{', '.join(f'`{name}`' for name in packages)}.\n"
     )
     return text, ok
@@ -985,10 +1112,13 @@ def trivial(root: Path, args: argparse.Namespace, env: dict[str, str]) -> tuple[
             per_step[label].append(1000 * (this[label] - this["deselected"]) / TRIVIAL_STEPS)
             marginal[label].append(1000 * (this[label] - this[f"{label}, {half} steps"]) / (TRIVIAL_STEPS - half))
         progress(
-            f"trivial rep {rep}/{args.repeat}: engine median warm {1000 * median(engine_times['warm'][-TRIVIAL_STEPS + 1 :]):.1f} ms, "
-            f"fresh {1000 * median(engine_times['fresh'][-TRIVIAL_STEPS:]):.1f} ms, bare {1000 * median(engine_times['bare'][-TRIVIAL_STEPS:]):.1f} ms; "
+            f"trivial rep {rep}/{args.repeat}: engine median warm "
+            f"{1000 * median(engine_times['warm'][-TRIVIAL_STEPS + 1 :]):.1f} ms, "
+            f"fresh {1000 * median(engine_times['fresh'][-TRIVIAL_STEPS:]):.1f} ms, bare "
+            f"{1000 * median(engine_times['bare'][-TRIVIAL_STEPS:]):.1f} ms; "
             f"pytest per step warm {per_step['warm'][-1]:.1f} ms (marginal {marginal['warm'][-1]:.1f}), "
-            f"no-preload {per_step['no-preload'][-1]:.1f} ms (marginal {marginal['no-preload'][-1]:.1f})  load {loads[-1]:.1f}"
+            f"no-preload {per_step['no-preload'][-1]:.1f} ms (marginal {marginal['no-preload'][-1]:.1f})  load "
+            f"{loads[-1]:.1f}"
         )
 
     def quartiles(values: list[float]) -> str:
@@ -1065,8 +1195,10 @@ def trivial(root: Path, args: argparse.Namespace, env: dict[str, str]) -> tuple[
     text = (
         f"{summary}\n\nIn the engine (`StepRunner.run`, timed around each call):\n\n{engine_table}\n\n"
         f"The warm parent's start (the first warm step of each repetition, not in the medians above): "
-        f"{', '.join(f'{1000 * x:.0f}' for x in parent_start)} ms. `main()` itself: {1000 * median(engine_mains):.2f} ms (median).\n\n"
-        f"Whole pytest runs (cold step cache):\n\n{pytest_table}\n\nPer-step overhead of a pytest run:\n\n{overhead_table}\n\n"
+        f"{', '.join(f'{1000 * x:.0f}' for x in parent_start)} ms. `main()` itself: {1000 * median(engine_mains):.2f} "
+        "ms (median).\n\n"
+        f"Whole pytest runs (cold step cache):\n\n{pytest_table}\n\nPer-step overhead of a pytest "
+        f"run:\n\n{overhead_table}\n\n"
         f"Load average (1 min) at the start of each repetition: {', '.join(f'{x:.1f}' for x in loads)}.\n"
     )
     profile = None
@@ -1080,7 +1212,8 @@ def preload_names_of(root: Path, env: dict[str, str]) -> list[str]:
     """What the measured plugin's warm parent preloads for the chain's scripts, in order."""
     code = (
         "import json, sys; from pathlib import Path; from pytest_cursus.execution.preload import preload_candidates; "
-        "names = {}; [names.setdefault(n) for s in sys.argv[1:] for n in preload_candidates(Path(s), None, [])]; print(json.dumps(list(names)))"
+        "names = {}; [names.setdefault(n) for s in sys.argv[1:] for n in preload_candidates(Path(s), None, [])]; "
+        "print(json.dumps(list(names)))"
     )
     done = subprocess.run(
         [sys.executable, "-c", code, *(str(root / "scripts" / f"{name}.py") for name in CHAIN)],

@@ -9,14 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PipelineProject
+from pipeline_project import PipelineProject
 from pytest_cursus import run_scenario
 from pytest_cursus.errors import ConfigErrors
 from pytest_cursus.plan.scenario_plan import FileLookups, load_scenario
 
 CHAIN = """
-contracts: [../contracts]
-scripts: [../scripts]
 data:
   raw: {text: "id,value\\n1,2\\n", filename: raw.csv}
 steps:
@@ -70,8 +68,6 @@ def test_declaration_order_does_not_change_the_dag_order(project: PipelineProjec
     project.scenario(
         "reversed",
         """
-        contracts: [../contracts]
-        scripts: [../scripts]
         data: {raw: {text: "x"}}
         steps:
           clean: {contract: Cleaner, inputs: {DATA: load.out}}
@@ -178,7 +174,8 @@ def test_a_workspace_that_cannot_be_created_is_a_usage_error(chain: PipelineProj
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         [
-            "*--cursus-workspace / cursus_workspace: *a_file/ws cannot be created (Not a directory): give a writable directory*"
+            "*--cursus-workspace / cursus_workspace: *a_file/ws cannot be created (Not a directory): give a writable "
+            "directory*"
         ]
     )
 
@@ -262,7 +259,8 @@ def test_a_session_with_a_scenario_still_loads_what_its_steps_need(chain: Pipeli
     chain.pytester.makeconftest(
         "import sys\n"
         "def pytest_unconfigure():\n"
-        "    open('loaded.txt', 'w').write(' '.join(m for m in ('pydantic', 'pytest_cursus.plugin.scenario_items', 'pytest_cursus.results') if m in sys.modules))\n"
+        "    open('loaded.txt', 'w').write(' '.join(m for m in ('pydantic', 'pytest_cursus.plugin.scenario_items', "
+        "'pytest_cursus.results') if m in sys.modules))\n"
     )
     result = chain.pytester.runpytest_subprocess("--cursus-scenarios", "scenarios", "-p", "no:randomly")
     result.assert_outcomes(passed=5)

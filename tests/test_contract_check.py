@@ -60,16 +60,20 @@ def test_a_script_that_agrees_with_its_contract_has_no_findings(tmp_path: Path, 
 def test_an_input_the_contract_lacks_is_a_finding_on_its_line(tmp_path: Path, contract: Contract) -> None:
     source = AGREEING + '    print(input_paths["EXTRA"])\n'
     assert findings(tmp_path, contract, source) == [
-        "prep.py:11: input_paths['EXTRA'] reads input 'EXTRA', which contract TabularPreprocessing does not declare (declared: DATA, SIGNATURE)"
+        "prep.py:11: input_paths['EXTRA'] reads input 'EXTRA', which contract TabularPreprocessing does not declare "
+        "(declared: DATA, SIGNATURE)"
     ]
 
 
 def test_an_output_env_var_and_job_argument_the_contract_lacks_are_findings(tmp_path: Path, contract: Contract) -> None:
     source = AGREEING + '    print(output_paths["model"], environ_vars["SEED"], job_args.n_estimators)\n'
     assert findings(tmp_path, contract, source) == [
-        "prep.py:11: environ_vars['SEED'] reads env var 'SEED', which contract TabularPreprocessing does not declare in env_vars (required or optional)",
-        "prep.py:11: job_args.n_estimators reads job argument 'n_estimators', which contract TabularPreprocessing does not declare (job_arguments: --job_type)",
-        "prep.py:11: output_paths['model'] writes output 'model', which contract TabularPreprocessing does not declare (declared: processed_data)",
+        "prep.py:11: environ_vars['SEED'] reads env var 'SEED', which contract TabularPreprocessing does not declare "
+        "in env_vars (required or optional)",
+        "prep.py:11: job_args.n_estimators reads job argument 'n_estimators', which contract TabularPreprocessing "
+        "does not declare (job_arguments: --job_type)",
+        "prep.py:11: output_paths['model'] writes output 'model', which contract TabularPreprocessing does not "
+        "declare (declared: processed_data)",
     ]
 
 
@@ -79,7 +83,8 @@ def test_a_required_input_never_read_is_a_finding_on_main(tmp_path: Path, contra
         print(environ_vars["LABEL_FIELD"])
     """
     assert findings(tmp_path, contract, source) == [
-        "prep.py:1: contract TabularPreprocessing declares required input 'DATA', but the script never reads input_paths['DATA']"
+        "prep.py:1: contract TabularPreprocessing declares required input 'DATA', but the script never reads "
+        "input_paths['DATA']"
     ]
 
 
@@ -101,7 +106,8 @@ def test_an_optional_input_read_without_a_guard_is_a_finding(tmp_path: Path, con
         'columns = open(input_paths["SIGNATURE"]).read() if os.path.exists(input_paths["SIGNATURE"]) else None',
         'sig = input_paths["SIGNATURE"]\n    if os.path.isdir(sig):\n        print(sig)',
         'sig = os.path.join(input_paths["SIGNATURE"], "sig.csv")\n    if Path(sig).exists():\n        print(sig)',
-        'try:\n        columns = open(input_paths["SIGNATURE"]).read()\n    except FileNotFoundError:\n        columns = None',
+        'try:\n        columns = open(input_paths["SIGNATURE"]).read()\n    except FileNotFoundError:\n        '
+        "columns = None",
         'columns = input_paths.get("SIGNATURE")',
         'if "SIGNATURE" in input_paths:\n        print(input_paths["SIGNATURE"])',
         'files = glob.glob(os.path.join(input_paths["SIGNATURE"], "*"))',
@@ -134,7 +140,8 @@ def test_an_alias_of_the_dict_is_followed(tmp_path: Path, contract: Contract) ->
         print(paths["DATA"], copy["TYPO"])
     """
     assert findings(tmp_path, contract, source) == [
-        "prep.py:4: copy['TYPO'] reads input 'TYPO', which contract TabularPreprocessing does not declare (declared: DATA, SIGNATURE)"
+        "prep.py:4: copy['TYPO'] reads input 'TYPO', which contract TabularPreprocessing does not declare (declared: "
+        "DATA, SIGNATURE)"
     ]
 
 
@@ -147,7 +154,8 @@ def test_helper_functions_receiving_the_dicts_are_followed(tmp_path: Path, contr
         return load(input_paths, env=environ_vars)
     """
     assert findings(tmp_path, contract, source) == [
-        "prep.py:2: env['LABEL_FEILD'] reads env var 'LABEL_FEILD', which contract TabularPreprocessing does not declare in env_vars (required or optional)"
+        "prep.py:2: env['LABEL_FEILD'] reads env var 'LABEL_FEILD', which contract TabularPreprocessing does not "
+        "declare in env_vars (required or optional)"
     ]
 
 
@@ -163,8 +171,10 @@ def test_string_constants_naming_keys_are_resolved(tmp_path: Path, contract: Con
             print(input_paths[name])
     """
     assert findings(tmp_path, contract, source) == [
-        "prep.py:6: environ_vars[local_key] reads env var 'OTHER', which contract TabularPreprocessing does not declare in env_vars (required or optional)",
-        "prep.py:8: input_paths[name] reads input 'EXTRA', which contract TabularPreprocessing does not declare (declared: DATA, SIGNATURE)",
+        "prep.py:6: environ_vars[local_key] reads env var 'OTHER', which contract TabularPreprocessing does not "
+        "declare in env_vars (required or optional)",
+        "prep.py:8: input_paths[name] reads input 'EXTRA', which contract TabularPreprocessing does not declare "
+        "(declared: DATA, SIGNATURE)",
     ]
 
 
@@ -196,8 +206,10 @@ def test_os_environ_reads_anywhere_in_the_file_are_checked(tmp_path: Path, contr
         print(os.environ.get("OPTIONAL_THING"), getenv("ANOTHER"))
     """
     assert findings(tmp_path, contract, source) == [
-        "prep.py:4: os.environ['RUN_MODE'] reads env var 'RUN_MODE', which contract TabularPreprocessing does not declare in env_vars (required or optional)",
-        "prep.py:7: ENV['BUCKET'] reads env var 'BUCKET', which contract TabularPreprocessing does not declare in env_vars (required or optional)",
+        "prep.py:4: os.environ['RUN_MODE'] reads env var 'RUN_MODE', which contract TabularPreprocessing does not "
+        "declare in env_vars (required or optional)",
+        "prep.py:7: ENV['BUCKET'] reads env var 'BUCKET', which contract TabularPreprocessing does not declare in "
+        "env_vars (required or optional)",
     ]
 
 
@@ -207,7 +219,8 @@ def test_main_parameters_may_have_any_names(tmp_path: Path, contract: Contract) 
         print(inputs["DATA"], outputs["processed"], args.job_type, getattr(args, "maybe", None))
     """
     assert findings(tmp_path, contract, source) == [
-        "prep.py:2: outputs['processed'] writes output 'processed', which contract TabularPreprocessing does not declare (declared: processed_data)"
+        "prep.py:2: outputs['processed'] writes output 'processed', which contract TabularPreprocessing does not "
+        "declare (declared: processed_data)"
     ]
 
 

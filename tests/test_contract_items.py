@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import PipelineProject
+from pipeline_project import PipelineProject
 
 AGREES = """
 import os
@@ -65,16 +65,21 @@ def test_each_disagreement_is_listed_with_its_script_line(project: PipelineProje
     result.assert_outcomes(failed=1)
     lines = result.outlines
     start = lines.index(
-        "contract TabularPreprocessing (contracts/tabular_preprocessing.step.yaml) and its script scripts/prep.py (found in --cursus-scripts) disagree:"
+        "contract TabularPreprocessing (contracts/tabular_preprocessing.step.yaml) and its script scripts/prep.py "
+        "(found in --cursus-scripts) disagree:"
     )
     assert lines[start + 1 : start + 5] == [
-        "  - scripts/prep.py:4: contract TabularPreprocessing declares required input 'DATA', but the script never reads input_paths['DATA']",
+        "  - scripts/prep.py:4: contract TabularPreprocessing declares required input 'DATA', but the script never "
+        "reads input_paths['DATA']",
         (
-            "  - scripts/prep.py:5: input_paths['SIGNATURE'] uses optional input 'SIGNATURE' without a guard: when it is not wired its path "
+            "  - scripts/prep.py:5: input_paths['SIGNATURE'] uses optional input 'SIGNATURE' without a guard: when it "
+            "is not wired its path "
             "does not exist; check os.path.exists(...) first, use .get(...), or wrap the read in try/except"
         ),
-        "  - scripts/prep.py:6: job_args.jobtype reads job argument 'jobtype', which contract TabularPreprocessing does not declare (job_arguments: --job_type)",
-        "  - scripts/prep.py:6: os.environ['BUCKET'] reads env var 'BUCKET', which contract TabularPreprocessing does not declare in env_vars (required or optional)",
+        "  - scripts/prep.py:6: job_args.jobtype reads job argument 'jobtype', which contract TabularPreprocessing "
+        "does not declare (job_arguments: --job_type)",
+        "  - scripts/prep.py:6: os.environ['BUCKET'] reads env var 'BUCKET', which contract TabularPreprocessing does "
+        "not declare in env_vars (required or optional)",
     ]
 
 
@@ -105,7 +110,8 @@ def test_main_that_cannot_take_the_four_arguments_is_reported(project: PipelineP
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*main(input_paths, output_paths) at *prep.py:4 cannot be called as main(input_paths, output_paths, environ_vars, job_args)*"
+            "*main(input_paths, output_paths) at *prep.py:4 cannot be called as main(input_paths, output_paths, "
+            "environ_vars, job_args)*"
         ]
     )
 
@@ -152,7 +158,9 @@ def test_a_contract_whose_script_is_nowhere_says_where_it_looked(project: Pipeli
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*entry point 'prep.py' of contract TabularPreprocessing (contracts/tabular_preprocessing.step.yaml) not found: searched scripts, and no scenario*uses this contract; add the scripts directory with --cursus-scripts DIR"
+            "*entry point 'prep.py' of contract TabularPreprocessing (contracts/tabular_preprocessing.step.yaml) not "
+            "found: searched scripts, and no scenario*uses this contract; add the scripts directory with "
+            "--cursus-scripts DIR"
         ]
     )
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PipelineProject
+from pipeline_project import PipelineProject
 
 # Writes what the script saw at its DATA input to listing.json: {relative path: text or None}.
 LISTING_SCRIPT = """
@@ -36,7 +36,7 @@ def _reader_project(project: PipelineProject, data: str, script: str = LISTING_S
     project.script("reader.py", script)
     project.scenario(
         "sources",
-        "contracts: [../contracts]\nscripts: [../scripts]\ndata:\n"
+        "data:\n"
         + textwrap.indent(textwrap.dedent(data).strip("\n"), "  ")
         + "\nsteps:\n  read: {contract: Reader, inputs: {DATA: source}}\n",
     )
@@ -291,8 +291,6 @@ def test_user_source_files_are_byte_identical_after_the_run(project: PipelinePro
     project.scenario(
         "sources",
         """
-        contracts: [../contracts]
-        scripts: [../scripts]
         data:
           tree: {file: ../fixtures/tree}
           single: {file: ../fixtures/single.csv}

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from conftest import PipelineProject
+from pipeline_project import PipelineProject
 
 EDGE = "compat[[]make.out-use.DATA[]]"  # fnmatch escapes for compat[make.out-use.DATA]
 
@@ -33,14 +33,13 @@ def _edge(project: PipelineProject, writes: str, schema: dict[str, Any] | None =
     body = textwrap.indent(textwrap.dedent(writes).strip("\n"), "    ")
     project.script(
         "maker.py",
-        f'import gzip, os\n\ndef main(input_paths, output_paths, environ_vars, job_args):\n    out = output_paths["out"]\n{body}\n',
+        "import gzip, os\n\ndef main(input_paths, output_paths, environ_vars, job_args):\n    out = "
+        f'output_paths["out"]\n{body}\n',
     )
     project.script("user.py", TOLERANT_SCRIPT)
     project.scenario(
         "edges",
         """
-        contracts: [../contracts]
-        scripts: [../scripts]
         steps:
           make: {contract: Maker}
           use: {contract: User, inputs: {DATA: make.out}}
@@ -86,8 +85,6 @@ def test_a_file_output_the_upstream_did_not_write_fails_the_edge(project: Pipeli
     project.scenario(
         "edges",
         """
-        contracts: [../contracts]
-        scripts: [../scripts]
         steps:
           make: {contract: Maker}
           use: {contract: User, inputs: {DATA: make.out}}
@@ -141,7 +138,8 @@ def test_schema_is_checked_in_every_shard_and_subdirectory(project: PipelineProj
     )
     _edge_fails_with(
         project,
-        "test/part-00000.csv.gz does not match the downstream input's schema: column 'amount': expected float, found string",
+        "test/part-00000.csv.gz does not match the downstream input's schema: column 'amount': expected float, found "
+        "string",
     )
 
 

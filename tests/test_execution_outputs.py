@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import PipelineProject
+from pipeline_project import PipelineProject
 from s3_fixtures import S3Bucket
 
 PREPROCESS = """
@@ -18,7 +18,8 @@ def main(input_paths, output_paths, environ_vars, job_args):
         log.write("preprocess\\n")
     os.makedirs(os.path.join(output_paths["processed_data"], "train"))
     for name in sorted(os.listdir(input_paths["DATA"])):
-        shutil.copy(os.path.join(input_paths["DATA"], name), os.path.join(output_paths["processed_data"], "train", name))
+        target = os.path.join(output_paths["processed_data"], "train", name)
+        shutil.copy(os.path.join(input_paths["DATA"], name), target)
 """
 
 # Records which rows it trained on: the ids of every CSV under its input.
@@ -37,12 +38,13 @@ def main(input_paths, output_paths, environ_vars, job_args):
 """
 
 SCENARIO = """
-contracts: [../contracts]
-scripts: [../scripts]
 defaults: {{env: {{RUN_LOG: {log}}}}}
 data:
   raw:
-    synthetic: {{rows: 30, seed: 2, columns: {{id: {{type: int, unique: true}}, amount: {{type: float, min: 0, max: 10}}}}}}
+    synthetic:
+      rows: 30
+      seed: 2
+      columns: {{id: {{type: int, unique: true}}, amount: {{type: float, min: 0, max: 10}}}}
 {execution}steps:
   preprocess: {{contract: Preprocess, inputs: {{DATA: raw}}}}
   train: {{contract: Train, inputs: {{input_path: preprocess.processed_data}}}}
@@ -200,7 +202,8 @@ def test_a_changed_execution_output_reruns_the_step_and_an_unchanged_one_does_no
         ),
         (
             ("--cursus-execution-layout", "{prefix}{stepname}/{output}/"),
-            "*--cursus-execution-layout / cursus_execution_layout: layout '{prefix}{stepname}/{output}/' uses unknown placeholder {stepname}*",
+            "*--cursus-execution-layout / cursus_execution_layout: layout '{prefix}{stepname}/{output}/' uses unknown "
+            "placeholder {stepname}*",
         ),
         (("--cursus-execution-layout", "{prefix}{step}/"), "*must contain {output}*"),
     ],
@@ -216,7 +219,7 @@ def test_a_bad_execution_in_the_scenario_is_a_collection_error_naming_the_line(p
     result = pipeline.run()
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
-        ["*scenarios/pipe.yaml:8: execution.layout*must give an s3:// URI*start it with {prefix}*"]
+        ["*scenarios/pipe.yaml:9: execution.layout*must give an s3:// URI*start it with {prefix}*"]
     )
 
 

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from conftest import PipelineProject
+from pipeline_project import PipelineProject
 
 
 def _step(project: PipelineProject, writes: str, expect: str) -> PipelineProject:
@@ -21,9 +21,7 @@ def _step(project: PipelineProject, writes: str, expect: str) -> PipelineProject
     )
     project.scenario(
         "expecting",
-        "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  build:\n    contract: Builder\n    expect:\n      out: "
-        + expect
-        + "\n",
+        "steps:\n  build:\n    contract: Builder\n    expect:\n      out: " + expect + "\n",
     )
     return project
 
@@ -94,7 +92,8 @@ def test_rows_asked_of_a_non_tabular_output_say_what_is_there(project: PipelineP
     )
     _fails_with(
         project,
-        "has no tabular file (csv, tsv, parquet, jsonl, optionally .gz) to check rows or columns in; found metrics.json, model.pkl",
+        "has no tabular file (csv, tsv, parquet, jsonl, optionally .gz) to check rows or columns in; found "
+        "metrics.json, model.pkl",
     )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pluggy
 import pytest
 
-from conftest import PipelineProject
+from pipeline_project import PipelineProject
 from pytest_cursus import run_scenario
 from pytest_cursus.errors import ConfigErrors
 from pytest_cursus.run.extension_hooks import HOOK_NAMES, plugin_manager
@@ -48,13 +48,18 @@ def env_step(project: PipelineProject) -> PipelineProject:
     project.scenario(
         "envs",
         """
-        contracts: [../contracts]
-        scripts: [../scripts]
         steps:
           show: {contract: EnvWriter, job_args: {job_type: training}}
         """,
     )
     return project
+
+
+@pytest.fixture
+def copier(project: PipelineProject) -> None:
+    """Contract `Copier`: copies the files of its input `data` to its output `out`."""
+    project.contract("Copier", entry_point="copier.py", inputs={"data": {"path": "/opt/ml/processing/input/data"}})
+    project.script("copier.py", COPIER)
 
 
 def seen(project: PipelineProject, scenario: str = "envs", step: str = "show") -> dict[str, Any]:
@@ -122,8 +127,8 @@ def test_an_adjusted_env_value_that_is_not_a_string_fails_the_step_naming_it(env
 
     result.assert_outcomes(failed=1)
     assert (
-        "pytest_cursus_adjust_step raised TypeError: env values must be strings, as in a container; got env['RETRIES'] = 3 (type=int)"
-        in result.stdout.str()
+        "pytest_cursus_adjust_step raised TypeError: env values must be strings, as in a container; got env['RETRIES'] "
+        "= 3 (type=int)" in result.stdout.str()
     )
 
 
@@ -143,7 +148,8 @@ def test_check_outputs_problems_fail_the_step(env_step: PipelineProject) -> None
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*step 'show' of scenario 'envs' failed: pytest_cursus_check_outputs: show.out: seen.json is smaller than 10 kB"
+            "*step 'show' of scenario 'envs' failed: pytest_cursus_check_outputs: show.out: seen.json is smaller than "
+            "10 kB"
         ]
     )
 
@@ -179,14 +185,11 @@ def test_a_raising_hook_fails_the_step_with_its_own_traceback(env_step: Pipeline
     assert "pluggy/_" not in output and "INTERNALERROR" not in output
 
 
+@pytest.mark.usefixtures("copier")
 def test_step_finished_sees_every_step_produced_including_setup(project: PipelineProject) -> None:
-    project.contract("Copier", entry_point="copier.py", inputs={"data": {"path": "/opt/ml/processing/input/data"}})
-    project.script("copier.py", COPIER)
     project.scenario(
         "chain",
         """
-        contracts: [../contracts]
-        scripts: [../scripts]
         data:
           seed_file: {text: "a,b\\n1,2\\n", filename: seed.csv}
         steps:
@@ -229,14 +232,11 @@ def test_a_conftest_applies_only_to_the_scenarios_below_it(env_step: PipelinePro
     assert seen(env_step, "envs")["environ_vars"]["RUN_MODE"] == "pipeline"
 
 
+@pytest.mark.usefixtures("copier")
 def test_a_custom_source_kind_nobody_provides_fails_the_step_naming_the_kind(project: PipelineProject) -> None:
-    project.contract("Copier", entry_point="copier.py", inputs={"data": {"path": "/opt/ml/processing/input/data"}})
-    project.script("copier.py", COPIER)
     project.scenario(
         "warehouse",
         """
-        contracts: [../contracts]
-        scripts: [../scripts]
         data:
           orders: {custom: {kind: warehouse_table, table: orders}}
         steps:
@@ -249,7 +249,8 @@ def test_a_custom_source_kind_nobody_provides_fails_the_step_naming_the_kind(pro
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*data.orders.custom: no plugin provides data sources of kind 'warehouse_table'; implement pytest_cursus_data_source*"
+            "*data.orders.custom: no plugin provides data sources of kind 'warehouse_table'; implement "
+            "pytest_cursus_data_source*"
         ]
     )
 
@@ -292,14 +293,10 @@ class TableSource:
 
 
 @pytest.fixture
-def custom_source_scenario(project: PipelineProject) -> Path:
-    project.contract("Copier", entry_point="copier.py", inputs={"data": {"path": "/opt/ml/processing/input/data"}})
-    project.script("copier.py", COPIER)
+def custom_source_scenario(copier: None, project: PipelineProject) -> Path:
     return project.scenario(
         "inline",
         """
-        contracts: [../contracts]
-        scripts: [../scripts]
         data:
           table: {custom: {kind: inline_table, name: customers}}
         steps:
@@ -392,7 +389,8 @@ def test_a_misspelt_hook_of_a_plugin_is_a_type_error_listing_the_hooks() -> None
 
     with pytest.raises(
         TypeError,
-        match="defines pytest_cursus_check_output, which is not a pytest-cursus hook; the hooks are: .*pytest_cursus_check_outputs",
+        match="defines pytest_cursus_check_output, which is not a pytest-cursus hook; "
+        "the hooks are: .*pytest_cursus_check_outputs",
     ):
         plugin_manager(Typo())
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PipelineProject
+from pipeline_project import PipelineProject
 
 AMOUNTS = {
     "id": {"type": "int", "unique": True},
@@ -82,11 +82,14 @@ def planted(
     project.scenario(
         "planted",
         f"""
-        contracts: [../contracts]
-        scripts: [../scripts]
         data:
           rows:
-            synthetic: {{rows: 20, columns: {{id: {{type: int, unique: true}}, amount: {{type: float}}, label: {{type: category, values: [0, 1]}}}}}}
+            synthetic:
+              rows: 20
+              columns:
+                id: {{type: int, unique: true}}
+                amount: {{type: float}}
+                label: {{type: category, values: [0, 1]}}
         steps:
           summary:
             contract: Summary
@@ -201,8 +204,6 @@ def test_a_root_input_of_a_synthetic_source_is_fuzzed_with_the_source_columns(pr
     project.scenario(
         "sourced",
         """
-        contracts: [../contracts]
-        scripts: [../scripts]
         data:
           rows:
             synthetic: {rows: 20, columns: {amount: {type: float}}}
@@ -226,8 +227,6 @@ def test_a_step_with_no_schema_for_any_input_is_skipped_with_what_to_add(project
     project.scenario(
         "noschema",
         """
-        contracts: [../contracts]
-        scripts: [../scripts]
         data:
           rows: {text: "id,amount\\n1,2\\n", filename: rows.csv}
         steps:
@@ -248,8 +247,8 @@ def test_fuzz_inputs_naming_an_unknown_input_is_a_scenario_error(project: Pipeli
     result = project.run()
     result.assert_outcomes(errors=1)
     assert (
-        "scenarios/planted.yaml:11: steps.summary.fuzz.inputs[0]: contract Summary has no input 'DTA' (did you mean DATA?)"
-        in result.stdout.str()
+        "scenarios/planted.yaml:14: steps.summary.fuzz.inputs[0]: contract Summary has no input 'DTA' (did you mean "
+        "DATA?)" in result.stdout.str()
     )
 
 
@@ -282,8 +281,6 @@ def test_inputs_not_fuzzed_get_their_upstream_output_in_pipeline_mode(project: P
     project.scenario(
         "wired",
         """
-        contracts: [../contracts]
-        scripts: [../scripts]
         steps:
           lookup:
             contract: Lookup

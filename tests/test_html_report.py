@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from conftest import PipelineProject
+from pipeline_project import PipelineProject
 
 CHATTY = """
 import os, sys
@@ -38,13 +38,12 @@ def pipeline(project: PipelineProject) -> PipelineProject:
     project.contract("Crasher", entry_point="crasher.py", inputs={"upstream": {"path": "/opt/ml/processing/input/up"}})
     project.script(
         "crasher.py",
-        "def helper():\n    raise KeyError('label')\n\ndef main(input_paths, output_paths, environ_vars, job_args):\n    helper()\n",
+        "def helper():\n    raise KeyError('label')\n\ndef main(input_paths, output_paths, environ_vars, job_args):\n"
+        "    helper()\n",
     )
     project.scenario(
         "pipe",
         """
-        contracts: [../contracts]
-        scripts: [../scripts]
         steps:
           extract: {contract: Chatty}
           score: {contract: Crasher, inputs: {upstream: extract.out}}

@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import PipelineProject
+from pipeline_project import PipelineProject
 
 STARTUP_LIMIT_S = 60  # a fresh pytest, then the step's interpreter, then the grandchild's
 EXIT_LIMIT_S = 10
@@ -63,8 +63,6 @@ def test_ctrl_c_leaves_no_step_process_behind(
     project.scenario(
         "sleepy",
         f"""
-        contracts: [../contracts]
-        scripts: [../scripts]
         steps:
           nap:
             contract: Sleeper

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from conftest import PipelineProject
+from pipeline_project import PipelineProject
 
 COLUMNS = {"id": {"type": "int", "unique": True}, "amount": {"type": "float", "min": 0, "max": 10}}
 
@@ -51,8 +51,6 @@ def two_steps(project: PipelineProject, *, output_schema: bool = True, input_sch
     project.scenario(
         "pair",
         """
-        contracts: [../contracts]
-        scripts: [../scripts]
         data:
           note: {text: "hello from a source"}
         steps:
@@ -121,8 +119,10 @@ def test_a_step_without_a_schema_for_an_upstream_input_is_skipped_saying_which_s
     result.stdout.fnmatch_lines(
         [
             (
-                "SKIPPED * step 'downstream' cannot run in isolation: input 'features' reads upstream.features and no schema "
-                "says what that data holds; add 'data: {columns: ...}' to input 'features' in *contracts/downstream.step.yaml, "
+                "SKIPPED * step 'downstream' cannot run in isolation: input 'features' reads upstream.features and no "
+                "schema "
+                "says what that data holds; add 'data: {columns: ...}' to input 'features' in "
+                "*contracts/downstream.step.yaml, "
                 "or to output 'features' in *contracts/upstream.step.yaml"
             )
         ]

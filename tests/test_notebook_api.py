@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import PipelineProject
+from pipeline_project import PipelineProject
 from pytest_cursus import run_scenario, run_step
 from pytest_cursus.errors import ConfigErrors
 from pytest_cursus.notebook.api import NOT_FOR_NOTEBOOK, NOTEBOOK_OPTIONS
@@ -54,8 +54,6 @@ def two_steps(project: PipelineProject) -> Path:
     return project.scenario(
         "pair",
         """
-        contracts: [../contracts]
-        scripts: [../scripts]
         data:
           rows:
             synthetic:
@@ -201,7 +199,8 @@ def test_a_missing_scenario_file_is_named(tmp_path: Path) -> None:
 def test_a_misspelt_option_is_a_type_error_with_a_suggestion(two_steps: Path) -> None:
     with pytest.raises(
         TypeError,
-        match=r"run_scenario\(\) got an unexpected keyword argument 'timout' \(did you mean timeout\?\); options are: cache_dir, ",
+        match=r"run_scenario\(\) got an unexpected keyword argument 'timout' \(did you mean timeout\?\); "
+        r"options are: cache_dir, ",
     ):
         run_scenario(two_steps, timout=5)
 
@@ -243,7 +242,10 @@ def test_the_default_cache_is_the_one_pytest_uses_for_the_project(project: Pipel
 
 
 def test_importing_the_package_does_not_import_the_engine() -> None:
-    code = "import sys, pytest_cursus; print(sorted(m for m in ('pandas', 'pyarrow', 'pytest_cursus.run.pipeline') if m in sys.modules))"
+    code = (
+        "import sys, pytest_cursus\n"
+        "print(sorted(m for m in ('pandas', 'pyarrow', 'pytest_cursus.run.pipeline') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
 
     assert out.strip() == "[]"
@@ -268,13 +270,12 @@ def test_interrupting_a_notebook_run_leaves_no_step_process_behind(project: Pipe
     pid_file = tmp_path / "pids"
     project.contract("Sleeper", entry_point="sleeper.py", optional_env={"PID_FILE": str(pid_file)})
     project.script("sleeper.py", INTERRUPTED_SCRIPT)
-    scenario = project.scenario(
-        "nap", "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  nap: {contract: Sleeper}\n"
-    )
+    scenario = project.scenario("nap", "steps:\n  nap: {contract: Sleeper}\n")
     code = (
         "from pytest_cursus import run_scenario\n"
         "try:\n"
-        f"    run_scenario({str(scenario)!r}, workspace={str(tmp_path / 'ws')!r}, cache_dir={str(tmp_path / 'cache')!r})\n"
+        f"    run_scenario({str(scenario)!r}, workspace={str(tmp_path / 'ws')!r}, "
+        f"cache_dir={str(tmp_path / 'cache')!r})\n"
         "except KeyboardInterrupt:\n"
         "    print('interrupted')\n"
     )

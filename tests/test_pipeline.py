@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import PipelineProject
+import pytest
+
+from pipeline_project import PipelineProject
 
 DATA_INPUT = {"DATA": {"path": "/opt/ml/processing/input/data"}}
 
@@ -48,8 +50,6 @@ def _counting_steps(project: PipelineProject, scenario: str, body: str) -> None:
     project.scenario(
         scenario,
         f"""
-        contracts: [../contracts]
-        scripts: [../scripts]
         defaults:
           env: {{RUNS_LOG: "{runs_log}"}}
         """
@@ -91,8 +91,6 @@ def test_downstream_input_is_exactly_the_upstream_output(project: PipelineProjec
     project.scenario(
         "handover",
         """
-        contracts: [../contracts]
-        scripts: [../scripts]
         steps:
           produce: {contract: Producer}
           consume: {contract: Consumer, inputs: {DATA: produce.out}}
@@ -149,8 +147,6 @@ def test_subdirectories_and_several_files_survive_the_handover(project: Pipeline
     project.scenario(
         "splits",
         """
-        contracts: [../contracts]
-        scripts: [../scripts]
         steps:
           split: {contract: Splitter}
           train: {contract: Trainer, inputs: {DATA: split.out}}
@@ -159,20 +155,24 @@ def test_subdirectories_and_several_files_survive_the_handover(project: Pipeline
     project.run().assert_outcomes(passed=3)
 
 
+@pytest.fixture
+def broken_and_relay(project: PipelineProject) -> None:
+    """Contract `Broken` (its script raises) and contract `Relay` (input DATA, its script passes)."""
+    project.contract("Broken", entry_point="broken.py")
+    project.contract("Relay", entry_point="relay.py", inputs=DATA_INPUT)
+    project.script("broken.py", FAILING_SCRIPT)
+    project.script("relay.py", PASSING_SCRIPT)
+
+
+@pytest.mark.usefixtures("broken_and_relay")
 def test_failing_upstream_skips_downstream_steps_and_edges_but_not_an_independent_branch(
     project: PipelineProject,
 ) -> None:
-    project.contract("Broken", entry_point="broken.py")
-    project.contract("Relay", entry_point="relay.py", inputs=DATA_INPUT)
     project.contract("Independent", entry_point="independent.py")
-    project.script("broken.py", FAILING_SCRIPT)
-    project.script("relay.py", PASSING_SCRIPT)
     project.script("independent.py", PASSING_SCRIPT)
     project.scenario(
         "branches",
         """
-        contracts: [../contracts]
-        scripts: [../scripts]
         steps:
           x: {contract: Broken}
           middle: {contract: Relay, inputs: {DATA: x.out}}
@@ -222,16 +222,11 @@ def test_k_selected_leaf_runs_its_upstream_steps_as_setup(project: PipelineProje
     assert _runs(project) == ["clean", "load", "report"]
 
 
+@pytest.mark.usefixtures("broken_and_relay")
 def test_upstream_failing_as_setup_of_a_selected_step_errors_it_naming_the_upstream(project: PipelineProject) -> None:
-    project.contract("Broken", entry_point="broken.py")
-    project.contract("Relay", entry_point="relay.py", inputs=DATA_INPUT)
-    project.script("broken.py", FAILING_SCRIPT)
-    project.script("relay.py", PASSING_SCRIPT)
     project.scenario(
         "chain",
         """
-        contracts: [../contracts]
-        scripts: [../scripts]
         steps:
           load: {contract: Broken}
           report: {contract: Relay, inputs: {DATA: load.out}}
@@ -243,7 +238,8 @@ def test_upstream_failing_as_setup_of_a_selected_step_errors_it_naming_the_upstr
         [
             "*ERROR at setup of chain::report*",
             "*upstream step 'load' failed, so 'report' cannot run*",
-            "*step 'load' of scenario 'chain' failed (run as setup of a selected step): ValueError: the upstream data is broken*",
+            "*step 'load' of scenario 'chain' failed (run as setup of a selected step): ValueError: the upstream data "
+            "is broken*",
         ]
     )
     assert "INTERNALERROR" not in result.stdout.str()
@@ -314,8 +310,6 @@ def test_scenarios_with_different_names_do_not_share_workspaces(project: Pipelin
         project.scenario(
             tag,
             f"""
-            contracts: [../contracts]
-            scripts: [../scripts]
             defaults: {{env: {{TAG: {tag}}}}}
             steps:
               make: {{contract: Tagger}}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from conftest import PipelineProject
+from pipeline_project import PipelineProject
 
 SLEEPER = """
 import time
@@ -17,7 +17,7 @@ def main(input_paths, output_paths, environ_vars, job_args):
 def test_cursus_run_takes_the_sessions_options_and_conftest_hooks(one_step: PipelineProject) -> None:
     one_step.contract("Sleeper", entry_point="sleeper.py")
     one_step.script("sleeper.py", SLEEPER)
-    one_step.scenario("slow", "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  nap: {contract: Sleeper}\n")
+    one_step.scenario("slow", "steps:\n  nap: {contract: Sleeper}\n")
     (one_step.root / "conftest.py").write_text(
         textwrap.dedent(
             """

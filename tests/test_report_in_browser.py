@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PipelineProject
 from headless_chromium import ChromiumUnavailable, find_or_install_chromium, visit
+from pipeline_project import PipelineProject
 
 
 @pytest.fixture(scope="session")
@@ -48,8 +48,6 @@ def _report(project: PipelineProject) -> Path:
     project.scenario(
         "browser",
         """
-        contracts: [../contracts]
-        scripts: [../scripts]
         steps:
           extract: {contract: Writer}
           clean: {contract: Writer, inputs: {upstream: extract.out}}

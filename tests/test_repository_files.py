@@ -1,10 +1,11 @@
 """What can be checked here of the files that run the project elsewhere: the CI workflow, the
 Kubernetes Job, the Dockerfile (no Docker engine on this machine: its structure, not a build),
-tox.ini, and the documentation site (built for real, in strict mode)."""
+tox.ini, the documentation site (built for real, in strict mode), and pytest run at the repository's root."""
 
 from __future__ import annotations
 
 import configparser
+import os
 import re
 import shutil
 import subprocess
@@ -14,6 +15,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+import pytest_cursus
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -191,6 +194,41 @@ def test_the_documentation_builds_in_strict_mode(tmp_path: Path) -> None:
     assert mkdocs.__version__
 
 
+# --- pytest at the repository's root ---------------------------------------------------------------
+
+
+def collect(*paths: str) -> subprocess.CompletedProcess[str]:
+    """`pytest PATHS --collect-only -q` in the repository, on the package these tests import."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("PYTEST_")}  # not this run's
+    env["PYTHONPATH"] = str(Path(pytest_cursus.__file__).parents[1])
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", *paths, "--collect-only", "-q", "-p", "no:cacheprovider"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+def test_pytest_at_the_root_collects_the_tests_and_the_scenarios_but_not_the_conftest_examples() -> None:
+    result = collect(".")
+
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr
+    collected = result.stdout.splitlines()
+    assert "error" not in collected[-1], collected[-1]
+    assert any(line.startswith("tests/test_repository_files.py::") for line in collected)
+    assert any(line.startswith("scenarios/credit_risk.yaml::") for line in collected)
+    assert [line for line in collected if line.startswith("conftest_examples/")] == []
+
+
+def test_the_tests_collect_beside_a_conftest_example() -> None:
+    """Every conftest.py is imported as a module named `conftest`, the last one wins: the tests import
+    their project builder from pipeline_project instead, so an example's conftest.py cannot shadow it."""
+    result = collect("tests/test_pipeline.py", "conftest_examples/data_assertions")
+
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr
+    collected = result.stdout.splitlines()
+    assert any(line.startswith("tests/test_pipeline.py::") for line in collected)
+    assert any(line.startswith("conftest_examples/data_assertions/test_evaluation.py::") for line in collected)
+
+
 # --- lint -----------------------------------------------------------------------------------------------
 
 LINTED = ["src", "tests", "benchmarks", "conftest_examples", "scenarios"]
@@ -212,8 +250,6 @@ def test_the_code_passes_the_lint_selection(ruff: str) -> None:
 
 
 def test_the_code_is_formatted(ruff: str) -> None:
-    result = subprocess.run(
-        [ruff, "format", "--check", *LINTED], cwd=REPO, capture_output=True, text=True, timeout=120
-    )
+    result = subprocess.run([ruff, "format", "--check", *LINTED], cwd=REPO, capture_output=True, text=True, timeout=120)
 
     assert result.returncode == 0, result.stdout + result.stderr

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PipelineProject
+from pipeline_project import PipelineProject
 from pytest_cursus.reporting.run_report import SCHEMA_VERSION, RunReport
 
 SLEEPER = """
@@ -39,8 +39,6 @@ def _scenario(project: PipelineProject, *, sleep: float, allocate: int) -> None:
     project.scenario(
         "timed",
         f"""
-        contracts: [../contracts]
-        scripts: [../scripts]
         steps:
           nap:
             contract: Sleeper
@@ -81,7 +79,8 @@ def test_a_slower_step_than_the_baseline_fails_showing_old_new_and_ratio(sleeper
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*step 'nap' of scenario 'timed' regressed against the baseline *baseline.json: wall time *s -> *s (x* > max x1.5)",
+            "*step 'nap' of scenario 'timed' regressed against the baseline *baseline.json: wall time *s -> *s (x* > "
+            "max x1.5)",
             "baseline regressions (against *baseline.json):",
         ]
     )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PipelineProject
+from pipeline_project import PipelineProject
 
 COMMAND = [sys.executable, "-m", "pytest_cursus.cli.main"]
 
@@ -244,7 +244,7 @@ def test_list_shows_the_node_ids_pytest_collects(one_step: PipelineProject, proj
     project.script("reader.py", "def main(input_paths, output_paths, environ_vars, job_args):\n    pass\n")
     project.scenario(
         "pair",
-        "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  write: {contract: Writer}\n  read: {contract: Reader, inputs: {data: write.out}}\n",
+        "steps:\n  write: {contract: Writer}\n  read: {contract: Reader, inputs: {data: write.out}}\n",
     )
     collected = project.pytester.runpytest_subprocess(
         "--cursus-scenarios", "scenarios", "--collect-only", "-q", "-p", "no:cacheprovider"
@@ -282,13 +282,13 @@ def test_list_as_json_has_every_scenario_step_and_edge(tmp_path: Path) -> None:
 
 
 def test_list_reports_an_invalid_scenario_and_exits_1(one_step: PipelineProject) -> None:
-    one_step.scenario("broken", "contracts: [../contracts]\nsteps:\n  only: {contract: Writter}\n")
+    one_step.scenario("broken", "steps:\n  only: {contract: Writter}\n")
 
     result = cursus_runtime("list", "scenarios", cwd=one_step.root)
 
     assert result.returncode == 1
     assert "scenarios/broken.yaml: INVALID" in result.stdout
-    assert "scenarios/broken.yaml:3: steps.only.contract:" in result.stdout
+    assert "scenarios/broken.yaml:2: steps.only.contract:" in result.stdout
     assert "1 scenario(s), 1 step(s), 0 edge(s); 1 invalid scenario(s)" in result.stdout
 
 

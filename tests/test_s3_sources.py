@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import PipelineProject
+from pipeline_project import PipelineProject
 from pytest_cursus.data.s3.access import S3Access, S3Settings
 from pytest_cursus.data.s3.client import model_loader
 from pytest_cursus.data.s3.errors import S3Error
@@ -692,8 +692,6 @@ def _reader(
     project.scenario(
         scenario,
         f"""
-        contracts: [../contracts]
-        scripts: [../scripts]
         defaults: {{env: {{RUN_LOG: {project.root / "runs.log"}}}}}
         data:
           source:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import PipelineProject
+from pipeline_project import PipelineProject
 
 GOOD = """
-contracts: [../contracts]
-scripts: [../scripts]
 steps:
   only: {contract: Writer}
 """
@@ -36,19 +34,20 @@ def test_malformed_yaml_names_the_line(two_scenarios: PipelineProject) -> None:
 
 def test_unknown_field_names_it_and_suggests_the_right_one(two_scenarios: PipelineProject) -> None:
     result = _run_bad(two_scenarios, GOOD.replace("{contract: Writer}", "{contract: Writer, timout: 5}"))
-    result.stdout.fnmatch_lines(["*scenarios/bad.yaml:5: steps.only.timout: unknown field (did you mean timeout?)*"])
+    result.stdout.fnmatch_lines(["*scenarios/bad.yaml:3: steps.only.timout: unknown field (did you mean timeout?)*"])
 
 
 def test_wrong_type_says_what_was_found(two_scenarios: PipelineProject) -> None:
     result = _run_bad(two_scenarios, GOOD.replace("{contract: Writer}", "{contract: Writer, timeout: soon}"))
-    result.stdout.fnmatch_lines(["*scenarios/bad.yaml:5: steps.only.timeout: *found 'soon' (type str)*"])
+    result.stdout.fnmatch_lines(["*scenarios/bad.yaml:3: steps.only.timeout: *found 'soon' (type str)*"])
 
 
 def test_missing_contract_lists_what_was_found(two_scenarios: PipelineProject) -> None:
     result = _run_bad(two_scenarios, GOOD.replace("Writer", "Writr"))
     result.stdout.fnmatch_lines(
         [
-            "*scenarios/bad.yaml:5: steps.only.contract: no contract named 'Writr' (did you mean Writer?); searched *contracts; found: Writer*"
+            "*scenarios/bad.yaml:3: steps.only.contract: no contract named 'Writr' (did you mean Writer?); searched "
+            "*contracts; found: Writer*"
         ]
     )
 
@@ -58,24 +57,29 @@ def test_missing_script_names_the_entry_point_and_where_it_looked(two_scenarios:
     result = _run_bad(two_scenarios, GOOD.replace("Writer", "Ghost"))
     result.stdout.fnmatch_lines(
         [
-            "*bad.yaml:5: steps.only.contract: entry point 'ghost.py' of contract Ghost (*ghost.step.yaml) not found in *scripts*"
+            "*bad.yaml:3: steps.only.contract: entry point 'ghost.py' of contract Ghost (*ghost.step.yaml) not found "
+            "in *scripts*"
         ]
     )
 
 
 def test_missing_contracts_directory_is_reported(two_scenarios: PipelineProject) -> None:
-    result = _run_bad(two_scenarios, GOOD.replace("[../contracts]", "[../contract]"))
-    result.stdout.fnmatch_lines(["*bad.yaml:2: contracts[[]0[]]: path not found: '../contract'*"])
+    result = _run_bad(two_scenarios, "contracts: [../contract]\n" + GOOD)
+    result.stdout.fnmatch_lines(["*bad.yaml:1: contracts[[]0[]]: path not found: '../contract'*"])
 
 
-def test_cycle_is_named_step_by_step(project: PipelineProject) -> None:
+@pytest.fixture
+def relay(project: PipelineProject) -> None:
+    """Contract `Relay` (input DATA, output out) and a script that does nothing."""
     project.contract("Relay", inputs={"DATA": {"path": "/opt/ml/processing/input/data"}})
     project.script("relay.py", "def main(i, o, e, j):\n    pass\n")
+
+
+@pytest.mark.usefixtures("relay")
+def test_cycle_is_named_step_by_step(project: PipelineProject) -> None:
     project.scenario(
         "cycle",
         """
-        contracts: [../contracts]
-        scripts: [../scripts]
         steps:
           a: {contract: Relay, inputs: {DATA: b.out}}
           b: {contract: Relay, inputs: {DATA: a.out}}
@@ -86,14 +90,11 @@ def test_cycle_is_named_step_by_step(project: PipelineProject) -> None:
     result.stdout.fnmatch_lines(["*cycle.yaml:*: steps.a.inputs: steps form a cycle: a -> b -> a*"])
 
 
+@pytest.mark.usefixtures("relay")
 def test_unknown_upstream_step_suggests_the_closest_reference(project: PipelineProject) -> None:
-    project.contract("Relay", inputs={"DATA": {"path": "/opt/ml/processing/input/data"}})
-    project.script("relay.py", "def main(i, o, e, j):\n    pass\n")
     project.scenario(
         "typo",
         """
-        contracts: [../contracts]
-        scripts: [../scripts]
         data: {raw: {text: x}}
         steps:
           prep: {contract: Relay, inputs: {DATA: raw}}
@@ -107,19 +108,17 @@ def test_unknown_upstream_step_suggests_the_closest_reference(project: PipelineP
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         [
-            "*typo.yaml:10: steps.train.inputs.DATA: 'prp.out' is neither a data source nor <step>.<output> (there is no step 'prp') (did you mean prep.out?)*"
+            "*typo.yaml:8: steps.train.inputs.DATA: 'prp.out' is neither a data source nor <step>.<output> (there is "
+            "no step 'prp') (did you mean prep.out?)*"
         ]
     )
 
 
+@pytest.mark.usefixtures("relay")
 def test_unknown_upstream_output_lists_the_outputs(project: PipelineProject) -> None:
-    project.contract("Relay", inputs={"DATA": {"path": "/opt/ml/processing/input/data"}})
-    project.script("relay.py", "def main(i, o, e, j):\n    pass\n")
     project.scenario(
         "typo",
         """
-        contracts: [../contracts]
-        scripts: [../scripts]
         data: {raw: {text: x}}
         steps:
           prep: {contract: Relay, inputs: {DATA: raw}}
@@ -129,7 +128,8 @@ def test_unknown_upstream_output_lists_the_outputs(project: PipelineProject) -> 
     result = project.run()
     result.stdout.fnmatch_lines(
         [
-            "*typo.yaml:7: steps.train.inputs.DATA: step 'prep' (contract Relay) has no output 'outt'*its outputs are: out*"
+            "*typo.yaml:5: steps.train.inputs.DATA: step 'prep' (contract Relay) has no output 'outt'*its outputs are: "
+            "out*"
         ]
     )
 
@@ -140,7 +140,8 @@ def test_missing_required_env_var_is_reported_before_running(one_step: PipelineP
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         [
-            "*single.yaml:5: steps.only: required env var LABEL_FIELD of contract Writer is not set; add it under steps.only.env or defaults.env*"
+            "*single.yaml:3: steps.only: required env var LABEL_FIELD of contract Writer is not set; add it under "
+            "steps.only.env or defaults.env*"
         ]
     )
     assert not list(one_step.root.rglob("stdout.log")), "the step must not have been started"
@@ -157,7 +158,7 @@ def test_missing_required_input_says_how_to_wire_it(one_step: PipelineProject) -
 def test_input_not_in_contract_is_reported(one_step: PipelineProject) -> None:
     one_step.scenario("single", GOOD.replace("{contract: Writer}", "{contract: Writer, inputs: {DATTA: x}}"))
     result = one_step.run()
-    result.stdout.fnmatch_lines(["*single.yaml:5: steps.only.inputs.DATTA: contract Writer has no input 'DATTA'*"])
+    result.stdout.fnmatch_lines(["*single.yaml:3: steps.only.inputs.DATTA: contract Writer has no input 'DATTA'*"])
 
 
 def test_unknown_job_arg_is_reported(one_step: PipelineProject) -> None:
@@ -209,15 +210,13 @@ def test_all_problems_of_a_file_are_reported_together(two_scenarios: PipelinePro
     result = _run_bad(
         two_scenarios,
         """
-        contracts: [../contracts]
-        scripts: [../scripts]
         steps:
           one: {contract: Nope}
           two: {contract: Writer, inputs: {X: missing.out}}
         """,
     )
     result.stdout.fnmatch_lines(
-        ["*bad.yaml:5: steps.one.contract: no contract named 'Nope'*", "*bad.yaml:6: steps.two.inputs.X:*"]
+        ["*bad.yaml:3: steps.one.contract: no contract named 'Nope'*", "*bad.yaml:4: steps.two.inputs.X:*"]
     )
 
 
@@ -227,7 +226,8 @@ def test_two_files_with_the_same_scenario_name_are_an_error(one_step: PipelinePr
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(
         [
-            "*single.yaml:1: scenario: scenario name 'single' is already used by *copy.yaml; give this file its own 'scenario:' name*"
+            "*single.yaml:1: scenario: scenario name 'single' is already used by *copy.yaml; give this file its own "
+            "'scenario:' name*"
         ]
     )
 
@@ -240,7 +240,7 @@ def test_step_names_must_start_with_a_letter(one_step: PipelineProject) -> None:
 
 def test_the_summary_line_of_an_invalid_scenario_names_the_problem(two_scenarios: PipelineProject) -> None:
     result = _run_bad(two_scenarios, GOOD.replace("Writer", "Writr"))
-    result.stdout.fnmatch_lines(["ERROR scenarios/bad.yaml::bad - scenarios/bad.yaml:5: steps.only.contract*"])
+    result.stdout.fnmatch_lines(["ERROR scenarios/bad.yaml::bad - scenarios/bad.yaml:3: steps.only.contract*"])
 
 
 def test_contract_errors_suggest_the_right_field(one_step: PipelineProject) -> None:
@@ -268,6 +268,7 @@ def test_two_contracts_declaring_the_same_name_are_an_error(one_step: PipelinePr
     result = one_step.run()
     result.stdout.fnmatch_lines(
         [
-            "*steps.only.contract: contract name 'Writer' is declared by more than one file: *copy.contract.yaml, *writer.step.yaml; rename one*"
+            "*steps.only.contract: contract name 'Writer' is declared by more than one file: *copy.contract.yaml, "
+            "*writer.step.yaml; rename one*"
         ]
     )

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from conftest import PipelineProject
+from pipeline_project import PipelineProject
 from pytest_cursus.secret_env import MASK, SecretLogFilter, SecretScrubber, is_secret_name, mask_env
 
 SECRET = "s3cr3t-V4lue-xyz"
@@ -88,8 +88,6 @@ def _scenario(project: PipelineProject, fail: str) -> None:
     project.scenario(
         "leaky",
         f"""
-        contracts: [../contracts]
-        scripts: [../scripts]
         steps:
           login:
             contract: Leaky

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PipelineProject
+from pipeline_project import PipelineProject
 
 # Each script appends its step name to RUN_LOG, outside the workspace, so tests count real runs.
 STEP_SCRIPT = """
@@ -29,8 +29,6 @@ def main(input_paths, output_paths, environ_vars, job_args):
 """
 
 SCENARIO = """
-contracts: [../contracts]
-scripts: [../scripts]
 defaults:
   env: {{RUN_LOG: {log}}}
 data:
@@ -161,9 +159,13 @@ def test_no_cache_option_runs_every_step(chain: Chain) -> None:
 
 def test_cache_clear_empties_the_cache(project: PipelineProject) -> None:
     chain = Chain(project)
-    run = lambda *args: project.pytester.runpytest(
-        "--cursus-scenarios", "scenarios", "--cursus-workspace", str(project.workspace), *args
-    )  # noqa: E731
+
+    # not project.run(): that turns the cacheprovider off, and the step cache lives in .pytest_cache
+    def run(*args: str) -> pytest.RunResult:
+        return project.pytester.runpytest(
+            "--cursus-scenarios", "scenarios", "--cursus-workspace", str(project.workspace), *args
+        )
+
     chain.log.write_text("")
     run().assert_outcomes(passed=5)
     run().assert_outcomes(passed=5)
@@ -232,7 +234,7 @@ def test_a_shared_upstream_runs_once_across_xdist_workers(project: PipelineProje
     leaves = "\n".join(f"  leaf{n}: {{contract: Leaf, inputs: {{DATA: source.out}}}}" for n in range(6))
     project.scenario(
         "fan",
-        f"contracts: [../contracts]\nscripts: [../scripts]\ndefaults: {{env: {{RUN_LOG: {log}}}}}\nsteps:\n  source: {{contract: Source}}\n{leaves}\n",
+        f"defaults: {{env: {{RUN_LOG: {log}}}}}\nsteps:\n  source: {{contract: Source}}\n{leaves}\n",
     )
     result = project.run_subprocess("-n", "2", "-k", "leaf and not compat")
     result.assert_outcomes(passed=6)
@@ -274,7 +276,7 @@ def test_parallel_runs_give_the_serial_outcomes(project: PipelineProject, dist: 
     chain = Chain(project)
     project.contract("Crash", entry_point="crash.py", inputs={"DATA": {"path": "/opt/ml/processing/input/data"}})
     project.script("crash.py", "def main(i, o, e, j):\n    raise ValueError('planted')\n")
-    header = f"contracts: [../contracts]\nscripts: [../scripts]\ndefaults: {{env: {{RUN_LOG: {chain.log}}}}}\ndata: {{raw: {{file: ../raw.txt}}}}\n"
+    header = f"defaults: {{env: {{RUN_LOG: {chain.log}}}}}\ndata: {{raw: {{file: ../raw.txt}}}}\n"
     for name, steps in OUTCOME_SCENARIOS.items():
         project.scenario(name, header + __import__("textwrap").dedent(steps))
     serial = project.run_subprocess("-p", "no:xdist", f"--junitxml={project.root / 'serial.xml'}", "--cursus-no-cache")

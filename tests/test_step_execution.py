@@ -8,16 +8,14 @@ import textwrap
 import psutil
 import pytest
 
-from conftest import PipelineProject
+from pipeline_project import PipelineProject
 
 
 def _with_script(project: PipelineProject, source: str, scenario_extra: str = "") -> PipelineProject:
     project.script("writer.py", source)
     project.scenario(
         "single",
-        "contracts: [../contracts]\nscripts: [../scripts]\n"
-        + textwrap.dedent(scenario_extra)
-        + "steps:\n  only:\n    contract: Writer\n",
+        textwrap.dedent(scenario_extra) + "steps:\n  only:\n    contract: Writer\n",
     )
     return project
 
@@ -147,8 +145,6 @@ def test_writing_into_the_input_directory_fails_and_names_the_file(project: Pipe
     project.scenario(
         "single",
         """
-        contracts: [../contracts]
-        scripts: [../scripts]
         data: {raw: {file: ../data.csv}}
         steps:
           only: {contract: Writer, inputs: {DATA: raw}}
@@ -179,7 +175,8 @@ def test_main_with_a_wrong_signature_is_reported_with_its_line(one_step: Pipelin
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*main(input_paths, output_paths) at *writer.py:3 cannot be called as main(input_paths, output_paths, environ_vars, job_args): too many positional arguments*"
+            "*main(input_paths, output_paths) at *writer.py:3 cannot be called as main(input_paths, output_paths, "
+            "environ_vars, job_args): too many positional arguments*"
         ]
     )
 
@@ -247,8 +244,6 @@ def test_environ_vars_reach_os_environ_as_strings(project: PipelineProject) -> N
     project.scenario(
         "single",
         """
-        contracts: [../contracts]
-        scripts: [../scripts]
         defaults:
           env: {TRAIN_RATIO: 0.8, LABEL_FIELD: default_label, FLAG: true}
         steps:
@@ -285,8 +280,6 @@ def test_job_args_is_a_namespace_named_after_the_flags(project: PipelineProject)
     project.scenario(
         "single",
         """
-        contracts: [../contracts]
-        scripts: [../scripts]
         steps:
           only: {contract: Writer, job_args: {job_type: training}}
         """,
@@ -322,8 +315,6 @@ def test_every_declared_name_is_present_and_unwired_optional_inputs_do_not_exist
     project.scenario(
         "single",
         """
-        contracts: [../contracts]
-        scripts: [../scripts]
         data: {raw: {text: "a,b"}}
         steps:
           only: {contract: Writer, inputs: {DATA: raw}}
@@ -350,8 +341,6 @@ def test_file_container_path_is_presented_as_a_file(project: PipelineProject) ->
     project.scenario(
         "single",
         """
-        contracts: [../contracts]
-        scripts: [../scripts]
         data: {hp: {file: ../hp.json}}
         steps:
           only: {contract: Writer, inputs: {hp: hp}}
@@ -446,9 +435,7 @@ def test_return_value_is_recorded_not_required(one_step: PipelineProject) -> Non
 def test_a_crashing_step_does_not_stop_the_other_scenarios(one_step: PipelineProject) -> None:
     one_step.script("crash.py", "import os\n\ndef main(i, o, e, j):\n    os.abort()\n")
     one_step.contract("Crash", entry_point="crash.py")
-    one_step.scenario(
-        "crashing", "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  boom: {contract: Crash}\n"
-    )
+    one_step.scenario("crashing", "steps:\n  boom: {contract: Crash}\n")
     result = one_step.run()
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*killed by SIGABRT*"])

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from conftest import PipelineProject
+from pipeline_project import PipelineProject
 
 CHAIN_SCRIPT = """
 import os
@@ -35,8 +35,6 @@ def two_scenarios(project: PipelineProject) -> PipelineProject:
     project.scenario(
         "alpha",
         """
-        contracts: [../contracts]
-        scripts: [../scripts]
         steps:
           first:
             contract: Writer
@@ -47,9 +45,7 @@ def two_scenarios(project: PipelineProject) -> PipelineProject:
             inputs: {upstream: first.out}
         """,
     )
-    project.scenario(
-        "beta", "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  crash:\n    contract: Crasher\n"
-    )
+    project.scenario("beta", "steps:\n  crash:\n    contract: Crasher\n")
     return project
 
 
@@ -130,7 +126,7 @@ def test_recommendations_appear_with_verbose_and_are_announced_without(project: 
     )
     project.scenario(
         "hungry",
-        "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  hog:\n    contract: Hog\n    max_memory_mb: 180\n",
+        "steps:\n  hog:\n    contract: Hog\n    max_memory_mb: 180\n",
     )
     quiet = project.run("--cursus-no-cache")
     assert any("recommendation(s) for 1 step(s): run with -v" in line for line in quiet.stdout.lines)

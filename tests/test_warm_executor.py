@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import PipelineProject
+from pipeline_project import PipelineProject
 from pytest_cursus.execution.preload import NOT_FORK_SAFE, needs_fresh_interpreter, preload_candidates
 from pytest_cursus.execution.step_runner import StepRunner, child_environment
 from pytest_cursus.execution.warm_executor import CursusExecutorWarning, WarmForkLauncher
@@ -86,8 +86,6 @@ def leaky_chain(project: PipelineProject) -> PipelineProject:
     project.scenario(
         "leaks",
         """
-        contracts: [../contracts]
-        scripts: [../scripts]
         steps:
           first: {contract: Leaker, env: {STEP: first}}
           second: {contract: Leaker, env: {STEP: second}, inputs: {previous: first.out}}
@@ -153,8 +151,6 @@ def test_timeout_and_memory_limit_kill_the_forked_step_and_its_whole_tree(projec
     project.scenario(
         "limits",
         f"""
-        contracts: [../contracts]
-        scripts: [../scripts]
         steps:
           tree:
             contract: Tree
@@ -209,7 +205,7 @@ def test_pool_fork_spawn_blas_and_arrow_threads_work_in_a_forked_step(project: P
     project.script("pool_step.py", POOL_SCRIPT)
     project.scenario(
         "pool",
-        "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  a: {contract: Pool}\n  b: {contract: Pool, env: {RUN: b}}\n",
+        "steps:\n  a: {contract: Pool}\n  b: {contract: Pool, env: {RUN: b}}\n",
     )
     report = project.root / "run.json"
     project.run_subprocess("--cursus-json", str(report)).assert_outcomes(passed=2)
@@ -250,14 +246,15 @@ def test_a_failing_preload_import_falls_back_to_fresh_interpreters_with_a_warnin
     )
     project.scenario(
         "tenant",
-        "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  load: {contract: Tenant, env: {TENANT: acme}}\n",
+        "steps:\n  load: {contract: Tenant, env: {TENANT: acme}}\n",
     )
     report = project.root / "run.json"
     result = project.run_subprocess("--cursus-json", str(report))
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
         [
-            "*CursusExecutorWarning: preloading tenant_config failed: RuntimeError: TENANT must be set*fresh interpreters*"
+            "*CursusExecutorWarning: preloading tenant_config failed: RuntimeError: TENANT must be set*fresh "
+            "interpreters*"
         ]
     )
     assert _json_steps(project, report)["load"]["metrics"]["executor"] == "fresh"
@@ -270,7 +267,8 @@ def test_a_module_starting_threads_at_import_is_left_to_the_steps(
     site = project.root / "site-packages-like"
     site.mkdir()
     (site / "telemetry_agent.py").write_text(
-        "import threading, time\nthreading.Thread(target=time.sleep, args=(600,), daemon=True, name='flusher').start()\nVALUE = 42\n"
+        "import threading, time\n"
+        "threading.Thread(target=time.sleep, args=(600,), daemon=True, name='flusher').start()\nVALUE = 42\n"
     )
     monkeypatch.setenv("PYTHONPATH", str(site))
     project.contract("Agent", entry_point="agent_step.py")
@@ -287,7 +285,7 @@ def test_a_module_starting_threads_at_import_is_left_to_the_steps(
     )
     project.scenario(
         "agent",
-        "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  one: {contract: Agent}\n  two: {contract: Agent, env: {X: '2'}}\n",
+        "steps:\n  one: {contract: Agent}\n  two: {contract: Agent, env: {X: '2'}}\n",
     )
     report = project.root / "run.json"
     result = project.run_subprocess("--cursus-json", str(report))
@@ -314,7 +312,7 @@ def test_a_preload_import_that_kills_the_parent_falls_back_after_one_restart(
     )
     project.scenario(
         "crashy",
-        "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  one: {contract: Crashy}\n  two: {contract: Crashy, env: {X: '2'}}\n",
+        "steps:\n  one: {contract: Crashy}\n  two: {contract: Crashy, env: {X: '2'}}\n",
     )
     report = project.root / "run.json"
     result = project.run_subprocess(
@@ -366,7 +364,7 @@ def test_a_step_setting_a_load_time_variable_starts_fresh(project: PipelineProje
     )
     project.scenario(
         "threads",
-        "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  one: {contract: Threads, env: {OMP_NUM_THREADS: '1'}}\n",
+        "steps:\n  one: {contract: Threads, env: {OMP_NUM_THREADS: '1'}}\n",
     )
     report = project.root / "run.json"
     project.run_subprocess("--cursus-json", str(report)).assert_outcomes(passed=1)
@@ -395,7 +393,8 @@ def test_a_warm_parent_dying_mid_step_is_restarted_and_the_step_run_again(projec
     project.script("killer.py", PARENT_KILLER)
     project.script(
         "after.py",
-        "import os\ndef main(input_paths, output_paths, environ_vars, job_args):\n    open(os.path.join(output_paths['out'], 'parent.txt'), 'w').write(str(os.getppid()))\n",
+        "import os\ndef main(input_paths, output_paths, environ_vars, job_args):\n"
+        "    open(os.path.join(output_paths['out'], 'parent.txt'), 'w').write(str(os.getppid()))\n",
     )
     project.contract(
         "After", entry_point="after.py", inputs={"previous": {"path": "/opt/ml/processing/input/previous"}}
@@ -403,8 +402,6 @@ def test_a_warm_parent_dying_mid_step_is_restarted_and_the_step_run_again(projec
     project.scenario(
         "dying",
         f"""
-        contracts: [../contracts]
-        scripts: [../scripts]
         steps:
           victim: {{contract: Killer, env: {{MARKER: "{marker}"}}}}
           after: {{contract: After, inputs: {{previous: victim.out}}}}
@@ -425,7 +422,8 @@ def _scenario_plan(root: Path, script: str, name: str = "s") -> object:
     (root / "contracts").mkdir(exist_ok=True)
     (root / "scripts" / f"{name}.py").write_text(textwrap.dedent(script))
     (root / "contracts" / f"{name}.step.yaml").write_text(
-        f"step_type: {name.upper()}\ncontract:\n  entry_point: {name}.py\n  inputs: {{}}\n  outputs: {{out: {{path: /opt/ml/processing/output}}}}\n"
+        f"step_type: {name.upper()}\ncontract:\n  entry_point: {name}.py\n  inputs: {{}}\n"
+        f"  outputs: {{out: {{path: /opt/ml/processing/output}}}}\n"
     )
     (root / f"{name}.yaml").write_text(
         f"contracts: [contracts]\nscripts: [scripts]\nsteps:\n  {name}: {{contract: {name.upper()}}}\n"
@@ -539,9 +537,7 @@ def test_killing_pytest_leaves_neither_the_warm_parent_nor_the_step_running(proj
             time.sleep(600)
         """,
     )
-    project.scenario(
-        "sleepy", "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  nap: {contract: Sleeper, timeout: 600}\n"
-    )
+    project.scenario("sleepy", "steps:\n  nap: {contract: Sleeper, timeout: 600}\n")
     env = {name: value for name, value in os.environ.items() if not name.startswith("PYTEST_")}
     process = subprocess.Popen(
         [
@@ -641,9 +637,7 @@ def test_debug_runs_the_step_in_pytest_so_pdb_stops_in_the_script(project: Pipel
             raise ValueError("inspect me")
         """,
     )
-    project.scenario(
-        "debugging", "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  crash: {contract: Crasher}\n"
-    )
+    project.scenario("debugging", "steps:\n  crash: {contract: Crasher}\n")
     child = project.pytester.spawn_pytest(
         f"--cursus-scenarios scenarios --cursus-workspace {project.workspace} -p no:cacheprovider --cursus-debug --pdb",
         expect_timeout=60,
@@ -669,9 +663,7 @@ def test_debug_breakpoint_in_a_script_stops_in_the_pytest_process(project: Pipel
             open(os.path.join(output_paths["out"], "after.txt"), "w").write("resumed")
         """,
     )
-    project.scenario(
-        "debugging", "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  pause: {contract: Paused}\n"
-    )
+    project.scenario("debugging", "steps:\n  pause: {contract: Paused}\n")
     child = project.pytester.spawn_pytest(
         f"--cursus-scenarios scenarios --cursus-workspace {project.workspace} -p no:cacheprovider --cursus-debug",
         expect_timeout=60,
@@ -702,7 +694,7 @@ def test_debug_leaves_no_trace_in_the_pytest_process_between_steps(project: Pipe
     )
     project.scenario(
         "debugging",
-        "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  one: {contract: Mutator}\n  two: {contract: Mutator}\n",
+        "steps:\n  one: {contract: Mutator}\n  two: {contract: Mutator}\n",
     )
     project.pytester.makeconftest(
         """
@@ -728,7 +720,7 @@ def test_debug_leaves_the_inputs_of_a_step_that_raised_writable(project: Pipelin
     project.script("reader.py", "def main(i, o, e, j):\n    raise ValueError('debug me')\n")
     project.scenario(
         "debugging",
-        "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  source: {contract: Source}\n  reader: {contract: Reader, inputs: {data: source.out}}\n",
+        "steps:\n  source: {contract: Source}\n  reader: {contract: Reader, inputs: {data: source.out}}\n",
     )
     result = project.run_subprocess("--cursus-debug", "-k", "reader and not compat")
     result.assert_outcomes(failed=1)
@@ -750,10 +742,8 @@ def test_each_xdist_worker_has_its_own_warm_parent(project: PipelineProject) -> 
         "parent.py",
         "import os\ndef main(i, o, e, j):\n    open(os.path.join(o['out'], 'ppid'), 'w').write(str(os.getppid()))\n",
     )
-    project.scenario("a", "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  one: {contract: Parent}\n")
-    project.scenario(
-        "b", "contracts: [../contracts]\nscripts: [../scripts]\nsteps:\n  one: {contract: Parent, env: {X: b}}\n"
-    )
+    project.scenario("a", "steps:\n  one: {contract: Parent}\n")
+    project.scenario("b", "steps:\n  one: {contract: Parent, env: {X: b}}\n")
     report = project.root / "run.json"
     project.run_subprocess("-n", "2", "--dist", "loadfile", "--cursus-json", str(report)).assert_outcomes(passed=2)
     parents = {

@@ -1,4 +1,5 @@
-# Use this when scripts read variables the SageMaker platform sets in every container (SM_CURRENT_HOST, SM_HOSTS, ...) that no contract or scenario declares.
+# Use this when scripts read variables the SageMaker platform sets in every container (SM_CURRENT_HOST, SM_HOSTS, ...)
+# that no contract or scenario declares.
 """Gives every step the environment a SageMaker container has, as a local run would not:
 the platform's ``SM_*`` variables, and the region. A scenario or contract value wins: only
 missing variables are added. Changing them re-runs the steps, since the adjusted environment

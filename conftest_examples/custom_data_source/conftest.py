@@ -1,4 +1,5 @@
-# Use this when a pipeline's data comes from a system pytest-cursus has no data source for (here: a SQL query against a database dump).
+# Use this when a pipeline's data comes from a system pytest-cursus has no data source for (here: a SQL query against a
+# database dump).
 """A custom data source kind, ``sql_query``: loads a SQL dump into an in-memory SQLite database,
 runs the scenario's query and writes the rows as CSV, as the pipeline's loader step exports
 them from the warehouse. A scenario below this directory uses it as::

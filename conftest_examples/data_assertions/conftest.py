@@ -1,4 +1,5 @@
-# Use this when you want ordinary pytest assertions on what a pipeline step produced (value ranges, joins, model metrics), with the step run by the plugin's cursus_run fixture.
+# Use this when you want ordinary pytest assertions on what a pipeline step produced (value ranges, joins, model
+# metrics), with the step run by the plugin's cursus_run fixture.
 """A fixture running the credit_risk pipeline up to ``evaluate`` (steps come from the step cache
 when unchanged, so only the first test pays for the run) and handing its result to tests.
 """

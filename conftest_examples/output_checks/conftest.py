@@ -1,4 +1,5 @@
-# Use this when a rule about outputs holds for every step of your pipelines (no id in two splits, no empty file) and should not be repeated in each scenario's expect:.
+# Use this when a rule about outputs holds for every step of your pipelines (no id in two splits, no empty file) and
+# should not be repeated in each scenario's expect:.
 """Two checks on every step's outputs, run after the step's own ``expect:``:
 
 * no output file is empty (a script that opens a file and crashes before writing leaves one);

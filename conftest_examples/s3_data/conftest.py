@@ -1,4 +1,5 @@
-# Use this when a scenario reads s3:// data and you want to test it end to end without AWS: the plugin's cursus_s3_endpoint fixture is a local S3 server.
+# Use this when a scenario reads s3:// data and you want to test it end to end without AWS: the plugin's
+# cursus_s3_endpoint fixture is a local S3 server.
 """A bucket on the local S3 server (moto, started by the plugin's ``cursus_s3_endpoint``
 fixture) holding the raw export the scenario's ``s3:`` variant points at. Needs
 ``pip install 'moto[server]' boto3``; without moto the tests using it are skipped with a message

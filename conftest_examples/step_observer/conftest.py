@@ -1,4 +1,5 @@
-# Use this when you want a record of every step run in your own format (a log for a dashboard, to spot steps getting slower), beyond pytest's report.
+# Use this when you want a record of every step run in your own format (a log for a dashboard, to spot steps getting
+# slower), beyond pytest's report.
 """Appends one JSON line per finished step to a log file: scenario, step, outcome, whether it
 came from the step cache, wall time and peak memory. The file is ``$CURSUS_STEP_LOG``, or
 ``step-log.jsonl`` next to this conftest.py.

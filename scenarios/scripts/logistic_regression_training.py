@@ -191,7 +191,9 @@ def main(
         "train": {"rows": len(y_train), "log_loss": log_loss(y_train, p_train), "auc": roc_auc(y_train, p_train)},
         "val": {"rows": len(y_val), "log_loss": log_loss(y_val, p_val), "auc": roc_auc(y_val, p_val)},
         "history": history,
-        "feature_importance": dict(sorted(zip(features, np.abs(weights).round(6).tolist()), key=lambda kv: -kv[1])),
+        "feature_importance": dict(
+            sorted(zip(features, np.abs(weights).round(6).tolist(), strict=True), key=lambda kv: -kv[1])
+        ),
     }
     print(f"val log loss {metrics['val']['log_loss']:.4f}, val AUC {metrics['val']['auc']}")
 

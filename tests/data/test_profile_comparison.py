@@ -197,9 +197,9 @@ def test_the_text_rendering_is_a_side_by_side_table(tmp_path: Path) -> None:
     assert lines[0] == "scn: data.src: synthetic spec (2 rows, 1 file) vs real s3://b/real/ (3 rows, 1 file)"
     assert lines[1].split() == ["column", "synthetic", "real"]
     assert lines[2].split() == ["id", "int,", "0%", "null,", "1", "..", "2", "int,", "0%", "null,", "1", "..", "3"]
-    assert (
-        lines[-1]
-        == "    - country: categories: synthetic {GB, US}, real {FR, US} -> add FR to values; remove GB (never in the real data)"
+    assert lines[-1] == (
+        "    - country: categories: synthetic {GB, US}, real {FR, US} -> add FR to values; "
+        "remove GB (never in the real data)"
     )
 
 
