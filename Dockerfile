@@ -19,14 +19,14 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
-# pytest-xdist for -n auto, pytest-html for --html reports, boto3 for s3: sources
-RUN pip wheel --wheel-dir /wheels . pytest-xdist pytest-html boto3
+# pytest-xdist for -n auto, pytest-html for --html reports (s3: sources use botocore, a dependency)
+RUN pip wheel --wheel-dir /wheels . pytest-xdist pytest-html
 
 # --- runtime: no compiler, no source tree, no pip cache; a non-root user -------------------------
 FROM python:${PYTHON_VERSION}-slim AS runtime
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    pip install --no-index --find-links=/wheels pytest-cursus pytest-xdist pytest-html boto3 \
+    pip install --no-index --find-links=/wheels pytest-cursus pytest-xdist pytest-html \
     && useradd --create-home --uid 10001 --user-group cursus
 USER cursus
 WORKDIR /work
