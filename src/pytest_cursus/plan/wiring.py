@@ -94,6 +94,8 @@ class DagWiring:
     # `<Node>.<output>` data sources the scenario lacks, generated from the output's `data:` schema
     generated_data: dict[str, ChannelSpec] = field(default_factory=dict)
     not_run: dict[str, str] = field(default_factory=dict)
+    # `<Node>.<output>` references with no data to feed them (reported among the problems)
+    missing_data: set[str] = field(default_factory=set)
     # (node or None, message): the message names the DAG file, the node and what to do
     problems: list[tuple[str | None, str]] = field(default_factory=list)
 
@@ -104,7 +106,11 @@ class DagWiring:
         return [name for name in self.order() if name in self.nodes and self.nodes[name].not_runnable is None]
 
     def inputs_of(self, node: str) -> dict[str, str]:
-        return {w.input: w.source for w in self.wirings if w.node == node and w.source is not None}
+        return {
+            w.input: w.source
+            for w in self.wirings
+            if w.node == node and w.source is not None and w.source not in self.missing_data
+        }
 
     def unwired(self) -> list[Wiring]:
         return [w for w in self.wirings if w.rule == RULE_UNWIRED]
@@ -333,6 +339,7 @@ def _need_data(wiring: DagWiring, node: DagNode, input_name: str, reference: str
     if channel is not None and channel.data is not None:
         wiring.generated_data[reference] = channel
         return
+    wiring.missing_data.add(reference)
     wiring.problems.append(
         (
             node.name,
