@@ -166,10 +166,13 @@ def test_a_contract_whose_script_is_nowhere_says_where_it_looked(project: Pipeli
 
 
 def test_an_invalid_contract_file_is_a_failing_item(project: PipelineProject) -> None:
-    (project.root / "contracts/broken.step.yaml").write_text("step_type: Broken\ncontract:\n  inputs: {}\n")
+    # (an interface without entry_point is valid: a step that runs no script, docs/dag.md)
+    (project.root / "contracts/broken.step.yaml").write_text(
+        "step_type: Broken\ncontract:\n  entry_point: broken.py\n  inputs: {DATA: relative/data}\n"
+    )
     result = run_contracts(project)
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["invalid contract:", "*broken.step.yaml*entry_point*"])
+    result.stdout.fnmatch_lines(["invalid contract:", "*broken.step.yaml*DATA*absolute container path*"])
 
 
 def test_without_the_option_contract_files_are_not_items(one_step: PipelineProject) -> None:

@@ -76,9 +76,10 @@ class EnvVars(_Strict):
 
 
 class ContractBlock(_Strict):
-    """The fields of a script contract, shared by both file forms."""
+    """The fields of a script contract, shared by both file forms. An ecosystem interface may have
+    no ``entry_point`` (a data-loading or registration step that runs no script of ours)."""
 
-    entry_point: str
+    entry_point: str | None = None
     inputs: dict[str, ChannelSpec] = Field(default_factory=dict)
     outputs: dict[str, ChannelSpec] = Field(default_factory=dict)
     arguments: dict[str, Any] = Field(default_factory=dict)
@@ -104,16 +105,105 @@ class PlainContractFile(ContractBlock):
     """``*.contract.yaml``: a contract at top level, plus its ``name``."""
 
     name: str
+    entry_point: str
+
+
+def _as_entries(value: Any) -> Any:
+    """The mapping form ``{logical_name: {...}}`` as the list form the ecosystem writes."""
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        return [
+            {"logical_name": name, **(entry if isinstance(entry, dict) else {})}
+            if entry is not None
+            else {"logical_name": name}
+            for name, entry in value.items()
+        ]
+    return value
+
+
+def _as_list(value: Any) -> Any:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else value
+
+
+class _SpecEntry(BaseModel):
+    # Ecosystem files carry more keys than we read (semantic matching hints, builder settings).
+    model_config = ConfigDict(extra="allow")
+
+    logical_name: str
+    aliases: list[str] = Field(default_factory=list)
+    semantic_keywords: list[str] = Field(default_factory=list)
+    data_type: str | None = None
+    description: str | None = None
+
+    @field_validator("aliases", "semantic_keywords", mode="before")
+    @classmethod
+    def _list(cls, value: Any) -> Any:
+        return _as_list(value)
+
+
+class SpecDependency(_SpecEntry):
+    """One dependency of a step: ``logical_name`` is its key in the contract's inputs."""
+
+    dependency_type: str | None = None
+    required: bool = True
+    compatible_sources: list[str] = Field(default_factory=list)
+
+    @field_validator("compatible_sources", mode="before")
+    @classmethod
+    def _sources(cls, value: Any) -> Any:
+        return _as_list(value)
+
+
+class SpecOutput(_SpecEntry):
+    """One output of a step: ``logical_name`` is its key in the contract's outputs."""
+
+    output_type: str | None = None
+    property_path: str | None = None
+
+
+class InterfaceSpec(BaseModel):
+    """The ``spec:`` block of a ``*.step.yaml``: what the DAG wiring reads (docs/dag.md)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    step_type: str | None = None
+    node_type: str | None = None
+    dependencies: list[SpecDependency] = Field(default_factory=list)
+    outputs: list[SpecOutput] = Field(default_factory=list)
+
+    @field_validator("dependencies", "outputs", mode="before")
+    @classmethod
+    def _entries(cls, value: Any) -> Any:
+        return _as_entries(value)
+
+    @field_validator("dependencies", "outputs")
+    @classmethod
+    def _unique(cls, entries: list[Any]) -> list[Any]:
+        names = [entry.logical_name for entry in entries]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"each logical_name may appear once; repeated: {', '.join(repeated)}")
+        return entries
 
 
 class StepInterfaceFile(BaseModel):
-    """``*.step.yaml``: ``step_type`` and the ``contract:`` block; ``spec:`` is kept for later."""
+    """``*.step.yaml``: ``step_type``, the ``contract:`` block, the ``spec:`` block and per-job-type
+    ``variants:`` (deep-merged over ``contract:`` and ``spec:`` for a DAG node of that job type)."""
 
     model_config = ConfigDict(extra="ignore")
 
     step_type: str
-    contract: ContractBlock
-    spec: dict[str, Any] | None = None
+    contract: ContractBlock = Field(default_factory=ContractBlock)
+    spec: InterfaceSpec | None = None
+    variants: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("variants", mode="before")
+    @classmethod
+    def _empty_variants(cls, value: Any) -> Any:
+        return {} if value is None else value
 
 
 # Keys of the ecosystem's contract block we read; others are dropped before strict validation.

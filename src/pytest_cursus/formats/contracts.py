@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from pytest_cursus.errors import ConfigError, ConfigErrors, CursusError
+from pytest_cursus.errors import ConfigError, ConfigErrors, CursusError, SourceLocation
 from pytest_cursus.formats.contract_files import (
     ChannelSpec,
     ContractBlock,
+    InterfaceSpec,
     JobArgument,
     PlainContractFile,
     StepInterfaceFile,
@@ -32,9 +34,14 @@ class Contract:
     path: Path
     block: ContractBlock
     line: int = 1
+    # the ``spec:`` block of an ecosystem interface, and its ``variants:`` per job type
+    spec: InterfaceSpec | None = None
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False)
+    # the file's ``contract:`` and ``spec:`` as written, for merging a variant over them
+    written: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
-    def entry_point(self) -> str:
+    def entry_point(self) -> str | None:
         return self.block.entry_point
 
     @property
@@ -82,16 +89,66 @@ def load_contract(path: Path) -> Contract:
     try:
         if path.name.endswith(STEP_SUFFIXES):
             block = data.get("contract")
-            if block is None:
-                raise document.error((), "a *.step.yaml file needs a 'contract:' block")
+            if block is None and data.get("spec") is None:
+                raise document.error((), "a *.step.yaml file needs a 'contract:' block (or a 'spec:' block)")
             model: type[BaseModel] = StepInterfaceFile
-            parsed = StepInterfaceFile.model_validate({**data, "contract": drop_ecosystem_extras(block)})
-            return Contract(parsed.step_type, path, parsed.contract, document.line_of(("contract",)) or 1)
+            parsed = StepInterfaceFile.model_validate({**data, "contract": drop_ecosystem_extras(block or {})})
+            return Contract(
+                parsed.step_type,
+                path,
+                parsed.contract,
+                document.line_of(("contract",)) or 1,
+                parsed.spec,
+                parsed.variants,
+                {"contract": block or {}, "spec": data.get("spec") or {}},
+            )
         model = PlainContractFile
         parsed_plain = PlainContractFile.model_validate(data)
         return Contract(parsed_plain.name, path, parsed_plain, 1)
     except ValidationError as exc:
         raise document.validation_errors(exc, model=model) from None
+
+
+def contract_variant(contract: Contract, job_type: str) -> Contract:
+    """The contract for a DAG node of ``job_type``: its ``variants:`` entry for that job type (matched
+    case-insensitively) deep-merged over ``contract:`` and ``spec:``; the contract itself when it has none."""
+    variant = next((v for name, v in contract.variants.items() if name.lower() == job_type.lower()), None)
+    if not variant:
+        return contract
+    merged = deep_merge(contract.written, variant)
+    try:
+        block = ContractBlock.model_validate(drop_ecosystem_extras(merged.get("contract") or {}))
+        spec = InterfaceSpec.model_validate(merged.get("spec") or {}) if merged.get("spec") else None
+    except ValidationError as exc:
+        details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
+        raise ConfigError(
+            f"variant {job_type!r} of {contract.name} does not make a valid interface once merged: {details}",
+            SourceLocation(contract.path, None, f"variants.{job_type}"),
+        ) from None
+    return Contract(contract.name, contract.path, block, contract.line, spec, contract.variants, merged)
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` merged into ``base``: mappings merge key by key, anything else is replaced; for the
+    spec's ``dependencies:``/``outputs:`` lists, entries with the same ``logical_name`` merge."""
+    merged = dict(base)
+    for key, value in over.items():
+        current = merged.get(key)
+        if isinstance(current, dict) and isinstance(value, dict):
+            merged[key] = deep_merge(current, value)
+        elif _named_entries(current) and _named_entries(value):
+            by_name = {entry["logical_name"]: entry for entry in current}
+            for entry in value:
+                name = entry["logical_name"]
+                by_name[name] = deep_merge(by_name[name], entry) if name in by_name else entry
+            merged[key] = list(by_name.values())
+        else:
+            merged[key] = value
+    return merged
+
+
+def _named_entries(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, dict) and "logical_name" in item for item in value)
 
 
 @dataclass

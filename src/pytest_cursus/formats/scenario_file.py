@@ -22,6 +22,8 @@ from pytest_cursus.formats.contract_files import env_string
 # Step and data-source names appear in `<step>.<output>` references, pytest node ids and
 # workspace directories (where `_data` holds materialised sources: hence a letter first).
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+# A DAG scenario feeds the outputs of nodes that run no script from `data:` entries `<Node>.<output>`.
+NODE_OUTPUT_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*\.[A-Za-z0-9_-]+$")
 
 
 class _Strict(BaseModel):
@@ -198,6 +200,13 @@ class StepEntry(_Strict):
         return {} if value is None else value
 
 
+class NodeEntry(StepEntry):
+    """``nodes: {<Node>: ...}`` of a DAG scenario: the grammar of a step, every key optional;
+    ``contract:`` names the interface when the node name does not resolve to the right one."""
+
+    contract: str | None = None  # type: ignore[assignment]
+
+
 class ScenarioFile(_Strict):
     scenario: str | None = None
     description: str | None = None
@@ -207,7 +216,9 @@ class ScenarioFile(_Strict):
     defaults: StepDefaults = Field(default_factory=StepDefaults)
     data: dict[str, DataSource] = Field(default_factory=dict)
     execution: ExecutionLocation | None = None
-    steps: dict[str, StepEntry]
+    dag: str | None = Field(default=None, description="a pipeline DAG file, relative to the scenario file")
+    nodes: dict[str, NodeEntry] = Field(default_factory=dict)
+    steps: dict[str, StepEntry] = Field(default_factory=dict)
 
     @field_validator("execution", mode="before")
     @classmethod
@@ -221,16 +232,14 @@ class ScenarioFile(_Strict):
             return []
         return [value] if isinstance(value, str) else value
 
-    @field_validator("data", mode="before")
+    @field_validator("data", "nodes", "steps", mode="before")
     @classmethod
     def _empty_mapping(cls, value: Any) -> Any:
         return {} if value is None else value
 
-    @field_validator("steps")
+    @field_validator("steps", "nodes")
     @classmethod
-    def _step_names(cls, steps: dict[str, StepEntry]) -> dict[str, StepEntry]:
-        if not steps:
-            raise ValueError("expected at least one step")
+    def _step_names(cls, steps: dict[str, Any]) -> dict[str, Any]:
         for name in steps:
             _check_name("step", name)
         return steps
@@ -239,8 +248,17 @@ class ScenarioFile(_Strict):
     @classmethod
     def _source_names(cls, data: dict[str, DataSource]) -> dict[str, DataSource]:
         for name in data:
-            _check_name("data source", name)
+            if not NODE_OUTPUT_PATTERN.match(name):
+                _check_name("data source", name)
         return data
+
+    @model_validator(mode="after")
+    def _steps_or_dag(self) -> ScenarioFile:
+        if not self.steps and self.dag is None:
+            raise ValueError("expected at least one step under 'steps:', or a pipeline DAG file under 'dag:'")
+        if self.nodes and self.dag is None:
+            raise ValueError("'nodes:' sets the nodes of a pipeline DAG: add 'dag: <file>' or use 'steps:'")
+        return self
 
     @field_validator("scenario")
     @classmethod

@@ -16,14 +16,27 @@ from pydantic import ValidationError
 
 from pytest_cursus.data.execution_outputs import DEFAULT_LAYOUT, ExecutionSource
 from pytest_cursus.data.s3.uri import S3Limits
+from pytest_cursus.data.schema import SyntheticSpec
 from pytest_cursus.errors import ConfigError, ConfigErrors
 from pytest_cursus.formats.contracts import Contract, ContractNotFound, ContractRegistry
-from pytest_cursus.formats.scenario_file import DataSource, FuzzSettings, OutputExpectation, ScenarioFile, StepEntry
+from pytest_cursus.formats.scenario_file import (
+    DataSource,
+    FuzzSettings,
+    NodeEntry,
+    OutputExpectation,
+    ScenarioFile,
+    StepEntry,
+)
 from pytest_cursus.formats.yaml_document import YamlDocument, did_you_mean
 from pytest_cursus.plan.dag import CycleError, Edge, ancestors, topological_order
 from pytest_cursus.plan.options import PlanOptions
+from pytest_cursus.plan.wiring import DagWiring, read_dag, wire_dag
 
-_SCENARIO_MARKER = re.compile(r"^[\"']?steps[\"']?\s*:", re.MULTILINE)
+# rows of a data source generated from a DAG node output's `data:` schema (docs/dag.md)
+GENERATED_NODE_ROWS = 200
+
+# `steps:`, or `dag:` followed by a file name on its line (a DAG file in YAML has a mapping there)
+_SCENARIO_MARKER = re.compile(r"^[\"']?(steps[\"']?\s*:|dag[\"']?\s*:[ \t]*[^\s#{])", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -77,6 +90,9 @@ class ScenarioPlan:
     edges: list[Edge] = field(default_factory=list)
     # with an execution, inputs that reference upstream steps read its real outputs
     execution: ExecutionSource | None = None
+    # a DAG scenario: how its inputs were wired, and the nodes not run with the reason
+    wiring: DagWiring | None = None
+    not_run: dict[str, str] = field(default_factory=dict)
 
     @property
     def base_dir(self) -> Path:
@@ -200,6 +216,17 @@ class _Resolver:
         self.lookups = lookups
         self.base = document.path.parent
         self.errors: list[ConfigError] = []
+        # DAG nodes that became steps: their contracts (variants merged) and where they are written
+        self.dag_contracts: dict[str, Contract] = {}
+        self.wiring: DagWiring | None = None
+        self.missing_env: dict[str, list[tuple[str, Contract]]] = {}
+
+    def _at(self, step_name: str, *rest: str | int) -> tuple[str | int, ...]:
+        """Where a step's problem points: its `steps:` entry, or for a DAG node its `nodes:` entry
+        (the `dag:` line when the scenario does not mention the node)."""
+        if step_name not in self.dag_contracts:
+            return ("steps", step_name, *rest)
+        return ("nodes", step_name, *rest) if step_name in self.parsed.nodes else ("dag",)
 
     def fail(self, at: Sequence[str | int], message: str) -> None:
         self.errors.append(self.document.error(at, message))
@@ -211,14 +238,20 @@ class _Resolver:
         script_roots = self._roots("scripts") + [p for p in self.options.scripts]
         python_path = self._roots("python_path")
         registry = self.lookups.contracts(contract_roots)
+        if parsed.dag is not None:
+            self._expand_dag(parsed.dag, registry, script_roots + python_path)
+            parsed = self.parsed
         variants = self._select_variants()
 
         contracts: dict[str, Contract] = {}
         for step_name, entry in parsed.steps.items():
+            if step_name in self.dag_contracts:
+                contracts[step_name] = self.dag_contracts[step_name]
+                continue
             try:
                 contracts[step_name] = registry.find(entry.contract)
             except ContractNotFound as exc:
-                self.fail(("steps", step_name, "contract"), str(exc))
+                self.fail(self._at(step_name, "contract"), str(exc))
 
         steps: dict[str, StepPlan] = {}
         for step_name, entry in parsed.steps.items():
@@ -236,7 +269,7 @@ class _Resolver:
             steps[step_name] = StepPlan(
                 name=step_name,
                 scenario=name,
-                line=self.document.line_of(("steps", step_name)) or 1,
+                line=self.document.line_of(self._at(step_name)) or 1,
                 contract=contract,
                 script=script,
                 module=_module_name(script, python_path),
@@ -250,6 +283,7 @@ class _Resolver:
                 fuzz=entry.fuzz,
             )
 
+        self._report_missing_env()
         order = self._order()
         if self.errors:
             raise ConfigErrors(self.errors)
@@ -262,7 +296,79 @@ class _Resolver:
         )
         edges.sort(key=lambda edge: (order.index(edge.downstream), edge.downstream, edge.input))
         return ScenarioPlan(
-            name, self.document.path, parsed.description, parsed.data, variants, ordered, edges, self._execution()
+            name,
+            self.document.path,
+            parsed.description,
+            parsed.data,
+            variants,
+            ordered,
+            edges,
+            self._execution(),
+            self.wiring,
+            dict(self.wiring.not_run) if self.wiring else {},
+        )
+
+    def _expand_dag(self, dag_entry: str, registry: ContractRegistry, script_roots: list[Path]) -> None:
+        """Turn the DAG's runnable nodes into steps wired by logical name (plan/wiring.py), before
+        everything else is resolved as for hand-written steps."""
+        parsed = self.parsed
+        dag_path = self.lookups.resolve(self.base, dag_entry)
+        if not self.lookups.is_file(dag_path):
+            self.fail(("dag",), f"DAG file not found: {dag_entry!r} (resolved to {dag_path}; relative to the scenario)")
+            return
+        try:
+            dag = read_dag(dag_path)
+        except (ConfigError, ConfigErrors) as exc:
+            self.errors.extend(exc.errors if isinstance(exc, ConfigErrors) else [exc])
+            return
+
+        def not_runnable(contract: Contract, override: NodeEntry | None) -> str | None:
+            if override is not None and override.script is not None:
+                return None
+            if contract.entry_point is None:
+                return f"its interface {contract.path.name} has no entry_point"
+            if not self.lookups.scripts(script_roots, contract.entry_point):
+                return f"its script {contract.entry_point} is not found in the scripts directories"
+            return None
+
+        wiring = wire_dag(dag_path, dag, registry, parsed.nodes, list(parsed.data), not_runnable)
+        self.wiring = wiring
+        for node, message in wiring.problems:
+            self.fail(("nodes", node) if node in parsed.nodes else ("dag",), message)
+        for node in parsed.nodes:
+            if node not in wiring.nodes and node not in dag.dag.nodes:
+                self.fail(("nodes", node), f"{dag_path.name} has no node {node!r}{did_you_mean(node, dag.dag.nodes)}")
+            elif node in wiring.not_run:
+                self.fail(("nodes", node), f"node {node} is not run: {wiring.not_run[node]}")
+        steps: dict[str, StepEntry] = {}
+        for node in wiring.runnable():
+            if node in parsed.steps:
+                self.fail(("steps", node), f"{node!r} is both a step and a node of {dag_path.name}; rename the step")
+                continue
+            dag_node = wiring.nodes[node]
+            override = parsed.nodes.get(node) or NodeEntry()
+            written = override.model_dump(exclude_unset=True, exclude={"contract"})
+            job_args = dict(override.job_args)
+            declares_job_type = any("job_type" in (a.attribute, a.source) for a in dag_node.contract.job_arguments)
+            if dag_node.job_type and declares_job_type and "job_type" not in job_args:
+                job_args["job_type"] = dag_node.job_type
+            steps[node] = StepEntry.model_validate(
+                {**written, "contract": dag_node.contract.name, "job_args": job_args, "inputs": wiring.inputs_of(node)}
+            )
+            self.dag_contracts[node] = dag_node.contract
+        generated = {
+            name: DataSource(
+                synthetic=SyntheticSpec(
+                    rows=GENERATED_NODE_ROWS,
+                    format=channel.data.format or "csv",
+                    columns=channel.data.columns,
+                )
+            )
+            for name, channel in wiring.generated_data.items()
+            if channel.data is not None
+        }
+        self.parsed = parsed.model_copy(
+            update={"steps": {**steps, **parsed.steps}, "data": {**parsed.data, **generated}}
         )
 
     def _execution(self) -> ExecutionSource | None:
@@ -318,7 +424,7 @@ class _Resolver:
     ) -> dict[str, InputBinding]:
         bindings: dict[str, InputBinding] = {}
         for input_name, reference in entry.inputs.items():
-            at = ("steps", step_name, "inputs", input_name)
+            at = self._at(step_name, "inputs", input_name)
             if contract is not None and input_name not in contract.inputs:
                 self.fail(
                     at,
@@ -330,11 +436,11 @@ class _Resolver:
             binding = self._parse_reference(at, step_name, reference, contracts)
             if binding is not None:
                 bindings[input_name] = binding
-        if contract is not None:
+        if contract is not None and step_name not in self.dag_contracts:  # a DAG's wiring reports its own
             for input_name, channel in contract.inputs.items():
                 if channel.required and input_name not in entry.inputs:
                     self.fail(
-                        ("steps", step_name, "inputs"),
+                        self._at(step_name, "inputs"),
                         f"required input {input_name!r} of contract {contract.name} ({contract.path}) is not wired; "
                         f"add 'inputs: {{{input_name}: <data source or step.output>}}' to step {step_name!r}",
                     )
@@ -384,13 +490,20 @@ class _Resolver:
             path = self.lookups.resolve(self.base, entry.script)
             if self.lookups.is_file(path):
                 return path
-            self.fail(("steps", step_name, "script"), f"script not found: {entry.script!r} (resolved to {path})")
+            self.fail(self._at(step_name, "script"), f"script not found: {entry.script!r} (resolved to {path})")
             return None
         wanted = contract.entry_point
+        if wanted is None:
+            self.fail(
+                self._at(step_name, "contract"),
+                f"contract {contract.name} ({contract.path}) has no entry_point: it runs no script; "
+                "set 'script:' on the step",
+            )
+            return None
         matches = self.lookups.scripts(roots, wanted)
         if len(matches) == 1:
             return matches[0]
-        at = ("steps", step_name, "contract")
+        at = self._at(step_name, "contract")
         if len(matches) > 1:
             listed = ", ".join(str(m) for m in matches)
             self.fail(
@@ -409,12 +522,27 @@ class _Resolver:
         env = {**contract.optional_env, **self.parsed.defaults.env, **entry.env}
         for variable in contract.required_env:
             if variable not in env:
-                self.fail(
-                    ("steps", step_name),
-                    f"required env var {variable} of contract {contract.name} is not set; "
-                    f"add it under steps.{step_name}.env or defaults.env",
-                )
+                self.missing_env.setdefault(variable, []).append((step_name, contract))
         return env
+
+    def _report_missing_env(self) -> None:
+        """Every missing required env var at once, one line per variable with every step needing it."""
+        for variable, needing in self.missing_env.items():
+            if len(needing) == 1:
+                step_name, contract = needing[0]
+                section = "nodes" if step_name in self.dag_contracts else "steps"
+                self.fail(
+                    self._at(step_name),
+                    f"required env var {variable} of contract {contract.name} is not set; "
+                    f"add it under {section}.{step_name}.env or defaults.env",
+                )
+                continue
+            listed = ", ".join(f"{step} ({contract.name})" for step, contract in needing)
+            self.fail(
+                ("defaults",),
+                f"required env var {variable} is not set; {variable} is required by {len(needing)} steps: {listed}; "
+                f"add it under defaults.env, or under the env of each step",
+            )
 
     def _job_args(self, step_name: str, entry: StepEntry, contract: Contract) -> dict[str, Any]:
         by_key = {}
@@ -429,7 +557,7 @@ class _Resolver:
             if found is None:
                 declared = ", ".join(a.flag for a in contract.job_arguments) or "none"
                 self.fail(
-                    ("steps", step_name, "job_args", key),
+                    self._at(step_name, "job_args", key),
                     f"contract {contract.name} declares no job argument {key!r}{did_you_mean(key, by_key)} "
                     f"(declared: {declared})",
                 )
@@ -439,7 +567,7 @@ class _Resolver:
         for argument in contract.job_arguments:
             if argument.required and argument.attribute not in given and argument.default is None:
                 self.fail(
-                    ("steps", step_name),
+                    self._at(step_name),
                     f"job argument {argument.flag} of contract {contract.name} is required; "
                     f"add job_args: {{{argument.attribute}: ...}}",
                 )
@@ -449,7 +577,7 @@ class _Resolver:
         for output in entry.expect:
             if output not in contract.outputs:
                 self.fail(
-                    ("steps", step_name, "expect", output),
+                    self._at(step_name, "expect", output),
                     f"contract {contract.name} has no output {output!r}{did_you_mean(output, contract.outputs)}; "
                     f"its outputs are: {', '.join(contract.outputs) or '(none)'}",
                 )
@@ -458,7 +586,7 @@ class _Resolver:
         for index, input_name in enumerate(entry.fuzz.inputs or [] if entry.fuzz else []):
             if input_name not in contract.inputs:
                 self.fail(
-                    ("steps", step_name, "fuzz", "inputs", index),
+                    self._at(step_name, "fuzz", "inputs", index),
                     f"contract {contract.name} has no input {input_name!r}{did_you_mean(input_name, contract.inputs)}; "
                     f"its inputs are: {', '.join(contract.inputs) or '(none)'}",
                 )

@@ -104,6 +104,8 @@ class ContractItem(CursusItem):
                     return _from_step(plan, step, self.config.rootpath)
         options = cursus_session(self.config).options
         wanted = self.contract.entry_point
+        if wanted is None:  # an ecosystem interface of a step that runs no script (docs/dag.md)
+            raise ContractMismatch(f"contract {self.contract.name} has no entry_point: there is no script to check")
         for root in options.scripts:
             if (root / wanted).is_file():
                 return self._standalone((root / wanted).resolve())
