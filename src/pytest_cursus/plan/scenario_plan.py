@@ -21,7 +21,7 @@ from pytest_cursus.formats.contracts import Contract, ContractNotFound, Contract
 from pytest_cursus.formats.scenario_file import DataSource, FuzzSettings, OutputExpectation, ScenarioFile, StepEntry
 from pytest_cursus.formats.yaml_document import YamlDocument, did_you_mean
 from pytest_cursus.plan.dag import CycleError, Edge, ancestors, topological_order
-from pytest_cursus.plan.options import PlanOptions
+from pytest_cursus.plan.options import PipPolicy, PlanOptions
 
 _SCENARIO_MARKER = re.compile(r"^[\"']?steps[\"']?\s*:", re.MULTILINE)
 
@@ -60,6 +60,8 @@ class StepPlan:
     max_memory_mb: float | None
     expect: dict[str, OutputExpectation]
     fuzz: FuzzSettings | None = None
+    inputs_read_only: bool = False  # a write into the step's own input copies fails it (else: a note)
+    pip: PipPolicy = "check"  # what an install the script asks pip for does (execution/pip_guard.py)
 
     @property
     def upstream_steps(self) -> set[str]:
@@ -248,6 +250,10 @@ class _Resolver:
                 max_memory_mb=entry.max_memory_mb or parsed.defaults.max_memory_mb or self.options.max_memory_mb,
                 expect=entry.expect,
                 fuzz=entry.fuzz,
+                inputs_read_only=_first_set(
+                    entry.inputs_read_only, parsed.defaults.inputs_read_only, self.options.inputs_read_only
+                ),
+                pip=self.options.pip,
             )
 
         order = self._order()
@@ -479,6 +485,11 @@ class _Resolver:
                 ("steps", exc.cycle[0], "inputs"), f"steps form a cycle: {exc}; a step cannot depend on its own output"
             )
             return list(self.parsed.steps)
+
+
+def _first_set(*values: bool | None) -> bool:
+    """The step's setting, else the scenario's ``defaults:``, else the option's."""
+    return next((value for value in values if value is not None), False)
 
 
 def _module_name(script: Path, python_path: Sequence[Path]) -> str | None:
