@@ -3,6 +3,7 @@ writable inputs (the step's own copies) and import-time pip installs that instal
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ def main(input_paths, output_paths, environ_vars, job_args):
 
 # as real evaluation scripts do: the model is unpacked where it was mounted
 EVALUATE_SCRIPT = """
+import importlib.metadata
 import json
 import os
 import tarfile
@@ -65,6 +67,7 @@ def main(input_paths, output_paths, environ_vars, job_args):
 """
 
 REPORT_SCRIPT = """
+import importlib.metadata
 import json
 import os
 
@@ -213,3 +216,182 @@ def test_a_script_writing_to_its_source_data_fails_the_step(project: PipelinePro
     result = project.run()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*the data behind step 'only'*inputs changed while it ran (data at *data.csv*"])
+
+
+# --- pip at import time ------------------------------------------------------------------------
+
+MADE_UP_PIN = "cursus-made-up-package==1.7.3"
+
+
+def _pip_step(project: PipelineProject, import_time: str, *, framework: dict[str, str] | None = None) -> Path:
+    """One step whose script runs ``import_time`` when imported; returns the sentinel a real pip
+    would leave: a fake ``pip`` first on PATH and a fake ``pip`` package first on sys.path write it."""
+    sentinel = project.root / "pip-ran"
+    fake_bin = project.root / "fake-bin"
+    fake_bin.mkdir()
+    for name in ("pip", "pip3"):
+        program = fake_bin / name
+        program.write_text(f'#!/bin/sh\necho "$@" >> {sentinel}\n')
+        program.chmod(0o755)
+    contract = project.contract("Installer", entry_point="installer.py")
+    if framework:
+        text = contract.read_text().replace("contract:\n", f"contract:\n  framework_requirements: {framework}\n")
+        contract.write_text(text)
+    project.script(
+        "installer.py",
+        f"""
+        import os
+        import subprocess
+        import sys
+
+        os.environ["PATH"] = {str(fake_bin)!r} + os.pathsep + os.environ["PATH"]
+        {import_time}
+
+        def main(input_paths, output_paths, environ_vars, job_args):
+            with open(os.path.join(output_paths["out"], "done.txt"), "w") as handle:
+                handle.write("ran")
+        """,
+    )
+    project.scenario(
+        "pipping",
+        """
+        contracts: [../contracts]
+        scripts: [../scripts]
+        steps:
+          feature_selection: {contract: Installer}
+        """,
+    )
+    return sentinel
+
+
+EXECUTORS = [pytest.param((), id="warm"), pytest.param(("--cursus-no-preload",), id="fresh")]
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_a_satisfied_pip_install_at_import_passes_silently_and_installs_nothing(
+    project: PipelineProject, executor: tuple[str, ...]
+) -> None:
+    sentinel = _pip_step(
+        project,
+        'subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "--upgrade", "-i", '
+        '"https://pypi.example.com/simple", "--extra-index-url", "https://other.example.com", "pandas>=1.0"])\n'
+        '        subprocess.check_call(["pip", "install", "pandas>=1.0"])',
+    )
+    result = project.run(*executor, "--cursus-json", "run.json")
+    result.assert_outcomes(passed=1)
+    assert not sentinel.exists(), "pip was not run"
+    assert "notes" not in result.stdout.str()
+    assert json.loads((project.root / "run.json").read_text())["steps"][0]["notes"] == []
+    stderr = (project.step_dir("pipping", "feature_selection") / "logs" / "stderr.log").read_text()
+    assert "intercepted, nothing installed" in stderr
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_an_unmet_pin_is_a_note_in_the_report_and_the_summary(
+    project: PipelineProject, executor: tuple[str, ...]
+) -> None:
+    sentinel = _pip_step(
+        project,
+        f'subprocess.check_call([sys.executable, "-m", "pip", "install", "{MADE_UP_PIN}", "numpy<1"])',
+    )
+    result = project.run(*executor, "--cursus-json", "run.json")
+    result.assert_outcomes(passed=1)
+    assert not sentinel.exists()
+    numpy_version = importlib.metadata.version("numpy")
+    expected = [
+        "feature_selection asked pip for cursus-made-up-package==1.7.3; cursus-made-up-package is not installed",
+        f"feature_selection asked pip for numpy<1; {numpy_version} is installed",
+    ]
+    result.stdout.fnmatch_lines([f"*pipping::feature_selection: {note}" for note in expected])
+    assert json.loads((project.root / "run.json").read_text())["steps"][0]["notes"] == expected
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_an_unmet_pin_fails_the_step_under_strict(project: PipelineProject, executor: tuple[str, ...]) -> None:
+    _pip_step(project, f'subprocess.check_call([sys.executable, "-m", "pip", "install", "{MADE_UP_PIN}"])')
+    result = project.run(*executor, "--cursus-pip", "strict")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*feature_selection asked pip for cursus-made-up-package==1.7.3; cursus-made-up-package is not installed*"]
+    )
+
+
+def test_strict_lets_a_satisfied_install_through(project: PipelineProject) -> None:
+    _pip_step(project, 'subprocess.check_call([sys.executable, "-m", "pip", "install", "pandas>=1.0"])')
+    project.run("--cursus-pip", "strict").assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_os_system_pip_install_is_intercepted(project: PipelineProject, executor: tuple[str, ...]) -> None:
+    sentinel = _pip_step(
+        project,
+        f'assert os.system("PIP_DISABLE_PIP_VERSION_CHECK=1 pip install -q {MADE_UP_PIN} > /dev/null && '
+        f'echo after > {project.root / "after"}") == 0',
+    )
+    result = project.run(*executor)
+    result.assert_outcomes(passed=1)
+    assert not sentinel.exists()
+    assert (project.root / "after").read_text() == "after\n", "the rest of the shell command ran"
+    result.stdout.fnmatch_lines(["*feature_selection asked pip for cursus-made-up-package==1.7.3;*not installed"])
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_pip_main_is_intercepted(project: PipelineProject, executor: tuple[str, ...]) -> None:
+    requirements = project.root / "requirements.txt"
+    requirements.write_text(f"--index-url https://pypi.example.com/simple\npandas>=1.0  # data\n{MADE_UP_PIN}\n")
+    _pip_step(
+        project,
+        "import pip\n"
+        f'        assert pip.main(["install", "-r", {str(requirements)!r}]) == 0\n'
+        "        from pip._internal.cli.main import main as pip_main\n"
+        '        assert pip_main(["install", "cursus-other-made-up>=2"]) == 0',
+    )
+    result = project.run(*executor)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*feature_selection asked pip for cursus-made-up-package==1.7.3; cursus-made-up-package is not installed",
+            "*feature_selection asked pip for cursus-other-made-up>=2; cursus-other-made-up is not installed",
+        ]
+    )
+    assert "pandas>=1.0" not in result.stdout.str()
+
+
+def test_allow_lets_pip_run(project: PipelineProject) -> None:
+    sentinel = _pip_step(project, f'subprocess.check_call(["pip", "install", "{MADE_UP_PIN}"])')
+    project.run("--cursus-pip", "allow").assert_outcomes(passed=1)
+    assert sentinel.read_text() == f"install {MADE_UP_PIN}\n", "the (fake) pip on PATH ran"
+
+
+def test_pip_commands_other_than_install_run(project: PipelineProject) -> None:
+    sentinel = _pip_step(project, 'subprocess.check_call(["pip", "list"])')
+    project.run().assert_outcomes(passed=1)
+    assert sentinel.read_text() == "list\n"
+
+
+def test_framework_requirements_are_checked_before_the_step_runs(project: PipelineProject) -> None:
+    _pip_step(project, "", framework={"cursus-made-up-package": "1.7.3", "pandas": ">=1.0"})
+    result = project.run("--cursus-json", "run.json")
+    result.assert_outcomes(passed=1)
+    expected = (
+        "feature_selection's contract requires cursus-made-up-package==1.7.3 (framework_requirements); "
+        "cursus-made-up-package is not installed"
+    )
+    assert json.loads((project.root / "run.json").read_text())["steps"][0]["notes"] == [expected]
+    strict = project.run("--cursus-pip", "strict")
+    strict.assert_outcomes(failed=1)
+    strict.stdout.fnmatch_lines([f"*{expected}*"])
+    assert not (project.step_dir("pipping", "feature_selection") / "logs" / "report.json").exists(), "never ran"
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_the_contract_import_check_intercepts_pip(project: PipelineProject, executor: tuple[str, ...]) -> None:
+    sentinel = _pip_step(project, f'subprocess.check_call([sys.executable, "-m", "pip", "install", "{MADE_UP_PIN}"])')
+    args = ("--cursus-contracts", "contracts", "--cursus-scripts", "scripts", "-k", "Installer", *executor)
+    result = project.run(*args)
+    result.assert_outcomes(passed=1)
+    assert not sentinel.exists()
+    result.stdout.fnmatch_lines(["*CursusPipWarning: Installer asked pip for cursus-made-up-package==1.7.3;*"])
+    strict = project.run(*args, "--cursus-pip", "strict")
+    strict.assert_outcomes(failed=1)
+    strict.stdout.fnmatch_lines(["*Installer asked pip for cursus-made-up-package==1.7.3*(--cursus-pip strict)*"])

@@ -17,6 +17,7 @@ FailureKind = Literal[
     "timeout",
     "memory",
     "import",  # the script failed while being imported
+    "pip",  # --cursus-pip strict: the script (or its contract) asked for a requirement the environment does not meet
     "no_main",
     "bad_signature",
     "input_modified",

@@ -12,6 +12,7 @@ from typing import Any
 
 from pytest_cursus.execution.in_process import run_in_process
 from pytest_cursus.execution.launcher import FreshInterpreterLauncher, LaunchSpec, StepLauncher
+from pytest_cursus.execution.pip_guard import check_framework_requirements, pip_findings
 from pytest_cursus.execution.preload import preload_candidates
 from pytest_cursus.execution.protocol import ChildReport, ChildRequest, read_report
 from pytest_cursus.execution.supervisor import ProcessOutcome, ProcessSupervisor
@@ -69,6 +70,12 @@ class StepRunner:
         workspace.reset()
         files = _StepFiles.of(step, workspace)
         result = files.unfinished_result(step)
+        framework = check_framework_requirements(step.contract.block.framework_requirements)
+        unmet_framework, _ = pip_findings(step.name, framework)
+        if unmet_framework and step.pip == "strict":
+            result.failure = _pip_failure(unmet_framework)
+            return result
+        result.notes += unmet_framework
         try:
             staged = _stage(step, files, input_data)
         except StagingError as exc:
@@ -81,6 +88,12 @@ class StepRunner:
         result.metrics = _measure(outcome, report, staged.input_bytes, executor)
         result.return_summary = scrub.value(report.return_summary) if report else None
         failure = _judge_scrubbed(step, outcome, report, scrub)
+        unmet_pins, pip_notes = pip_findings(step.name, report.pip_requests if report else [])
+        if unmet_pins and step.pip == "strict" and outcome.killed_for is None:
+            failure = _pip_failure(unmet_pins)  # the script's own failure, if any, followed from pip's exit code 1
+        else:
+            result.notes += unmet_pins
+        result.notes += pip_notes
         # whatever the verdict: it tidies the workspace and host
         misbehaviour = _post_check(step, files, staged, input_data, result.notes)
         result.failure = failure if failure is not None else misbehaviour
@@ -211,6 +224,7 @@ def _child_request(step: StepPlan, files: _StepFiles) -> ChildRequest:
         secret_env=secret_names(step.env),
         job_args=dict(step.job_args),
         report_path=str(files.report_file),
+        pip=step.pip,
     )
 
 
@@ -245,6 +259,14 @@ def _judge_scrubbed(
         if failure.script_traceback:
             failure.script_traceback = scrub.text(failure.script_traceback)
     return failure
+
+
+def _pip_failure(unmet_pins: list[str]) -> StepFailure:
+    return StepFailure(
+        kind="pip",
+        message="; ".join(unmet_pins) + " (--cursus-pip strict: nothing was installed; install the version the "
+        "script asks for in the test environment, or run with --cursus-pip check to carry on with what is installed)",
+    )
 
 
 def _post_check(
