@@ -125,7 +125,9 @@ def test_memory_limit_kills_the_step_and_reports_the_peak(one_step: PipelineProj
     )
 
 
-def test_writing_into_the_input_directory_fails_and_names_the_file(project: PipelineProject) -> None:
+def test_writing_into_the_input_directory_with_inputs_read_only_fails_and_names_the_file(
+    project: PipelineProject,
+) -> None:
     project.contract("Writer", entry_point="writer.py", inputs={"DATA": {"path": "/opt/ml/processing/input/data"}})
     project.script(
         "writer.py",
@@ -147,7 +149,7 @@ def test_writing_into_the_input_directory_fails_and_names_the_file(project: Pipe
         """
         data: {raw: {file: ../data.csv}}
         steps:
-          only: {contract: Writer, inputs: {DATA: raw}}
+          only: {contract: Writer, inputs: {DATA: raw}, inputs_read_only: true}
         """,
     )
     result = project.run()

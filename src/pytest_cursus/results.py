@@ -17,6 +17,7 @@ FailureKind = Literal[
     "timeout",
     "memory",
     "import",  # the script failed while being imported
+    "pip",  # --cursus-pip strict: the script (or its contract) asked for a requirement the environment does not meet
     "no_main",
     "bad_signature",
     "input_modified",
@@ -93,6 +94,9 @@ class StepResult(BaseModel):
     cached: bool = False  # taken from the step cache instead of running
     produced_by_run: str | None = None  # for a cached result: the run id that executed the step
     cache_key: str | None = None
+    # what the step did that a container allows but the user should know: writes into its own
+    # input copies, pip requirements the environment does not meet
+    notes: list[str] = Field(default_factory=list)
 
     @property
     def passed(self) -> bool:

@@ -47,6 +47,8 @@ def step_key(step: StepPlan, input_keys: Mapping[str, str]) -> StepKey:
         "job_args": _jsonable(step.job_args),
         "inputs": dict(sorted(input_keys.items())),
         "frameworks": {name: _installed_version(name) for name in sorted(contract.block.framework_requirements)},
+        # they change the verdict on the same run: a passed step noted under one may fail under the other
+        "strictness": {"pip": step.pip, "inputs_read_only": step.inputs_read_only},
     }
     return StepKey(text_hash(json.dumps(parts, sort_keys=True, default=str)), parts)
 

@@ -24,6 +24,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from pytest_cursus.execution.pip_guard import PipGuard
+
 _THIS_FILE = os.path.abspath(__file__)
 # set by whoever starts this process: its pid, to notice a parent that died before we armed
 # the parent-death signal
@@ -53,7 +55,22 @@ def make_logger(step: str) -> StepLogger:
 
 def run(request: dict[str, Any], *, reraise: bool = False) -> dict[str, Any]:
     """Import the script and call its main(); never raises for anything the script does, unless
-    ``reraise`` (a debugging run in the pytest process: the debugger gets the exception)."""
+    ``reraise`` (a debugging run in the pytest process: the debugger gets the exception).
+
+    Pip installs the script runs are intercepted meanwhile (execution/pip_guard.py) and what they
+    asked for is in the report's ``pip_requests``."""
+    guard = PipGuard(request.get("pip", "check"))
+    guard.install()
+    try:
+        report = _run_script(request, reraise)
+    finally:
+        guard.uninstall()
+    if guard.requests:
+        report["pip_requests"] = guard.requests
+    return report
+
+
+def _run_script(request: dict[str, Any], reraise: bool) -> dict[str, Any]:
     _make_script_importable(request)
     started = time.perf_counter()
     imported = _import(request, reraise)

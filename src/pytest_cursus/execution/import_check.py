@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pytest_cursus.execution.launcher import FreshInterpreterLauncher, LaunchSpec, StepLauncher
+from pytest_cursus.execution.pip_guard import check_framework_requirements, pip_findings
 from pytest_cursus.execution.preload import preload_candidates
 from pytest_cursus.execution.protocol import ChildReport, ChildRequest, read_report
 from pytest_cursus.execution.step_runner import child_environment, tail
@@ -31,6 +32,9 @@ class ImportCheck:
     traceback: str | None = None
     stderr_tail: str = ""
     import_seconds: float = 0.0
+    # what importing it asked pip for that the environment does not meet, or could not check
+    # (a problem instead under --cursus-pip strict)
+    notes: tuple[str, ...] = ()
 
 
 def check_import(
@@ -43,12 +47,14 @@ def check_import(
     workdir: Path,
     timeout: float = IMPORT_TIMEOUT_S,
     launcher: StepLauncher | None = None,
+    pip: str = "check",
 ) -> ImportCheck:
     """Import ``script`` in a child process under ``workdir`` (emptied first) and inspect ``main``."""
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
     request = _check_request(script, contract, module, python_path, env, report_path=workdir / "report.json")
+    request.pip = pip  # type: ignore[assignment]  # one of PIP_POLICIES, checked by the option
     request_file = workdir / "request.json"
     request_file.write_text(request.model_dump_json(indent=2), encoding="utf-8")
     stderr = workdir / "stderr.log"
@@ -63,7 +69,13 @@ def check_import(
         )
     )
     outcome = ProcessSupervisor().supervise(process, timeout=timeout, max_memory_bytes=None)
-    return _verdict(script, timeout, outcome, read_report(workdir / "report.json"), tail(stderr))
+    report = read_report(workdir / "report.json")
+    verdict = _verdict(script, timeout, outcome, report, tail(stderr))
+    framework = check_framework_requirements(contract.block.framework_requirements)
+    unmet_pins, others = pip_findings(contract.name, framework + (report.pip_requests if report else []))
+    if unmet_pins and pip == "strict":
+        return replace(verdict, problem="; ".join(unmet_pins) + " (--cursus-pip strict)")
+    return replace(verdict, notes=(*unmet_pins, *others))
 
 
 def _check_request(

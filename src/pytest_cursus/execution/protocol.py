@@ -28,6 +28,7 @@ class ChildRequest(BaseModel):
     job_args: dict[str, Any]
     report_path: str
     check_only: bool = False  # import the script and check main()'s signature without calling it
+    pip: Literal["check", "strict", "allow"] = "check"  # what a pip install the script runs does
 
 
 class ChildReport(BaseModel):
@@ -47,6 +48,8 @@ class ChildReport(BaseModel):
     # the child's own RSS when main() had returned: a floor for the peak of a step that ended
     # before the supervisor's first sample (a forked step can take a millisecond)
     rss_at_exit_bytes: int = 0
+    # what the script asked pip for, and whether the environment meets it (execution/pip_guard.py)
+    pip_requests: list[dict[str, Any]] = Field(default_factory=list)
 
     @property
     def succeeded(self) -> bool:

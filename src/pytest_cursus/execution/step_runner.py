@@ -8,9 +8,11 @@ import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from pytest_cursus.execution.in_process import run_in_process
 from pytest_cursus.execution.launcher import FreshInterpreterLauncher, LaunchSpec, StepLauncher
+from pytest_cursus.execution.pip_guard import check_framework_requirements, pip_findings
 from pytest_cursus.execution.preload import preload_candidates
 from pytest_cursus.execution.protocol import ChildReport, ChildRequest, read_report
 from pytest_cursus.execution.supervisor import ProcessOutcome, ProcessSupervisor
@@ -24,6 +26,7 @@ from pytest_cursus.execution.workspace import (
     make_read_only,
     make_writable,
     stage_input,
+    stat_snapshot,
 )
 from pytest_cursus.formats.contract_files import ChannelSpec
 from pytest_cursus.plan.scenario_plan import StepPlan
@@ -67,6 +70,12 @@ class StepRunner:
         workspace.reset()
         files = _StepFiles.of(step, workspace)
         result = files.unfinished_result(step)
+        framework = check_framework_requirements(step.contract.block.framework_requirements)
+        unmet_framework, _ = pip_findings(step.name, framework)
+        if unmet_framework and step.pip == "strict":
+            result.failure = _pip_failure(unmet_framework)
+            return result
+        result.notes += unmet_framework
         try:
             staged = _stage(step, files, input_data)
         except StagingError as exc:
@@ -76,10 +85,17 @@ class StepRunner:
         report = read_report(files.report_file)
         scrub = SecretScrubber.for_step(step.env)
         result.stderr_tail = scrub.text(tail(files.stderr))
-        result.metrics = _measure(outcome, report, staged.inputs_before, executor)
+        result.metrics = _measure(outcome, report, staged.input_bytes, executor)
         result.return_summary = scrub.value(report.return_summary) if report else None
         failure = _judge_scrubbed(step, outcome, report, scrub)
-        misbehaviour = _post_check(step, files, staged)  # whatever the verdict: it tidies the workspace and host
+        unmet_pins, pip_notes = pip_findings(step.name, report.pip_requests if report else [])
+        if unmet_pins and step.pip == "strict" and outcome.killed_for is None:
+            failure = _pip_failure(unmet_pins)  # the script's own failure, if any, followed from pip's exit code 1
+        else:
+            result.notes += unmet_pins
+        result.notes += pip_notes
+        # whatever the verdict: it tidies the workspace and host
+        misbehaviour = _post_check(step, files, staged, input_data, result.notes)
         result.failure = failure if failure is not None else misbehaviour
         result.output_files = {name: list_files(path) for name, path in files.outputs.items()}
         result.outcome = "passed" if result.failure is None else "failed"
@@ -163,20 +179,31 @@ class _StepFiles:
 class _StagedInputs:
     """What staging recorded to check, after the run, that the script kept to its own paths."""
 
-    inputs_before: Fingerprint
+    sources_before: dict[str, Fingerprint]  # input name -> its source's content (user data, upstream outputs)
+    # the step's own copies: by content with inputs_read_only (a write fails the step), else by
+    # file metadata (a write is a note)
+    inputs_before: Mapping[str, tuple[Any, ...]]  # relative path -> (size, ...)
     container_paths: ContainerPathWatch
+
+    @property
+    def input_bytes(self) -> int:
+        return sum(entry[0] for entry in self.inputs_before.values())
 
 
 def _stage(step: StepPlan, files: _StepFiles, input_data: Mapping[str, Path]) -> _StagedInputs:
-    """Copy the inputs in read-only, make the outputs' directories and write ``request.json``."""
+    """Copy the inputs in (writable, unless ``inputs_read_only``), make the outputs' directories and
+    write ``request.json``."""
     contract = step.contract
+    sources_before = {name: fingerprint(data) for name, data in input_data.items()}
     for name, data in input_data.items():
         stage_input(data, files.inputs[name], as_file=is_file_channel(contract.inputs[name].path))
     for name, path in files.outputs.items():
         (path.parent if is_file_channel(contract.outputs[name].path) else path).mkdir(parents=True, exist_ok=True)
-    make_read_only(files.workspace.input_dir)
+    if step.inputs_read_only:
+        make_read_only(files.workspace.input_dir)
     staged = _StagedInputs(
-        inputs_before=fingerprint(files.workspace.input_dir),
+        sources_before=sources_before,
+        inputs_before=(fingerprint if step.inputs_read_only else stat_snapshot)(files.workspace.input_dir),
         container_paths=ContainerPathWatch.of(contract.inputs.values(), contract.outputs.values()),
     )
     files.request_file.write_text(_child_request(step, files).model_dump_json(indent=2), encoding="utf-8")
@@ -197,11 +224,12 @@ def _child_request(step: StepPlan, files: _StepFiles) -> ChildRequest:
         secret_env=secret_names(step.env),
         job_args=dict(step.job_args),
         report_path=str(files.report_file),
+        pip=step.pip,
     )
 
 
 def _measure(
-    outcome: ProcessOutcome, report: ChildReport | None, inputs_before: Fingerprint, executor: ExecutorKind
+    outcome: ProcessOutcome, report: ChildReport | None, input_bytes: int, executor: ExecutorKind
 ) -> StepMetrics:
     """What the step used: the supervisor's measures, with the child's own timings and RSS where it reported."""
     return StepMetrics(
@@ -214,7 +242,7 @@ def _measure(
         write_bytes=outcome.write_bytes,
         disk_read_bytes=outcome.disk_read_bytes,
         disk_write_bytes=outcome.disk_write_bytes,
-        input_bytes=sum(size for size, _ in inputs_before.values()),
+        input_bytes=input_bytes,
         cpu_count=available_cpus(),
         memory_series=outcome.memory_series,
         executor=executor,
@@ -233,14 +261,34 @@ def _judge_scrubbed(
     return failure
 
 
-def _post_check(step: StepPlan, files: _StepFiles, staged: _StagedInputs) -> StepFailure | None:
-    """Whether the script wrote where it must not: container paths on this machine, or its inputs.
+def _pip_failure(unmet_pins: list[str]) -> StepFailure:
+    return StepFailure(
+        kind="pip",
+        message="; ".join(unmet_pins) + " (--cursus-pip strict: nothing was installed; install the version the "
+        "script asks for in the test environment, or run with --cursus-pip check to carry on with what is installed)",
+    )
+
+
+def _post_check(
+    step: StepPlan, files: _StepFiles, staged: _StagedInputs, input_data: Mapping[str, Path], notes: list[str]
+) -> StepFailure | None:
+    """Whether the script wrote where it must not: container paths on this machine, the sources of
+    its inputs, or (with ``inputs_read_only``) its own copies of them; a write into its own copies
+    is otherwise appended to ``notes``, as a container allows it.
 
     Always runs to the end, whatever the verdict: it makes the inputs writable again and removes
     what the script created at container paths.
     """
-    changes = describe_changes(staged.inputs_before, fingerprint(files.workspace.input_dir))
-    make_writable(files.workspace.input_dir)
+    input_dir = files.workspace.input_dir
+    changes = describe_changes(
+        staged.inputs_before, (fingerprint if step.inputs_read_only else stat_snapshot)(input_dir)
+    )
+    changed_sources = {
+        name: changed
+        for name, source in input_data.items()
+        if (changed := describe_changes(staged.sources_before[name], fingerprint(source)))
+    }
+    make_writable(input_dir)
     written = staged.container_paths.created()
     staged.container_paths.remove_created(written)
     if written:
@@ -250,11 +298,27 @@ def _post_check(step: StepPlan, files: _StepFiles, staged: _StagedInputs) -> Ste
             "of the local paths it was given; use input_paths[...]/output_paths[...] rather than hard-coded "
             "/opt/ml/... paths (the plugin maps them to the step's workspace). What it created was removed.",
         )
-    if changes:
+    if changed_sources:
+        described = "; ".join(
+            f"{name} at {input_data[name]}: {', '.join(changed)}" for name, changed in changed_sources.items()
+        )
+        return StepFailure(
+            kind="input_modified",
+            message=f"the data behind step {step.name!r}'s inputs changed while it ran ({described}); the user's "
+            "data and other steps' outputs must never change: the script was given its own copy at "
+            "input_paths[...], so something wrote to the source itself",
+        )
+    if changes and step.inputs_read_only:
         return StepFailure(
             kind="input_modified",
             message=f"step {step.name!r} wrote into its input directory ({'; '.join(changes)} under "
-            f"{files.workspace.input_dir}). Inputs are read-only: write to output_paths[...] instead.",
+            f"{input_dir}). Inputs are read-only: write to output_paths[...] instead.",
+        )
+    if changes:
+        notes.append(
+            f"step {step.name!r} wrote into its own copy of its inputs ({'; '.join(changes)} under {input_dir}); "
+            "allowed, as in a SageMaker container, whose inputs are local copies (the sources are unchanged); "
+            "set inputs_read_only: true to make this a failure"
         )
     return None
 

@@ -1,21 +1,27 @@
 """A step's workspace: ``<root>/<scenario>/<step>/{input,output,logs}``, and its staged inputs.
 
-Inputs are copies, made read-only and fingerprinted, so a script can never change the user's
-data or another step's outputs, and any write into an input is detected afterwards (root
-ignores file modes, so the fingerprint is the real guarantee).
+Inputs are the step's own copies, writable as in a SageMaker container (reflinks where the file
+system shares blocks copy-on-write, else plain copies: never hard links, which a write would go
+through to the source). The sources themselves are fingerprinted before and after the step, so a
+change to the user's data or another step's outputs is still detected.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 Fingerprint = dict[str, tuple[int, str]]  # relative path -> (size, sha256)
+StatSnapshot = dict[str, tuple[int, int, int, int]]  # relative path -> (size, mtime_ns, ctime_ns, inode)
 _CHUNK = 1 << 20
+_FICLONE = 0x40049409  # linux/fs.h: share the source's blocks copy-on-write (btrfs, XFS, bcachefs)
 
 
 def is_file_channel(container_path: str) -> bool:
@@ -78,12 +84,26 @@ def stage_input(source: Path, target: Path, *, as_file: bool) -> None:
                 )
             source = files[0]
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
+        copy_file(source, target)
     elif source.is_dir():
-        shutil.copytree(source, target, dirs_exist_ok=True, symlinks=False)
+        shutil.copytree(source, target, dirs_exist_ok=True, symlinks=False, copy_function=copy_file)
     else:
         target.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target / source.name)
+        copy_file(source, target / source.name)
+
+
+def copy_file(source: str | Path, target: str | Path) -> str | Path:
+    """A copy the step may write into without touching ``source``: a reflink where the file system
+    supports one (no data copied), else a plain copy (``shutil`` uses the kernel's own copy)."""
+    cloned = False
+    with open(source, "rb") as reader, open(target, "wb") as writer:
+        with contextlib.suppress(OSError):
+            fcntl.ioctl(writer.fileno(), _FICLONE, reader.fileno())
+            cloned = True
+    if not cloned:
+        shutil.copyfile(source, target)
+    shutil.copystat(source, target)  # as shutil.copy2: modes and times as the source's
+    return target
 
 
 def make_read_only(path: Path) -> None:
@@ -135,7 +155,19 @@ def _hash_file(path: Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def describe_changes(before: Fingerprint, after: Fingerprint) -> list[str]:
+def stat_snapshot(path: Path) -> StatSnapshot:
+    """Size, times and inode of every file under ``path``: enough to notice that a step wrote into
+    its own copy of an input, without reading the files (a note, not a verdict)."""
+    result: StatSnapshot = {}
+    for directory, _, files in os.walk(path):
+        for name in files:
+            file = Path(directory, name)
+            info = file.lstat()
+            result[str(file.relative_to(path))] = (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
+    return dict(sorted(result.items()))
+
+
+def describe_changes(before: Mapping[str, object], after: Mapping[str, object]) -> list[str]:
     added = sorted(set(after) - set(before))
     removed = sorted(set(before) - set(after))
     changed = sorted(name for name in set(before) & set(after) if before[name] != after[name])

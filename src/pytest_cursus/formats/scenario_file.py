@@ -150,6 +150,8 @@ class OutputExpectation(_Strict):
 class StepDefaults(_Strict):
     timeout: PositiveFloat | None = None
     max_memory_mb: PositiveFloat | None = None
+    # a write into a step's own copy of an input fails it (default: allowed and noted, as in a container)
+    inputs_read_only: bool | None = None
     env: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("env", mode="before")
@@ -180,6 +182,7 @@ class StepEntry(_Strict):
     inputs: dict[str, str] = Field(default_factory=dict)
     timeout: PositiveFloat | None = None
     max_memory_mb: PositiveFloat | None = None
+    inputs_read_only: bool | None = None
     expect: dict[str, OutputExpectation] = Field(default_factory=dict)
     fuzz: FuzzSettings | None = None
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 DEFAULT_TIMEOUT_S = 600.0
 SOURCE_VARIANTS = ("synthetic", "local", "s3")
+PIP_POLICIES = ("check", "strict", "allow")
+PipPolicy = Literal["check", "strict", "allow"]
 
 
 @dataclass(frozen=True)
@@ -25,3 +28,5 @@ class PlanOptions:
     max_memory_mb: float | None = None
     execution: str | None = None  # overrides a scenario's own `execution:` URI
     execution_layout: str | None = None
+    inputs_read_only: bool = False  # the scenario's and step's `inputs_read_only:` win
+    pip: PipPolicy = "check"

@@ -29,7 +29,7 @@ from pytest_cursus.formats.scenario_file import (
 )
 from pytest_cursus.formats.yaml_document import YamlDocument, did_you_mean
 from pytest_cursus.plan.dag import CycleError, Edge, ancestors, topological_order
-from pytest_cursus.plan.options import PlanOptions
+from pytest_cursus.plan.options import PipPolicy, PlanOptions
 from pytest_cursus.plan.wiring import DagWiring, read_dag, wire_dag
 
 # rows of a data source generated from a DAG node output's `data:` schema (docs/dag.md)
@@ -73,6 +73,8 @@ class StepPlan:
     max_memory_mb: float | None
     expect: dict[str, OutputExpectation]
     fuzz: FuzzSettings | None = None
+    inputs_read_only: bool = False  # a write into the step's own input copies fails it (else: a note)
+    pip: PipPolicy = "check"  # what an install the script asks pip for does (execution/pip_guard.py)
 
     @property
     def upstream_steps(self) -> set[str]:
@@ -281,6 +283,10 @@ class _Resolver:
                 max_memory_mb=entry.max_memory_mb or parsed.defaults.max_memory_mb or self.options.max_memory_mb,
                 expect=entry.expect,
                 fuzz=entry.fuzz,
+                inputs_read_only=_first_set(
+                    entry.inputs_read_only, parsed.defaults.inputs_read_only, self.options.inputs_read_only
+                ),
+                pip=self.options.pip,
             )
 
         self._report_missing_env()
@@ -607,6 +613,11 @@ class _Resolver:
                 ("steps", exc.cycle[0], "inputs"), f"steps form a cycle: {exc}; a step cannot depend on its own output"
             )
             return list(self.parsed.steps)
+
+
+def _first_set(*values: bool | None) -> bool:
+    """The step's setting, else the scenario's ``defaults:``, else the option's."""
+    return next((value for value in values if value is not None), False)
 
 
 def _module_name(script: Path, python_path: Sequence[Path]) -> str | None:

@@ -15,6 +15,7 @@ Which script a contract checks, first match wins:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,7 @@ class ContractItem(CursusItem):
     def runtest(self) -> None:
         from pytest_cursus.checks.contract_check import check_script
         from pytest_cursus.execution.import_check import check_import
+        from pytest_cursus.execution.pip_guard import CursusPipWarning
 
         under_check = self.locate_script()
         rootdir = self.config.rootpath
@@ -79,7 +81,11 @@ class ContractItem(CursusItem):
             env=under_check.env,
             workdir=cursus_session(self.config).workspace_root() / "_contracts" / self.contract.name,
             launcher=cursus_session(self.config).launcher(),
+            pip=cursus_session(self.config).options.pip,
         )
+        for note in imported.notes:  # what a container's pip would have installed: the check still passes
+            warnings.warn(CursusPipWarning(note), stacklevel=1)
+            self.user_properties.append(("cursus_note", note))
         if imported.problem is not None:
             text = imported.problem
             if imported.traceback:

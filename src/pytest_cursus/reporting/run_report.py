@@ -89,6 +89,8 @@ class StepRecord(BaseModel):
     cached: bool = False
     cache_key: str | None = None
     failure: StepFailure | None = None
+    # what a container allows but the user should know (writes into input copies, unmet pip pins)
+    notes: list[str] = Field(default_factory=list)
     skip_reason: str | None = None
     metrics: StepMetrics | None = None  # None when the step never ran (skipped, setup error)
     outputs: dict[str, OutputRecord] = Field(default_factory=dict)

@@ -52,6 +52,7 @@ def reported_step(
     record.cached = result.cached and (run_id is None or result.produced_by_run != run_id)
     record.cache_key = result.cache_key
     record.failure = result.failure
+    record.notes = [scrub.text(note) for note in result.notes]
     record.metrics = result.metrics
     record.outputs = output_records(result)
     record.workspace = result.workspace

@@ -67,6 +67,10 @@ def summary_lines(records: Sequence[StepRecord], *, verbose: bool, thresholds: T
         setup_only = [r.step for r in group if r.as_setup]
         if setup_only:
             lines.append(f"(run only as setup of selected items: {', '.join(setup_only)})")
+    noted = [(record, note) for record in records for note in record.notes]
+    if noted:
+        lines += ["", "notes (what a SageMaker container would allow, or do differently):"]
+        lines += [f"  {record.scenario}::{record.step}: {note}" for record, note in noted]
     regressions = [r for r in records if r.baseline is not None and r.baseline.status == "regressed"]
     if regressions:
         lines += ["", f"baseline regressions (against {regressions[0].baseline.baseline_file}):"]  # type: ignore[union-attr]

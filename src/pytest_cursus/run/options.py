@@ -15,6 +15,7 @@ from pytest_cursus.data.s3.access import DEFAULT_CONCURRENCY
 from pytest_cursus.data.s3.uri import check_s3_uri
 from pytest_cursus.plan.options import (
     DEFAULT_TIMEOUT_S,
+    PIP_POLICIES,
     SOURCE_VARIANTS,
     PlanOptions,
 )  # not scenario_plan: its models and YAML wait for a scenario
@@ -172,6 +173,21 @@ OPTIONS: tuple[OptionSpec, ...] = (
         default=False,
     ),
     OptionSpec(
+        "inputs_read_only",
+        "flag",
+        "fail a step that writes into its own copy of an input (default: allowed and noted, as in a SageMaker "
+        "container); a scenario's or step's inputs_read_only: wins",
+        default=False,
+    ),
+    OptionSpec(
+        "pip",
+        "choice",
+        "what a pip install a script runs does: check (install nothing, note a requirement the environment does "
+        "not meet), strict (fail the step on it), allow (let pip install) (default: check)",
+        choices=PIP_POLICIES,
+        default="check",
+    ),
+    OptionSpec(
         "debug",
         "flag",
         "run each selected step's main() in the pytest process itself, so --pdb and breakpoint() work; "
@@ -280,6 +296,8 @@ class CursusOptions:
     preload: tuple[str, ...] = ()
     no_preload: bool = False
     debug: bool = False
+    inputs_read_only: bool = False
+    pip: str = "check"
     cache_dir: Path | None = None
     cache_max_mb: float = float(DEFAULT_MAX_MB)
     s3_endpoint: str | None = None
@@ -312,6 +330,8 @@ class CursusOptions:
             max_memory_mb=self.max_memory_mb,
             execution=self.execution,
             execution_layout=self.execution_layout,
+            inputs_read_only=self.inputs_read_only,
+            pip=self.pip,  # type: ignore[arg-type]  # checked against PIP_POLICIES
         )
 
 
