@@ -119,7 +119,7 @@ def _register_reporting(config: pytest.Config, state: CursusSession) -> None:
     active (registering hooks of an absent plugin is an error)."""
     from pytest_cursus.plugin.reporter import REPORTER_NAME, CursusReporter
 
-    reporter = state.reporter = CursusReporter(config, state.options)
+    reporter = CursusReporter(config, state.options)
     config.pluginmanager.register(reporter, REPORTER_NAME)
     if config.pluginmanager.hasplugin("html"):
         from pytest_cursus.plugin.html_report import HTML_PLUGIN_NAME, CursusHtml
@@ -245,7 +245,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if pipeline is not None:
         cache, s3 = pipeline.cache, pipeline.s3
     else:
-        reporter = state.reporter
+        from pytest_cursus.plugin.reporter import reporter_for
+
+        reporter = reporter_for(config)
         if not (reporter is not None and reporter.records):
             return  # no step ran: nothing was stored or downloaded, and nothing is loaded for it
         # the xdist controller runs no step and has no pipeline: the caches alone, without the engine

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
 
@@ -55,6 +55,8 @@ class ScenarioItem(CursusItem):
     """An item of one scenario (a step, an edge, an isolation or fuzz run of a step)."""
 
     plan: ScenarioPlan
+    # whether the item stands for the run of its step in the pipeline (its reports carry the step's record)
+    runs_the_step: ClassVar[bool] = False
 
     @property
     def cursus(self) -> CursusSession:

@@ -90,7 +90,6 @@ class CursusReporter:
         if not scenarios_collected():
             return report  # so this is not a step
         from pytest_cursus.plugin.items import ScenarioItem
-        from pytest_cursus.plugin.scenario_items import StepItem
         from pytest_cursus.results import StepResult
 
         if not isinstance(item, ScenarioItem):
@@ -107,7 +106,7 @@ class CursusReporter:
                     SETUP_RECORDS_ATTRIBUTE,
                     [_record(item, r.step, "passed" if r.passed else "failed", r, as_setup=True) for r in produced],
                 )
-            if isinstance(item, StepItem) and not report.passed:
+            if item.runs_the_step and not report.passed:
                 reason = report.longrepr[2] if report.skipped and isinstance(report.longrepr, tuple) else None
                 setattr(
                     report,
@@ -121,7 +120,7 @@ class CursusReporter:
                         skip_reason=reason,
                     ),
                 )
-        elif call.when == "call" and isinstance(item, StepItem):
+        elif call.when == "call" and item.runs_the_step:
             result = item.stash.get(STEP_RESULT_KEY, None)
             outcome = "skipped" if report.skipped else report.outcome
             setattr(
@@ -244,3 +243,9 @@ def _record(
 
 def _key(record: ReportedStep) -> tuple[str, str, str]:
     return (record.scenario_file, record.scenario, record.step)
+
+
+def reporter_for(config: pytest.Config) -> CursusReporter | None:
+    """The session's reporter, registered as a plugin in ``pytest_configure`` (None with -p no:cursus)."""
+    plugin = config.pluginmanager.get_plugin(REPORTER_NAME)
+    return plugin if isinstance(plugin, CursusReporter) else None

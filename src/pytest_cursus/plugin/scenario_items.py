@@ -24,6 +24,7 @@ from pytest_cursus.plugin.items import (
     note_setup,
     upstream_failures_reported,
 )
+from pytest_cursus.plugin.reporter import reporter_for
 from pytest_cursus.plugin.session import BASELINE_CHECK_KEY, CHECKED_OUTPUT_KEY, STEP_RESULT_KEY, cursus_session
 from pytest_cursus.reporting.baseline import describe_regression
 from pytest_cursus.run.pipeline import UpstreamFailed
@@ -63,6 +64,8 @@ class ScenarioYamlFile(pytest.File):
 class StepItem(ScenarioItem):
     """Runs one step in its own process; passes when it completes and meets ``expect:``."""
 
+    runs_the_step = True
+
     def __init__(self, *, plan: ScenarioPlan, step: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.plan = plan
@@ -82,7 +85,7 @@ class StepItem(ScenarioItem):
             self.user_properties.append(("cursus_cache", "hit"))
         if not result.passed:
             raise StepFailed(result)
-        reporter = state.reporter
+        reporter = reporter_for(self.config)
         check = reporter.check_baseline(self.plan.name, self.step, result) if reporter else None
         if check is not None:
             self.stash[BASELINE_CHECK_KEY] = check

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from pytest_cursus.data.s3.access import S3Access
     from pytest_cursus.execution.launcher import StepLauncher
     from pytest_cursus.plan.scenario_plan import FileLookups, ScenarioPlan
-    from pytest_cursus.plugin.reporter import CursusReporter
     from pytest_cursus.reporting.run_report import BaselineCheck
     from pytest_cursus.results import StepResult
     from pytest_cursus.run.extension_hooks import ExtensionHooks
@@ -50,7 +49,6 @@ class CursusSession:
     scenario_names: dict[str, Path] = field(default_factory=dict)  # scenario name -> the file that has it
     scenario_plans: list[ScenarioPlan] | None = None  # the scenarios' plans, for contract items
     replays: dict[tuple[Path, str], SavedExample] | None = None  # --cursus-fuzz-replay examples
-    reporter: CursusReporter | None = None  # step records, summary, JSON, baseline
     started_launcher: StepLauncher | None = None
     _pipeline: PipelineRun | None = None
     _isolation: IsolationRun | None = None
