@@ -20,7 +20,7 @@ else:  # pragma: no cover - Python 3.10 (tomli is a dependency of pytest there)
     import tomli as tomllib
 
 CONFIG_NAMES = ("pytest.toml", ".pytest.toml", "pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg")
-STEP_CACHE_DIR = "cursus-steps"  # as session_state.CACHE_DIR_NAME, under pytest's cache
+STEP_CACHE_DIR = "cursus-steps"  # under pytest's cache, for the plugin (run/factory.py) and the notebook alike
 STEP_CACHE_DEFAULT_MAX_MB = 2048  # here, not in cache/store.py, so the option table needs no pydantic
 S3_CACHE_DIR = "cursus-s3"
 
