@@ -50,6 +50,11 @@ def step_key(step: StepPlan, input_keys: Mapping[str, str]) -> StepKey:
         # they change the verdict on the same run: a passed step noted under one may fail under the other
         "strictness": {"pip": step.pip, "inputs_read_only": step.inputs_read_only},
     }
+    if step.input_views or step.output_views:  # the keys and paths main() is given (as:, file:)
+        parts["channel_views"] = {
+            kind: {name: [view.key, view.file] for name, view in sorted(views.items())}
+            for kind, views in (("inputs", step.input_views), ("outputs", step.output_views))
+        }
     return StepKey(text_hash(json.dumps(parts, sort_keys=True, default=str)), parts)
 
 

@@ -110,7 +110,42 @@ def _import(request: dict[str, Any], reraise: bool) -> ModuleType | dict[str, An
     except BaseException as exc:  # noqa: BLE001 - any import failure is the script's, reported as such
         if reraise:
             raise
-        return {"status": "import_failed", **_describe_exception(exc)}
+        return {"status": "import_failed", **_describe_exception(exc), **_import_failure_origin(exc, request)}
+
+
+def _import_failure_origin(exc: BaseException, request: dict[str, Any]) -> dict[str, str]:
+    """Where an import of the script failed, when not in the script itself: ``failed_package``, the
+    package whose ``__init__.py`` failed (``package churn (churn/__init__.py line 3)``), and for an
+    import error ``imported_by``, the file and line of the import (``churn/__init__.py line 3``)."""
+    script = os.path.abspath(request["script"])
+    roots = [os.path.abspath(root) for root in request.get("python_path", [])] + [os.path.dirname(script)]
+    frames = [frame for frame in traceback.extract_tb(exc.__traceback__) if not _is_runner_frame(frame.filename)]
+    if not frames:
+        return {}
+    module = request.get("module") or ""
+    # the __init__.py files that importing the script by its dotted name runs
+    package_inits = {}
+    directory = os.path.dirname(script)
+    for depth in range(module.count("."), 0, -1):
+        package_inits[os.path.join(directory, "__init__.py")] = ".".join(module.split(".")[:depth])
+        directory = os.path.dirname(directory)
+    origin = {}
+    in_inits = [frame for frame in frames if os.path.abspath(frame.filename) in package_inits]
+    if in_inits:  # the innermost package: the one whose __init__.py raised or imported what raised
+        frame = in_inits[-1]
+        package = package_inits[os.path.abspath(frame.filename)]
+        origin["failed_package"] = f"package {package} ({_shown(frame.filename, roots)} line {frame.lineno})"
+    importer = frames[-1]
+    if isinstance(exc, ImportError) and os.path.abspath(importer.filename) != script:
+        origin["imported_by"] = f"{_shown(importer.filename, roots)} line {importer.lineno}"
+    return origin
+
+
+def _shown(filename: str, roots: list[str]) -> str:
+    """``filename`` relative to the outermost import root holding it (``churn/__init__.py``), else as is."""
+    path = os.path.abspath(filename)
+    holding = [root for root in roots if path.startswith(root.rstrip(os.sep) + os.sep)]
+    return os.path.relpath(path, min(holding, key=len)) if holding else path
 
 
 def _bind_main(module: ModuleType, request: dict[str, Any]) -> _MainCall | dict[str, Any]:

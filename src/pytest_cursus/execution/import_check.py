@@ -19,6 +19,7 @@ from pytest_cursus.execution.protocol import ChildReport, ChildRequest, read_rep
 from pytest_cursus.execution.step_runner import child_environment, tail
 from pytest_cursus.execution.supervisor import ProcessOutcome, ProcessSupervisor
 from pytest_cursus.formats.contracts import Contract
+from pytest_cursus.plan.script_import import script_import
 
 IMPORT_TIMEOUT_S = 120.0
 
@@ -49,7 +50,13 @@ def check_import(
     launcher: StepLauncher | None = None,
     pip: str = "check",
 ) -> ImportCheck:
-    """Import ``script`` in a child process under ``workdir`` (emptied first) and inspect ``main``."""
+    """Import ``script`` in a child process under ``workdir`` (emptied first) and inspect ``main``.
+
+    Without a ``module`` (a script found in ``--cursus-scripts``) it is imported as a step would
+    import it: by its dotted name when it lives in a package (plan/script_import.py)."""
+    if module is None:
+        imported = script_import(script, python_path)
+        module, python_path = imported.module, imported.python_path
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
@@ -70,7 +77,7 @@ def check_import(
     )
     outcome = ProcessSupervisor().supervise(process, timeout=timeout, max_memory_bytes=None)
     report = read_report(workdir / "report.json")
-    verdict = _verdict(script, timeout, outcome, report, tail(stderr))
+    verdict = _verdict(script, module, timeout, outcome, report, tail(stderr))
     framework = check_framework_requirements(contract.block.framework_requirements)
     unmet_pins, others = pip_findings(contract.name, framework + (report.pip_requests if report else []))
     if unmet_pins and pip == "strict":
@@ -103,7 +110,12 @@ def _check_request(
 
 
 def _verdict(
-    script: Path, timeout: float, outcome: ProcessOutcome, report: ChildReport | None, stderr_tail: str
+    script: Path,
+    module: str | None,
+    timeout: float,
+    outcome: ProcessOutcome,
+    report: ChildReport | None,
+    stderr_tail: str,
 ) -> ImportCheck:
     """What the check found, in the user's terms: ``problem`` is None when the script passed."""
     if outcome.killed_for == "timeout":
@@ -121,7 +133,7 @@ def _verdict(
         return ImportCheck(None, signature=report.detail, import_seconds=report.import_seconds)
     if report.status == "import_failed":
         return ImportCheck(
-            f"importing {script} failed: {report.exception_type}: {report.exception_message}",
+            report.import_failure(script, module),
             traceback=report.traceback,
             stderr_tail=stderr_tail,
         )

@@ -42,6 +42,10 @@ class ChildReport(BaseModel):
     exception_message: str | None = None
     traceback: str | None = None
     detail: str | None = None
+    # an import that failed outside the script: the package whose __init__.py failed, and the
+    # file and line of the failed import (execution/child.py)
+    failed_package: str | None = None
+    imported_by: str | None = None
     return_summary: Any = None
     import_seconds: float = 0.0
     main_seconds: float = 0.0
@@ -54,6 +58,14 @@ class ChildReport(BaseModel):
     @property
     def succeeded(self) -> bool:
         return self.status == "returned" or (self.status == "exited" and self.exit_code == 0)
+
+    def import_failure(self, script: Path | str, module: str | None) -> str:
+        """``importing <script> failed: ...`` for an ``import_failed`` report, naming the package whose
+        ``__init__.py`` failed and the file that imported a missing module."""
+        what = f"{script} (as {module})" if module else str(script)
+        where = f" in {self.failed_package}" if self.failed_package else ""
+        by = f", imported by {self.imported_by}" if self.imported_by else ""
+        return f"importing {what} failed{where}: {self.exception_type}: {self.exception_message}{by}"
 
 
 def read_report(path: Path) -> ChildReport | None:

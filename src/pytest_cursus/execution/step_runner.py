@@ -29,7 +29,7 @@ from pytest_cursus.execution.workspace import (
     stat_snapshot,
 )
 from pytest_cursus.formats.contract_files import ChannelSpec
-from pytest_cursus.plan.scenario_plan import StepPlan
+from pytest_cursus.plan.scenario_plan import ChannelView, StepPlan
 from pytest_cursus.results import ExecutorKind, OutputFile, StepFailure, StepMetrics, StepResult
 from pytest_cursus.secret_env import SecretScrubber, mask_env, secret_names
 
@@ -197,6 +197,13 @@ def _stage(step: StepPlan, files: _StepFiles, input_data: Mapping[str, Path]) ->
     sources_before = {name: fingerprint(data) for name, data in input_data.items()}
     for name, data in input_data.items():
         stage_input(data, files.inputs[name], as_file=is_file_channel(contract.inputs[name].path))
+        view = step.input_views.get(name)
+        if view is not None and view.file is not None and not (files.inputs[name] / view.file).exists():
+            held = sorted(str(p.relative_to(files.inputs[name])) for p in files.inputs[name].rglob("*") if p.is_file())
+            raise StagingError(
+                f"input {name!r} points the script at {view.file!r} inside the channel, but its data ({data}) "
+                f"holds no such file; it holds: {', '.join(held[:20]) or '(nothing)'}"
+            )
     for name, path in files.outputs.items():
         (path.parent if is_file_channel(contract.outputs[name].path) else path).mkdir(parents=True, exist_ok=True)
     if step.inputs_read_only:
@@ -218,14 +225,23 @@ def _child_request(step: StepPlan, files: _StepFiles) -> ChildRequest:
         script=str(step.script),
         module=step.module,
         python_path=[str(p) for p in step.python_path],
-        input_paths={name: str(path) for name, path in files.inputs.items()},
-        output_paths={name: str(path) for name, path in files.outputs.items()},
+        input_paths=_as_the_script_sees(files.inputs, step.input_views),
+        output_paths=_as_the_script_sees(files.outputs, step.output_views),
         environ_vars=mask_env(step.env),
         secret_env=secret_names(step.env),
         job_args=dict(step.job_args),
         report_path=str(files.report_file),
         pip=step.pip,
     )
+
+
+def _as_the_script_sees(paths: Mapping[str, Path], views: Mapping[str, ChannelView]) -> dict[str, str]:
+    """Channel name -> local path, re-keyed and pointed at a file inside where the scenario says so."""
+    seen = {}
+    for name, path in paths.items():
+        view = views.get(name)
+        seen[view.key if view else name] = view.path(str(path)) if view else str(path)
+    return seen
 
 
 def _measure(
@@ -400,7 +416,7 @@ def judge(step: StepPlan, outcome: ProcessOutcome, report: ChildReport | None) -
     if report.status == "import_failed":
         return StepFailure(
             kind="import",
-            message=f"importing {step.script} failed: {report.exception_type}: {report.exception_message}",
+            message=report.import_failure(step.script, step.module),
             exception_type=report.exception_type,
             script_traceback=report.traceback,
         )

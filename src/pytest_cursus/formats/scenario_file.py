@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+from pathlib import PurePosixPath
 from typing import Any
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     PositiveFloat,
+    PrivateAttr,
     field_validator,
     model_validator,
 )
@@ -147,6 +150,54 @@ class OutputExpectation(_Strict):
         return [value] if isinstance(value, str) else value
 
 
+def _relative_file(value: str | None) -> str | None:
+    """A ``file:`` inside a channel's directory: relative, and never above it."""
+    if value is None:
+        return None
+    parts = PurePosixPath(value).parts
+    if not value.strip() or value.startswith("/") or ".." in parts:
+        raise ValueError("expected a path relative to the channel's directory, without '..'")
+    return value
+
+
+class OutputChannel(_Strict):
+    """An output written as a mapping: how the script sees the contract's channel
+    (docs/scenarios.md#channels-a-script-names-differently)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    key: str | None = Field(default=None, alias="as", min_length=1, description="the key in output_paths")
+    file: str | None = Field(default=None, description="a file inside the channel's directory, given as its path")
+
+    @field_validator("file")
+    @classmethod
+    def _inside(cls, value: str | None) -> str | None:
+        return _relative_file(value)
+
+
+class InputChannel(OutputChannel):
+    """An input written as a mapping: where its data comes from (``from:``, as the short form
+    ``<source>`` or ``<step>.<output>``) and how the script sees it. Without ``from:`` the channel is
+    not wired by this entry (a DAG node's wiring, or an optional input left unmounted)."""
+
+    source: str | None = Field(default=None, alias="from", min_length=1)
+    _short: bool = PrivateAttr(default=False)  # written as a plain `<source>` or `<step>.<output>`
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _short_form(cls, value: Any, handler: ModelWrapValidatorHandler[InputChannel]) -> InputChannel:
+        if not isinstance(value, str):
+            return handler(value)
+        channel = handler({"from": value})
+        channel._short = True
+        return channel
+
+    @property
+    def short(self) -> bool:
+        """Whether the YAML holds the reference itself (errors then point at the input, not ``from:``)."""
+        return self._short
+
+
 class StepDefaults(_Strict):
     timeout: PositiveFloat | None = None
     max_memory_mb: PositiveFloat | None = None
@@ -179,7 +230,8 @@ class StepEntry(_Strict):
     description: str | None = None
     job_args: dict[str, Any] = Field(default_factory=dict)
     env: dict[str, str] = Field(default_factory=dict)
-    inputs: dict[str, str] = Field(default_factory=dict)
+    inputs: dict[str, InputChannel] = Field(default_factory=dict)
+    outputs: dict[str, OutputChannel] = Field(default_factory=dict)
     timeout: PositiveFloat | None = None
     max_memory_mb: PositiveFloat | None = None
     inputs_read_only: bool | None = None
@@ -197,10 +249,15 @@ class StepEntry(_Strict):
         # `fuzz: true` or an empty `fuzz:` means the defaults
         return {} if value is True or value is None else value
 
-    @field_validator("job_args", "inputs", "expect", mode="before")
+    @field_validator("job_args", "inputs", "outputs", "expect", mode="before")
     @classmethod
     def _empty_mapping(cls, value: Any) -> Any:
         return {} if value is None else value
+
+    @property
+    def input_references(self) -> dict[str, str]:
+        """Input name -> ``<source>`` or ``<step>.<output>``, for the inputs this entry wires."""
+        return {name: channel.source for name, channel in self.inputs.items() if channel.source is not None}
 
 
 class NodeEntry(StepEntry):

@@ -9,7 +9,7 @@ import re
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pydantic import ValidationError
@@ -30,6 +30,7 @@ from pytest_cursus.formats.scenario_file import (
 from pytest_cursus.formats.yaml_document import YamlDocument, did_you_mean
 from pytest_cursus.plan.dag import CycleError, Edge, ancestors, topological_order
 from pytest_cursus.plan.options import PipPolicy, PlanOptions
+from pytest_cursus.plan.script_import import script_import
 from pytest_cursus.plan.wiring import DagWiring, read_dag, wire_dag
 
 # rows of a data source generated from a DAG node output's `data:` schema (docs/dag.md)
@@ -57,6 +58,19 @@ class UpstreamInput:
 InputBinding = SourceInput | UpstreamInput
 
 
+@dataclass(frozen=True)
+class ChannelView:
+    """How the script sees one of its contract's channels when a scenario says so (``as:``,
+    ``file:``): under the key ``key`` of ``input_paths``/``output_paths``, at ``file`` inside the
+    channel's directory. Staging, edge checks and ``expect:`` keep the contract's channel name."""
+
+    key: str
+    file: str | None = None
+
+    def path(self, channel_path: str) -> str:
+        return os.path.join(channel_path, self.file) if self.file else channel_path
+
+
 @dataclass
 class StepPlan:
     name: str
@@ -75,6 +89,9 @@ class StepPlan:
     fuzz: FuzzSettings | None = None
     inputs_read_only: bool = False  # a write into the step's own input copies fails it (else: a note)
     pip: PipPolicy = "check"  # what an install the script asks pip for does (execution/pip_guard.py)
+    # channels the script knows by another key or as a file inside them; the others by their own name
+    input_views: dict[str, ChannelView] = field(default_factory=dict)
+    output_views: dict[str, ChannelView] = field(default_factory=dict)
 
     @property
     def upstream_steps(self) -> set[str]:
@@ -266,16 +283,18 @@ class _Resolver:
             job_args = self._job_args(step_name, entry, contract)
             self._check_expect(step_name, entry, contract)
             self._check_fuzz(step_name, entry, contract)
+            input_views, output_views = self._channel_views(step_name, entry, contract)
             if script is None:
                 continue
+            imported = script_import(script, python_path)
             steps[step_name] = StepPlan(
                 name=step_name,
                 scenario=name,
                 line=self.document.line_of(self._at(step_name)) or 1,
                 contract=contract,
                 script=script,
-                module=_module_name(script, python_path),
-                python_path=tuple(python_path),
+                module=imported.module,
+                python_path=imported.python_path,
                 env=env,
                 job_args=job_args,
                 inputs=inputs,
@@ -287,6 +306,8 @@ class _Resolver:
                     entry.inputs_read_only, parsed.defaults.inputs_read_only, self.options.inputs_read_only
                 ),
                 pip=self.options.pip,
+                input_views=input_views,
+                output_views=output_views,
             )
 
         self._report_missing_env()
@@ -358,8 +379,12 @@ class _Resolver:
             declares_job_type = any("job_type" in (a.attribute, a.source) for a in dag_node.contract.job_arguments)
             if dag_node.job_type and declares_job_type and "job_type" not in job_args:
                 job_args["job_type"] = dag_node.job_type
+            inputs: dict[str, Any] = dict(wiring.inputs_of(node))
+            for input_name, shape in override.inputs.items():  # as:/file: of a wired input stay
+                if not shape.short and input_name in inputs:
+                    inputs[input_name] = shape.model_copy(update={"source": inputs[input_name]})
             steps[node] = StepEntry.model_validate(
-                {**written, "contract": dag_node.contract.name, "job_args": job_args, "inputs": wiring.inputs_of(node)}
+                {**written, "contract": dag_node.contract.name, "job_args": job_args, "inputs": inputs}
             )
             self.dag_contracts[node] = dag_node.contract
         generated = {
@@ -429,7 +454,8 @@ class _Resolver:
         self, step_name: str, entry: StepEntry, contract: Contract | None, contracts: dict[str, Contract]
     ) -> dict[str, InputBinding]:
         bindings: dict[str, InputBinding] = {}
-        for input_name, reference in entry.inputs.items():
+        references = entry.input_references
+        for input_name in entry.inputs:
             at = self._at(step_name, "inputs", input_name)
             if contract is not None and input_name not in contract.inputs:
                 self.fail(
@@ -439,12 +465,16 @@ class _Resolver:
                     f"its inputs are: {', '.join(contract.inputs) or '(none)'}",
                 )
                 continue
-            binding = self._parse_reference(at, step_name, reference, contracts)
+            if input_name not in references:
+                continue  # a mapping without from: only says how the script sees the channel
+            if not entry.inputs[input_name].short:
+                at = (*at, "from")
+            binding = self._parse_reference(at, step_name, references[input_name], contracts)
             if binding is not None:
                 bindings[input_name] = binding
         if contract is not None and step_name not in self.dag_contracts:  # a DAG's wiring reports its own
             for input_name, channel in contract.inputs.items():
-                if channel.required and input_name not in entry.inputs:
+                if channel.required and input_name not in references:
                     self.fail(
                         self._at(step_name, "inputs"),
                         f"required input {input_name!r} of contract {contract.name} ({contract.path}) is not wired; "
@@ -490,6 +520,50 @@ class _Resolver:
             f"{did_you_mean(reference, candidates())}",
         )
         return None
+
+    def _channel_views(
+        self, step_name: str, entry: StepEntry, contract: Contract
+    ) -> tuple[dict[str, ChannelView], dict[str, ChannelView]]:
+        """The ``as:``/``file:`` of the step's inputs and outputs, checked against its contract: a
+        declared channel, ``file:`` only on a directory channel, and no key given to the script twice."""
+        views: dict[str, dict[str, ChannelView]] = {"inputs": {}, "outputs": {}}
+        for kind, written, channels in (
+            ("inputs", entry.inputs, contract.inputs),
+            ("outputs", entry.outputs, contract.outputs),
+        ):
+            keys = {name: name for name in channels}  # the key the script gets -> the channel it stands for
+            for name, shape in written.items():
+                if shape.key is None and shape.file is None:
+                    continue
+                at = self._at(step_name, kind, name)
+                if name not in channels:
+                    if kind == "outputs":  # an unknown input is reported by its wiring
+                        self.fail(
+                            at,
+                            f"contract {contract.name} has no output {name!r}{did_you_mean(name, channels)}; "
+                            f"its outputs are: {', '.join(channels) or '(none)'}",
+                        )
+                    continue
+                if shape.file is not None and PurePosixPath(channels[name].path).suffix:  # a file channel
+                    self.fail(
+                        (*at, "file"),
+                        f"{kind[:-1]} {name!r} of contract {contract.name} is the file {channels[name].path}: "
+                        "'file:' names a file inside a directory channel",
+                    )
+                    continue
+                key = shape.key or name
+                if shape.key is not None:
+                    if keys.get(key, name) != name:
+                        self.fail(
+                            (*at, "as"),
+                            f"the script would get {kind[:-1]} key {key!r} twice: for {name!r} and for "
+                            f"{keys[key]!r}; give each channel its own key",
+                        )
+                        continue
+                    del keys[name]
+                    keys[key] = name
+                views[kind][name] = ChannelView(key, shape.file)
+        return views["inputs"], views["outputs"]
 
     def _find_script(self, step_name: str, entry: StepEntry, contract: Contract, roots: list[Path]) -> Path | None:
         if entry.script is not None:
@@ -601,7 +675,7 @@ class _Resolver:
         upstreams = {}
         for step_name, entry in self.parsed.steps.items():
             ups = set()
-            for reference in entry.inputs.values():
+            for reference in entry.input_references.values():
                 head, dot, _ = reference.partition(".")
                 if dot and head in self.parsed.steps and head != step_name and reference not in self.parsed.data:
                     ups.add(head)
@@ -618,19 +692,3 @@ class _Resolver:
 def _first_set(*values: bool | None) -> bool:
     """The step's setting, else the scenario's ``defaults:``, else the option's."""
     return next((value for value in values if value is not None), False)
-
-
-def _module_name(script: Path, python_path: Sequence[Path]) -> str | None:
-    """The dotted name to import a script by, when it lives under a python_path root.
-
-    Importing by name (not by file) is what makes relative imports inside a package work.
-    """
-    for root in python_path:
-        try:
-            relative = script.relative_to(root)
-        except ValueError:
-            continue
-        parts = relative.with_suffix("").parts
-        if all(part.isidentifier() for part in parts):
-            return ".".join(parts)
-    return None

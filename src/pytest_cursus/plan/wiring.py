@@ -237,7 +237,7 @@ def _wire_node(wiring: DagWiring, node: DagNode, override: NodeEntry | None, dat
     upstream = [wiring.nodes[u] for u in wiring.dag.dag.upstreams()[node.name] if u in wiring.nodes]
     candidates = [_Candidate(up, output) for up in upstream for output in outputs_of(up.contract)]
     dependencies = dependencies_of(node.contract)
-    explicit = dict(override.inputs) if override is not None else {}
+    explicit = override.input_references if override is not None else {}
     chosen: dict[str, tuple[_Candidate, str]] = {}
     claimed: dict[str, str] = {}  # candidate reference -> the input it feeds
     for reference in explicit.values():
