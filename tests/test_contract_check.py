@@ -33,10 +33,12 @@ def contract(tmp_path: Path) -> Contract:
     return load_contract(path)
 
 
-def findings(tmp_path: Path, contract: Contract, source: str) -> list[str]:
+def findings(tmp_path: Path, contract: Contract, source: str, *, notes: bool = False) -> list[str]:
+    """The error findings (the ones that fail a contract item), or with ``notes`` the notes too."""
     script = tmp_path / "prep.py"
     script.write_text(textwrap.dedent(source).lstrip())
-    return [finding.render(tmp_path) for finding in check_script(script, contract)]
+    found = check_script(script, contract)
+    return [finding.render(tmp_path) for finding in found if notes or finding.level == "error"]
 
 
 AGREEING = """
@@ -80,7 +82,7 @@ def test_an_output_env_var_and_job_argument_the_contract_lacks_are_findings(tmp_
 def test_a_required_input_never_read_is_a_finding_on_main(tmp_path: Path, contract: Contract) -> None:
     source = """
     def main(input_paths, output_paths, environ_vars, job_args):
-        print(environ_vars["LABEL_FIELD"])
+        print(environ_vars["LABEL_FIELD"], output_paths["processed_data"])
     """
     assert findings(tmp_path, contract, source) == [
         "prep.py:1: contract TabularPreprocessing declares required input 'DATA', but the script never reads "
@@ -95,6 +97,7 @@ def test_an_optional_input_read_without_a_guard_is_a_finding(tmp_path: Path, con
     def main(input_paths, output_paths, environ_vars, job_args):
         frame = pd.read_csv(input_paths["DATA"])
         columns = open(input_paths["SIGNATURE"]).read().split(",")
+        frame.to_csv(output_paths["processed_data"])
     """
     (finding,) = findings(tmp_path, contract, source)
     assert finding.startswith("prep.py:5: input_paths['SIGNATURE'] uses optional input 'SIGNATURE' without a guard")
@@ -126,7 +129,7 @@ def read_signature(location):
     return open(location).read()
 
 def main(input_paths, output_paths, environ_vars, job_args):
-    print(input_paths["DATA"])
+    print(input_paths["DATA"], output_paths["processed_data"])
     {guarded}
 """
     assert findings(tmp_path, contract, source) == []
@@ -137,7 +140,7 @@ def test_an_alias_of_the_dict_is_followed(tmp_path: Path, contract: Contract) ->
     def main(input_paths, output_paths, environ_vars, job_args):
         paths = input_paths
         copy = dict(paths)
-        print(paths["DATA"], copy["TYPO"])
+        print(paths["DATA"], copy["TYPO"], output_paths["processed_data"])
     """
     assert findings(tmp_path, contract, source) == [
         "prep.py:4: copy['TYPO'] reads input 'TYPO', which contract TabularPreprocessing does not declare (declared: "
@@ -151,7 +154,7 @@ def test_helper_functions_receiving_the_dicts_are_followed(tmp_path: Path, contr
         return paths["DATA"], env["LABEL_FEILD"]
 
     def main(input_paths, output_paths, environ_vars, job_args):
-        return load(input_paths, env=environ_vars)
+        return load(input_paths, env=environ_vars), output_paths["processed_data"]
     """
     assert findings(tmp_path, contract, source) == [
         "prep.py:2: env['LABEL_FEILD'] reads env var 'LABEL_FEILD', which contract TabularPreprocessing does not "
@@ -169,6 +172,7 @@ def test_string_constants_naming_keys_are_resolved(tmp_path: Path, contract: Con
         print(input_paths[DATA_KEY], environ_vars[local_key])
         for name in CHANNELS:
             print(input_paths[name])
+        print(output_paths["processed_data"])
     """
     assert findings(tmp_path, contract, source) == [
         "prep.py:6: environ_vars[local_key] reads env var 'OTHER', which contract TabularPreprocessing does not "
@@ -183,14 +187,17 @@ def test_keys_it_cannot_resolve_give_no_false_findings(tmp_path: Path, contract:
     source = """
     def main(input_paths, output_paths, environ_vars, job_args):
         channel = f"{job_args.job_type.upper()}_DATA"
-        print(input_paths[channel])
+        print(input_paths[channel], output_paths["processed_data"])
     """
     assert findings(tmp_path, contract, source) == []
 
 
 def test_a_dict_iterated_or_passed_to_another_module_is_not_claimed_unread(tmp_path: Path, contract: Contract) -> None:
     for body in ("for name, path in input_paths.items():\n        print(name, path)", "processing.run(input_paths)"):
-        source = f"import processing\n\ndef main(input_paths, output_paths, environ_vars, job_args):\n    {body}\n"
+        source = (
+            "import processing\n\ndef main(input_paths, output_paths, environ_vars, job_args):\n"
+            f"    {body}\n    print(output_paths['processed_data'])\n"
+        )
         assert findings(tmp_path, contract, source) == [], body
 
 
@@ -203,13 +210,21 @@ def test_os_environ_reads_anywhere_in_the_file_are_checked(tmp_path: Path, contr
 
     def main(input_paths, output_paths, environ_vars, job_args):
         print(input_paths["DATA"], ENV["LABEL_FIELD"], ENV["BUCKET"], os.environ["PATH"], os.environ["SM_CURRENT_HOST"])
-        print(os.environ.get("OPTIONAL_THING"), getenv("ANOTHER"))
+        print(os.environ.get("OPTIONAL_THING"), getenv("ANOTHER", "x"), output_paths["processed_data"])
     """
     assert findings(tmp_path, contract, source) == [
         "prep.py:4: os.environ['RUN_MODE'] reads env var 'RUN_MODE', which contract TabularPreprocessing does not "
         "declare in env_vars (required or optional)",
         "prep.py:7: ENV['BUCKET'] reads env var 'BUCKET', which contract TabularPreprocessing does not declare in "
         "env_vars (required or optional)",
+        # read with a fallback: cannot raise, but the contract does not say which value the pipeline uses
+        "prep.py:8: getenv('ANOTHER', 'x') reads env var 'ANOTHER', which contract TabularPreprocessing does not "
+        "declare: unless something outside the contract sets it, the script falls back to 'x'; declare it under "
+        "env_vars.optional with that default (ANOTHER: 'x') so that scenarios and the pipeline choose it",
+        "prep.py:8: os.environ.get('OPTIONAL_THING') reads env var 'OPTIONAL_THING', which contract "
+        "TabularPreprocessing does not declare: unless something outside the contract sets it, the script falls back "
+        "to None; declare it under env_vars (required, or optional with a default) so that scenarios and the "
+        "pipeline choose it",
     ]
 
 
@@ -219,8 +234,11 @@ def test_main_parameters_may_have_any_names(tmp_path: Path, contract: Contract) 
         print(inputs["DATA"], outputs["processed"], args.job_type, getattr(args, "maybe", None))
     """
     assert findings(tmp_path, contract, source) == [
+        "prep.py:1: contract TabularPreprocessing declares output 'processed_data', but the script never looks up "
+        "output_paths['processed_data']: nothing is written there, so a step reading it gets nothing; write it, or "
+        "remove it from the contract",
         "prep.py:2: outputs['processed'] writes output 'processed', which contract TabularPreprocessing does not "
-        "declare (declared: processed_data)"
+        "declare (declared: processed_data)",
     ]
 
 
