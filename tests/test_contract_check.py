@@ -244,3 +244,166 @@ def test_main_parameters_may_have_any_names(tmp_path: Path, contract: Contract) 
 
 def test_a_script_that_does_not_parse_is_one_finding(tmp_path: Path, contract: Contract) -> None:
     assert findings(tmp_path, contract, "def main(:\n") == ["prep.py:1: cannot parse the script: invalid syntax"]
+
+
+@pytest.mark.parametrize(
+    "guarded",
+    [
+        'if "EXTRA" in input_paths:\n        print(input_paths["EXTRA"])',
+        'if input_paths.get("EXTRA"):\n        print(input_paths["EXTRA"])',
+        'if "metrics" in output_paths:\n        open(output_paths["metrics"] + "/m.json", "w")',
+        'try:\n        extra = input_paths["EXTRA"]\n    except KeyError:\n        extra = None',
+        'if "DEBUG" in environ_vars:\n        print(environ_vars["DEBUG"])',
+    ],
+    ids=["in-test", "get-test", "in-output", "try-keyerror", "in-environ"],
+)
+def test_a_key_read_behind_a_test_that_it_exists_is_not_a_key_error_finding(
+    tmp_path: Path, contract: Contract, guarded: str
+) -> None:
+    source = f"""
+def main(input_paths, output_paths, environ_vars, job_args):
+    print(input_paths["DATA"], output_paths["processed_data"])
+    {guarded}
+"""
+    found = findings(tmp_path, contract, source)
+    if "DEBUG" in guarded:
+        # an env var still has to be declared, so the pipeline sets it on purpose; but it is not a KeyError
+        assert found == [
+            "prep.py:3: 'DEBUG' in environ_vars reads env var 'DEBUG', which contract TabularPreprocessing does not "
+            "declare: unless something outside the contract sets it, the script takes its branch for an unset "
+            "variable; declare it under env_vars (required, or optional with a default) so that scenarios and the "
+            "pipeline choose it"
+        ]
+    else:
+        assert found == []
+
+
+def test_a_script_that_raises_on_a_missing_key_is_a_finding_unless_the_key_is_always_there(
+    tmp_path: Path, contract: Contract
+) -> None:
+    source = """
+    import sys
+
+    def main(input_paths, output_paths, environ_vars, job_args):
+        if "DATA" not in input_paths:
+            raise ValueError("DATA is required")
+        if "SIGNATURE" not in input_paths or "EXTRA" not in input_paths:
+            raise KeyError("signature and extra are required")
+        if not environ_vars.get("REGION"):
+            sys.exit("REGION must be set")
+        if output_paths.get("processed_data") is None:
+            raise RuntimeError("no output")
+        print(input_paths["DATA"], input_paths["SIGNATURE"], input_paths["EXTRA"], environ_vars["REGION"])
+    """
+    assert findings(tmp_path, contract, source) == [
+        "prep.py:6: 'SIGNATURE' not in input_paths or 'EXTRA' not in input_paths: the script raises when input "
+        "'EXTRA' is missing, and contract TabularPreprocessing does not declare it (declared: DATA, SIGNATURE), so it "
+        "always raises; declare input 'EXTRA' (required: true)",
+        "prep.py:6: 'SIGNATURE' not in input_paths or 'EXTRA' not in input_paths: the script raises when input "
+        "'SIGNATURE' is not wired, but contract TabularPreprocessing declares it required: false; declare it "
+        "required: true, or let the script run without it",
+        "prep.py:8: not environ_vars.get('REGION'): the script raises when env var 'REGION' is unset, and contract "
+        "TabularPreprocessing does not declare it, so it always raises; declare it under env_vars.required",
+    ]
+
+
+HIDDEN_SWITCHES = """
+import os
+
+PYPI_INDEX = "https://pypi.org/simple"
+
+
+def _use_secure_pypi() -> bool:
+    # the way real teams hide a network switch: a module-level helper with a default
+    return os.getenv("USE_SECURE_PYPI", "true").lower() == "true"
+
+
+def main(input_paths, output_paths, environ_vars, job_args):
+    max_rows = int(environ_vars.get("MAX_ROWS", 1000))
+    region = os.environ.get("REGION_NAME", default=DEFAULT_REGION)
+    label = environ_vars["LABEL_FIELD"]
+    print(input_paths["DATA"], output_paths["processed_data"], max_rows, region, label, _use_secure_pypi())
+"""
+
+
+def test_undeclared_env_vars_read_with_a_default_are_findings_that_say_the_default(
+    tmp_path: Path, contract: Contract
+) -> None:
+    assert findings(tmp_path, contract, HIDDEN_SWITCHES) == [
+        "prep.py:8: os.getenv('USE_SECURE_PYPI', 'true') reads env var 'USE_SECURE_PYPI', which contract "
+        "TabularPreprocessing does not declare: unless something outside the contract sets it, the script falls back "
+        "to 'true'; declare it under env_vars.optional with that default (USE_SECURE_PYPI: 'true') so that "
+        "scenarios and the pipeline choose it",
+        "prep.py:12: environ_vars.get('MAX_ROWS', 1000) reads env var 'MAX_ROWS', which contract TabularPreprocessing "
+        "does not declare: unless something outside the contract sets it, the script falls back to 1000; declare it "
+        "under env_vars.optional with that default (MAX_ROWS: 1000) so that scenarios and the pipeline choose it",
+        "prep.py:13: os.environ.get('REGION_NAME', default=DEFAULT_REGION) reads env var 'REGION_NAME', which "
+        "contract TabularPreprocessing does not declare: unless something outside the contract sets it, the script "
+        "falls back to DEFAULT_REGION; declare it under env_vars.optional with that default (REGION_NAME: "
+        "DEFAULT_REGION) so that scenarios and the pipeline choose it",
+    ]
+
+
+def test_a_declared_env_var_never_read_is_a_note_not_an_error(tmp_path: Path, contract: Contract) -> None:
+    source = AGREEING.replace('float(environ_vars.get("TRAIN_RATIO", "0.7"))', "0.7")
+    assert findings(tmp_path, contract, source) == []
+    assert findings(tmp_path, contract, source, notes=True) == [
+        "prep.py:3: note: contract TabularPreprocessing declares env var 'TRAIN_RATIO' (optional, default '0.7'), "
+        "but the script never reads it (environ_vars, os.environ, os.getenv): setting it changes nothing; read it, "
+        "or remove it from the contract"
+    ]
+
+
+def test_env_vars_handed_on_whole_are_not_claimed_unread(tmp_path: Path, contract: Contract) -> None:
+    source = AGREEING.replace('float(environ_vars.get("TRAIN_RATIO", "0.7"))', "0.7") + (
+        "    subprocess.run(['train'], env=dict(os.environ))\n"
+    )
+    assert findings(tmp_path, contract, source, notes=True) == []
+
+
+def test_a_declared_output_never_looked_up_is_a_finding(tmp_path: Path, contract: Contract) -> None:
+    source = AGREEING.replace(', output_paths["processed_data"])', ")")
+    assert findings(tmp_path, contract, source) == [
+        "prep.py:3: contract TabularPreprocessing declares output 'processed_data', but the script never looks up "
+        "output_paths['processed_data']: nothing is written there, so a step reading it gets nothing; write it, or "
+        "remove it from the contract"
+    ]
+
+
+MAIN_BLOCK = (
+    AGREEING
+    + """
+
+INPUT_DIR = "/opt/ml/processing/input/data"
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--job_type", type=str, required=True)
+    parser.add_argument("--signature-dir", default="/opt/ml/processing/input/sig")
+    args = parser.parse_args()
+    input_paths = {"DATA": INPUT_DIR, "SIGNATURE": args.signature_dir}
+    output_paths = {"processed_data": "/opt/ml/processing/output/processed"}
+    output_paths["report"] = os.path.join("/opt/ml/processing", "report")
+    settings = json.load(open("/opt/ml/processing/config/settings.json"))
+    code = "/opt/ml/processing/input/code"
+    environ_vars = {"LABEL_FIELD": os.environ["LABEL_FIELD"], "TRAIN_RATIO": os.environ.get("TRAIN_RATIO", "0.7")}
+    main(input_paths, output_paths, environ_vars, args)
+"""
+)
+
+
+def test_container_paths_in_the_main_block_are_compared_with_the_contract(tmp_path: Path, contract: Contract) -> None:
+    # DATA through a module constant agrees; a sub-directory of a declared output agrees; the code directory is
+    # the platform's
+    assert findings(tmp_path, contract, "import argparse, json\n" + MAIN_BLOCK.lstrip()) == [
+        "prep.py:21: the __main__ block passes input 'SIGNATURE' as '/opt/ml/processing/input/sig', but contract "
+        "TabularPreprocessing declares '/opt/ml/processing/input/signature': in the container the channel is at "
+        "'/opt/ml/processing/input/signature'; use the contract's path",
+        "prep.py:23: the __main__ block passes output 'report' as '/opt/ml/processing/report', which contract "
+        "TabularPreprocessing does not declare (declared: processed_data); declare it, or drop it from the __main__ "
+        "block",
+        "prep.py:24: the __main__ block uses container path '/opt/ml/processing/config/settings.json', which contract "
+        "TabularPreprocessing declares for no input or output (declared paths: /opt/ml/processing/input/data, "
+        "/opt/ml/processing/input/signature, /opt/ml/processing/output): nothing is mounted there in the container; "
+        "use the contract's path, or declare a channel at it",
+    ]

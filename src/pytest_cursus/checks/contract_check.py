@@ -258,7 +258,10 @@ def _env_findings(access: ScriptAccess, contract: Contract, script: Path) -> Ite
             )
         else:
             unset_behaviour.setdefault(read.key, []).append(read)
+    insisted = {read.key for read in access.reads if read.role in ("env", "os_env") and read.how == "require"}
     for variable, reads in unset_behaviour.items():
+        if variable in insisted:
+            continue  # already said: it raises when unset
         # one finding per variable, on the read that says what the script falls back to
         with_fallback = [read for read in reads if read.default is not None]
         read = min(with_fallback or reads, key=lambda r: r.line)
