@@ -14,6 +14,11 @@ def main(input_paths, output_paths, environ_vars, job_args, logger=None):
     print(input_paths["DATA"], output_paths["out"], environ_vars["LABEL_FIELD"], job_args.job_type)
 """
 
+WRITER = """
+def main(input_paths, output_paths, environ_vars, job_args):
+    open(output_paths["out"] + "/part.csv", "w").write("a\\n1\\n")
+"""
+
 DISAGREES = """
 import os
 
@@ -177,3 +182,64 @@ def test_an_invalid_contract_file_is_a_failing_item(project: PipelineProject) ->
 
 def test_without_the_option_contract_files_are_not_items(one_step: PipelineProject) -> None:
     assert one_step.run("--co", "-q").outlines[0] == "scenarios/single.yaml::only"
+
+
+def test_contracts_inside_a_python_package_do_not_import_the_package(project: PipelineProject) -> None:
+    # pytest would collect the package as a Package node and import its __init__.py before the item ran
+    package = project.root / "pipeline_pkg"
+    (package / "contracts").mkdir(parents=True)
+    (package / "__init__.py").write_text("raise RuntimeError('pipeline_pkg/__init__.py was imported')\n")
+    (package / "contracts/__init__.py").write_text("raise RuntimeError('contracts/__init__.py was imported')\n")
+    project.contract("Writer", entry_point="writer.py")
+    (project.root / "contracts/writer.step.yaml").rename(package / "contracts/writer.step.yaml")
+    project.script("writer.py", WRITER)
+    result = project.pytester.runpytest(
+        "--cursus-contracts",
+        "pipeline_pkg/contracts",
+        "--cursus-scripts",
+        "scripts",
+        "--cursus-workspace",
+        str(project.workspace),
+        "-p",
+        "no:cacheprovider",
+    )
+    result.assert_outcomes(passed=1)
+    assert "was imported" not in result.stdout.str()
+
+
+def test_a_contract_with_no_script_of_ours_is_skipped_with_the_reason(project: PipelineProject) -> None:
+    (project.root / "contracts/loader.step.yaml").write_text(
+        "step_type: CradleDataLoading\ncontract:\n  entry_point: null\n"
+        "  outputs: {DATA: /opt/ml/processing/output/data}\n"
+    )
+    (project.root / "contracts/byoc.step.yaml").write_text(
+        "step_type: ByocTraining\ncontract:\n  entry_point: train.py\n"
+        "  container_entrypoint: [python3, /opt/program/train]\n"
+        "  outputs: {model: /opt/ml/model}\n"
+    )
+    result = run_contracts(project, "-rs")
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines_random(
+        [
+            "SKIPPED [[]1[]] contracts/byoc.step.yaml:2: contract ByocTraining declares container_entrypoint "
+            "[[]python3 /opt/program/train[]]: its container "
+            "runs its own entrypoint, not a script of ours, so there is nothing to check",
+            "SKIPPED [[]1[]] contracts/loader.step.yaml:2: contract CradleDataLoading has no entry_point: its step "
+            "runs no script of ours (a data-loading "
+            "or registration interface), so there is nothing to check",
+        ]
+    )
+
+
+def test_a_note_does_not_fail_the_item_and_is_shown_as_a_warning(project: PipelineProject) -> None:
+    project.contract("Writer", entry_point="writer.py", optional_env={"VERBOSE": "0"})
+    project.script("writer.py", WRITER)
+    result = run_contracts(project, "--cursus-scripts", "scripts")
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*scripts/writer.py:2: ContractNote: contract Writer: contract Writer declares env var 'VERBOSE' "
+            "(optional, default '0'), but the script never reads it (environ_vars, os.environ, os.getenv): setting "
+            "it changes nothing; read it, or remove it from the contract"
+        ]
+    )
