@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from pytest_cursus.checks.contract_check import check_script
+from pytest_cursus.checks.missing_package import install_hint
 from pytest_cursus.formats.contracts import Contract, load_contract
 
 CONTRACT = {
@@ -407,3 +408,29 @@ def test_container_paths_in_the_main_block_are_compared_with_the_contract(tmp_pa
         "/opt/ml/processing/input/signature, /opt/ml/processing/output): nothing is mounted there in the container; "
         "use the contract's path, or declare a channel at it",
     ]
+
+
+@pytest.mark.parametrize(
+    ("message", "requirements", "hint"),
+    [
+        (
+            "No module named 'sklearn'",
+            {"scikit_learn": "1.3.2"},
+            "the contract declares scikit_learn==1.3.2 under framework_requirements; pip install 'scikit_learn==1.3.2'",
+        ),
+        (
+            "No module named 'yaml'",
+            {},
+            "the contract does not declare it under framework_requirements; install the package that provides it "
+            "(pip install PyYAML) and declare it there",
+        ),
+        (
+            "No module named 'xgboost'",
+            {"XGBoost": ""},
+            "the contract declares XGBoost under framework_requirements; pip install 'XGBoost'",
+        ),
+    ],
+    ids=["import-name-differs", "undeclared", "unpinned"],
+)
+def test_the_package_to_install_for_a_missing_import(message: str, requirements: dict[str, str], hint: str) -> None:
+    assert install_hint(message, requirements, ()) == hint

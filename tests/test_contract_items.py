@@ -95,7 +95,9 @@ def test_a_script_that_fails_to_import_shows_its_traceback(project: PipelineProj
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*importing *scripts/prep.py failed: ModuleNotFoundError: No module named 'not_a_module_anywhere'",
+            "*importing *scripts/prep.py failed: ModuleNotFoundError: No module named 'not_a_module_anywhere': the "
+            "contract does not declare it under framework_requirements; install the package that provides it (pip "
+            "install not_a_module_anywhere) and declare it there",
             "*Script traceback:",
             '*File "*prep.py", line 1, in <module>',
         ]
@@ -243,3 +245,41 @@ def test_a_note_does_not_fail_the_item_and_is_shown_as_a_warning(project: Pipeli
             "it changes nothing; read it, or remove it from the contract"
         ]
     )
+
+
+def test_a_missing_package_is_named_from_the_contracts_framework_requirements(project: PipelineProject) -> None:
+    path = project.contract("Trainer", entry_point="trainer.py")
+    path.write_text(
+        path.read_text().replace("contract:\n", "contract:\n  framework_requirements: {xgboost_absent: '>=1.7'}\n")
+    )
+    project.script("trainer.py", "import xgboost_absent\nimport lightgbm_absent\n" + WRITER)
+    result = run_contracts(project, "--cursus-scripts", "scripts")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*importing *scripts/trainer.py failed: ModuleNotFoundError: No module named 'xgboost_absent': the "
+            "contract declares xgboost_absent>=1.7 under framework_requirements; pip install 'xgboost_absent>=1.7'"
+        ]
+    )
+    # not declared: what to install, and to declare it
+    project.script("trainer.py", "import lightgbm_absent\n" + WRITER)
+    result = run_contracts(project, "--cursus-scripts", "scripts")
+    result.stdout.fnmatch_lines(
+        [
+            "*importing *scripts/trainer.py failed: ModuleNotFoundError: No module named 'lightgbm_absent': the "
+            "contract does not declare it under framework_requirements; install the package that provides it (pip "
+            "install lightgbm_absent) and declare it there"
+        ]
+    )
+
+
+def test_a_missing_module_of_the_project_itself_is_not_sent_to_pip(project: PipelineProject) -> None:
+    project.contract("Writer", entry_point="writer.py")
+    (project.root / "scripts/shared_code").mkdir(parents=True)  # the project's own (namespace) package
+    project.script("writer.py", "import shared_code.absent_module\n" + WRITER)
+    result = run_contracts(project, "--cursus-scripts", "scripts")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*importing *scripts/writer.py failed: ModuleNotFoundError: No module named 'shared_code.absent_module'"]
+    )
+    assert "pip install" not in result.stdout.str()

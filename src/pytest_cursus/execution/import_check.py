@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from pytest_cursus.checks.missing_package import install_hint
 from pytest_cursus.execution.launcher import FreshInterpreterLauncher, LaunchSpec, StepLauncher
 from pytest_cursus.execution.preload import preload_candidates
 from pytest_cursus.execution.protocol import ChildReport, ChildRequest, read_report
@@ -63,7 +64,12 @@ def check_import(
         )
     )
     outcome = ProcessSupervisor().supervise(process, timeout=timeout, max_memory_bytes=None)
-    return _verdict(script, timeout, outcome, read_report(workdir / "report.json"), tail(stderr))
+    report = read_report(workdir / "report.json")
+    hint = None
+    if report is not None and report.exception_type == "ModuleNotFoundError":
+        roots = (script.parent, *python_path)
+        hint = install_hint(report.exception_message or "", contract.block.framework_requirements, roots)
+    return _verdict(script, timeout, outcome, report, tail(stderr), hint)
 
 
 def _check_request(
@@ -91,7 +97,12 @@ def _check_request(
 
 
 def _verdict(
-    script: Path, timeout: float, outcome: ProcessOutcome, report: ChildReport | None, stderr_tail: str
+    script: Path,
+    timeout: float,
+    outcome: ProcessOutcome,
+    report: ChildReport | None,
+    stderr_tail: str,
+    hint: str | None = None,
 ) -> ImportCheck:
     """What the check found, in the user's terms: ``problem`` is None when the script passed."""
     if outcome.killed_for == "timeout":
@@ -109,7 +120,8 @@ def _verdict(
         return ImportCheck(None, signature=report.detail, import_seconds=report.import_seconds)
     if report.status == "import_failed":
         return ImportCheck(
-            f"importing {script} failed: {report.exception_type}: {report.exception_message}",
+            f"importing {script} failed: {report.exception_type}: {report.exception_message}"
+            + (f": {hint}" if hint else ""),
             traceback=report.traceback,
             stderr_tail=stderr_tail,
         )
