@@ -11,17 +11,24 @@ that receive them (positionally or by keyword), and through string constants nam
   anywhere in the file (``from os import environ, getenv`` too);
 * ``job_args.x`` and ``getattr(job_args, "x", ...)``.
 
-Findings, each naming the script line:
+Findings, each naming the script line (all fail the contract item but the last, a note):
 
 * a key the script indexes (``[...]``) that the contract does not declare (a KeyError, or an
-  env var nobody sets);
-* a required input the script never reads;
+  env var nobody sets), unless the key is guarded: tested with ``in``/``.get`` in the function,
+  or read inside a ``try`` with an ``except``;
+* an undeclared env var read with a fallback (``.get``, ``os.getenv``, ``in``): the finding says
+  the fallback, since the contract is what the pipeline sets;
+* a key the script raises without (``if "k" not in d: raise``) that the contract does not
+  guarantee (undeclared, or an optional input);
+* a required input the script never reads; a declared output it never looks up;
 * an optional input indexed without a guard: an unwired optional channel points at a path that
   does not exist. Guarded means: inside a ``try``, inside the test of an ``if``/``while``/
   conditional expression, an argument of ``os.path.exists``/``isdir``/``isfile``/``Path.exists``/
   ``glob``/``os.walk``..., read with ``.get``, or stored in a variable (or a path built from it)
   that such a check looks at, here or in a same-file function it is passed to, or its key tested
-  with ``in``.
+  with ``in``;
+* container paths of the ``if __name__ == "__main__":`` block that differ from the contract's;
+* note: a declared env var the script never reads.
 
 Caveats (to avoid false findings, the analysis says nothing when it cannot see):
     * A key it cannot resolve (an f-string with variables, a key from a function call) or a dict
