@@ -283,3 +283,63 @@ def test_a_missing_module_of_the_project_itself_is_not_sent_to_pip(project: Pipe
         ["*importing *scripts/writer.py failed: ModuleNotFoundError: No module named 'shared_code.absent_module'"]
     )
     assert "pip install" not in result.stdout.str()
+
+
+REAL_TEAM_SCRIPT = """
+import argparse
+import os
+import subprocess
+import sys
+
+
+def _install_from_secure_pypi() -> bool:
+    return os.getenv("USE_SECURE_PYPI", "true").lower() == "true"
+
+
+def main(input_paths, output_paths, environ_vars, job_args):
+    if "DATA" not in input_paths:
+        raise ValueError("no DATA channel")
+    if "SIGNATURE" in input_paths:
+        print(open(input_paths["SIGNATURE"]).read())
+    try:
+        extra = input_paths["EXTRA"]
+    except KeyError:
+        extra = None
+    print(input_paths["DATA"], extra, environ_vars["LABEL_FIELD"], job_args.job_type, _install_from_secure_pypi())
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--job_type", required=True)
+    args = parser.parse_args()
+    input_paths = {"DATA": "/opt/ml/processing/input", "SIGNATURE": "/opt/ml/processing/input/signature"}
+    output_paths = {"out": "/opt/ml/processing/output"}
+    main(input_paths, output_paths, {"LABEL_FIELD": os.environ["LABEL_FIELD"]}, args)
+"""
+
+
+def test_a_script_written_the_way_real_teams_write_it_gets_only_the_true_findings(project: PipelineProject) -> None:
+    preprocessing_contract(project)
+    project.script("prep.py", REAL_TEAM_SCRIPT)
+    result = run_contracts(project, "--cursus-scripts", "scripts")
+    result.assert_outcomes(failed=1)
+    lines = result.outlines
+    start = lines.index(
+        "contract TabularPreprocessing (contracts/tabular_preprocessing.step.yaml) and its script scripts/prep.py "
+        "(found in --cursus-scripts) disagree:"
+    )
+    # the guarded reads (`"SIGNATURE" in`, try/except KeyError, the raise on a required input) and the __main__
+    # path that agrees with the contract are not findings
+    assert lines[start + 1 : start + 4] == [
+        "  - scripts/prep.py:9: os.getenv('USE_SECURE_PYPI', 'true') reads env var 'USE_SECURE_PYPI', which contract "
+        "TabularPreprocessing does not declare: unless something outside the contract sets it, the script falls back "
+        "to 'true'; declare it under env_vars.optional with that default (USE_SECURE_PYPI: 'true') so that scenarios "
+        "and the pipeline choose it",
+        "  - scripts/prep.py:12: contract TabularPreprocessing declares output 'out', but the script never looks up "
+        "output_paths['out']: nothing is written there, so a step reading it gets nothing; write it, or remove it "
+        "from the contract",
+        "  - scripts/prep.py:28: the __main__ block passes input 'DATA' as '/opt/ml/processing/input', but contract "
+        "TabularPreprocessing declares '/opt/ml/processing/input/data': in the container the channel is at "
+        "'/opt/ml/processing/input/data'; use the contract's path",
+    ]
+    assert not lines[start + 4].startswith("  - ")
