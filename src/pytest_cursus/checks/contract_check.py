@@ -944,9 +944,10 @@ def _scan_main_block(module: _Module, tree: ast.Module, access: ScriptAccess) ->
             default = defaults[node.attr]
             used.add(id(default))
             return resolve(default)
-        if isinstance(node, ast.Call) and _call_name(node.func) in ("join", "Path", "PurePosixPath") and node.args:
+        if isinstance(node, ast.Call) and _joins_paths(node.func) and node.args:
             parts = [resolve(argument) for argument in node.args]
-            return "/".join(part.rstrip("/") for part in parts) if None not in parts else None  # type: ignore[union-attr]
+            known = [part for part in parts if part is not None]
+            return "/".join(part.rstrip("/") for part in known) if len(known) == len(parts) else None
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
             left, right = resolve(node.left), resolve(node.right)
             return f"{left.rstrip('/')}/{right}" if left is not None and right is not None else None
@@ -969,6 +970,16 @@ def _scan_main_block(module: _Module, tree: ast.Module, access: ScriptAccess) ->
             for value in module.constants[node.id]:
                 if value.startswith(_CONTAINER_PREFIX):
                     access.main_block_paths.append(MainBlockPath(node.lineno, value))
+
+
+def _joins_paths(func: ast.expr) -> bool:
+    """``os.path.join``/``path.join``, ``Path(...)``/``PurePosixPath(...)``; not ``",".join``."""
+    if isinstance(func, ast.Attribute) and func.attr == "join":
+        owner = func.value
+        return (isinstance(owner, ast.Attribute) and owner.attr == "path") or (
+            isinstance(owner, ast.Name) and owner.id in ("path", "posixpath")
+        )
+    return _call_name(func) in ("Path", "PurePosixPath")
 
 
 def _is_main_test(test: ast.expr) -> bool:
