@@ -116,25 +116,20 @@ class ContractItem(CursusItem):
             problems.append(text)
         findings = check_script(under_check.script, self.contract)
         problems += [finding.render(rootdir) for finding in findings if finding.level == "error"]
-        notes = [finding.render(rootdir) for finding in findings if finding.level == "note"]
-        for note in notes:
-            self.user_properties.append(("cursus_contract_note", note))
+        notes = [finding for finding in findings if finding.level == "note"]
+        self.user_properties += [("cursus_contract_note", note.render(rootdir)) for note in notes]
         if problems:
-            problems += notes  # shown with the errors, marked "note:"
+            problems += [note.render(rootdir) for note in notes]  # shown with the errors, marked "note:"
             raise ContractMismatch(
                 f"contract {self.contract.name} ({shown_path(self.contract.path, rootdir)}) and its script "
                 f"{shown_path(under_check.script, rootdir)} ({under_check.found_by}) disagree:\n"
                 + "\n".join(f"  - {_indent(problem, 4).lstrip()}" for problem in problems)
             )
         self.user_properties.append(("cursus_main_signature", imported.signature or ""))
-        for finding in findings:
-            if finding.level == "note":  # located at the script's line, as pytest shows warnings
-                warnings.warn_explicit(
-                    ContractNote(f"contract {self.contract.name}: {finding.message}"),
-                    ContractNote,
-                    str(finding.path),
-                    finding.line,
-                )
+        for note in notes:  # a passing item shows its notes as warnings located at the script's line
+            warnings.warn_explicit(
+                ContractNote(f"contract {self.contract.name}: {note.message}"), ContractNote, str(note.path), note.line
+            )
 
     def locate_script(self) -> ScriptUnderCheck:
         """The script to check; see the module docstring for the rule."""
@@ -144,7 +139,7 @@ class ContractItem(CursusItem):
                     return _from_step(plan, step, self.config.rootpath)
         options = cursus_session(self.config).options
         wanted = self.contract.entry_point
-        if wanted is None:  # runtest skips such a contract before looking for its script
+        if wanted is None:  # setup() skips such a contract before its script is looked for
             raise ContractMismatch(f"contract {self.contract.name} has no entry_point: there is no script to check")
         for root in options.scripts:
             if (root / wanted).is_file():
