@@ -11,17 +11,24 @@ that receive them (positionally or by keyword), and through string constants nam
   anywhere in the file (``from os import environ, getenv`` too);
 * ``job_args.x`` and ``getattr(job_args, "x", ...)``.
 
-Findings, each naming the script line:
+Findings, each naming the script line (all fail the contract item but the last, a note):
 
 * a key the script indexes (``[...]``) that the contract does not declare (a KeyError, or an
-  env var nobody sets);
-* a required input the script never reads;
+  env var nobody sets), unless the key is guarded: tested with ``in``/``.get`` in the function,
+  or read inside a ``try`` with an ``except``;
+* an undeclared env var read with a fallback (``.get``, ``os.getenv``, ``in``): the finding says
+  the fallback, since the contract is what the pipeline sets;
+* a key the script raises without (``if "k" not in d: raise``) that the contract does not
+  guarantee (undeclared, or an optional input);
+* a required input the script never reads; a declared output it never looks up;
 * an optional input indexed without a guard: an unwired optional channel points at a path that
   does not exist. Guarded means: inside a ``try``, inside the test of an ``if``/``while``/
   conditional expression, an argument of ``os.path.exists``/``isdir``/``isfile``/``Path.exists``/
   ``glob``/``os.walk``..., read with ``.get``, or stored in a variable (or a path built from it)
   that such a check looks at, here or in a same-file function it is passed to, or its key tested
-  with ``in``.
+  with ``in``;
+* container paths of the ``if __name__ == "__main__":`` block that differ from the contract's;
+* note: a declared env var the script never reads.
 
 Caveats (to avoid false findings, the analysis says nothing when it cannot see):
     * A key it cannot resolve (an f-string with variables, a key from a function call) or a dict
@@ -36,7 +43,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -61,13 +68,19 @@ _PLATFORM_ENV = frozenset(
 )
 _PLATFORM_ENV_PREFIXES = ("SM_", "AWS_", "SAGEMAKER_", "PYTHON", "LC_", "OMP_", "MKL_", "CUDA_", "NVIDIA_")
 _NAMESPACE_METHODS = frozenset({"_get_kwargs", "_get_args"})
+# container paths SageMaker itself provides: the code, the training config files, the failure file
+_PLATFORM_PATHS = ("/opt/ml/code", "/opt/ml/processing/input/code", "/opt/ml/input/config", "/opt/ml/output/failure")
+_CONTAINER_PREFIX = "/opt/ml/"
 
 
 @dataclass(frozen=True)
 class Finding:
+    """One disagreement; a ``note`` is reported without failing the contract item."""
+
     path: Path
     line: int
     message: str
+    level: Literal["error", "note"] = "error"
 
     def render(self, root: Path | None = None) -> str:
         shown = self.path
@@ -76,7 +89,10 @@ class Finding:
                 shown = self.path.resolve().relative_to(root.resolve())
             except ValueError:
                 pass
-        return f"{shown}:{self.line}: {self.message}"
+        return f"{shown}:{self.line}: {'note: ' if self.level == 'note' else ''}{self.message}"
+
+
+ReadHow = Literal["index", "get", "in", "attr", "require"]
 
 
 @dataclass(frozen=True)
@@ -84,9 +100,22 @@ class KeyRead:
     role: Role
     key: str
     line: int
-    how: Literal["index", "get", "in", "attr"]
+    how: ReadHow  # "require": the script raises when the key is missing (`if "k" not in d: raise`)
     text: str  # the expression as written, for messages
-    guarded: bool = False
+    guarded: bool = False  # an optional input's path is checked before use
+    key_guarded: bool = False  # a missing key cannot raise: tested with `in`/.get, or read inside try/except
+    default: str | None = None  # what a .get()/getenv() falls back to, as written
+
+
+@dataclass(frozen=True)
+class MainBlockPath:
+    """A container path written in the ``if __name__ == "__main__":`` block; ``key`` when it is the
+    value of an entry of the dict passed to ``main`` as ``role``."""
+
+    line: int
+    path: str
+    role: Literal["input", "output"] | None = None
+    key: str | None = None
 
 
 @dataclass
@@ -97,6 +126,7 @@ class ScriptAccess:
     main_parameters: int = 0
     reads: list[KeyRead] = field(default_factory=list)
     opaque: set[Role] = field(default_factory=set)
+    main_block_paths: list[MainBlockPath] = field(default_factory=list)
 
     def keys(self, role: Role) -> set[str]:
         return {read.key for read in self.reads if read.role == role}
@@ -130,85 +160,205 @@ def analyse(tree: ast.Module) -> ScriptAccess:
     else:
         access.opaque.update(MAIN_ROLES)
     _scan_os_environ(module, tree, access)
+    _scan_main_block(module, tree, access)
     return access
 
 
 def compare(access: ScriptAccess, contract: Contract, script: Path) -> list[Finding]:
-    findings: list[Finding] = []
+    findings = [
+        *_channel_findings(access, contract, script),
+        *_env_findings(access, contract, script),
+        *_job_argument_findings(access, contract, script),
+        *_main_block_findings(access, contract, script),
+    ]
+    return sorted(set(findings), key=lambda finding: (finding.line, finding.message))
+
+
+def _channel_findings(access: ScriptAccess, contract: Contract, script: Path) -> Iterator[Finding]:
     name = contract.name
-    declared_env = set(contract.required_env) | set(contract.optional_env)
-    job_attributes = {argument.attribute for argument in contract.job_arguments}
     for read in access.reads:
-        if read.role == "input" and read.how == "index":
-            channel = contract.inputs.get(read.key)
+        if read.role not in ("input", "output"):
+            continue
+        kind = "input" if read.role == "input" else "output"
+        channels = contract.inputs if read.role == "input" else contract.outputs
+        channel = channels.get(read.key)
+        if read.how == "require":
+            # the script insists on the key: fine when it is always there, i.e. a required input or any output
             if channel is None:
-                findings.append(
-                    Finding(
-                        script,
-                        read.line,
-                        f"{read.text} reads input {read.key!r}, which contract {name} does not declare"
-                        f"{_declared(contract.inputs)}",
-                    )
-                )
-            elif not channel.required and not read.guarded:
-                findings.append(
-                    Finding(
-                        script,
-                        read.line,
-                        f"{read.text} uses optional input {read.key!r} without a guard: "
-                        "when it is not wired its path does not exist; check os.path.exists(...) first, "
-                        "use .get(...), or wrap the read in try/except",
-                    )
-                )
-        elif read.role == "output" and read.how == "index" and read.key not in contract.outputs:
-            findings.append(
-                Finding(
+                yield Finding(
                     script,
                     read.line,
-                    f"{read.text} writes output {read.key!r}, which contract {name} does not declare"
-                    f"{_declared(contract.outputs)}",
+                    f"{read.text}: the script raises when {kind} {read.key!r} is missing, and contract {name} does "
+                    f"not declare it{_declared(channels)}, so it always raises; declare {kind} {read.key!r}"
+                    + (" (required: true)" if kind == "input" else ""),
                 )
+            elif kind == "input" and not channel.required:
+                yield Finding(
+                    script,
+                    read.line,
+                    f"{read.text}: the script raises when input {read.key!r} is not wired, but contract {name} "
+                    "declares it required: false; declare it required: true, or let the script run without it",
+                )
+            continue
+        if read.how != "index" or read.key_guarded:
+            continue  # .get, `in`, or a read behind `if "k" in ...`/try: a missing key cannot raise
+        if channel is None:
+            verb = "reads" if kind == "input" else "writes"
+            yield Finding(
+                script,
+                read.line,
+                f"{read.text} {verb} {kind} {read.key!r}, which contract {name} does not declare{_declared(channels)}",
             )
-        elif (
-            read.role == "env"
-            and read.how == "index"
-            and read.key not in declared_env
-            or read.role == "os_env"
-            and read.how == "index"
-            and read.key not in declared_env
-            and not _platform_variable(read.key)
-        ):
-            findings.append(
-                Finding(
-                    script,
-                    read.line,
-                    f"{read.text} reads env var {read.key!r}, which contract {name} does not declare "
-                    "in env_vars (required or optional)",
-                )
-            )
-        elif read.role == "job_args" and read.how == "attr" and read.key not in job_attributes:
-            declared = ", ".join(argument.flag for argument in contract.job_arguments) or "none"
-            findings.append(
-                Finding(
-                    script,
-                    read.line,
-                    f"{read.text} reads job argument {read.key!r}, which contract {name} does not declare "
-                    f"(job_arguments: {declared})",
-                )
+        elif kind == "input" and not channel.required and not read.guarded:
+            yield Finding(
+                script,
+                read.line,
+                f"{read.text} uses optional input {read.key!r} without a guard: "
+                "when it is not wired its path does not exist; check os.path.exists(...) first, "
+                "use .get(...), or wrap the read in try/except",
             )
     if "input" not in access.opaque:
         read_inputs = access.keys("input")
         for input_name, channel in contract.inputs.items():
             if channel.required and input_name not in read_inputs:
-                findings.append(
-                    Finding(
-                        script,
-                        access.main_line or 1,
-                        f"contract {name} declares required input {input_name!r}, "
-                        f"but the script never reads input_paths[{input_name!r}]",
-                    )
+                yield Finding(
+                    script,
+                    access.main_line or 1,
+                    f"contract {name} declares required input {input_name!r}, "
+                    f"but the script never reads input_paths[{input_name!r}]",
                 )
-    return sorted(set(findings), key=lambda finding: (finding.line, finding.message))
+    if "output" not in access.opaque:
+        written = access.keys("output")
+        for output_name in contract.outputs:
+            if output_name not in written:
+                yield Finding(
+                    script,
+                    access.main_line or 1,
+                    f"contract {name} declares output {output_name!r}, but the script never looks up "
+                    f"output_paths[{output_name!r}]: nothing is written there, so a step reading it gets nothing; "
+                    "write it, or remove it from the contract",
+                )
+
+
+def _env_findings(access: ScriptAccess, contract: Contract, script: Path) -> Iterator[Finding]:
+    name = contract.name
+    declared = {**{variable: None for variable in contract.required_env}, **contract.optional_env}
+    unset_behaviour: dict[str, list[KeyRead]] = {}  # undeclared variables the script survives without
+    for read in access.reads:
+        if read.role not in ("env", "os_env") or read.key in declared:
+            continue
+        if read.role == "os_env" and _platform_variable(read.key):
+            continue
+        if read.how == "require":
+            yield Finding(
+                script,
+                read.line,
+                f"{read.text}: the script raises when env var {read.key!r} is unset, and contract {name} does not "
+                "declare it, so it always raises; declare it under env_vars.required",
+            )
+        elif read.how == "index" and not read.key_guarded:
+            yield Finding(
+                script,
+                read.line,
+                f"{read.text} reads env var {read.key!r}, which contract {name} does not declare "
+                "in env_vars (required or optional)",
+            )
+        else:
+            unset_behaviour.setdefault(read.key, []).append(read)
+    insisted = {read.key for read in access.reads if read.role in ("env", "os_env") and read.how == "require"}
+    for variable, reads in unset_behaviour.items():
+        if variable in insisted:
+            continue  # already said: it raises when unset
+        # one finding per variable, on the read that says what the script falls back to
+        with_fallback = [read for read in reads if read.default is not None]
+        read = min(with_fallback or reads, key=lambda r: r.line)
+        behaviour = (
+            f"the script falls back to {read.default}"
+            if read.default is not None
+            else "the script takes its branch for an unset variable"
+        )
+        suggestion = (
+            f"declare it under env_vars.optional with that default ({variable}: {read.default})"
+            if read.default not in (None, "None")
+            else "declare it under env_vars (required, or optional with a default)"
+        )
+        yield Finding(
+            script,
+            read.line,
+            f"{read.text} reads env var {variable!r}, which contract {name} does not declare: unless something "
+            f"outside the contract sets it, {behaviour}; {suggestion} so that scenarios and the pipeline choose it",
+        )
+    if not {"env", "os_env"} & access.opaque and access.main_line is not None:
+        read_variables = access.keys("env") | access.keys("os_env")
+        for variable, default in declared.items():
+            if variable not in read_variables:
+                how = "required" if default is None else f"optional, default {default!r}"
+                yield Finding(
+                    script,
+                    access.main_line,
+                    f"contract {name} declares env var {variable!r} ({how}), but the script never reads it "
+                    "(environ_vars, os.environ, os.getenv): setting it changes nothing; read it, or remove it "
+                    "from the contract",
+                    level="note",
+                )
+
+
+def _job_argument_findings(access: ScriptAccess, contract: Contract, script: Path) -> Iterator[Finding]:
+    job_attributes = {argument.attribute for argument in contract.job_arguments}
+    for read in access.reads:
+        if read.role == "job_args" and read.how == "attr" and read.key not in job_attributes:
+            declared = ", ".join(argument.flag for argument in contract.job_arguments) or "none"
+            yield Finding(
+                script,
+                read.line,
+                f"{read.text} reads job argument {read.key!r}, which contract {contract.name} does not declare "
+                f"(job_arguments: {declared})",
+            )
+
+
+def _main_block_findings(access: ScriptAccess, contract: Contract, script: Path) -> Iterator[Finding]:
+    name = contract.name
+    declared_paths = [channel.path for channel in [*contract.inputs.values(), *contract.outputs.values()]]
+    for written in access.main_block_paths:
+        path = written.path.rstrip("/") or "/"
+        if written.role is not None and written.key is not None:
+            channels = contract.inputs if written.role == "input" else contract.outputs
+            channel = channels.get(written.key)
+            if channel is None:
+                yield Finding(
+                    script,
+                    written.line,
+                    f"the __main__ block passes {written.role} {written.key!r} as {written.path!r}, which contract "
+                    f"{name} does not declare{_declared(channels)}; declare it, or drop it from the __main__ block",
+                )
+            elif not _same_or_under(path, channel.path):
+                yield Finding(
+                    script,
+                    written.line,
+                    f"the __main__ block passes {written.role} {written.key!r} as {written.path!r}, but contract "
+                    f"{name} declares {channel.path!r}: in the container the channel is at {channel.path!r}; "
+                    "use the contract's path",
+                )
+        elif not _platform_path(path) and not any(
+            _same_or_under(path, declared) or _same_or_under(declared, path) for declared in declared_paths
+        ):
+            listed = ", ".join(declared_paths) or "none"
+            yield Finding(
+                script,
+                written.line,
+                f"the __main__ block uses container path {written.path!r}, which contract {name} declares for no "
+                f"input or output (declared paths: {listed}): nothing is mounted there in the container; "
+                "use the contract's path, or declare a channel at it",
+            )
+
+
+def _same_or_under(path: str, root: str) -> bool:
+    root = root.rstrip("/")
+    return path == root or path.startswith(root + "/")
+
+
+def _platform_path(path: str) -> bool:
+    return any(_same_or_under(path, root) for root in _PLATFORM_PATHS)
 
 
 def _declared(names: Iterable[str]) -> str:
@@ -346,6 +496,9 @@ class _FunctionScan:
         self.assignments: list[tuple[set[str], set[str]]] = []  # (targets, names in the value)
         self.guarded_nodes: set[int] = set()
         self.checking_nodes: set[int] = set()  # in a test or a guard call: a read here guards its key
+        self.try_nodes: set[int] = set()  # inside a try body with an except: a KeyError there is handled
+        self.tested_keys: set[tuple[Role, str]] = set()  # tested with `in`, read with .get
+        self.reads: list[tuple[KeyRead, ast.AST]] = []  # settled once every test in the function is known
 
     def run(self) -> None:
         key = (self.function.name, tuple(sorted(self.aliases.items())))
@@ -413,6 +566,7 @@ class _FunctionScan:
                 # a name used inside a try body is guarded wherever it was set
                 for statement in node.body:
                     self.guard_names.update(n.id for n in ast.walk(statement) if isinstance(n, ast.Name))
+                    self.try_nodes.update(id(n) for n in ast.walk(statement))
 
     def _loop_strings(self, name: str) -> list[str] | None:
         for node in _walk_body(self.function.body):
@@ -431,20 +585,28 @@ class _FunctionScan:
         return found
 
     def _record(
-        self, role: Role, key_node: ast.expr, node: ast.expr, how: Literal["index", "get", "in", "attr"], guarded: bool
+        self,
+        role: Role,
+        key_node: ast.expr,
+        node: ast.expr,
+        how: ReadHow,
+        guarded: bool,
+        default: str | None = None,
     ) -> None:
         keys = self._keys(key_node)
         if keys is None:
             self.access.opaque.add(role)
             return
         for key in keys:
-            read = KeyRead(role, key, node.lineno, how, ast.unparse(node), guarded)
+            read = KeyRead(role, key, node.lineno, how, ast.unparse(node), guarded, default=default)
             if how in ("get", "in") or id(node) in self.checking_nodes:
                 self.guarded_keys.add(key)  # `x[K] if exists(x[K]) else ...` guards the other reads of K
+            if how in ("get", "in", "require") or id(node) in self.checking_nodes:
+                self.tested_keys.add((role, key))  # `if "K" in x: x["K"]`, `if x.get("K"): x["K"]`
             if role == "input" and how == "index" and not guarded and isinstance(node, ast.Subscript):
                 self.optional_reads.append(_PendingRead(read, set(), node))
             else:
-                self.access.reads.append(read)
+                self.reads.append((read, node))
 
     def _visit(self, node: ast.AST) -> None:
         if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.NamedExpr)):
@@ -480,6 +642,11 @@ class _FunctionScan:
                 self.access.opaque.add(role)  # .items(), .values(), .keys(), .update(): not followed
         elif isinstance(node, ast.Call):
             self._visit_call(node)
+        elif isinstance(node, ast.If) and _raises(node.body):
+            for container, key_node in _missing_key_tests(node.test, self.module):
+                role = self._role_of(container)
+                if role is not None and role not in ("job_args", "os_env"):
+                    self._record(role, key_node, node.test, "require", True)
         elif isinstance(node, ast.Starred) or (isinstance(node, ast.keyword) and node.arg is None):
             role = self._role_of(node.value)
             if role is not None:
@@ -495,7 +662,7 @@ class _FunctionScan:
         if isinstance(func, ast.Attribute) and func.attr in _DICT_READS and node.args:
             role = self._role_of(func.value)
             if role is not None and role not in ("job_args", "os_env"):
-                self._record(role, node.args[0], node, "get", True)
+                self._record(role, node.args[0], node, "get", True, _fallback(node))
                 return
         if (
             isinstance(func, ast.Name)
@@ -559,8 +726,10 @@ class _FunctionScan:
                 or bool(holders & self.guard_names)
                 or self._guarded_by_callee(pending.node, holders)
             )
-            read = pending.read
-            self.access.reads.append(KeyRead(read.role, read.key, read.line, read.how, read.text, guarded))
+            self.reads.append((replace(pending.read, guarded=guarded), pending.node))
+        for read, node in self.reads:
+            key_guarded = (read.role, read.key) in self.tested_keys or id(node) in self.try_nodes
+            self.access.reads.append(replace(read, key_guarded=key_guarded))
 
     def _guarded_by_callee(self, node: ast.Subscript, holders: set[str]) -> bool:
         """The read (or a holder) is passed to a same-file function that guards that parameter."""
@@ -644,33 +813,257 @@ def _scan_os_environ(module: _Module, tree: ast.Module, access: ScriptAccess) ->
     """``os.environ`` reads anywhere in the file: module level, helpers, classes."""
     constants = dict(module.constants)
     guarded_nodes: set[int] = set()
+    try_nodes: set[int] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Try) and node.handlers:
             for statement in node.body:
-                guarded_nodes.update(id(n) for n in ast.walk(statement))
+                try_nodes.update(id(n) for n in ast.walk(statement))
         elif isinstance(node, (ast.If, ast.While, ast.IfExp)):
             guarded_nodes.update(id(n) for n in ast.walk(node.test))
+    found: list[tuple[ast.expr, ast.expr, ReadHow, str | None]] = []  # (read, key, how, fallback)
+    accounted: set[int] = set()  # os.environ nodes whose use is a read or a write of one key
     for node in ast.walk(tree):
-        key_node: ast.expr | None = None
-        how: Literal["index", "get", "in"] = "index"
-        if isinstance(node, ast.Subscript) and module.is_os_environ(node.value) and isinstance(node.ctx, ast.Load):
-            key_node = node.slice
-        elif isinstance(node, ast.Call) and node.args:
-            environ_get = (
-                isinstance(node.func, ast.Attribute)
-                and node.func.attr in _DICT_READS
-                and module.is_os_environ(node.func.value)
-            )
-            if environ_get or module.is_getenv(node.func):
-                key_node, how = node.args[0], "get"
+        if isinstance(node, ast.Subscript) and module.is_os_environ(node.value):
+            accounted.add(id(node.value))
+            if isinstance(node.ctx, ast.Load):
+                found.append((node, node.slice, "index", None))
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and module.is_os_environ(node.func.value)
+        ):
+            if node.func.attr in _DICT_READS and node.args:
+                accounted.add(id(node.func.value))
+                found.append((node, node.args[0], "get", _fallback(node)))
+            elif node.func.attr in ("update", "__setitem__"):
+                accounted.add(id(node.func.value))  # a write reads nothing
+        elif isinstance(node, ast.Call) and module.is_getenv(node.func) and node.args:
+            found.append((node, node.args[0], "get", _fallback(node)))
         elif isinstance(node, ast.Compare) and any(module.is_os_environ(c) for c in node.comparators):
-            key_node, how = node.left, "in"
-        if key_node is None or not isinstance(node, ast.expr):
-            continue
+            accounted.update(id(c) for c in node.comparators)
+            found.append((node, node.left, "in", None))
+        elif isinstance(node, ast.If) and _raises(node.body):
+            for container, key_node in _missing_key_tests(node.test, module):
+                if module.is_os_environ(container) or module.is_getenv(container):
+                    found.append((node.test, key_node, "require", None))
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Name, ast.Attribute)) and module.is_os_environ(node) and id(node) not in accounted:
+            access.opaque.add("os_env")  # dict(os.environ), env=os.environ, .items(): any variable may be read
+    tested: set[str] = set()  # `if "K" in os.environ: os.environ["K"]` cannot raise
+    for _, key_node, how, _ in found:
+        if how != "index":
+            tested.update(_literal_strings(key_node, constants) or [])
+    for read, key_node, how, fallback in found:
         keys = _literal_strings(key_node, constants)
         if keys is None:
             continue  # a computed name: nothing to say
         for key in keys:
             access.reads.append(
-                KeyRead("os_env", key, node.lineno, how, ast.unparse(node), how != "index" or id(node) in guarded_nodes)
+                KeyRead(
+                    "os_env",
+                    key,
+                    read.lineno,
+                    how,
+                    ast.unparse(read),
+                    how != "index" or id(read) in guarded_nodes or id(read) in try_nodes,
+                    key_guarded=how != "index" or id(read) in try_nodes or key in tested,
+                    default=fallback,
+                )
             )
+
+
+def _raises(body: list[ast.stmt]) -> bool:
+    """The block raises or exits the process (``raise``, ``sys.exit(...)``, ``exit(...)``)."""
+    for node in _walk_body(body):
+        if isinstance(node, ast.Raise):
+            return True
+        if isinstance(node, ast.Call) and _call_name(node.func) in ("exit", "_exit", "quit"):
+            return True
+    return False
+
+
+def _missing_key_tests(test: ast.expr, module: _Module) -> Iterator[tuple[ast.expr, ast.expr]]:
+    """(container, key) pairs a test is true for when the key is missing: ``"k" not in d``,
+    ``not d.get("k")``, ``d.get("k") is None``, ``not os.getenv("k")``, joined by ``or``."""
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.Or):
+        for value in test.values:
+            yield from _missing_key_tests(value, module)
+    elif isinstance(test, ast.Compare) and len(test.ops) == 1:
+        operator, right = test.ops[0], test.comparators[0]
+        if isinstance(operator, ast.NotIn):
+            yield right, test.left
+        elif isinstance(operator, (ast.Is, ast.Eq)) and isinstance(right, ast.Constant) and right.value is None:
+            yield from _looked_up(test.left, module)
+    elif isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        operand = test.operand
+        if isinstance(operand, ast.Compare) and len(operand.ops) == 1 and isinstance(operand.ops[0], ast.In):
+            yield operand.comparators[0], operand.left
+        else:
+            yield from _looked_up(operand, module)
+
+
+def _looked_up(node: ast.expr, module: _Module) -> Iterator[tuple[ast.expr, ast.expr]]:
+    """``d.get("k")`` -> (d, "k"); ``os.getenv("k")`` -> (os.getenv, "k")."""
+    if isinstance(node, ast.Call) and node.args:
+        if isinstance(node.func, ast.Attribute) and node.func.attr == "get":
+            yield node.func.value, node.args[0]
+        elif module.is_getenv(node.func):
+            yield node.func, node.args[0]
+
+
+def _fallback(call: ast.Call) -> str:
+    """What ``d.get(k, default)`` / ``os.getenv(k, default)`` returns when ``k`` is missing, as written."""
+    default = call.args[1] if len(call.args) > 1 else next((k.value for k in call.keywords if k.arg == "default"), None)
+    if default is None:
+        return "None"
+    if isinstance(default, ast.Constant):
+        return repr(default.value)
+    return ast.unparse(default)
+
+
+# --- the __main__ block -----------------------------------------------------------------------
+
+
+def _scan_main_block(module: _Module, tree: ast.Module, access: ScriptAccess) -> None:
+    """Container paths the ``if __name__ == "__main__":`` block hard-codes: the entries of the dicts it
+    passes to ``main`` (literals, constants, ``os.path.join`` of them, argparse defaults behind
+    ``args.x``), then every other ``/opt/ml/...`` literal or constant it uses."""
+    block = next((node for node in tree.body if isinstance(node, ast.If) and _is_main_test(node.test)), None)
+    if block is None:
+        return
+    constants = dict(module.constants)
+    _collect_constants(_all_statements(block.body), constants, module.constants)
+    defaults = _argparse_defaults(tree, constants)
+    used: set[int] = set()  # nodes already read as the value of a dict entry
+
+    def resolve(node: ast.expr) -> str | None:
+        strings = _literal_strings(node, constants)
+        if strings is not None:
+            return strings[0] if len(strings) == 1 else None
+        if isinstance(node, ast.Attribute) and node.attr in defaults:
+            default = defaults[node.attr]
+            used.add(id(default))
+            return resolve(default)
+        if isinstance(node, ast.Call) and _joins_paths(node.func) and node.args:
+            parts = [resolve(argument) for argument in node.args]
+            known = [part for part in parts if part is not None]
+            return "/".join(part.rstrip("/") for part in known) if len(known) == len(parts) else None
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+            left, right = resolve(node.left), resolve(node.right)
+            return f"{left.rstrip('/')}/{right}" if left is not None and right is not None else None
+        return None
+
+    for role, entries in _dicts_passed_to_main(block).items():
+        for key_node, value in entries:
+            keys = _literal_strings(key_node, constants)
+            path = resolve(value)
+            if keys is None or len(keys) != 1 or path is None or not path.startswith("/"):
+                continue
+            used.update(id(node) for node in ast.walk(value))
+            access.main_block_paths.append(MainBlockPath(value.lineno, path, role, keys[0]))
+    for node in _walk_body(block.body):
+        if id(node) in used:
+            continue
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith(_CONTAINER_PREFIX):
+            access.main_block_paths.append(MainBlockPath(node.lineno, node.value))
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in module.constants:
+            for value in module.constants[node.id]:
+                if value.startswith(_CONTAINER_PREFIX):
+                    access.main_block_paths.append(MainBlockPath(node.lineno, value))
+
+
+def _joins_paths(func: ast.expr) -> bool:
+    """``os.path.join``/``path.join``, ``Path(...)``/``PurePosixPath(...)``; not ``",".join``."""
+    if isinstance(func, ast.Attribute) and func.attr == "join":
+        owner = func.value
+        return (isinstance(owner, ast.Attribute) and owner.attr == "path") or (
+            isinstance(owner, ast.Name) and owner.id in ("path", "posixpath")
+        )
+    return _call_name(func) in ("Path", "PurePosixPath")
+
+
+def _is_main_test(test: ast.expr) -> bool:
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
+        return False
+    sides = [test.left, test.comparators[0]]
+    return any(isinstance(side, ast.Name) and side.id == "__name__" for side in sides) and any(
+        isinstance(side, ast.Constant) and side.value == "__main__" for side in sides
+    )
+
+
+def _argparse_defaults(tree: ast.Module, constants: dict[str, list[str]]) -> dict[str, ast.expr]:
+    """``parser.add_argument("--data-dir", default=X)`` anywhere in the file -> {"data_dir": X}."""
+    defaults: dict[str, ast.expr] = {}
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and _call_name(node.func) == "add_argument"):
+            continue
+        keywords = {keyword.arg: keyword.value for keyword in node.keywords if keyword.arg}
+        if "default" not in keywords:
+            continue
+        flags = [flag for argument in node.args for flag in _literal_strings(argument, constants) or []]
+        dest_node = keywords.get("dest")
+        dest = _literal_strings(dest_node, constants) if dest_node is not None else None
+        if dest:
+            defaults[dest[0]] = keywords["default"]
+        elif flags:
+            long_flags = [flag for flag in flags if flag.startswith("--")] or flags
+            defaults[long_flags[0].lstrip("-").replace("-", "_")] = keywords["default"]
+    return defaults
+
+
+def _dicts_passed_to_main(block: ast.If) -> dict[Literal["input", "output"], list[tuple[ast.expr, ast.expr]]]:
+    """(key, value) entries of the dicts the block passes to ``main`` as input_paths and output_paths:
+    dict literals in the call, or names bound in the block to a dict literal and then filled by
+    ``name["k"] = v``. Without a ``main(...)`` call, names that say ``input``/``output``."""
+    roles: dict[str, Literal["input", "output"]] = {}
+    literals: dict[Literal["input", "output"], list[ast.Dict]] = {"input": [], "output": []}
+    call = next(
+        (
+            node
+            for node in _walk_body(block.body)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "main"
+        ),
+        None,
+    )
+    if call is not None:
+        passed: list[tuple[Literal["input", "output"], ast.expr]] = [
+            (role, argument) for role, argument in zip(("input", "output"), call.args, strict=False)
+        ]
+        passed += [
+            ("input" if keyword.arg == "input_paths" else "output", keyword.value)
+            for keyword in call.keywords
+            if keyword.arg in ("input_paths", "output_paths")
+        ]
+        for role, argument in passed:
+            if isinstance(argument, ast.Dict):
+                literals[role].append(argument)
+            elif isinstance(argument, ast.Name):
+                roles[argument.id] = role
+    entries: dict[Literal["input", "output"], list[tuple[ast.expr, ast.expr]]] = {"input": [], "output": []}
+    for node in _walk_body(block.body):
+        if not isinstance(node, ast.Assign) or len(node.targets) != 1:
+            continue
+        target = node.targets[0]
+        holder = target.value if isinstance(target, ast.Subscript) else target
+        if not isinstance(holder, ast.Name):
+            continue
+        role = roles.get(holder.id) if call is not None else _role_by_name(holder.id)
+        if role is None:
+            continue
+        if isinstance(target, ast.Subscript):
+            entries[role].append((target.slice, node.value))
+        elif isinstance(node.value, ast.Dict):
+            literals[role].append(node.value)
+    for role, dicts in literals.items():
+        for literal in dicts:
+            entries[role] += [(key, value) for key, value in zip(literal.keys, literal.values, strict=True) if key]
+    return entries
+
+
+def _role_by_name(name: str) -> Literal["input", "output"] | None:
+    lowered = name.lower()
+    if "input" in lowered:
+        return "input"
+    if "output" in lowered:
+        return "output"
+    return None

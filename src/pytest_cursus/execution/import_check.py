@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from pytest_cursus.checks.missing_package import install_hint
 from pytest_cursus.execution.launcher import FreshInterpreterLauncher, LaunchSpec, StepLauncher
 from pytest_cursus.execution.pip_guard import check_framework_requirements, pip_findings
 from pytest_cursus.execution.preload import preload_candidates
@@ -77,7 +78,11 @@ def check_import(
     )
     outcome = ProcessSupervisor().supervise(process, timeout=timeout, max_memory_bytes=None)
     report = read_report(workdir / "report.json")
-    verdict = _verdict(script, module, timeout, outcome, report, tail(stderr))
+    hint = None
+    if report is not None and report.exception_type == "ModuleNotFoundError":
+        roots = (script.parent, *python_path)
+        hint = install_hint(report.exception_message or "", contract.block.framework_requirements, roots)
+    verdict = _verdict(script, module, timeout, outcome, report, tail(stderr), hint)
     framework = check_framework_requirements(contract.block.framework_requirements)
     unmet_pins, others = pip_findings(contract.name, framework + (report.pip_requests if report else []))
     if unmet_pins and pip == "strict":
@@ -116,6 +121,7 @@ def _verdict(
     outcome: ProcessOutcome,
     report: ChildReport | None,
     stderr_tail: str,
+    hint: str | None = None,
 ) -> ImportCheck:
     """What the check found, in the user's terms: ``problem`` is None when the script passed."""
     if outcome.killed_for == "timeout":
@@ -133,7 +139,7 @@ def _verdict(
         return ImportCheck(None, signature=report.detail, import_seconds=report.import_seconds)
     if report.status == "import_failed":
         return ImportCheck(
-            report.import_failure(script, module),
+            report.import_failure(script, module) + (f": {hint}" if hint else ""),
             traceback=report.traceback,
             stderr_tail=stderr_tail,
         )

@@ -87,6 +87,14 @@ class ContractBlock(_Strict):
     env_vars: EnvVars = Field(default_factory=EnvVars)
     framework_requirements: dict[str, str] = Field(default_factory=dict)
     description: str | None = None
+    # a bring-your-own container's own command (SageMaker's AppSpecification.ContainerEntrypoint): the step
+    # runs that, not an entry_point script of ours, so a contract check has nothing to check
+    container_entrypoint: list[str] | None = None
+
+    @field_validator("container_entrypoint", mode="before")
+    @classmethod
+    def _command_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
     @field_validator("inputs", "outputs", mode="before")
     @classmethod

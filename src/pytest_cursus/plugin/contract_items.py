@@ -35,6 +35,26 @@ class ContractMismatch(CursusError):
     pass
 
 
+class ContractNote(pytest.PytestWarning):
+    """A disagreement that does not fail the contract item (a declared env var the script never reads)."""
+
+
+def skip_reason(contract: Contract) -> str | None:
+    """Why a contract has no script of ours to check, or None when it has one."""
+    if contract.block.container_entrypoint:
+        command = " ".join(contract.block.container_entrypoint)
+        return (
+            f"contract {contract.name} declares container_entrypoint [{command}]: its container runs its own "
+            "entrypoint, not a script of ours, so there is nothing to check"
+        )
+    if contract.entry_point is None:
+        return (
+            f"contract {contract.name} has no entry_point: its step runs no script of ours (a data-loading or "
+            "registration interface), so there is nothing to check"
+        )
+    return None
+
+
 @dataclass(frozen=True)
 class ScriptUnderCheck:
     script: Path
@@ -65,6 +85,12 @@ class ContractItem(CursusItem):
         self.add_marker("cursus")
         self.add_marker("cursus_contract")
 
+    def setup(self) -> None:
+        # skipped in setup, so the skip is reported at the contract file (plugin/hooks.py)
+        reason = skip_reason(self.contract)
+        if reason is not None:
+            pytest.skip(reason)
+
     def runtest(self) -> None:
         from pytest_cursus.checks.contract_check import check_script
         from pytest_cursus.execution.import_check import check_import
@@ -93,14 +119,22 @@ class ContractItem(CursusItem):
             elif imported.stderr_tail.strip():
                 text += "\n\n  Last lines of stderr:\n" + _indent(imported.stderr_tail.rstrip(), 4)
             problems.append(text)
-        problems += [finding.render(rootdir) for finding in check_script(under_check.script, self.contract)]
+        findings = check_script(under_check.script, self.contract)
+        problems += [finding.render(rootdir) for finding in findings if finding.level == "error"]
+        notes = [finding for finding in findings if finding.level == "note"]
+        self.user_properties += [("cursus_contract_note", note.render(rootdir)) for note in notes]
         if problems:
+            problems += [note.render(rootdir) for note in notes]  # shown with the errors, marked "note:"
             raise ContractMismatch(
                 f"contract {self.contract.name} ({shown_path(self.contract.path, rootdir)}) and its script "
                 f"{shown_path(under_check.script, rootdir)} ({under_check.found_by}) disagree:\n"
                 + "\n".join(f"  - {_indent(problem, 4).lstrip()}" for problem in problems)
             )
         self.user_properties.append(("cursus_main_signature", imported.signature or ""))
+        for note in notes:  # a passing item shows its notes as warnings located at the script's line
+            warnings.warn_explicit(
+                ContractNote(f"contract {self.contract.name}: {note.message}"), ContractNote, str(note.path), note.line
+            )
 
     def locate_script(self) -> ScriptUnderCheck:
         """The script to check; see the module docstring for the rule."""
@@ -110,7 +144,7 @@ class ContractItem(CursusItem):
                     return _from_step(plan, step, self.config.rootpath)
         options = cursus_session(self.config).options
         wanted = self.contract.entry_point
-        if wanted is None:  # an ecosystem interface of a step that runs no script (docs/dag.md)
+        if wanted is None:  # setup() skips such a contract before its script is looked for
             raise ContractMismatch(f"contract {self.contract.name} has no entry_point: there is no script to check")
         for root in options.scripts:
             if (root / wanted).is_file():

@@ -159,6 +159,19 @@ def _named_on_command_line(config: pytest.Config, file_path: Path) -> bool:
     return any(path == file_path or path in file_path.parents for path in named)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collect_directory(path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """A package directory inside a ``--cursus-contracts`` directory, or on the way to one, is collected as a
+    plain ``Dir``: pytest's ``Package`` would import its ``__init__.py`` in the pytest process before the
+    contract items run (``Package.setup``), and a contract check must not run the project's code there."""
+    state = cursus_session_if_any(parent.config)
+    if state is None or not state.options.contracts or not (path / "__init__.py").is_file():
+        return None
+    if any(path == root or root in path.parents or path in root.parents for root in state.options.contracts):
+        return pytest.Dir.from_parent(parent, path=path)
+    return None
+
+
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if file_path.suffix not in (".yaml", ".yml"):
         return None
