@@ -3,11 +3,15 @@ the nodes that run no script as the terminal summary, ``list`` and the HTML repo
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
+from conftest import PipelineProject
 from test_dag_scenarios import EDGES, write_pipeline
 
 COMMAND = [sys.executable, "-m", "pytest_cursus.cli.main"]
@@ -118,3 +122,110 @@ def test_wire_exits_2_with_the_message_on_an_unreadable_file_or_a_usage_error(tm
     no_dag = cursus_runtime("wire", "steps_only.yaml", cwd=tmp_path)
     assert no_dag.returncode == 2
     assert "this scenario has no 'dag:' key" in no_dag.stderr
+
+
+# --- nodes that run no script, in the reports ------------------------------------------------------
+
+REGISTRATION_REASON = "its interface registration.step.yaml has no entry_point, and no node that runs reads its outputs"
+
+
+class DagNodes(HTMLParser):
+    """The nodes of the report's DAG pictures: data-step -> its attributes and tooltip."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.nodes: dict[str, dict[str, str]] = {}
+        self._open: str | None = None
+        self._in_title = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {name: value or "" for name, value in attrs}
+        if tag == "g" and "cursus-node" in values.get("class", ""):
+            self._open = values["data-step"]
+            self.nodes[self._open] = {**values, "title": ""}
+        self._in_title = tag == "title" and self._open is not None
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title and self._open is not None:
+            self.nodes[self._open]["title"] += data
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_title = False
+        if tag == "g":
+            self._open = None
+
+
+def test_data_source_and_not_run_nodes_show_in_the_terminal_summary_html_dag_and_json(
+    project: PipelineProject,
+) -> None:
+    write_pipeline(project.root)
+    report, json_path = project.root / "report.html", project.root / "run.json"
+    result = project.run("-p", "no:randomly", f"--html={report}", "--self-contained-html", f"--cursus-json={json_path}")
+    result.assert_outcomes(passed=14)
+
+    output = result.stdout.str()
+    summary = output[output.index("cursus: pipeline steps") :]
+    assert (
+        "data source  CradleDataLoading_training: its interface cradledataloading.step.yaml has no entry_point; "
+        "read by TabularPreprocessing_training from data:"
+    ) in summary
+    assert f"not run      Registration: {REGISTRATION_REASON}" in summary
+    assert summary.index("Payload") < summary.index("not run      Registration"), "under the steps table"
+
+    page = report.read_text()
+    # pytest-html keeps the summary in its page data, escaped: unescape it to parse the SVG
+    parser = DagNodes()
+    parser.feed(html.unescape(page[page.index('<div class="cursus-summary">') :]))
+    nodes = parser.nodes
+    assert nodes["Registration"]["data-kind"] == "not-run"
+    assert nodes["Registration"]["data-outcome"] == "not run"
+    assert nodes["Registration"]["opacity"] == "0.6"
+    assert nodes["Registration"]["title"] == f"Registration: not run, {REGISTRATION_REASON}"
+    for source in ("CradleDataLoading_training", "CradleDataLoading_calibration"):
+        assert nodes[source]["data-kind"] == "data-source"
+        assert nodes[source]["data-outcome"] == "data source"
+        assert "its outputs come from the scenario's data:" in nodes[source]["title"]
+    assert nodes["Package"]["data-kind"] == "step" and nodes["Package"]["data-outcome"] == "passed"
+    assert len(nodes) == 10, "every node of the DAG is drawn"
+
+    document = json.loads(json_path.read_text())
+    scriptless = {(n["node"], n["role"]) for n in document["scriptless_nodes"]}
+    assert scriptless == {
+        ("CradleDataLoading_training", "data source"),
+        ("CradleDataLoading_calibration", "data source"),
+        ("Registration", "not run"),
+    }
+    assert all("scriptless_nodes" not in step for step in document["steps"])
+
+
+def test_list_shows_the_data_source_and_not_run_nodes_of_a_dag_scenario(tmp_path: Path) -> None:
+    write_pipeline(tmp_path)
+    text = cursus_runtime("list", "scenarios", cwd=tmp_path)
+    assert text.returncode == 0, text.stdout + text.stderr
+    assert f"  not run      Registration: {REGISTRATION_REASON}" in text.stdout.splitlines()
+    assert re.search(
+        r"  data source  CradleDataLoading_calibration: .* read by TabularPreprocessing_calibration", text.stdout
+    )
+
+    listed = json.loads(cursus_runtime("list", "scenarios", "--json", cwd=tmp_path).stdout)["scenarios"][0]
+    assert listed["not_run"] == [{"name": "Registration", "reason": REGISTRATION_REASON, "read_by": []}]
+    assert [n["name"] for n in listed["data_sources"]] == [
+        "CradleDataLoading_training",
+        "CradleDataLoading_calibration",
+    ]
+
+
+def test_a_dag_scenario_under_xdist_has_the_outcomes_of_a_serial_run(project: PipelineProject) -> None:
+    write_pipeline(project.root)
+
+    def outcomes(*args: str) -> dict[str, str]:
+        result = project.run("-p", "no:randomly", "-rA", "--cursus-no-cache", *args)
+        result.assert_outcomes(passed=14)
+        found = re.findall(r"^(PASSED|CACHED|FAILED|ERROR|SKIPPED) (\S+)", result.stdout.str(), re.MULTILINE)
+        # a step another worker already ran in this session passes as CACHED (docs/caching.md)
+        return {nodeid: outcome.replace("CACHED", "PASSED") for outcome, nodeid in found}
+
+    serial = outcomes()
+    parallel = outcomes("-n", "2")
+    assert len(serial) == 14 and set(serial.values()) == {"PASSED"}
+    assert parallel == serial
