@@ -12,7 +12,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from conftest import PipelineProject
-from test_dag_scenarios import EDGES, write_pipeline
+from pytest_cursus.plan.scenario_plan import load_scenario
+from test_dag_scenarios import EDGES, INTERFACES, write_pipeline
 
 COMMAND = [sys.executable, "-m", "pytest_cursus.cli.main"]
 
@@ -229,3 +230,68 @@ def test_a_dag_scenario_under_xdist_has_the_outcomes_of_a_serial_run(project: Pi
     parallel = outcomes("-n", "2")
     assert len(serial) == 14 and set(serial.values()) == {"PASSED"}
     assert parallel == serial
+
+
+# --- init ------------------------------------------------------------------------------------------
+
+
+def test_init_writes_an_explicit_scenario_that_plans_the_same_steps_as_the_dag(tmp_path: Path) -> None:
+    dag_scenario = write_pipeline(tmp_path)
+    result = cursus_runtime(
+        "init", "--dag", "pipeline.dag.json", "--interfaces", "interfaces", "--scripts", "scripts",
+        "--output", "explicit/pipeline.yaml", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    written = tmp_path / "explicit" / "pipeline.yaml"
+    text = written.read_text()
+    assert "    LABEL_FIELD: TODO" in text and "dag:" not in text
+    assert "# not run: Registration: its interface registration.step.yaml has no entry_point" in text
+
+    listed = cursus_runtime("list", "explicit/pipeline.yaml", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stdout
+    explicit, from_dag = load_scenario(written), load_scenario(dag_scenario)
+    assert list(explicit.steps) == list(from_dag.steps)
+    for name, step in from_dag.steps.items():
+        same = explicit.steps[name]
+        assert (same.contract.name, same.inputs, same.job_args) == (step.contract.name, step.inputs, step.job_args)
+        # the calibration variant's TRAIN_RATIO is written into the step; LABEL_FIELD is the placeholder
+        expected_env = {**step.env, "LABEL_FIELD": "TODO"} if "LABEL_FIELD" in step.env else step.env
+        assert same.env == expected_env
+    assert explicit.data["CradleDataLoading_training.DATA"].synthetic == (
+        from_dag.data["CradleDataLoading_training.DATA"].synthetic
+    )
+
+    again = cursus_runtime(
+        "init", "--dag", "pipeline.dag.json", "--interfaces", "interfaces", "--output", "explicit/pipeline.yaml",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert again.returncode == 2 and "explicit/pipeline.yaml exists" in again.stderr
+
+
+def test_an_init_scenario_left_unfilled_fails_only_on_its_placeholders(tmp_path: Path) -> None:
+    interfaces = json.loads(json.dumps(INTERFACES))
+    del INTERFACES["CradleDataLoading"]["contract"]["outputs"]["DATA"]["data"]  # no schema: a file: placeholder
+    try:
+        write_pipeline(tmp_path)
+    finally:
+        INTERFACES.clear()
+        INTERFACES.update(interfaces)
+    result = cursus_runtime("init", "--dag", "pipeline.dag.json", "--interfaces", "interfaces", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (tmp_path / "unfilled.yaml").write_text(result.stdout)
+    assert "    file: TODO/CradleDataLoading_training.DATA" in result.stdout
+
+    listed = cursus_runtime("list", "unfilled.yaml", cwd=tmp_path)
+    assert listed.returncode == 1
+    problems = [line for line in listed.stdout.splitlines() if line.startswith("  unfilled.yaml:")]
+    assert problems and all("TODO" in line for line in problems), problems
+    assert "scripts[0]: path not found: 'TODO/scripts'" in listed.stdout
+    assert "'TODO/CradleDataLoading_calibration.DATA' not found" in listed.stdout
+
+
+def test_init_writes_an_unwired_input_as_a_comment_and_exits_1_saying_why(tmp_path: Path) -> None:
+    write_pipeline(tmp_path, edges=UNWIRABLE_EDGES)
+    result = cursus_runtime("init", "--dag", "pipeline.dag.json", "--interfaces", "interfaces", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "      # model_input: <node>.<output> or a data source  (required, not wired)" in result.stdout
+    assert "node Payload (payload.step.yaml): required dependency 'model_input' is not wired" in result.stderr

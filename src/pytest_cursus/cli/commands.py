@@ -218,6 +218,64 @@ def is_dag_file(path: Path) -> bool:
     return isinstance(data, dict) and isinstance(data.get("dag"), dict)
 
 
+# --- init --------------------------------------------------------------------------------------------
+
+
+def init_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dag", type=_existing_path, required=True, metavar="FILE", help="the pipeline DAG file")
+    parser.add_argument(
+        "--interfaces",
+        action="append",
+        type=_existing_path,
+        required=True,
+        metavar="DIR",
+        help="where the *.step.yaml interfaces are (repeatable)",
+    )
+    parser.add_argument(
+        "--scripts",
+        action="append",
+        type=_existing_path,
+        default=[],
+        metavar="DIR",
+        help="where the scripts are (repeatable); written as the scenario's 'scripts:' (default: a placeholder)",
+    )
+    parser.add_argument(
+        "--output", type=Path, metavar="FILE", help="the scenario file to write (default: print it); never overwritten"
+    )
+
+
+def init_command(args: argparse.Namespace) -> int:
+    from pytest_cursus.cli.scenario_writer import explicit_scenario
+    from pytest_cursus.cli.wiring_table import failed
+    from pytest_cursus.errors import ConfigError, ConfigErrors
+    from pytest_cursus.plan.scenario_plan import FileLookups, wire_dag_file
+
+    if args.output is not None and args.output.exists():
+        print(f"cursus-runtime init: {args.output} exists; remove it or choose another --output", file=sys.stderr)
+        return 2
+    interfaces = [p.resolve() for p in args.interfaces]
+    scripts = [p.resolve() for p in args.scripts]
+    lookups = FileLookups()
+    try:
+        wiring = wire_dag_file(args.dag, interfaces, scripts, lookups)
+    except (ConfigError, ConfigErrors) as exc:
+        print(f"cursus-runtime init: {exc.render(Path.cwd())}", file=sys.stderr)
+        return 2
+    target = args.output.parent if args.output is not None else Path.cwd()
+    text = explicit_scenario(wiring, lookups.contracts(interfaces), target, interfaces, scripts)
+    if args.output is None:
+        print(text, end="")
+    else:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text, encoding="utf-8")
+        print(f"scenario written to {args.output}", file=sys.stderr)
+    if not failed(wiring):  # outputs of data sources with no schema are the file: placeholders
+        return 0
+    for _, message in wiring.problems:  # written all the same, with the unwired inputs as comments
+        print(message, file=sys.stderr)
+    return 1
+
+
 # --- run -----------------------------------------------------------------------------------------
 
 
