@@ -65,11 +65,11 @@ def test_the_console_script_is_installed_and_lists_its_commands() -> None:
 
     result = subprocess.run([script, "--help"], capture_output=True, text=True, check=True)
 
-    for command in ("health-check", "list", "run"):
+    for command in ("health-check", "list", "run", "wire", "init"):
         assert f"    {command}" in result.stdout
 
 
-@pytest.mark.parametrize("command", ["health-check", "list", "run"])
+@pytest.mark.parametrize("command", ["health-check", "list", "run", "wire", "init"])
 def test_each_command_has_help_describing_it(command: str) -> None:
     result = cursus_runtime(command, "--help")
 

@@ -14,9 +14,13 @@ import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pytest_cursus.cli.arguments import positive_number
 from pytest_cursus.run.options import OPTIONS, OptionError, OptionSpec, convert_value
+
+if TYPE_CHECKING:
+    from pytest_cursus.plan.wiring import DagWiring
 
 HEALTH_CHECK_HELP = (
     "check that this machine can run steps: Python, dependencies, workspace and cache writable, "
@@ -26,6 +30,11 @@ LIST_HELP = (
     "list the scenarios, steps and edges pytest would collect from the given paths, "
     "without running anything (exit 1 when a scenario is invalid)"
 )
+WIRE_HELP = (
+    "show how a pipeline DAG's inputs are wired: node, input, the output feeding it and the rule used "
+    "(exit 1 when a required input is unwired)"
+)
+INIT_HELP = "write the explicit scenario equivalent to a pipeline DAG and its interfaces, to edit by hand"
 RUN_HELP = (
     "run scenarios with pytest: 'python -m pytest --cursus-scenarios PATH ...' with the options below; "
     "pytest's own options go after '--'"
@@ -139,6 +148,132 @@ def list_command(args: argparse.Namespace) -> int:
         )
         return 1
     return 1 if listing.invalid else 0
+
+
+# --- wire ----------------------------------------------------------------------------------------
+
+
+def wire_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "path", type=_existing_path, metavar="SCENARIO_OR_DAG", help="a scenario with a 'dag:' key, or a DAG file"
+    )
+    parser.add_argument(
+        "--interfaces",
+        action="append",
+        type=_existing_path,
+        default=[],
+        metavar="DIR",
+        help="where the *.step.yaml interfaces are (repeatable); a scenario also uses its own 'contracts:'",
+    )
+    parser.add_argument(
+        "--scripts",
+        action="append",
+        type=_existing_path,
+        default=[],
+        metavar="DIR",
+        help="for a DAG file: where the scripts are; a node whose script is not there is a data source "
+        "(default: only a node whose interface has no entry_point is)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the wiring as JSON")
+
+
+def wire_command(args: argparse.Namespace) -> int:
+    from pytest_cursus.cli.wiring_table import failed, render_table, wiring_json
+    from pytest_cursus.errors import ConfigError, ConfigErrors
+
+    try:
+        wiring = _read_wiring(args.path, args.interfaces, args.scripts)
+    except (ConfigError, ConfigErrors) as exc:
+        print(f"cursus-runtime wire: {exc.render(Path.cwd())}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(wiring_json(wiring))
+        for _, message in wiring.problems:
+            print(message, file=sys.stderr)
+    else:
+        print(render_table(wiring, args.path))
+    return 1 if failed(wiring) else 0
+
+
+def _read_wiring(path: Path, interfaces: list[Path], scripts: list[Path]) -> DagWiring:
+    from pytest_cursus.errors import ConfigError
+    from pytest_cursus.plan.scenario_plan import PlanOptions, load_dag_wiring, wire_dag_file
+
+    if is_dag_file(path):
+        if not interfaces:
+            raise ConfigError(f"{path} is a DAG file: say where its interfaces are with --interfaces DIR")
+        return wire_dag_file(path, [p.resolve() for p in interfaces], [p.resolve() for p in scripts])
+    options = PlanOptions(contracts=[p.resolve() for p in interfaces], scripts=[p.resolve() for p in scripts])
+    return load_dag_wiring(path, options)
+
+
+def is_dag_file(path: Path) -> bool:
+    """A DAG file is JSON, or YAML whose ``dag:`` is a mapping (a scenario's ``dag:`` names a file)."""
+    from pytest_cursus.formats.dag_file import JSON_SUFFIXES
+    from pytest_cursus.formats.yaml_document import YamlDocument
+
+    if path.name.endswith(JSON_SUFFIXES):
+        return True
+    data = YamlDocument.load(path).data
+    return isinstance(data, dict) and isinstance(data.get("dag"), dict)
+
+
+# --- init --------------------------------------------------------------------------------------------
+
+
+def init_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dag", type=_existing_path, required=True, metavar="FILE", help="the pipeline DAG file")
+    parser.add_argument(
+        "--interfaces",
+        action="append",
+        type=_existing_path,
+        required=True,
+        metavar="DIR",
+        help="where the *.step.yaml interfaces are (repeatable)",
+    )
+    parser.add_argument(
+        "--scripts",
+        action="append",
+        type=_existing_path,
+        default=[],
+        metavar="DIR",
+        help="where the scripts are (repeatable); written as the scenario's 'scripts:' (default: a placeholder)",
+    )
+    parser.add_argument(
+        "--output", type=Path, metavar="FILE", help="the scenario file to write (default: print it); never overwritten"
+    )
+
+
+def init_command(args: argparse.Namespace) -> int:
+    from pytest_cursus.cli.scenario_writer import explicit_scenario
+    from pytest_cursus.cli.wiring_table import failed
+    from pytest_cursus.errors import ConfigError, ConfigErrors
+    from pytest_cursus.plan.scenario_plan import FileLookups, wire_dag_file
+
+    if args.output is not None and args.output.exists():
+        print(f"cursus-runtime init: {args.output} exists; remove it or choose another --output", file=sys.stderr)
+        return 2
+    interfaces = [p.resolve() for p in args.interfaces]
+    scripts = [p.resolve() for p in args.scripts]
+    lookups = FileLookups()
+    try:
+        wiring = wire_dag_file(args.dag, interfaces, scripts, lookups)
+    except (ConfigError, ConfigErrors) as exc:
+        print(f"cursus-runtime init: {exc.render(Path.cwd())}", file=sys.stderr)
+        return 2
+    target = args.output.parent if args.output is not None else Path.cwd()
+    text = explicit_scenario(wiring, lookups.contracts(interfaces), target, interfaces, scripts)
+    if args.output is None:
+        print(text, end="")
+    else:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text, encoding="utf-8")
+        print(f"scenario written to {args.output}", file=sys.stderr)
+    if not failed(wiring):  # outputs of data sources with no schema are the file: placeholders
+        return 0
+    for _, message in wiring.problems:  # written all the same, with the unwired inputs as comments
+        print(message, file=sys.stderr)
+    return 1
 
 
 # --- run -----------------------------------------------------------------------------------------

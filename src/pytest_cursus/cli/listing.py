@@ -37,6 +37,14 @@ class ListedEdge(BaseModel):
     input: str
 
 
+class ListedNode(BaseModel):
+    """A node of a DAG scenario that runs no script, and why (docs/dag.md)."""
+
+    name: str
+    reason: str
+    read_by: list[str] = Field(default_factory=list)  # a data source: the steps reading its outputs
+
+
 class ListedScenario(BaseModel):
     file: str
     name: str | None = None
@@ -44,6 +52,9 @@ class ListedScenario(BaseModel):
     error: str | None = None  # the invalid scenario's message; steps and edges are then empty
     steps: list[ListedStep] = Field(default_factory=list)
     edges: list[ListedEdge] = Field(default_factory=list)
+    # a DAG scenario's nodes that run no script: data sources fed from `data:`, and nodes not run
+    data_sources: list[ListedNode] = Field(default_factory=list)
+    not_run: list[ListedNode] = Field(default_factory=list)
 
 
 class ScenarioListing(BaseModel):
@@ -99,6 +110,10 @@ def render_text(listing: ScenarioListing) -> str:
             lines.append(f"  step  {step.name:<{width}}  {step.contract} ({step.script}){after}")
         for edge in scenario.edges:
             lines.append(f"  edge  {edge.upstream}.{edge.output} -> {edge.downstream}.{edge.input}")
+        for node in scenario.data_sources:
+            lines.append(f"  data source  {node.name}: {node.reason}; read by {', '.join(node.read_by)} from data:")
+        for node in scenario.not_run:
+            lines.append(f"  not run      {node.name}: {node.reason}")
         lines.append("")
     valid = [s for s in listing.scenarios if s.error is None]
     lines.append(
@@ -140,7 +155,24 @@ def _listed(plan: ScenarioPlan, shown: str, rootdir: Path) -> ListedScenario:
         )
         for edge in plan.edges
     ]
-    return ListedScenario(file=shown, name=plan.name, description=plan.description, steps=steps, edges=edges)
+    wiring = plan.wiring
+    data_sources = (
+        [
+            ListedNode(name=node, reason=wiring.nodes[node].not_runnable or "", read_by=read_by)
+            for node, read_by in wiring.data_sources().items()
+        ]
+        if wiring is not None
+        else []
+    )
+    return ListedScenario(
+        file=shown,
+        name=plan.name,
+        description=plan.description,
+        steps=steps,
+        edges=edges,
+        data_sources=data_sources,
+        not_run=[ListedNode(name=node, reason=reason) for node, reason in plan.not_run.items()],
+    )
 
 
 def _yaml_files(directory: Path) -> Iterator[Path]:

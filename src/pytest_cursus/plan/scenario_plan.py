@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -225,6 +225,54 @@ def load_scenario(path: Path, options: PlanOptions | None = None, lookups: FileL
     return _Resolver(document, parsed, options or PlanOptions(), lookups or FileLookups()).resolve()
 
 
+def load_dag_wiring(path: Path, options: PlanOptions | None = None, lookups: FileLookups | None = None) -> DagWiring:
+    """How the inputs of a DAG scenario are wired, also when some are not (``cursus-runtime wire``).
+
+    Raises ``ConfigErrors`` when the scenario or its DAG file cannot be read, or it has no ``dag:``;
+    wiring problems are in the returned ``DagWiring.problems``, other problems of the scenario are not looked at.
+    """
+    document = YamlDocument.load(path)
+    if not isinstance(document.data, dict):
+        raise document.error((), f"expected a mapping with a 'dag:' key, found {type(document.data).__name__}")
+    try:
+        parsed = ScenarioFile.model_validate(document.data)
+    except ValidationError as exc:
+        raise document.validation_errors(exc, model=ScenarioFile) from None
+    if parsed.dag is None:
+        raise document.error((), "this scenario has no 'dag:' key: its steps are wired as written under 'steps:'")
+    return _Resolver(document, parsed, options or PlanOptions(), lookups or FileLookups()).dag_wiring()
+
+
+def wire_dag_file(
+    path: Path, interfaces: Sequence[Path], scripts: Sequence[Path] = (), lookups: FileLookups | None = None
+) -> DagWiring:
+    """A DAG file wired on its own, from the interfaces under ``interfaces``: every node's inputs by
+    the rules of docs/dag.md, with no scenario to override them or to name data sources. A node runs no
+    script when its interface has no entry_point, or, when ``scripts`` are given, its script is not there."""
+    lookups = lookups or FileLookups()
+    dag = read_dag(path)
+    registry = lookups.contracts(list(interfaces))
+    check = _not_runnable_check(lookups, list(scripts)) if scripts else _not_runnable_check(None, [])
+    return wire_dag(path, dag, registry, {}, [], check)
+
+
+def _not_runnable_check(
+    lookups: FileLookups | None, script_roots: list[Path]
+) -> Callable[[Contract, NodeEntry | None], str | None]:
+    """Why a DAG node runs no script, or None when it runs one; ``lookups`` None: scripts are not looked for."""
+
+    def not_runnable(contract: Contract, override: NodeEntry | None) -> str | None:
+        if override is not None and override.script is not None:
+            return None
+        if contract.entry_point is None:
+            return f"its interface {contract.path.name} has no entry_point"
+        if lookups is not None and not lookups.scripts(script_roots, contract.entry_point):
+            return f"its script {contract.entry_point} is not found in the scripts directories"
+        return None
+
+    return not_runnable
+
+
 class _Resolver:
     def __init__(
         self, document: YamlDocument, parsed: ScenarioFile, options: PlanOptions, lookups: FileLookups
@@ -249,6 +297,16 @@ class _Resolver:
 
     def fail(self, at: Sequence[str | int], message: str) -> None:
         self.errors.append(self.document.error(at, message))
+
+    def dag_wiring(self) -> DagWiring:
+        """Only the DAG's wiring (``load_dag_wiring``)."""
+        registry = self.lookups.contracts(self._roots("contracts") + list(self.options.contracts))
+        script_roots = self._roots("scripts") + list(self.options.scripts) + self._roots("python_path")
+        assert self.parsed.dag is not None
+        self._expand_dag(self.parsed.dag, registry, script_roots)
+        if self.wiring is None:  # the DAG file is missing or invalid
+            raise ConfigErrors(self.errors)
+        return self.wiring
 
     def resolve(self) -> ScenarioPlan:
         parsed = self.parsed
@@ -349,15 +407,7 @@ class _Resolver:
             self.errors.extend(exc.errors if isinstance(exc, ConfigErrors) else [exc])
             return
 
-        def not_runnable(contract: Contract, override: NodeEntry | None) -> str | None:
-            if override is not None and override.script is not None:
-                return None
-            if contract.entry_point is None:
-                return f"its interface {contract.path.name} has no entry_point"
-            if not self.lookups.scripts(script_roots, contract.entry_point):
-                return f"its script {contract.entry_point} is not found in the scripts directories"
-            return None
-
+        not_runnable = _not_runnable_check(self.lookups, script_roots)
         wiring = wire_dag(dag_path, dag, registry, parsed.nodes, list(parsed.data), not_runnable)
         self.wiring = wiring
         for node, message in wiring.problems:

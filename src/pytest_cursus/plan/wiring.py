@@ -115,6 +115,16 @@ class DagWiring:
     def unwired(self) -> list[Wiring]:
         return [w for w in self.wirings if w.rule == RULE_UNWIRED]
 
+    def data_sources(self) -> dict[str, list[str]]:
+        """Nodes that run no script but feed nodes that run, each with the nodes reading it (DAG order)."""
+        read_by: dict[str, list[str]] = {}
+        for w in self.wirings:
+            upstream = (w.source or "").partition(".")[0]
+            if upstream in self.nodes and self.nodes[upstream].not_runnable is not None:
+                if w.node not in read_by.setdefault(upstream, []):
+                    read_by[upstream].append(w.node)
+        return {name: read_by[name] for name in self.order() if name in read_by}
+
 
 def read_dag(path: Path) -> DagFile:
     """The DAG file, checked to have no cycle."""

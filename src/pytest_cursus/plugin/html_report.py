@@ -67,7 +67,7 @@ class CursusHtml:
             return
         from pytest_cursus.reporting.html_fragments import summary_block
 
-        postfix.append(summary_block(records, comparisons))
+        postfix.append(summary_block(records, comparisons, self.reporter.sorted_scriptless()))
 
     def _record_of(self, report: pytest.TestReport) -> ReportedStep | None:
         """The reporter parsed it already (its logreport hook runs first)."""

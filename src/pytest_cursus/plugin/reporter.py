@@ -31,7 +31,7 @@ from pytest_cursus.run.options import CursusOptions
 if TYPE_CHECKING:
     from pytest_cursus.data.profile_comparison import ProfileComparison
     from pytest_cursus.plugin.items import ScenarioItem
-    from pytest_cursus.reporting.run_report import BaselineCheck, ReportedStep, RunReport
+    from pytest_cursus.reporting.run_report import BaselineCheck, ReportedStep, RunReport, ScriptlessNode
     from pytest_cursus.results import StepResult
 
 REPORTER_NAME = "cursus-reporter"
@@ -48,6 +48,8 @@ class CursusReporter:
         self.options = options
         self.thresholds = options.thresholds()
         self.records: dict[tuple[str, str, str], ReportedStep] = {}
+        # the DAG scenarios' nodes that run no script, by (scenario file, scenario, node)
+        self.scriptless: dict[tuple[str, str, str], ScriptlessNode] = {}
         # the record of each report, parsed once, for the HTML hooks that run after this one
         self.parsed: weakref.WeakKeyDictionary[pytest.TestReport, ReportedStep] = weakref.WeakKeyDictionary()
         # synthetic vs real profiles, the first of each (scenario file, scenario, subject)
@@ -155,8 +157,10 @@ class CursusReporter:
             record = ReportedStep.model_validate(own)
             self.records[_key(record)] = record
             self.parsed[report] = record
+            self._note_scriptless(record)
         for raw in setup_records:
             record = ReportedStep.model_validate(raw)
+            self._note_scriptless(record)
             known = self.records.get(_key(record))
             # an item's own record wins; of two setup records (two workers), the one that ran
             if known is None or (known.as_setup and known.cached and not record.cached):
@@ -170,6 +174,14 @@ class CursusReporter:
             self.report_comparisons[report] = parsed
             for comparison in parsed:
                 self.comparisons.setdefault((scenario_file, comparison.scenario, comparison.subject), comparison)
+
+    def _note_scriptless(self, record: ReportedStep) -> None:
+        for node in record.scriptless_nodes:
+            self.scriptless.setdefault((node.scenario_file, node.scenario, node.node), node)
+
+    def sorted_scriptless(self) -> list[ScriptlessNode]:
+        """In the order each scenario lists them (data sources, then nodes not run), scenarios sorted."""
+        return sorted(self.scriptless.values(), key=lambda n: (n.scenario_file, n.scenario))
 
     def sorted_records(self) -> list[ReportedStep]:
         return sorted(self.records.values(), key=lambda r: (r.scenario_file, r.scenario, r.position))
@@ -185,6 +197,7 @@ class CursusReporter:
             machine=machine(),
             steps=[r.record() for r in self.sorted_records()],
             profile_comparisons=self.sorted_comparisons(),
+            scriptless_nodes=self.sorted_scriptless(),
         )
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -202,7 +215,10 @@ class CursusReporter:
 
             terminalreporter.write_sep("=", "cursus: pipeline steps")
             verbose = self.config.get_verbosity() > 0
-            for line in summary_lines(self.sorted_records(), verbose=verbose, thresholds=self.thresholds)[1:]:
+            lines = summary_lines(
+                self.sorted_records(), verbose=verbose, thresholds=self.thresholds, scriptless=self.sorted_scriptless()
+            )
+            for line in lines[1:]:
                 terminalreporter.write_line(line)
             if self.options.json is not None:
                 terminalreporter.write_line(f"cursus JSON report: {self.options.json}")
@@ -223,12 +239,13 @@ def _record(
     skip_reason: str | None = None,
     baseline: BaselineCheck | None = None,
 ) -> dict[str, Any]:
-    from pytest_cursus.reporting.step_records import reported_step
+    from pytest_cursus.reporting.step_records import reported_step, scriptless_nodes
 
     plan = item.plan
+    scenario_file = item.nodeid.split("::")[0]
     record = reported_step(
         plan.steps[step],
-        scenario_file=item.nodeid.split("::")[0],
+        scenario_file=scenario_file,
         position=list(plan.steps).index(step),
         outcome=outcome,  # type: ignore[arg-type]
         result=result,
@@ -237,6 +254,7 @@ def _record(
         skip_reason=skip_reason,
         baseline=baseline,
         run_id=cursus_session(item.config).run_id,
+        scriptless=scriptless_nodes(plan, scenario_file),
     )
     return record.model_dump(mode="json")
 

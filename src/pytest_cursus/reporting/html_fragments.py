@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from pytest_cursus.reporting.baseline import describe_regression
 from pytest_cursus.reporting.regression_thresholds import Thresholds
-from pytest_cursus.reporting.run_report import ReportedStep, StepRecord
+from pytest_cursus.reporting.run_report import ReportedStep, ScriptlessNode, StepRecord
 from pytest_cursus.reporting.svg_charts import DagNode, dag_svg, memory_chart_svg
 from pytest_cursus.reporting.terminal_tables import by_scenario
 
@@ -86,9 +86,13 @@ def step_details(record: ReportedStep, thresholds: Thresholds | None = None) -> 
     return "".join(parts)
 
 
-def summary_block(records: Sequence[StepRecord], comparisons: Sequence[ProfileComparison] = ()) -> str:
-    """Per scenario: the DAG coloured by outcome, memory-over-time charts, recommendations and
-    the synthetic-vs-real profiles of its real data."""
+def summary_block(
+    records: Sequence[StepRecord],
+    comparisons: Sequence[ProfileComparison] = (),
+    scriptless: Sequence[ScriptlessNode] = (),
+) -> str:
+    """Per scenario: the DAG coloured by outcome (with a DAG scenario's data-source nodes and nodes not
+    run), memory-over-time charts, recommendations and the synthetic-vs-real profiles of its real data."""
     parts = [STYLE, '<div class="cursus-summary"><h2>Pipeline steps</h2>']
     profiles: dict[tuple[str, str], list[ProfileComparison]] = {}
     for comparison in comparisons:
@@ -98,7 +102,8 @@ def summary_block(records: Sequence[StepRecord], comparisons: Sequence[ProfileCo
     ).items():
         parts.append(f'<div class="cursus-scenario" data-scenario="{escape(scenario)}">')
         parts.append(f"<h3>Scenario {escape(scenario)} <small>({escape(scenario_file)})</small></h3>")
-        parts.append(f'<div class="cursus-dag-box">{dag_svg(dag_nodes(group), title=f"DAG of {scenario}")}</div>')
+        nodes = dag_nodes(group, [n for n in scriptless if (n.scenario_file, n.scenario) == (scenario_file, scenario)])
+        parts.append(f'<div class="cursus-dag-box">{dag_svg(nodes, title=f"DAG of {scenario}")}</div>')
         charts = [
             memory_chart_svg(
                 r.metrics.memory_series,
@@ -194,9 +199,15 @@ def _profile_cells(cells: ColumnCells, marked: set[int]) -> str:
     return "".join(f"<td{_DIFFERS if index in marked else ''}>{escape(text)}</td>" for index, text in enumerate(cells))
 
 
-def dag_nodes(group: Sequence[StepRecord]) -> dict[str, DagNode]:
+def dag_nodes(group: Sequence[StepRecord], scriptless: Sequence[ScriptlessNode] = ()) -> dict[str, DagNode]:
+    """The steps of one scenario, and its DAG nodes that run no script: a data source with an edge to
+    each step reading it, a node not run greyed with an edge from each upstream node, the reason as tooltip."""
     nodes: dict[str, DagNode] = {}
     known = {r.step for r in group}
+    sources = [n for n in scriptless if n.role == "data source"]
+    for node in sources:
+        tooltip = f"{node.node}: data source, {node.reason}; its outputs come from the scenario's data:"
+        nodes[node.node] = DagNode(node.node, "data source", tooltip=tooltip, kind="data-source")
     for record in group:
         for upstream in record.upstream:  # an upstream neither selected nor run: drawn grey
             if upstream not in known and upstream not in nodes:
@@ -206,7 +217,12 @@ def dag_nodes(group: Sequence[StepRecord]) -> dict[str, DagNode]:
         tooltip = f"{record.step}: {record.outcome}" + (
             f", {metrics.wall_seconds:.2f}s, peak {metrics.peak_rss_mb:.1f} MB" if metrics else ""
         )
-        nodes[record.step] = DagNode(record.step, record.outcome, tuple(record.upstream), record.cached, tooltip)
+        upstream = tuple(record.upstream) + tuple(n.node for n in sources if record.step in n.read_by)
+        nodes[record.step] = DagNode(record.step, record.outcome, upstream, record.cached, tooltip)
+    for node in scriptless:
+        if node.role == "not run":
+            tooltip = f"{node.node}: not run, {node.reason}"
+            nodes[node.node] = DagNode(node.node, "not run", tuple(node.upstream), tooltip=tooltip, kind="not-run")
     return nodes
 
 

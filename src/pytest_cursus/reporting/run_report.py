@@ -118,15 +118,34 @@ class StepRecord(BaseModel):
         return sum(output.bytes for output in self.outputs.values())
 
 
+class ScriptlessNode(BaseModel):
+    """A node of a DAG scenario that runs no script (docs/dag.md): a data source, whose outputs reach
+    the steps reading them from the scenario's ``data:``, or a node not run at all (a registration sink)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    scenario: str
+    scenario_file: str
+    node: str
+    role: Literal["data source", "not run"]
+    reason: str
+    upstream: list[str] = Field(default_factory=list)  # its upstream nodes in the DAG
+    read_by: list[str] = Field(default_factory=list)  # the steps reading its outputs (a data source)
+
+
 class ReportedStep(StepRecord):
     """A ``StepRecord`` as carried on a test report, with excerpts of the step's logs for the
-    HTML report (masked; not part of the JSON document)."""
+    HTML report (masked) and its scenario's nodes that run no script (so they cross xdist's process
+    boundary); neither is part of a step in the JSON document."""
 
     stdout_excerpt: str = ""
     stderr_excerpt: str = ""
+    scriptless_nodes: list[ScriptlessNode] = Field(default_factory=list)
 
     def record(self) -> StepRecord:
-        return StepRecord.model_validate(self.model_dump(exclude={"stdout_excerpt", "stderr_excerpt"}))
+        return StepRecord.model_validate(
+            self.model_dump(exclude={"stdout_excerpt", "stderr_excerpt", "scriptless_nodes"})
+        )
 
 
 class RunReport(BaseModel):
@@ -144,6 +163,8 @@ class RunReport(BaseModel):
     steps: list[StepRecord] = Field(default_factory=list)
     # synthetic vs real data profiles, one per real dataset compared (docs/s3.md)
     profile_comparisons: list[ProfileComparison] = Field(default_factory=list)
+    # the DAG scenarios' nodes that run no script: data sources and nodes not run (docs/dag.md)
+    scriptless_nodes: list[ScriptlessNode] = Field(default_factory=list)
 
     def by_key(self) -> dict[tuple[str, str], StepRecord]:
         return {step.key: step for step in self.steps}

@@ -5,9 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pytest_cursus.plan.scenario_plan import StepPlan
+from pytest_cursus.plan.scenario_plan import ScenarioPlan, StepPlan
 from pytest_cursus.reporting.recommendations import recommend
-from pytest_cursus.reporting.run_report import BaselineCheck, ItemOutcome, ReportedStep, output_records
+from pytest_cursus.reporting.run_report import (
+    BaselineCheck,
+    ItemOutcome,
+    ReportedStep,
+    ScriptlessNode,
+    output_records,
+)
 from pytest_cursus.results import StepResult
 from pytest_cursus.secret_env import SecretScrubber, mask_env
 
@@ -28,6 +34,7 @@ def reported_step(
     skip_reason: str | None = None,
     baseline: BaselineCheck | None = None,
     run_id: str | None = None,
+    scriptless: list[ScriptlessNode] | None = None,
 ) -> ReportedStep:
     """``run_id``: this session's; a result cached by this very run (another xdist worker ran the
     step) is reported as run, not cached: it was measured in this session."""
@@ -46,6 +53,7 @@ def reported_step(
         max_memory_mb=plan.max_memory_mb,
         env=mask_env(plan.env),
         baseline=baseline,
+        scriptless_nodes=scriptless or [],
     )
     if result is None:
         return record
@@ -89,3 +97,34 @@ def log_excerpt(path: str | None) -> str:
 
 def _decode(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
+
+
+def scriptless_nodes(plan: ScenarioPlan, scenario_file: str) -> list[ScriptlessNode]:
+    """The nodes of a DAG scenario that run no script: data sources first, then those not run, in DAG order."""
+    wiring = plan.wiring
+    if wiring is None:
+        return []
+    upstreams, order = wiring.dag.dag.upstreams(), wiring.order()
+    found = [
+        ScriptlessNode(
+            scenario=plan.name,
+            scenario_file=scenario_file,
+            node=node,
+            role="data source",
+            reason=wiring.nodes[node].not_runnable or "",
+            upstream=upstreams[node],
+            read_by=read_by,
+        )
+        for node, read_by in wiring.data_sources().items()
+    ]
+    return found + [
+        ScriptlessNode(
+            scenario=plan.name,
+            scenario_file=scenario_file,
+            node=node,
+            role="not run",
+            reason=reason,
+            upstream=upstreams[node],
+        )
+        for node, reason in sorted(plan.not_run.items(), key=lambda item: order.index(item[0]))
+    ]

@@ -19,6 +19,7 @@ OUTCOME_COLOURS = {  # fill, stroke
     "error": ("#ffcdd2", "#8e0000"),
     "skipped": ("#fff3c4", "#b28704"),
     "not run": ("#eeeeee", "#9e9e9e"),
+    "data source": ("#e3f2fd", "#1565c0"),  # a DAG node that runs no script; its outputs come from `data:`
 }
 SERIES_COLOURS = ("#1565c0", "#c62828", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f", "#5d4037", "#ad1457")
 _CHAR_PX = 7.2  # width of a character at the 12px font used in boxes
@@ -32,6 +33,7 @@ class DagNode:
     upstream: tuple[str, ...] = ()
     cached: bool = False
     tooltip: str = ""
+    kind: str = "step"  # "step", or for a DAG node that runs no script "data-source" or "not-run"
 
 
 def layers(nodes: Mapping[str, DagNode]) -> list[list[str]]:
@@ -120,10 +122,12 @@ def dag_svg(nodes: Mapping[str, DagNode], title: str = "") -> str:
     for name, node in nodes.items():
         x, y, w = position[name]
         fill, stroke = OUTCOME_COLOURS.get(node.outcome, OUTCOME_COLOURS["not run"])
-        dash = ' stroke-dasharray="5 3"' if node.cached else ""
+        dash = ' stroke-dasharray="5 3"' if node.cached or node.kind != "step" else ""
+        greyed = ' opacity="0.6"' if node.kind == "not-run" else ""
         label = node.outcome + (", cached" if node.cached else "")
         parts.append(
-            f'<g class="cursus-node" data-step="{escape(name)}" data-outcome="{escape(node.outcome)}">'
+            f'<g class="cursus-node" data-step="{escape(name)}" data-outcome="{escape(node.outcome)}" '
+            f'data-kind="{escape(node.kind)}"{greyed}>'
             f"<title>{escape(node.tooltip or f'{name}: {label}')}</title>"
             f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{_NODE_H}" rx="6" '
             f'fill="{fill}" stroke="{stroke}" stroke-width="2"{dash}/>'

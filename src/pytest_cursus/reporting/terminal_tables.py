@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 
 from pytest_cursus.reporting.baseline import describe_regression
 from pytest_cursus.reporting.regression_thresholds import Thresholds
-from pytest_cursus.reporting.run_report import StepRecord
+from pytest_cursus.reporting.run_report import ScriptlessNode, StepRecord
 
 WIDTH = 100
 _COLUMNS = (
@@ -60,13 +60,20 @@ def scenario_table(records: Sequence[StepRecord], width: int = WIDTH) -> list[st
     return lines
 
 
-def summary_lines(records: Sequence[StepRecord], *, verbose: bool, thresholds: Thresholds | None = None) -> list[str]:
+def summary_lines(
+    records: Sequence[StepRecord],
+    *,
+    verbose: bool,
+    thresholds: Thresholds | None = None,
+    scriptless: Sequence[ScriptlessNode] = (),
+) -> list[str]:
     lines: list[str] = []
     for (scenario_file, scenario), group in by_scenario(records).items():
         lines += ["", f"scenario {scenario} ({scenario_file})", *scenario_table(group)]
         setup_only = [r.step for r in group if r.as_setup]
         if setup_only:
             lines.append(f"(run only as setup of selected items: {', '.join(setup_only)})")
+        lines += scriptless_lines([n for n in scriptless if (n.scenario_file, n.scenario) == (scenario_file, scenario)])
     noted = [(record, note) for record in records for note in record.notes]
     if noted:
         lines += ["", "notes (what a SageMaker container would allow, or do differently):"]
@@ -88,6 +95,17 @@ def summary_lines(records: Sequence[StepRecord], *, verbose: bool, thresholds: T
             "",
             f"{len(hints)} recommendation(s) for {len({r.key for r, _ in hints})} step(s): run with -v to see them",
         ]
+    return lines
+
+
+def scriptless_lines(nodes: Sequence[ScriptlessNode]) -> list[str]:
+    """One line per DAG node that runs no script, with why: the data sources and the nodes not run."""
+    lines = []
+    for node in nodes:
+        if node.role == "data source":
+            lines.append(f"data source  {node.node}: {node.reason}; read by {', '.join(node.read_by)} from data:")
+        else:
+            lines.append(f"not run      {node.node}: {node.reason}")
     return lines
 
 
