@@ -16,7 +16,9 @@ Caveats:
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
+import string
 from typing import Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator, model_validator
@@ -308,15 +310,110 @@ class SyntheticSpec(BaseModel):
         return self
 
 
+_SUFFIX_FORMATS: dict[str, FileFormat] = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".jsonl": "jsonl"}
+
+
 class DataSchema(BaseModel):
-    """A contract input's or output's ``data:`` block: the columns it reads or writes."""
+    """A contract input's or output's ``data:`` block: the columns it reads or writes.
+
+    ``layout`` places the files in sub-directories: ``"{split}/{split}_processed_data.csv"`` with
+    ``layout_values: {split: [train, val, test]}`` is three files, ``train/train_processed_data.csv``, ...
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     columns: dict[str, ColumnSpec] = Field(min_length=1)
     format: FileFormat | None = None
+    layout: str | None = None
+    layout_values: dict[str, list[str]] = Field(default_factory=dict)
 
     @field_validator("columns")
     @classmethod
     def _check_names(cls, columns: dict[str, ColumnSpec]) -> dict[str, ColumnSpec]:
         return check_column_names(columns)
+
+    @model_validator(mode="after")
+    def _check_layout(self) -> DataSchema:
+        if self.layout is None:
+            if self.layout_values:
+                raise ValueError(
+                    f"Expected layout_values only with a layout but got layout_values={self.layout_values!r} "
+                    "and no layout"
+                )
+            return self
+        placeholders = layout_placeholders(self.layout)
+        parts = self.layout.split("/")
+        if self.layout.startswith("/") or any(part in ("", ".", "..") for part in parts):
+            raise ValueError(
+                f"Expected layout to be a relative file path inside the channel's directory "
+                f"(no leading '/', no '.', '..' or empty parts) but got layout={self.layout!r}"
+            )
+        missing = [name for name in placeholders if name not in self.layout_values]
+        unused = [name for name in self.layout_values if name not in placeholders]
+        if missing or unused:
+            raise ValueError(
+                f"Expected layout_values to give the values of exactly the placeholders of layout={self.layout!r} "
+                f"({', '.join(placeholders) or 'none'}) but got layout_values for "
+                f"{', '.join(self.layout_values) or 'none'}"
+            )
+        for name, values in self.layout_values.items():
+            bad = [value for value in values if not value or "/" in value or value in (".", "..")]
+            if not values or bad or len(set(values)) != len(values):
+                raise ValueError(
+                    f"Expected layout_values.{name} to be distinct, non-empty names without '/' "
+                    f"but got {name}={values!r}"
+                )
+        suffix = layout_file_format(self.layout)
+        if suffix is None:
+            raise ValueError(
+                f"Expected layout to end in a table file name ({', '.join(_SUFFIX_FORMATS)}, optionally .gz) "
+                f"but got layout={self.layout!r}"
+            )
+        if self.format is not None and self.format != suffix:
+            raise ValueError(
+                f"Expected the layout's file suffix to match format={self.format!r} but got layout={self.layout!r}"
+            )
+        return self
+
+    @property
+    def file_format(self) -> FileFormat | None:
+        """``format``, else what the layout's file suffix says."""
+        return self.format or (layout_file_format(self.layout) if self.layout else None)
+
+    def layout_files(self) -> list[str]:
+        """The relative paths of the layout, one per combination of placeholder values (empty: no layout)."""
+        if self.layout is None:
+            return []
+        names = layout_placeholders(self.layout)
+        combinations = itertools.product(*(self.layout_values[name] for name in names))
+        return [self.layout.format(**dict(zip(names, values, strict=True))) for values in combinations]
+
+
+def layout_placeholders(layout: str) -> list[str]:
+    """The ``{name}`` placeholders of a layout, in order of first use; ``ValueError`` on anything else."""
+    names: list[str] = []
+    try:
+        fields = list(string.Formatter().parse(layout))
+    except ValueError as exc:
+        raise ValueError(
+            f"Expected layout placeholders written as {{name}} but got layout={layout!r} ({exc})"
+        ) from None
+    for _, name, spec, conversion in fields:
+        if name is None:
+            continue
+        if not name.isidentifier() or spec or conversion:
+            raise ValueError(
+                f"Expected layout placeholders written as {{name}} (a plain identifier) but got "
+                f"{{{name}{'!' + conversion if conversion else ''}{':' + spec if spec else ''}}} in layout={layout!r}"
+            )
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def layout_file_format(layout: str) -> FileFormat | None:
+    name = layout.rsplit("/", 1)[-1].lower().removesuffix(".gz")
+    for suffix, file_format in _SUFFIX_FORMATS.items():
+        if name.endswith(suffix):
+            return file_format
+    return None

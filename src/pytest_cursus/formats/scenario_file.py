@@ -211,17 +211,49 @@ class StepDefaults(_Strict):
         return _env_mapping(value)
 
 
+class FuzzInputEdges(_Strict):
+    """``fuzz: {inputs: {DATA: {...}}}``: which edge cases the fuzzer forces on one input.
+
+    Turning one off lets the fuzzer get past a bug it already found to the next one.
+    """
+
+    min_rows: int = Field(default=0, ge=0, description="rows per generated table, at least (0: the empty frame)")
+    nulls: bool = Field(default=True, description="false: no nulls at all (no all-null column, no nan)")
+    single_value: bool = Field(default=True, description="false: no column holding one value in every row")
+    special_floats: bool = Field(default=True, description="false: no inf, -inf, +-1e308, subnormals or -0.0")
+
+
 class FuzzSettings(_Strict):
     """A step's ``fuzz:`` block: run it on generated datasets (see docs/modes.md)."""
 
     examples: int = Field(default=50, ge=1, description="datasets to try (--cursus-fuzz N overrides)")
-    inputs: list[str] | None = Field(default=None, description="inputs to generate; default: every input with a schema")
+    inputs: list[str] | dict[str, FuzzInputEdges] | None = Field(
+        default=None,
+        description="inputs to generate (a list, or a mapping to each input's edge cases); default: every input "
+        "with a schema",
+    )
     max_rows: int = Field(default=20, ge=0, le=10_000, description="rows per generated table, at most")
 
     @field_validator("inputs", mode="before")
     @classmethod
     def _single_to_list(cls, value: Any) -> Any:
+        if isinstance(value, dict):  # `DATA:` with nothing under it: the default edge cases
+            return {name: {} if edges is None else edges for name, edges in value.items()}
         return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check_min_rows(self) -> FuzzSettings:
+        for name, edges in self.edges().items():
+            if edges.min_rows > self.max_rows:
+                raise ValueError(
+                    f"Expected inputs.{name}.min_rows <= max_rows but got min_rows={edges.min_rows}, "
+                    f"max_rows={self.max_rows}"
+                )
+        return self
+
+    def edges(self) -> dict[str, FuzzInputEdges]:
+        """The edge-case settings of the inputs the block configures (the others take the defaults)."""
+        return dict(self.inputs) if isinstance(self.inputs, dict) else {}
 
 
 class StepEntry(_Strict):

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_cursus.data.schema import ColumnSpec, FileFormat
+from pytest_cursus.data.schema import ColumnSpec, DataSchema, FileFormat
 from pytest_cursus.plan.scenario_plan import ScenarioPlan, SourceInput, UpstreamInput
 
 DEFAULT_FORMAT: FileFormat = "csv"
@@ -30,6 +30,20 @@ class InputSchema:
     compression: str | None
     declared_in: Path  # the contract or scenario file
     field: str  # e.g. "inputs.DATA.data"
+    # relative paths of the files to write (a data: schema's layout); empty: one part-00000.<format>
+    files: tuple[str, ...] = ()
+
+    @classmethod
+    def of_data(cls, data: DataSchema, declared_in: Path, field: str) -> InputSchema:
+        compression = "gzip" if data.layout and data.layout.lower().endswith(".gz") else None
+        return cls(
+            dict(data.columns),
+            data.file_format or DEFAULT_FORMAT,
+            compression,
+            declared_in,
+            field,
+            tuple(data.layout_files()),
+        )
 
     @property
     def origin(self) -> str:
@@ -42,25 +56,13 @@ def input_schema(plan: ScenarioPlan, step: str, input_name: str, *, from_sources
     contract = step_plan.contract
     channel = contract.inputs[input_name]
     if channel.data is not None:
-        return InputSchema(
-            dict(channel.data.columns),
-            channel.data.format or DEFAULT_FORMAT,
-            None,
-            contract.path,
-            f"inputs.{input_name}.data",
-        )
+        return InputSchema.of_data(channel.data, contract.path, f"inputs.{input_name}.data")
     binding = step_plan.inputs.get(input_name)
     if isinstance(binding, UpstreamInput) and binding.step in plan.steps:
         upstream = plan.steps[binding.step].contract
         output = upstream.outputs.get(binding.output)
         if output is not None and output.data is not None:
-            return InputSchema(
-                dict(output.data.columns),
-                output.data.format or DEFAULT_FORMAT,
-                None,
-                upstream.path,
-                f"outputs.{binding.output}.data",
-            )
+            return InputSchema.of_data(output.data, upstream.path, f"outputs.{binding.output}.data")
     if from_sources and isinstance(binding, SourceInput):
         source = plan.data[binding.source]
         if source.synthetic is not None:

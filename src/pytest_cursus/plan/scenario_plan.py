@@ -713,10 +713,13 @@ class _Resolver:
                 )
 
     def _check_fuzz(self, step_name: str, entry: StepEntry, contract: Contract) -> None:
-        for index, input_name in enumerate(entry.fuzz.inputs or [] if entry.fuzz else []):
+        named = entry.fuzz.inputs if entry.fuzz and entry.fuzz.inputs else []
+        # a list points at the item's index, a mapping at its key
+        places = {name: index for index, name in enumerate(named)} if isinstance(named, list) else {n: n for n in named}
+        for input_name, place in places.items():
             if input_name not in contract.inputs:
                 self.fail(
-                    self._at(step_name, "fuzz", "inputs", index),
+                    self._at(step_name, "fuzz", "inputs", place),
                     f"contract {contract.name} has no input {input_name!r}{did_you_mean(input_name, contract.inputs)}; "
                     f"its inputs are: {', '.join(contract.inputs) or '(none)'}",
                 )

@@ -212,7 +212,13 @@ class FuzzItem(ScenarioItem):
         examples = options.fuzz or (settings.examples if settings else DEFAULT_EXAMPLES)
         max_rows = settings.max_rows if settings else DEFAULT_MAX_ROWS
         report = fuzzer.run(
-            step_plan, schemas, self._other_inputs(set(schemas)), examples=examples, max_rows=max_rows, key=self.nodeid
+            step_plan,
+            schemas,
+            self._other_inputs(set(schemas)),
+            examples=examples,
+            max_rows=max_rows,
+            key=self.nodeid,
+            edges=settings.edges() if settings else None,
         )
         self.add_report_section("call", "cursus fuzz", _statistics(report))
         self.user_properties.append(("cursus_fuzz_runs", report.runs))
@@ -245,7 +251,13 @@ class FuzzItem(ScenarioItem):
                 f"({origin}; {report.runs} script runs in {report.seconds:.1f}s, shrunk to this minimal example):"
             ),
         ]
-        for name, table in failure.tables.items():
+        if failure.layout_mismatch:
+            # the rows do not matter: showing the shrunk table would point at the data, not the layout
+            lines = [
+                f"step {self.step!r} of scenario {self.plan.name!r} fails on generated data "
+                f"({report.runs} script runs in {report.seconds:.1f}s): {failure.layout_mismatch}"
+            ]
+        for name, table in ({} if failure.layout_mismatch else failure.tables).items():
             lines += [
                 "",
                 f"input {name}: {table.num_rows} row(s) x {table.num_columns} column(s) "

@@ -49,8 +49,10 @@ from hypothesis.errors import Flaky
 from pytest_cursus.data.schema import ColumnSpec, SyntheticSpec
 from pytest_cursus.data.synthetic import arrow_type, synthetic_file_names, write_table
 from pytest_cursus.execution.step_runner import StepRunner
+from pytest_cursus.formats.scenario_file import FuzzInputEdges
 from pytest_cursus.plan.input_schemas import InputSchema
 from pytest_cursus.plan.scenario_plan import StepPlan
+from pytest_cursus.run.layout_mismatch import fuzz_layout_mismatch
 from pytest_cursus.results import StepResult
 
 DEFAULT_EXAMPLES = 50
@@ -68,14 +70,17 @@ _SMALLEST_SUBNORMAL = 5e-324
 # --- strategies -------------------------------------------------------------------------------
 
 
-def value_strategy(column: ColumnSpec) -> st.SearchStrategy[Any]:
+ALL_EDGES = FuzzInputEdges()
+
+
+def value_strategy(column: ColumnSpec, edges: FuzzInputEdges = ALL_EDGES) -> st.SearchStrategy[Any]:
     """One non-null value of ``column``, within what its schema declares."""
     if column.type == "int":
         low = _INT64[0] if column.min is None else int(column.min)
         high = _INT64[1] if column.max is None else int(column.max)
         return st.integers(low, high)
     if column.type == "float":
-        return _float_strategy(column)
+        return _float_strategy(column, edges)
     if column.type == "bool":
         return st.booleans()
     if column.type == "category":
@@ -87,14 +92,16 @@ def value_strategy(column: ColumnSpec) -> st.SearchStrategy[Any]:
     return st.datetimes(min_value=start, max_value=end).map(lambda moment: moment.replace(microsecond=0))
 
 
-def _float_strategy(column: ColumnSpec) -> st.SearchStrategy[float]:
+def _float_strategy(column: ColumnSpec, edges: FuzzInputEdges) -> st.SearchStrategy[float]:
     low = None if column.min is None else float(column.min)
     high = None if column.max is None else float(column.max)
-    specials = [0.0, _SMALLEST_SUBNORMAL, -_SMALLEST_SUBNORMAL, 1e308, -1e308]
-    specials += [-0.0] if (low is None or low <= 0) and (high is None or high >= 0) else []
-    specials += [math.inf] if high is None else []
-    specials += [-math.inf] if low is None else []
-    specials += [math.nan] if column.nulls > 0 else []
+    specials = [0.0]
+    if edges.special_floats:
+        specials += [_SMALLEST_SUBNORMAL, -_SMALLEST_SUBNORMAL, 1e308, -1e308]
+        specials += [-0.0] if (low is None or low <= 0) and (high is None or high >= 0) else []
+        specials += [math.inf] if high is None else []
+        specials += [-math.inf] if low is None else []
+    specials += [math.nan] if column.nulls > 0 and edges.nulls else []
     within = [
         value
         for value in specials
@@ -104,42 +111,48 @@ def _float_strategy(column: ColumnSpec) -> st.SearchStrategy[float]:
         min_value=low,
         max_value=high,
         allow_nan=False,
-        allow_infinity=low is None or high is None,
+        allow_infinity=(low is None or high is None) and edges.special_floats,
+        allow_subnormal=edges.special_floats,
     )
     return st.one_of(finite, st.sampled_from(within)) if within else finite
 
 
-def shape_strategy(column: ColumnSpec) -> st.SearchStrategy[str]:
+def shape_strategy(column: ColumnSpec, edges: FuzzInputEdges = ALL_EDGES) -> st.SearchStrategy[str]:
     """How a column's values are laid out over the rows.
 
     Values drawn one by one, one value in every row (a single class), a few values repeated
     (duplicates), or all nulls; in that order of simplicity, so shrinking keeps an all-null
-    column only when the failure needs it.
+    column only when the failure needs it. ``edges`` turns the single value and all nulls off.
     """
     shapes = ["varied"]
     if not column.unique:
-        shapes += ["constant", "repeats"]
-    if column.nulls > 0:
+        shapes += ["constant", "repeats"] if edges.single_value else ["repeats"]
+    if column.nulls > 0 and edges.nulls:
         shapes += ["all_null"]
     return st.sampled_from(shapes)
 
 
 @st.composite
-def column_strategy(draw: st.DrawFn, column: ColumnSpec, rows: int, shape: str) -> list[Any]:
+def column_strategy(
+    draw: st.DrawFn, column: ColumnSpec, rows: int, shape: str, edges: FuzzInputEdges = ALL_EDGES
+) -> list[Any]:
     """The values of one column of ``shape`` over ``rows`` rows (``None`` is null)."""
-    values = value_strategy(column)
+    values = value_strategy(column, edges)
     if shape == "all_null":
         return [None] * rows
     if shape == "constant":
         return [draw(values)] * rows
     if shape == "repeats":
-        pool = draw(st.lists(values, min_size=1, max_size=3))
+        if edges.single_value or (column.distinct_values() or 2) < 2:
+            pool = draw(st.lists(values, min_size=1, max_size=3))
+        else:  # two distinct values at least: never one value in every row
+            pool = draw(st.lists(values, min_size=2, max_size=3, unique_by=_identity))
         drawn = [draw(st.sampled_from(pool)) for _ in range(rows)]
     elif column.unique:
         drawn = draw(st.lists(values, min_size=rows, max_size=rows, unique_by=_identity))
     else:
         drawn = draw(st.lists(values, min_size=rows, max_size=rows))
-    if column.nulls > 0:
+    if column.nulls > 0 and edges.nulls:
         missing = draw(st.lists(st.booleans(), min_size=rows, max_size=rows))
         drawn = [None if gone else value for value, gone in zip(drawn, missing, strict=True)]
     return drawn
@@ -151,22 +164,28 @@ def _identity(value: Any) -> Any:
 
 
 @st.composite
-def table_strategy(draw: st.DrawFn, schema: InputSchema, max_rows: int) -> pa.Table:
-    """A table of ``schema``'s columns with 0 to ``max_rows`` rows (fewer if ``unique`` needs)."""
-    rows = draw(st.integers(0, feasible_rows(schema.columns, max_rows)))
+def table_strategy(draw: st.DrawFn, schema: InputSchema, max_rows: int, edges: FuzzInputEdges = ALL_EDGES) -> pa.Table:
+    """A table of ``schema``'s columns with ``edges.min_rows`` to ``max_rows`` rows (fewer if ``unique`` needs)."""
+    most = feasible_rows(schema.columns, max_rows)
+    rows = draw(st.integers(min(edges.min_rows, most), most))
     # every shape before any value: fewer rows then shift only values, never which column is
     # all-null or single-valued, so the shrinker can drop rows and keep the failure
-    shapes = {name: draw(shape_strategy(column)) for name, column in schema.columns.items()}
+    shapes = {name: draw(shape_strategy(column, edges)) for name, column in schema.columns.items()}
     arrays = {
-        name: pa.array(draw(column_strategy(column, rows, shapes[name])), type=arrow_type(column))
+        name: pa.array(draw(column_strategy(column, rows, shapes[name], edges)), type=arrow_type(column))
         for name, column in schema.columns.items()
     }
     return pa.table(arrays)
 
 
-def dataset_strategy(schemas: Mapping[str, InputSchema], max_rows: int) -> st.SearchStrategy[dict[str, pa.Table]]:
-    """One table per fuzzed input."""
-    return st.fixed_dictionaries({name: table_strategy(schema, max_rows) for name, schema in schemas.items()})
+def dataset_strategy(
+    schemas: Mapping[str, InputSchema], max_rows: int, edges: Mapping[str, FuzzInputEdges] | None = None
+) -> st.SearchStrategy[dict[str, pa.Table]]:
+    """One table per fuzzed input; ``edges`` turns edge cases off per input."""
+    edges = edges or {}
+    return st.fixed_dictionaries(
+        {name: table_strategy(schema, max_rows, edges.get(name, ALL_EDGES)) for name, schema in schemas.items()}
+    )
 
 
 def feasible_rows(columns: Mapping[str, ColumnSpec], max_rows: int) -> int:
@@ -214,20 +233,25 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def example_file_name(schema: InputSchema) -> str:
+def example_file_names(schema: InputSchema) -> list[str]:
+    """Where an input's table is written, relative to its directory: every file of its layout, else one part file."""
+    if schema.files:
+        return list(schema.files)
     spec = SyntheticSpec(rows=0, format=schema.file_format, compression=schema.compression, columns=schema.columns)  # type: ignore[arg-type]
-    return synthetic_file_names(spec)[0]
+    return synthetic_file_names(spec)[:1]
 
 
 def write_example(
     tables: Mapping[str, pa.Table], schemas: Mapping[str, InputSchema], directory: Path
 ) -> dict[str, Path]:
-    """Write each table as ``directory/<input>/part-00000.<format>``; return the input directories."""
+    """Write each table as ``directory/<input>/part-00000.<format>`` (or once per file of the schema's
+    layout); return the input directories."""
     written = {}
     for name, table in tables.items():
         schema = schemas[name]
         folder = directory / name
-        write_table(table, folder / example_file_name(schema), schema.file_format, schema.compression)
+        for file_name in example_file_names(schema):
+            write_table(table, folder / file_name, schema.file_format, schema.compression)
         written[name] = folder
     return written
 
@@ -305,6 +329,7 @@ class FuzzFailure:
     result: StepResult
     found_at: int  # the script run on which a failure was first seen (1-based)
     flaky: str | None = None  # set when hypothesis saw the failure but not again on replay
+    layout_mismatch: str | None = None  # set when every run failed on a file the data layout does not have
 
 
 @dataclass
@@ -313,6 +338,7 @@ class FuzzReport:
     examples: int = 0  # datasets hypothesis asked for (repeats included)
     saved_examples: int = 0  # failing examples of earlier runs found in the database, tried first
     timings: list[ExampleTiming] = field(default_factory=list)
+    results: list[StepResult] = field(default_factory=list)  # one per script run
     failure: FuzzFailure | None = None
     seconds: float = 0.0
 
@@ -346,6 +372,7 @@ class StepFuzzer:
         examples: int,
         max_rows: int,
         key: str,
+        edges: Mapping[str, FuzzInputEdges] | None = None,
     ) -> FuzzReport:
         """Fuzz ``step``: ``schemas`` are the inputs to generate, ``fixed_inputs`` the others.
 
@@ -359,7 +386,7 @@ class StepFuzzer:
         example._hypothesis_internal_add_digest = key.encode()  # type: ignore[attr-defined]
         database = DirectoryBasedExampleDatabase(str(self.database)) if self.database is not None else None
         report.saved_examples = _saved_count(database, example)
-        test = _hypothesis_test(example, dataset_strategy(schemas, max_rows), database, max_examples=examples)
+        test = _hypothesis_test(example, dataset_strategy(schemas, max_rows, edges), database, max_examples=examples)
         try:
             test()
         except _ExampleFailed:
@@ -367,12 +394,17 @@ class StepFuzzer:
             # hypothesis replays the minimal example last: that is the one to report
             tables, result = last[0]
             report.failure = FuzzFailure(tables, result, report.failure.found_at)
+            generated = {name: self._data_dir(step) / name for name in schemas}
+            report.failure.layout_mismatch = fuzz_layout_mismatch(report.results, generated)
         except Flaky as exc:
             if report.failure is not None:
                 report.failure.flaky = str(exc).splitlines()[0]
         finally:
             report.seconds = time.perf_counter() - started
         return report
+
+    def _data_dir(self, step: StepPlan) -> Path:
+        return self.runner.workspace_root / step.scenario / f"{step.name}.data"
 
     def _example_body(
         self,
@@ -386,7 +418,7 @@ class StepFuzzer:
 
         ``last`` keeps the dataset hypothesis tried last, with its result: after shrinking, the minimal one.
         """
-        data_dir = self.runner.workspace_root / step.scenario / f"{step.name}.data"
+        data_dir = self._data_dir(step)
         seen: dict[str, StepResult] = {}
 
         # hypothesis keys its database by this function's source (comments and blank lines aside):
@@ -405,6 +437,7 @@ class StepFuzzer:
                 result, timing = self.run_once(step, {**fixed_inputs, **generated})
                 report.runs += 1
                 report.timings.append(timing)
+                report.results.append(result)
                 seen[digest] = result
                 if not result.passed and report.failure is None:
                     report.failure = FuzzFailure(tables, result, report.runs)

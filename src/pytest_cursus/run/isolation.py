@@ -21,6 +21,7 @@ from pytest_cursus.execution.step_runner import StepRunner
 from pytest_cursus.plan.input_schemas import input_schema, missing_schema_advice
 from pytest_cursus.plan.scenario_plan import ScenarioPlan, SourceInput, UpstreamInput
 from pytest_cursus.results import StepFailure, StepResult
+from pytest_cursus.run.layout_mismatch import isolation_layout_mismatch
 
 ISOLATION_ROWS = 1000
 ISOLATION_SEED = 0
@@ -70,7 +71,10 @@ class IsolationRun:
                 columns=schema.columns,
             )
             try:
-                write_synthetic(spec, _fresh(target))
+                if schema.files:
+                    _write_layout(spec, schema.files, _fresh(target))
+                else:
+                    write_synthetic(spec, _fresh(target))
             except ValueError as exc:
                 raise DataSourceError(f"{schema.origin}: {exc}") from None
             data[name] = target
@@ -89,6 +93,12 @@ class IsolationRun:
                 failure=StepFailure(kind="setup", message=str(exc)),
             )
         result = self.runner.run(plan.steps[step], data)
+        generated = {
+            name: path for name, path in data.items() if isinstance(plan.steps[step].inputs[name], UpstreamInput)
+        }
+        mismatch = isolation_layout_mismatch(result, generated)
+        if mismatch is not None and result.failure is not None:
+            result.failure.message = f"{mismatch}\n{result.failure.message}"
         structural = {
             name: expectation.model_copy(update={"min_rows": None, "max_rows": None})
             for name, expectation in plan.steps[step].expect.items()
@@ -99,6 +109,15 @@ class IsolationRun:
                 result.failure = StepFailure(kind="expectation", message="\n".join(problems))
                 result.outcome = "failed"
         return result
+
+
+def _write_layout(spec: SyntheticSpec, files: tuple[str, ...], directory: Path) -> None:
+    """One file per path of a schema's layout, each with its own rows (seeded by its position)."""
+    from pytest_cursus.data.synthetic import generate_table, write_table
+
+    for index, relative in enumerate(files):
+        table = generate_table(spec.columns, spec.rows, spec.seed + index)
+        write_table(table, directory / relative, spec.format, spec.compression)
 
 
 def _fresh(directory: Path) -> Path:
