@@ -124,3 +124,82 @@ def test_a_fuzzed_script_that_fails_on_every_dataset_for_want_of_a_layout_gets_t
     assert "every generated dataset failed the same way before reading any row (FileNotFoundError: " in text
     assert "/DATA/train/train_processed_data.csv): the script expects a layout the schema of input DATA" in text
     assert "shrunk to this minimal example" not in text
+
+
+# Two planted bugs: an empty frame divides by zero; an all-null amount column leaves max() nothing.
+TWO_BUGS = """
+import csv, glob, os
+
+def main(input_paths, output_paths, environ_vars, job_args):
+    rows = []
+    for path in sorted(glob.glob(os.path.join(input_paths["DATA"], "*.csv"))):
+        with open(path, newline="") as handle:
+            rows += list(csv.DictReader(handle))
+    mean_id = sum(int(row["id"]) for row in rows) / len(rows)
+    top = max(float(row["amount"]) for row in rows if row["amount"])
+    with open(os.path.join(output_paths["out"], "summary.txt"), "w") as handle:
+        handle.write(f"{mean_id} {top}")
+"""
+
+
+def test_the_second_bug_shows_once_the_empty_frame_is_turned_off(project: PipelineProject) -> None:
+    split_step(project, TWO_BUGS, {"columns": COLUMNS}, fuzz="fuzz: {examples: 30, max_rows: 6}")
+    first = project.run("-k", "fuzz")
+    first.assert_outcomes(failed=1)
+    assert "ZeroDivisionError" in first.stdout.str()
+
+    split_step(
+        project, TWO_BUGS, {"columns": COLUMNS}, fuzz="fuzz: {examples: 30, max_rows: 6, inputs: {DATA: {min_rows: 1}}}"
+    )
+    second = project.run("-k", "fuzz")
+    second.assert_outcomes(failed=1)
+    text = second.stdout.str()
+    assert "ZeroDivisionError" not in text
+    assert "ValueError: max() arg is an empty sequence" in text
+    assert "input DATA: 1 row(s)" in text
+
+    split_step(
+        project,
+        TWO_BUGS,
+        {"columns": COLUMNS},
+        fuzz="fuzz: {examples: 30, max_rows: 6, inputs: {DATA: {min_rows: 1, nulls: false}}}",
+    )
+    project.run("-k", "fuzz").assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize(
+    ("edges", "message"),
+    [
+        ("{DATA: {min_rows: 9}}", "Expected inputs.DATA.min_rows <= max_rows but got min_rows=9, max_rows=6"),
+        ("{DTA: {nulls: false}}", "steps.upstream_free.fuzz.inputs.DTA: contract Splits has no input 'DTA'"),
+        ("{DATA: {blanks: false}}", "blanks"),
+    ],
+)
+def test_per_input_edge_settings_are_validated(project: PipelineProject, edges: str, message: str) -> None:
+    split_step(project, TWO_BUGS, {"columns": COLUMNS}, fuzz=f"fuzz: {{max_rows: 6, inputs: {edges}}}")
+    result = project.run()
+    result.assert_outcomes(errors=1)
+    assert "scenarios/splits.yaml:" in result.stdout.str()
+    assert message in result.stdout.str()
+
+
+@pytest.mark.parametrize(
+    ("layout", "message"),
+    [
+        ({"layout": "{split}/x.csv"}, "Expected layout_values to give the values of exactly the placeholders"),
+        ({"layout": "../x.csv"}, "Expected layout to be a relative file path inside the channel's directory"),
+        ({"layout": "{split}/x.txt", "layout_values": {"split": ["a"]}}, "Expected layout to end in a table file"),
+        ({"layout": "{s}.csv", "layout_values": {"s": ["a", "a"]}}, "Expected layout_values.s to be distinct"),
+        ({"layout": "x.csv", "format": "parquet"}, "Expected the layout's file suffix to match format='parquet'"),
+        ({"layout_values": {"s": ["a"]}}, "Expected layout_values only with a layout"),
+    ],
+)
+def test_a_bad_layout_is_a_contract_error_naming_the_file_and_field(
+    project: PipelineProject, layout: dict[str, Any], message: str
+) -> None:
+    split_step(project, READS_SPLIT_DIRECTORIES, {"columns": COLUMNS, **layout})
+    result = project.run()
+    text = result.stdout.str()
+    assert "splits.step.yaml" in text
+    assert "inputs.DATA.data" in text
+    assert message in text

@@ -52,8 +52,8 @@ from pytest_cursus.execution.step_runner import StepRunner
 from pytest_cursus.formats.scenario_file import FuzzInputEdges
 from pytest_cursus.plan.input_schemas import InputSchema
 from pytest_cursus.plan.scenario_plan import StepPlan
-from pytest_cursus.run.layout_mismatch import fuzz_layout_mismatch
 from pytest_cursus.results import StepResult
+from pytest_cursus.run.layout_mismatch import fuzz_layout_mismatch
 
 DEFAULT_EXAMPLES = 50
 DEFAULT_MAX_ROWS = 20
