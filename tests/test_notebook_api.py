@@ -141,7 +141,7 @@ def test_the_html_form_has_the_dag_coloured_by_outcome_and_a_step_table(two_step
     html = run_scenario(two_steps, workspace=tmp_path / "ws", cache_dir=tmp_path / "cache")._repr_html_()
 
     assert '<svg xmlns="http://www.w3.org/2000/svg" class="cursus-dag"' in html
-    assert '<g class="cursus-node" data-step="split" data-outcome="passed">' in html
+    assert '<g class="cursus-node" data-step="split" data-outcome="passed" data-kind="step">' in html
     assert '<path class="cursus-edge"' in html  # split -> total
     assert '<table class="cursus-metrics cursus-steps">' in html
     assert "<td><b>total</b></td>" in html

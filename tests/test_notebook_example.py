@@ -63,7 +63,7 @@ def test_the_scenario_result_renders_as_html_with_the_dag_coloured_by_outcome(ex
 
     assert '<svg xmlns="http://www.w3.org/2000/svg" class="cursus-dag"' in html
     for step in ("preprocess", "impute_encode", "train", "evaluate"):
-        assert f'<g class="cursus-node" data-step="{step}" data-outcome="passed">' in html
+        assert f'<g class="cursus-node" data-step="{step}" data-outcome="passed" data-kind="step">' in html
     assert '<table class="cursus-metrics cursus-steps">' in html
     assert "Scenario credit_risk: 4 passed" in html
 

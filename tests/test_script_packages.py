@@ -161,7 +161,8 @@ def test_the_contract_import_check_names_the_package_init_that_fails(package_pro
         [
             "*importing */build.py (as acme.pipelines.credit.build) failed in package acme (acme/__init__.py "
             "line 3): ModuleNotFoundError: No module named 'boto3_not_installed_here', imported by acme/__init__.py "
-            "line 3"
+            "line 3: the contract does not declare it under framework_requirements; install the package that "
+            "provides it (pip install boto3_not_installed_here) and declare it there"
         ]
     )
 
