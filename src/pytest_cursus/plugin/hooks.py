@@ -86,13 +86,17 @@ def pytest_configure(config: pytest.Config) -> None:
         if not directory.exists():
             raise pytest.UsageError(f"--cursus-scenarios / cursus_scenarios: {directory} does not exist")
     if options.workspace is not None:
+        from pytest_cursus.execution.workspace import ForeignDirectory, claim_workspace
+
         try:
-            options.workspace.mkdir(parents=True, exist_ok=True)
+            claim_workspace(options.workspace)
         except OSError as exc:
             raise pytest.UsageError(
                 f"--cursus-workspace / cursus_workspace: {options.workspace} cannot be created "
                 f"({exc.strerror or exc}): give a writable directory"
             ) from None
+        except ForeignDirectory as exc:
+            raise pytest.UsageError(f"--cursus-workspace / cursus_workspace: {exc}") from None
     if options.debug and getattr(config.option, "numprocesses", None):
         raise pytest.UsageError(
             "--cursus-debug runs steps in the pytest process so a debugger can stop in them; it cannot be "

@@ -102,9 +102,6 @@ class IsolationRun:
 
 
 def _fresh(directory: Path) -> Path:
-    import shutil
+    from pytest_cursus.execution.workspace import fresh_directory
 
-    if directory.exists():
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True)
-    return directory
+    return fresh_directory(directory)  # refuses to delete outside a workspace the plugin created
