@@ -243,9 +243,14 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     """Trim the step cache and the S3 download cache to their size caps."""
     config = session.config
     state = cursus_session_if_any(config)
-    if state is None or is_xdist_worker(config):
-        return  # only the process that outlives all others evicts: workers may still read entries
+    if state is None:
+        return
     pipeline = state.pipeline_started
+    if is_xdist_worker(config):
+        # only the process that outlives all others evicts; a worker lets go of the cache first
+        if pipeline is not None and pipeline.cache is not None:
+            pipeline.cache.end_session()
+        return
     if pipeline is not None:
         cache, s3 = pipeline.cache, pipeline.s3
     else:
@@ -256,6 +261,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         cache, s3 = state.step_cache(), state.s3_access()
     if cache is not None:
         cache.evict()
+        cache.end_session()  # another session may evict what this one no longer reads
     s3.evict_cache()
 
 
