@@ -3,8 +3,10 @@
 Layout under the cache root::
 
     entries/<key>/record.json      the StepResult and key parts (written last)
+    entries/<key>/files.json       size, SHA-256 and times of each output file (cache/entry_files.py)
     entries/<key>/outputs/<name>/  the step's outputs
     locks/<key>.lock               flock'ed while a process looks up, runs or stores the step
+    sessions.lock                  flock'ed shared by every session using the cache, exclusively by eviction
     tmp/                           entries being written; renamed into entries/ when complete
 
 An entry is complete or absent: it is built under ``tmp/`` and renamed into place, so a run
@@ -14,6 +16,14 @@ waits on the lock and then finds the entry, so a step runs once per run (xdist).
 
 Failed results are stored too, tagged with the run id, so other workers of the *same* run
 report the same failure instead of running the step again; a later run ignores them.
+
+An entry whose files no longer match its ``files.json`` (edited, truncated, added to) is a miss,
+with a :class:`CacheEntryChanged` warning: the step runs again and its entry is replaced.
+
+A session's steps read entries for the whole session (a downstream step is staged from its
+upstream's entry), so each process using the cache holds ``sessions.lock`` shared until its session
+ends, as the S3 download cache does while downloading; eviction takes it exclusively without
+waiting, and evicts nothing while another session holds it.
 """
 
 from __future__ import annotations
@@ -24,11 +34,13 @@ import os
 import shutil
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
+from pytest_cursus.cache.entry_files import changed_files, record_files, write_files
 from pytest_cursus.execution.workspace import make_read_only, make_writable
 from pytest_cursus.project_root import STEP_CACHE_DEFAULT_MAX_MB as DEFAULT_MAX_MB
 
@@ -40,6 +52,15 @@ if TYPE_CHECKING:
     from pytest_cursus.results import StepResult
 
 STALE_TMP_SECONDS = 3600
+SESSIONS_LOCK = "sessions.lock"
+
+# this process's shared hold on each cache root it uses (one per root: flock locks belong to an
+# open file, so two handles of one process would block each other's eviction)
+_SESSION_HOLDS: dict[str, BinaryIO] = {}
+
+
+class CacheEntryChanged(UserWarning):
+    """A step cache entry's files changed on disk since it was stored: it is not served."""
 
 
 class OutputCache:
@@ -57,6 +78,23 @@ class OutputCache:
         self.max_bytes = max_bytes
         for directory in (self.entries_dir, self.locks_dir, self.tmp_dir):
             directory.mkdir(parents=True, exist_ok=True)
+        self._hold()
+
+    def _hold(self) -> BinaryIO:
+        """This process's shared lock on the cache, taken once and kept until :meth:`end_session`."""
+        name = os.path.realpath(self.root)
+        handle = _SESSION_HOLDS.get(name)
+        if handle is None or handle.closed:
+            handle = open(self.root / SESSIONS_LOCK, "a+b")  # held past this call, until end_session()
+            fcntl.flock(handle, fcntl.LOCK_SH)  # waits only for an eviction in progress
+            _SESSION_HOLDS[name] = handle
+        return handle
+
+    def end_session(self) -> None:
+        """Let go of the shared lock: this process reads no more entries (until it uses the cache again)."""
+        handle = _SESSION_HOLDS.pop(os.path.realpath(self.root), None)
+        if handle is not None:
+            handle.close()  # closing the file releases its flock
 
     @property
     def entries_dir(self) -> Path:
@@ -92,7 +130,19 @@ class OutputCache:
         same_run = record.run_id == self.run_id
         if not same_run and not (self.reuse_earlier_runs and record.result.passed):
             return None
-        os.utime(self.entries_dir / key)  # last use, for eviction
+        self._hold()
+        entry = self.entries_dir / key
+        changed = changed_files(entry, entry / "outputs")
+        if changed is not None:
+            warnings.warn(
+                CacheEntryChanged(
+                    f"step cache entry {entry} was changed on disk since it was stored: {changed}; "
+                    f"it is not used, the step {record.result.step!r} runs again and replaces it"
+                ),
+                stacklevel=2,
+            )
+            return None
+        os.utime(entry)  # last use, for eviction
         return record.result.model_copy(update={"cached": True, "produced_by_run": record.run_id})
 
     def store(self, key: StepKey, result: StepResult) -> None:
@@ -101,6 +151,7 @@ class OutputCache:
         final = self.entries_dir / key.digest
         outputs: dict[str, str] = {}
         size = 0
+        self._hold()
         try:
             staging.mkdir(parents=True)
             if result.passed:
@@ -119,8 +170,9 @@ class OutputCache:
                 parts=key.parts,
                 result=stored_result,
             )
-            (staging / "record.json").write_text(record.model_dump_json(), encoding="utf-8")
             make_read_only(staging / "outputs")
+            write_files(staging, record_files(staging / "outputs"))  # after the chmod, which moves ctimes
+            (staging / "record.json").write_text(record.model_dump_json(), encoding="utf-8")
             if final.exists():
                 _remove(final)  # a failed or foreign-run entry we were not allowed to reuse
             os.rename(staging, final)
@@ -129,7 +181,21 @@ class OutputCache:
                 _remove(staging)
 
     def evict(self) -> list[str]:
-        """Drop least recently used entries until the cache fits ``max_bytes``; sweep stale temps."""
+        """Drop least recently used entries until the cache fits ``max_bytes``; sweep stale temps.
+
+        Nothing is evicted while another session uses the cache (holds ``sessions.lock``)."""
+        handle = self._hold()
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fcntl.flock(handle, fcntl.LOCK_SH)  # a failed conversion may have dropped our own shared lock
+            return []
+        try:
+            return self._evict()
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_SH)
+
+    def _evict(self) -> list[str]:
         now = time.time()
         for stray in self.tmp_dir.iterdir():
             try:

@@ -22,6 +22,8 @@ Fingerprint = dict[str, tuple[int, str]]  # relative path -> (size, sha256)
 StatSnapshot = dict[str, tuple[int, int, int, int]]  # relative path -> (size, mtime_ns, ctime_ns, inode)
 _CHUNK = 1 << 20
 _FICLONE = 0x40049409  # linux/fs.h: share the source's blocks copy-on-write (btrfs, XFS, bcachefs)
+# In the root of every workspace the plugin created: only inside such a tree does it delete anything.
+WORKSPACE_MARKER = ".cursus-workspace"
 
 
 def is_file_channel(container_path: str) -> bool:
@@ -51,9 +53,7 @@ class StepWorkspace:
 
     def reset(self) -> None:
         """Empty the workspace left by an earlier run of the same step."""
-        if self.root.exists():
-            make_writable(self.root)
-            shutil.rmtree(self.root)
+        fresh_directory(self.root)
         for directory in (self.input_dir, self.output_dir, self.logs_dir):
             directory.mkdir(parents=True)
 
@@ -68,6 +68,46 @@ class StepWorkspace:
 
 class StagingError(Exception):
     pass
+
+
+class ForeignDirectory(Exception):
+    """A directory the plugin would clear lies outside any workspace it created."""
+
+
+def claim_workspace(root: Path) -> Path:
+    """Make ``root`` a workspace: created (or empty) here, it gets the marker; an existing
+    directory with other content and no marker is someone else's, and is refused."""
+    root.mkdir(parents=True, exist_ok=True)
+    marker = root / WORKSPACE_MARKER
+    if not marker.exists():
+        found = sorted(entry.name for entry in root.iterdir())
+        if found:
+            shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+            raise ForeignDirectory(
+                f"the workspace {root} is an existing directory that pytest-cursus did not create (no "
+                f"{WORKSPACE_MARKER} marker in it; it holds {shown}); the plugin deletes step directories inside "
+                "its workspace, so it will not use this one: point the workspace at a new or empty directory"
+            )
+        marker.write_text("created by pytest-cursus: step directories under here are deleted and remade\n")
+    return root
+
+
+def fresh_directory(directory: Path) -> Path:
+    """An empty ``directory`` (and its parents); what was there is deleted only inside a workspace
+    the plugin created (see :func:`claim_workspace`)."""
+    if os.path.lexists(directory):
+        if not any((parent / WORKSPACE_MARKER).is_file() for parent in directory.parents):
+            raise ForeignDirectory(
+                f"{directory} would be deleted and remade, but it is not inside a workspace pytest-cursus created "
+                f"(no {WORKSPACE_MARKER} in any parent directory); delete it yourself or use a new workspace"
+            )
+        if directory.is_symlink() or not directory.is_dir():
+            directory.unlink()
+        else:
+            make_writable(directory)
+            shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    return directory
 
 
 def stage_input(source: Path, target: Path, *, as_file: bool) -> None:
@@ -106,28 +146,34 @@ def copy_file(source: str | Path, target: str | Path) -> str | Path:
     return target
 
 
+# Modes are changed on the entries themselves, never through a symlink: a script may plant one
+# pointing at a user's file, whose mode is not the plugin's to change.
+
+
 def make_read_only(path: Path) -> None:
     for current in _walk(path):
-        mode = current.stat().st_mode
+        mode = current.lstat().st_mode
         current.chmod(mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
 
 
 def make_writable(path: Path) -> None:
     for current in _walk(path):
         try:
-            current.chmod(current.stat().st_mode | stat.S_IWUSR | (stat.S_IXUSR if current.is_dir() else 0))
+            mode = current.lstat().st_mode
+            current.chmod(mode | stat.S_IWUSR | (stat.S_IXUSR if stat.S_ISDIR(mode) else 0))
         except OSError:
             pass
 
 
 def _walk(path: Path) -> list[Path]:
-    if not path.exists() or path.is_symlink():
+    """``path`` and everything under it that is not a symlink (nor reached through one)."""
+    if path.is_symlink() or not path.exists():
         return []
     if path.is_file():
         return [path]
     found = [path]
-    for directory, subdirs, files in os.walk(path):
-        found.extend(Path(directory, name) for name in subdirs + files)
+    for directory, subdirs, files in os.walk(path):  # os.walk does not descend into symlinked directories
+        found.extend(entry for name in subdirs + files if not (entry := Path(directory, name)).is_symlink())
     return found
 
 

@@ -37,6 +37,8 @@ class ChannelSpec(_Strict):
     def _absolute_container_path(cls, path: str) -> str:
         if not path.startswith("/"):
             raise ValueError(f"expected an absolute container path such as /opt/ml/processing/input/data, got {path!r}")
+        if ".." in path.split("/") or "\0" in path:
+            raise ValueError(f"expected a container path without '..' parts or NUL, got {path!r}")
         return path.rstrip("/") or "/"
 
 
@@ -70,9 +72,12 @@ class EnvVars(_Strict):
     @classmethod
     def _defaults_are_strings(cls, value: Any) -> Any:
         # An environment only holds strings; `TRAIN_RATIO: 0.7` in YAML means "0.7".
-        if isinstance(value, dict):
-            return {key: env_string(item) for key, item in value.items()}
-        return value
+        return env_mapping(value)
+
+    @field_validator("required")
+    @classmethod
+    def _required_names(cls, names: list[str]) -> list[str]:
+        return [check_env_name(name) for name in names]
 
 
 class ContractBlock(_Strict):
@@ -100,6 +105,14 @@ class ContractBlock(_Strict):
     @classmethod
     def _empty_mapping(cls, value: Any) -> Any:
         return {} if value is None else value
+
+    @field_validator("inputs", "outputs")
+    @classmethod
+    def _channel_names(cls, channels: dict[str, ChannelSpec]) -> dict[str, ChannelSpec]:
+        # a channel's name is its directory under the step's input/ or output/
+        for name in channels:
+            check_path_name("channel name", name)
+        return channels
 
     @field_validator("framework_requirements", mode="before")
     @classmethod
@@ -243,8 +256,44 @@ def drop_ecosystem_extras(block: Any) -> Any:
     return kept
 
 
-def env_string(value: Any) -> str:
-    """How a YAML scalar reads once it is in an environment variable."""
+def env_string(value: Any, name: str = "") -> str:
+    """How a YAML scalar reads once it is in an environment variable; anything else is an error
+    (``str()`` of a list is no value a script could mean)."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return "" if value is None else str(value)
+    if value is not None and not isinstance(value, (str, int, float)):
+        raise ValueError(
+            f"env {name}: expected a string, number or true/false, found a {type(value).__name__}; "
+            "an environment variable holds one string (write a list as one string, e.g. JSON in quotes)"
+        )
+    text = "" if value is None else str(value)
+    if "\0" in text:
+        raise ValueError(f"env {name}: the value contains a NUL character, which no environment variable can hold")
+    return text
+
+
+def env_mapping(value: Any) -> Any:
+    """An ``env:`` mapping with checked names and scalar values as strings."""
+    if isinstance(value, dict):
+        return {check_env_name(str(key)): env_string(item, str(key)) for key, item in value.items()}
+    return value
+
+
+def check_env_name(name: str) -> str:
+    """An environment variable name as the OS takes it: not empty, no '=' nor NUL."""
+    if not name or "=" in name or "\0" in name:
+        raise ValueError(
+            f"env name {name!r} is not a valid environment variable name: it must be non-empty and contain "
+            "neither '=' nor a NUL character (e.g. DATA_DIR)"
+        )
+    return name
+
+
+def check_path_name(kind: str, name: str) -> str:
+    """A name the plugin turns into one directory or file name: one path part, never outside its parent."""
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise ValueError(
+            f"{kind} {name!r} becomes a file or directory name in the workspace: it must be one path part, "
+            "not empty, '.' or '..', without '/', '\\' or NUL (e.g. processed_data)"
+        )
+    return name

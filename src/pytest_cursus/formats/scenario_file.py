@@ -20,7 +20,7 @@ from pydantic import (
 from pytest_cursus.data.execution_outputs import check_layout
 from pytest_cursus.data.s3.uri import check_s3_uri
 from pytest_cursus.data.schema import SyntheticSpec
-from pytest_cursus.formats.contract_files import env_string
+from pytest_cursus.formats.contract_files import check_path_name, env_mapping
 
 # Step and data-source names appear in `<step>.<output>` references, pytest node ids and
 # workspace directories (where `_data` holds materialised sources: hence a letter first).
@@ -36,12 +36,6 @@ class _Strict(BaseModel):
 def _check_name(kind: str, name: str) -> None:
     if not NAME_PATTERN.match(name):
         raise ValueError(f"{kind} name {name!r} must start with a letter and contain only letters, digits, '_' and '-'")
-
-
-def _env_mapping(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(key): env_string(item) for key, item in value.items()}
-    return value
 
 
 class S3Location(_Strict):
@@ -108,6 +102,11 @@ class DataSource(_Strict):
     def _s3_uri(cls, value: Any) -> Any:
         # the URI form is the mapping form without limits (one type: errors name only its fields)
         return {"uri": check_s3_uri(value)} if isinstance(value, str) else value
+
+    @field_validator("filename")
+    @classmethod
+    def _plain_filename(cls, filename: str | None) -> str | None:
+        return None if filename is None else check_path_name("filename", filename)
 
     @model_validator(mode="after")
     def _one_kind(self) -> DataSource:
@@ -208,7 +207,7 @@ class StepDefaults(_Strict):
     @field_validator("env", mode="before")
     @classmethod
     def _env_strings(cls, value: Any) -> Any:
-        return _env_mapping(value)
+        return env_mapping(value)
 
 
 class FuzzInputEdges(_Strict):
@@ -273,7 +272,7 @@ class StepEntry(_Strict):
     @field_validator("env", mode="before")
     @classmethod
     def _env_strings(cls, value: Any) -> Any:
-        return _env_mapping(value)
+        return env_mapping(value)
 
     @field_validator("fuzz", mode="before")
     @classmethod

@@ -25,6 +25,10 @@ FieldPath = tuple[str | int, ...]
 # libyaml's loader is ~7x faster than the pure-Python one (collection of hundreds of scenarios),
 # with the same safe_load semantics and node marks; PyYAML built without libyaml falls back.
 _SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Values a document may hold once its aliases are expanded: an alias repeats the node it names,
+# so ten nested levels of ten aliases ("billion laughs") make 10^10 values from 100 lines, which
+# a hash of job_args or str() of an env value would then walk for hours. Real files hold thousands.
+MAX_EXPANDED_VALUES = 1_000_000
 
 
 @dataclass
@@ -49,6 +53,8 @@ class YamlDocument:
         loader = _SAFE_LOADER(text)
         try:
             node = loader.get_single_node()
+            if node is not None:
+                _check_expansion(node, path)
             data = loader.construct_document(node) if node is not None else None
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
@@ -95,6 +101,46 @@ class YamlDocument:
             known = _fields_at(model, loc[:-1]) if model is not None else ()
             errors.append(self.error((*under, *loc), _describe(dict(detail), loc, known)))
         return ConfigErrors(errors)
+
+
+def _check_expansion(root: yaml.Node, path: Path) -> None:
+    """Refuse a document whose aliases expand it beyond :data:`MAX_EXPANDED_VALUES`, naming the
+    line of the innermost value that is too large once expanded."""
+    sizes: dict[int, int] = {}  # id(node) -> values under it, aliases expanded (an alias is the same node)
+
+    def size(node: yaml.Node) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        sizes[id(node)] = 1  # a recursive alias (&a [*a]) counts once instead of looping
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(size(item) for item in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(size(key) + size(value) for key, value in node.value)
+        sizes[id(node)] = min(total, MAX_EXPANDED_VALUES + 1)
+        return sizes[id(node)]
+
+    try:
+        if size(root) <= MAX_EXPANDED_VALUES:
+            return
+    except RecursionError:
+        raise ConfigError("invalid YAML: nested too deeply", SourceLocation(path)) from None
+    node = root
+    while True:  # down to the innermost node that is too large by itself
+        children = node.value if isinstance(node, yaml.SequenceNode) else []
+        if isinstance(node, yaml.MappingNode):
+            children = [value for _, value in node.value]
+        larger = next((child for child in children if sizes[id(child)] > MAX_EXPANDED_VALUES), None)
+        if larger is None:
+            break
+        node = larger
+    raise ConfigError(
+        f"the document expands to more than {MAX_EXPANDED_VALUES:,} values once its aliases (*name) are "
+        "resolved, here: a scenario or contract file is bounded to that (is this an alias bomb?); "
+        "write the values out, or use fewer nested aliases",
+        SourceLocation(path, node.start_mark.line + 1),
+    )
 
 
 def dotted(at: Sequence[str | int]) -> str:

@@ -34,6 +34,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_cursus.execution.workspace import ForeignDirectory, claim_workspace
 from pytest_cursus.formats.yaml_document import did_you_mean
 
 # convert_value: the table's own conversion, so a value means the same here as on the command line
@@ -191,7 +192,10 @@ class _NotebookRun:
         plan = load_scenario(scenario, options.plan_options())
         rootdir = find_rootdir(scenario)  # the project pytest would see: the same step cache
         factory = EngineFactory(options, uuid.uuid4().hex, lambda name: pytest_cache_dir(rootdir, name))
-        workspace = options.workspace or _fresh_workspace()
+        try:  # a directory the plugin did not create is refused: step directories in it are deleted
+            workspace = claim_workspace(options.workspace or _fresh_workspace())
+        except ForeignDirectory as exc:
+            raise ValueError(f"{caller}(): workspace={options.workspace}: {exc}") from None
         # a fresh interpreter per step, or the kernel's own warm parent (kept between calls)
         launcher = factory.launcher(Path()) if options.no_preload else _warm_launcher(options.preload)
         return cls(plan, factory.pipeline(workspace, hooks, launcher), workspace)

@@ -86,13 +86,17 @@ def pytest_configure(config: pytest.Config) -> None:
         if not directory.exists():
             raise pytest.UsageError(f"--cursus-scenarios / cursus_scenarios: {directory} does not exist")
     if options.workspace is not None:
+        from pytest_cursus.execution.workspace import ForeignDirectory, claim_workspace
+
         try:
-            options.workspace.mkdir(parents=True, exist_ok=True)
+            claim_workspace(options.workspace)
         except OSError as exc:
             raise pytest.UsageError(
                 f"--cursus-workspace / cursus_workspace: {options.workspace} cannot be created "
                 f"({exc.strerror or exc}): give a writable directory"
             ) from None
+        except ForeignDirectory as exc:
+            raise pytest.UsageError(f"--cursus-workspace / cursus_workspace: {exc}") from None
     if options.debug and getattr(config.option, "numprocesses", None):
         raise pytest.UsageError(
             "--cursus-debug runs steps in the pytest process so a debugger can stop in them; it cannot be "
@@ -252,9 +256,14 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     """Trim the step cache and the S3 download cache to their size caps."""
     config = session.config
     state = cursus_session_if_any(config)
-    if state is None or is_xdist_worker(config):
-        return  # only the process that outlives all others evicts: workers may still read entries
+    if state is None:
+        return
     pipeline = state.pipeline_started
+    if is_xdist_worker(config):
+        # only the process that outlives all others evicts; a worker lets go of the cache first
+        if pipeline is not None and pipeline.cache is not None:
+            pipeline.cache.end_session()
+        return
     if pipeline is not None:
         cache, s3 = pipeline.cache, pipeline.s3
     else:
@@ -267,6 +276,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         cache, s3 = state.step_cache(), state.s3_access()
     if cache is not None:
         cache.evict()
+        cache.end_session()  # another session may evict what this one no longer reads
     s3.evict_cache()
 
 

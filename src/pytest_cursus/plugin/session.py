@@ -129,15 +129,19 @@ class CursusSession:
         return path
 
     def workspace_root(self) -> Path:
+        """The session's workspace, marked as the plugin's (``--cursus-workspace`` was checked at
+        configure time: a directory the plugin did not create is refused)."""
+        from pytest_cursus.execution.workspace import claim_workspace
+
         if self.options.workspace is not None:
             # each xdist worker gets its own tree: two workers may run the same upstream step
             worker = self.worker_id
-            return self.options.workspace / worker if worker else self.options.workspace
+            return claim_workspace(self.options.workspace / worker if worker else self.options.workspace)
         # pytest's basetemp is per session (and per xdist worker) and keeps the last few runs
         factory = getattr(self.config, "_tmp_path_factory", None)
         if factory is None:
             factory = pytest.TempPathFactory.from_config(self.config, _ispytest=True)
-        return factory.getbasetemp() / "cursus"
+        return claim_workspace(factory.getbasetemp() / "cursus")
 
 
 SESSION_KEY = pytest.StashKey[CursusSession]()

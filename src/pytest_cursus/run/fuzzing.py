@@ -49,6 +49,7 @@ from hypothesis.errors import Flaky
 from pytest_cursus.data.schema import ColumnSpec, SyntheticSpec
 from pytest_cursus.data.synthetic import arrow_type, synthetic_file_names, write_table
 from pytest_cursus.execution.step_runner import StepRunner
+from pytest_cursus.execution.workspace import fresh_directory
 from pytest_cursus.formats.scenario_file import FuzzInputEdges
 from pytest_cursus.plan.input_schemas import InputSchema
 from pytest_cursus.plan.scenario_plan import StepPlan
@@ -431,8 +432,7 @@ class StepFuzzer:
                 shrinking = report.failure is not None
                 if shrinking and report.runs - report.failure.found_at >= SHRINK_RUN_BUDGET:  # type: ignore[union-attr]
                     return  # budget spent: unseen data counts as passing (see Caveats)
-                if data_dir.exists():
-                    shutil.rmtree(data_dir)
+                fresh_directory(data_dir)  # refuses to delete outside a workspace the plugin created
                 generated = write_example(tables, schemas, data_dir)
                 result, timing = self.run_once(step, {**fixed_inputs, **generated})
                 report.runs += 1

@@ -121,9 +121,6 @@ def _write_layout(spec: SyntheticSpec, files: tuple[str, ...], directory: Path) 
 
 
 def _fresh(directory: Path) -> Path:
-    import shutil
+    from pytest_cursus.execution.workspace import fresh_directory
 
-    if directory.exists():
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True)
-    return directory
+    return fresh_directory(directory)  # refuses to delete outside a workspace the plugin created

@@ -8,7 +8,6 @@ The one module that knows the variants (``synthetic``, ``local``, ``s3``, ``file
 from __future__ import annotations
 
 import json
-import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from pytest_cursus.data.s3.errors import S3Error
 from pytest_cursus.data.s3.uri import S3Limits, S3Uri
 from pytest_cursus.data.schema import SyntheticSpec
 from pytest_cursus.errors import DataSourceError
-from pytest_cursus.execution.workspace import fingerprint
+from pytest_cursus.execution.workspace import fingerprint, fresh_directory
 from pytest_cursus.formats.scenario_file import DataSource
 from pytest_cursus.run.extension_hooks import ExtensionHooks
 from pytest_cursus.version import __version__
@@ -250,6 +249,4 @@ def synthetic_selection(data: Mapping[str, DataSource], selected: Mapping[str, s
 
 
 def _fresh(directory: Path) -> None:
-    if directory.exists():
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True)
+    fresh_directory(directory)  # refuses to delete outside a workspace the plugin created
