@@ -20,6 +20,7 @@ from pytest_cursus.execution.workspace import (
     Fingerprint,
     StagingError,
     StepWorkspace,
+    claim_workspace,
     describe_changes,
     fingerprint,
     is_file_channel,
@@ -57,7 +58,11 @@ class StepRunner:
 
         ``in_process`` (``--cursus-debug``) calls ``main()`` in this process, so a debugger
         works; an exception of the script then propagates, and no limit is enforced.
+
+        The workspace root is claimed first (created and marked, or refused when it is someone
+        else's directory), so a runner used on its own deletes only step directories of its own.
         """
+        claim_workspace(self.workspace_root)
         result = self._run(step, input_data, in_process)
         if result.failure is not None and result.failure.kind == "executor_lost":
             # the warm executor's parent died under the step, not because of it: once more

@@ -79,6 +79,8 @@ def claim_workspace(root: Path) -> Path:
     directory with other content and no marker is someone else's, and is refused."""
     root.mkdir(parents=True, exist_ok=True)
     marker = root / WORKSPACE_MARKER
+    if any((parent / WORKSPACE_MARKER).is_file() for parent in root.parents):
+        return root  # a directory inside a workspace of ours (the fuzz runner's _fuzz, a worker's own tree)
     if not marker.exists():
         found = sorted(entry.name for entry in root.iterdir())
         if found:
