@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from conftest import PipelineProject
+from pipeline_project import PipelineProject
 
 # a `model.tar.gz` whose bytes do not depend on when it was made: the train script and the test
 # build it with the same code

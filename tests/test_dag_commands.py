@@ -11,7 +11,7 @@ import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
-from conftest import PipelineProject
+from pipeline_project import PipelineProject
 from pytest_cursus.plan.scenario_plan import load_scenario
 from test_dag_scenarios import EDGES, INTERFACES, write_pipeline
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PipelineProject
+from pipeline_project import PipelineProject
 from pytest_cursus.errors import ConfigErrors
 from pytest_cursus.formats.dag_file import load_dag_file
 from pytest_cursus.plan.scenario_plan import SourceInput, UpstreamInput, load_scenario
