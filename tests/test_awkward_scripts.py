@@ -133,6 +133,8 @@ def test_pip_at_import_installs_nothing_and_notes_only_the_unmet_pin(pipping: Pi
     notes = json.loads((pipping.root / "run.json").read_text())["steps"][0]["notes"]
     assert notes == [f"feature_selection {UNMET_NOTE}"]
     result.stdout.fnmatch_lines([f"*pipping::feature_selection: feature_selection {UNMET_NOTE}"])
+    stderr = (pipping.step_dir("pipping", "feature_selection") / "logs" / "stderr.log").read_text()
+    assert "intercepted, nothing installed" in stderr
 
 
 def test_pip_at_import_in_the_contract_check_warns_of_only_the_unmet_pin(pipping: PipelineProject) -> None:
