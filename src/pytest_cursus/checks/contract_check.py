@@ -28,7 +28,10 @@ Findings, each naming the script line (all fail the contract item but the last, 
   that such a check looks at, here or in a same-file function it is passed to, or its key tested
   with ``in``;
 * container paths of the ``if __name__ == "__main__":`` block that differ from the contract's;
-* note: a declared env var the script never reads.
+* note: a declared env var the script never reads;
+* note: a ``__main__`` block that passes a declared channel's path (or a path below it) under another
+  key; for that channel the "never reads"/"never looks up" findings are not reported, since the
+  script reaches the channel under its own key (a scenario maps it with ``as:``/``file:``).
 
 Caveats (to avoid false findings, the analysis says nothing when it cannot see):
     * A key it cannot resolve (an f-string with variables, a key from a function call) or a dict
@@ -164,18 +167,56 @@ def analyse(tree: ast.Module) -> ScriptAccess:
     return access
 
 
+@dataclass(frozen=True)
+class RenamedChannel:
+    """A ``__main__`` block entry whose key is no declared channel but whose path is a declared
+    channel's path (``file`` is None) or a path below it (``file`` relative to the channel's path)."""
+
+    entry: MainBlockPath
+    channel: str
+    channel_path: str
+    file: str | None
+
+
 def compare(access: ScriptAccess, contract: Contract, script: Path) -> list[Finding]:
+    renamed = _renamed_channels(access, contract)
     findings = [
-        *_channel_findings(access, contract, script),
+        *_channel_findings(access, contract, script, renamed),
         *_env_findings(access, contract, script),
         *_job_argument_findings(access, contract, script),
-        *_main_block_findings(access, contract, script),
+        *_main_block_findings(access, contract, script, renamed),
     ]
     return sorted(set(findings), key=lambda finding: (finding.line, finding.message))
 
 
-def _channel_findings(access: ScriptAccess, contract: Contract, script: Path) -> Iterator[Finding]:
+def _renamed_channels(access: ScriptAccess, contract: Contract) -> list[RenamedChannel]:
+    """The ``__main__`` entries that pass a declared channel under a key of the script's own."""
+    renamed: list[RenamedChannel] = []
+    for entry in access.main_block_paths:
+        if entry.role is None or entry.key is None:
+            continue
+        channels = contract.inputs if entry.role == "input" else contract.outputs
+        if entry.key in channels:
+            continue
+        path = entry.path.rstrip("/") or "/"
+        holders = [(name, channel.path.rstrip("/")) for name, channel in channels.items()]
+        holders = [(name, root) for name, root in holders if _same_or_under(path, root)]
+        if not holders:
+            continue
+        channel, root = max(holders, key=lambda holder: len(holder[1]))  # the innermost channel holds it
+        file = path[len(root) + 1 :] if path != root else None
+        renamed.append(RenamedChannel(entry, channel, root, file))
+    return renamed
+
+
+def _channel_findings(
+    access: ScriptAccess, contract: Contract, script: Path, renamed: list[RenamedChannel]
+) -> Iterator[Finding]:
     name = contract.name
+    # channels main() reaches under the __main__ block's own key: not "never read" when it reads that key
+    reached = {
+        (item.entry.role, item.channel) for item in renamed if item.entry.key in access.keys(item.entry.role or "input")
+    }
     for read in access.reads:
         if read.role not in ("input", "output"):
             continue
@@ -220,7 +261,7 @@ def _channel_findings(access: ScriptAccess, contract: Contract, script: Path) ->
     if "input" not in access.opaque:
         read_inputs = access.keys("input")
         for input_name, channel in contract.inputs.items():
-            if channel.required and input_name not in read_inputs:
+            if channel.required and input_name not in read_inputs and ("input", input_name) not in reached:
                 yield Finding(
                     script,
                     access.main_line or 1,
@@ -230,7 +271,7 @@ def _channel_findings(access: ScriptAccess, contract: Contract, script: Path) ->
     if "output" not in access.opaque:
         written = access.keys("output")
         for output_name in contract.outputs:
-            if output_name not in written:
+            if output_name not in written and ("output", output_name) not in reached:
                 yield Finding(
                     script,
                     access.main_line or 1,
@@ -316,11 +357,18 @@ def _job_argument_findings(access: ScriptAccess, contract: Contract, script: Pat
             )
 
 
-def _main_block_findings(access: ScriptAccess, contract: Contract, script: Path) -> Iterator[Finding]:
+def _main_block_findings(
+    access: ScriptAccess, contract: Contract, script: Path, renamed: list[RenamedChannel]
+) -> Iterator[Finding]:
     name = contract.name
     declared_paths = [channel.path for channel in [*contract.inputs.values(), *contract.outputs.values()]]
+    renamed_entries = {id(item.entry) for item in renamed}
+    for item in renamed:
+        yield _renamed_channel_note(item, access, script)
     for written in access.main_block_paths:
         path = written.path.rstrip("/") or "/"
+        if id(written) in renamed_entries:
+            continue
         if written.role is not None and written.key is not None:
             channels = contract.inputs if written.role == "input" else contract.outputs
             channel = channels.get(written.key)
@@ -350,6 +398,27 @@ def _main_block_findings(access: ScriptAccess, contract: Contract, script: Path)
                 f"input or output (declared paths: {listed}): nothing is mounted there in the container; "
                 "use the contract's path, or declare a channel at it",
             )
+
+
+def _renamed_channel_note(item: RenamedChannel, access: ScriptAccess, script: Path) -> Finding:
+    role = item.entry.role or "input"
+    key = item.entry.key
+    shown = f"{_ROLE_SHOWN[role]}[{key!r}]"
+    inside = f" (the file {item.file} in it)" if item.file is not None else ""
+    verb = "reads it" if role == "input" else "looks it up"
+    reached = f"main() {verb} under that key" if key in access.keys(role) else "main() gets it under that key"
+    source = "from: ..., " if role == "input" else ""
+    file = f", file: {item.file}" if item.file is not None else ""
+    mapping = f"{role}s: {{{item.channel}: {{{source}as: {key}{file}}}}}"
+    # a note, not an error: the path is the contract's own, so `python script.py` in the container
+    # reaches the channel; only the key differs, which a scenario maps instead of a new contract
+    return Finding(
+        script,
+        item.entry.line,
+        f"the __main__ block passes channel {item.channel!r} ({item.channel_path}) as {shown}{inside}: "
+        f"{reached}; a scenario step maps it with {mapping} (docs/scenarios.md)",
+        level="note",
+    )
 
 
 def _same_or_under(path: str, root: str) -> bool:
