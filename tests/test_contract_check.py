@@ -434,3 +434,39 @@ def test_container_paths_in_the_main_block_are_compared_with_the_contract(tmp_pa
 )
 def test_the_package_to_install_for_a_missing_import(message: str, requirements: dict[str, str], hint: str) -> None:
     assert install_hint(message, requirements, ()) == hint
+
+
+RENAMED_IN_MAIN_BLOCK = """
+import os
+
+def main(input_paths, output_paths, environ_vars, job_args):
+    print(input_paths["data_dir"], environ_vars["LABEL_FIELD"], environ_vars["TRAIN_RATIO"])
+
+if __name__ == "__main__":
+    main(
+        {"data_dir": "/opt/ml/processing/input/data/"},
+        {"report": os.path.join("/opt/ml/processing/output", "report", "summary.json")},
+        dict(os.environ),
+        None,
+    )
+"""
+
+
+def test_a_main_block_passing_a_declared_channel_under_another_key_is_a_note_naming_the_mapping(
+    tmp_path: Path, contract: Contract
+) -> None:
+    # DATA is read under the block's key 'data_dir': not "never read"; processed_data is passed as 'report' but
+    # main() never looks 'report' up, so nothing is written there: that error stays
+    assert findings(tmp_path, contract, RENAMED_IN_MAIN_BLOCK, notes=True) == [
+        "prep.py:3: contract TabularPreprocessing declares output 'processed_data', but the script never looks up "
+        "output_paths['processed_data']: nothing is written there, so a step reading it gets nothing; write it, or "
+        "remove it from the contract",
+        "prep.py:4: input_paths['data_dir'] reads input 'data_dir', which contract TabularPreprocessing does not "
+        "declare (declared: DATA, SIGNATURE)",
+        "prep.py:8: note: the __main__ block passes channel 'DATA' (/opt/ml/processing/input/data) as "
+        "input_paths['data_dir']: main() reads it under that key; a scenario step maps it with "
+        "inputs: {DATA: {from: ..., as: data_dir}} (docs/scenarios.md)",
+        "prep.py:9: note: the __main__ block passes channel 'processed_data' (/opt/ml/processing/output) as "
+        "output_paths['report'] (the file report/summary.json in it): main() gets it under that key; a scenario "
+        "step maps it with outputs: {processed_data: {as: report, file: report/summary.json}} (docs/scenarios.md)",
+    ]
