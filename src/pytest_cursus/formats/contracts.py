@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from pytest_cursus.errors import ConfigError, ConfigErrors, CursusError, SourceLocation
@@ -20,7 +19,7 @@ from pytest_cursus.formats.contract_files import (
     StepInterfaceFile,
     drop_ecosystem_extras,
 )
-from pytest_cursus.formats.yaml_document import YamlDocument, did_you_mean
+from pytest_cursus.formats.yaml_document import YamlDocument, did_you_mean, top_level_string
 
 STEP_SUFFIXES = (".step.yaml", ".step.yml")
 CONTRACT_SUFFIXES = (".contract.yaml", ".contract.yml")
@@ -207,13 +206,10 @@ class ContractNotFound(CursusError):
 def _declared_name(path: Path) -> str | None:
     """The step_type or name of a contract file that failed validation, if it can be read."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
         return None
-    if isinstance(data, dict):
-        name = data.get("step_type") or data.get("name")
-        return name if isinstance(name, str) else None
-    return None
+    return top_level_string(text, "step_type", "name")
 
 
 def _contract_paths(roots: Iterable[Path]) -> list[Path]:

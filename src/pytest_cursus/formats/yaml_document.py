@@ -12,7 +12,7 @@ import difflib
 import types
 import typing
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +37,10 @@ class YamlDocument:
     key and sequence item."""
 
     path: Path
-    data: Any
-    root: yaml.Node | None = None
+    # Not in the repr: pytest shows the arguments of every frame of a failing test's traceback,
+    # and a node's repr (or the data's) walks what the aliases repeat, up to the bound below.
+    data: Any = field(repr=False)
+    root: yaml.Node | None = field(default=None, repr=False)
 
     @classmethod
     def load(cls, path: Path) -> YamlDocument:
@@ -53,8 +55,11 @@ class YamlDocument:
         loader = _SAFE_LOADER(text)
         try:
             node = loader.get_single_node()
-            if node is not None:
-                _check_expansion(node, path)
+            too_large = _expansion_error(node, path) if node is not None else None
+            if too_large is not None:
+                # raised here, not in a frame that takes the node tree as an argument: a traceback
+                # shown with its frames' arguments (pytest's) would repr the tree, aliases expanded
+                raise too_large
             data = loader.construct_document(node) if node is not None else None
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
@@ -103,9 +108,9 @@ class YamlDocument:
         return ConfigErrors(errors)
 
 
-def _check_expansion(root: yaml.Node, path: Path) -> None:
-    """Refuse a document whose aliases expand it beyond :data:`MAX_EXPANDED_VALUES`, naming the
-    line of the innermost value that is too large once expanded."""
+def _expansion_error(root: yaml.Node, path: Path) -> ConfigError | None:
+    """The error for a document whose aliases expand it beyond :data:`MAX_EXPANDED_VALUES`, naming
+    the line of the innermost value that is too large once expanded; None when it is within."""
     sizes: dict[int, int] = {}  # id(node) -> values under it, aliases expanded (an alias is the same node)
 
     def size(node: yaml.Node) -> int:
@@ -123,9 +128,9 @@ def _check_expansion(root: yaml.Node, path: Path) -> None:
 
     try:
         if size(root) <= MAX_EXPANDED_VALUES:
-            return
+            return None
     except RecursionError:
-        raise ConfigError("invalid YAML: nested too deeply", SourceLocation(path)) from None
+        return ConfigError("invalid YAML: nested too deeply", SourceLocation(path))
     node = root
     while True:  # down to the innermost node that is too large by itself
         children = node.value if isinstance(node, yaml.SequenceNode) else []
@@ -135,12 +140,32 @@ def _check_expansion(root: yaml.Node, path: Path) -> None:
         if larger is None:
             break
         node = larger
-    raise ConfigError(
+    return ConfigError(
         f"the document expands to more than {MAX_EXPANDED_VALUES:,} values once its aliases (*name) are "
         "resolved, here: a scenario or contract file is bounded to that (is this an alias bomb?); "
         "write the values out, or use fewer nested aliases",
         SourceLocation(path, node.start_mark.line + 1),
     )
+
+
+def top_level_string(text: str, *keys: str) -> str | None:
+    """The value of the first of ``keys`` that the document's top-level mapping holds as a non-empty
+    string. Read from the node tree, never constructed: no alias is expanded, so a document refused
+    for its expanded size can still be named by it."""
+    try:
+        root = yaml.compose(text, Loader=_SAFE_LOADER)
+    except yaml.YAMLError:
+        return None
+    if not isinstance(root, yaml.MappingNode):
+        return None
+    str_tag = "tag:yaml.org,2002:str"
+    # the last of duplicate keys, as the loaded data has its value
+    values = {key.value: value for key, value in root.value if isinstance(key, yaml.ScalarNode) and key.tag == str_tag}
+    for key in keys:
+        value = values.get(key)
+        if isinstance(value, yaml.ScalarNode) and value.tag == str_tag and value.value:
+            return str(value.value)
+    return None
 
 
 def dotted(at: Sequence[str | int]) -> str:

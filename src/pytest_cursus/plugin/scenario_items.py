@@ -147,7 +147,10 @@ class InvalidScenarioItem(CursusItem):
 
     def __init__(self, *, error: ConfigError | ConfigErrors, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.error = error
+        # Without the traceback of the load: explain() says all there is, while pytest would format
+        # that traceback first, repr'ing every frame's arguments (a parsed document among them),
+        # and keep its frames alive for the whole session.
+        self.error = error.with_traceback(None)
         self.add_marker("cursus")
 
     def setup(self) -> None:
