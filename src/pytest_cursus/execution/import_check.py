@@ -20,7 +20,7 @@ from pytest_cursus.execution.protocol import ChildReport, ChildRequest, read_rep
 from pytest_cursus.execution.step_runner import child_environment, tail
 from pytest_cursus.execution.supervisor import ProcessOutcome, ProcessSupervisor
 from pytest_cursus.formats.contracts import Contract
-from pytest_cursus.plan.script_import import script_import
+from pytest_cursus.plan.script_module import script_import
 
 IMPORT_TIMEOUT_S = 120.0
 
@@ -54,7 +54,7 @@ def check_import(
     """Import ``script`` in a child process under ``workdir`` (emptied first) and inspect ``main``.
 
     Without a ``module`` (a script found in ``--cursus-scripts``) it is imported as a step would
-    import it: by its dotted name when it lives in a package (plan/script_import.py)."""
+    import it: by its dotted name when it lives in a package (plan/script_module.py)."""
     if module is None:
         imported = script_import(script, python_path)
         module, python_path = imported.module, imported.python_path

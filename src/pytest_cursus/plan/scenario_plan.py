@@ -30,7 +30,7 @@ from pytest_cursus.formats.scenario_file import (
 from pytest_cursus.formats.yaml_document import YamlDocument, did_you_mean
 from pytest_cursus.plan.dag import CycleError, Edge, ancestors, topological_order
 from pytest_cursus.plan.options import PipPolicy, PlanOptions
-from pytest_cursus.plan.script_import import script_import
+from pytest_cursus.plan.script_module import script_import
 from pytest_cursus.plan.wiring import DagWiring, read_dag, wire_dag
 
 # rows of a data source generated from a DAG node output's `data:` schema (docs/dag.md)
