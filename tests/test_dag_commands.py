@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pipeline_project import PipelineProject
 from pytest_cursus.plan.scenario_plan import load_scenario
-from test_dag_scenarios import EDGES, INTERFACES, write_pipeline
+from test_dag_scenarios import EDGES, INTERFACES, TEN_NODE_WIRING, write_pipeline
 
 COMMAND = [sys.executable, "-m", "pytest_cursus.cli.main"]
 
@@ -38,17 +38,7 @@ def test_wire_prints_every_input_of_the_ten_node_dag_with_the_rule_that_wired_it
     assert lines[0] == "pipeline.dag.json: 10 node(s), 9 input(s) wired, 0 unwired (0 required)"
     assert lines[1].split() == ["node", "input", "from", "rule"]
     rows = {tuple(line.split(maxsplit=3)) for line in lines[3:12]}
-    assert rows == {
-        ("TabularPreprocessing_training", "DATA", "CradleDataLoading_training.DATA", "data source"),
-        ("TabularPreprocessing_calibration", "DATA", "CradleDataLoading_calibration.DATA", "data source"),
-        ("XGBoostTraining", "input_path", "TabularPreprocessing_training.processed_data", "alias"),
-        ("XGBoostModelEval_calibration", "model_input", "XGBoostTraining.model_output", "compatible_source"),
-        ("XGBoostModelEval_calibration", "processed_data", "TabularPreprocessing_calibration.processed_data", "name"),
-        ("ModelCalibration_calibration", "evaluation_data", "XGBoostModelEval_calibration.eval_output", "alias"),
-        ("Package", "model_input", "XGBoostTraining.model_output", "compatible_source"),
-        ("Package", "calibration_model", "ModelCalibration_calibration.calibration_output", "compatible_source"),
-        ("Payload", "model_input", "XGBoostTraining.model_output", "compatible_source"),
-    }
+    assert rows == TEN_NODE_WIRING
     assert (
         "data source  CradleDataLoading_training: its interface cradledataloading.step.yaml has no entry_point; "
         "read by TabularPreprocessing_training"

@@ -209,6 +209,20 @@ defaults:
 """
 
 
+# how the ten-node DAG's inputs are wired: (node, input, from, rule)
+TEN_NODE_WIRING = {
+    ("TabularPreprocessing_training", "DATA", "CradleDataLoading_training.DATA", "data source"),
+    ("TabularPreprocessing_calibration", "DATA", "CradleDataLoading_calibration.DATA", "data source"),
+    ("XGBoostTraining", "input_path", "TabularPreprocessing_training.processed_data", "alias"),
+    ("XGBoostModelEval_calibration", "model_input", "XGBoostTraining.model_output", "compatible_source"),
+    ("XGBoostModelEval_calibration", "processed_data", "TabularPreprocessing_calibration.processed_data", "name"),
+    ("ModelCalibration_calibration", "evaluation_data", "XGBoostModelEval_calibration.eval_output", "alias"),
+    ("Package", "model_input", "XGBoostTraining.model_output", "compatible_source"),
+    ("Package", "calibration_model", "ModelCalibration_calibration.calibration_output", "compatible_source"),
+    ("Payload", "model_input", "XGBoostTraining.model_output", "compatible_source"),
+}
+
+
 def write_pipeline(root: Path, scenario: str = SCENARIO, *, edges: list[list[str]] | None = None) -> Path:
     (root / "interfaces").mkdir(exist_ok=True)
     (root / "scripts").mkdir(exist_ok=True)
@@ -243,17 +257,7 @@ def test_a_ten_node_dag_wires_by_name_alias_and_compatible_source_only(tmp_path:
         "Package",
         "Payload",
     ]
-    assert wiring_table(plan.path) == {
-        ("TabularPreprocessing_training", "DATA", "CradleDataLoading_training.DATA", "data source"),
-        ("TabularPreprocessing_calibration", "DATA", "CradleDataLoading_calibration.DATA", "data source"),
-        ("XGBoostTraining", "input_path", "TabularPreprocessing_training.processed_data", "alias"),
-        ("XGBoostModelEval_calibration", "model_input", "XGBoostTraining.model_output", "compatible_source"),
-        ("XGBoostModelEval_calibration", "processed_data", "TabularPreprocessing_calibration.processed_data", "name"),
-        ("ModelCalibration_calibration", "evaluation_data", "XGBoostModelEval_calibration.eval_output", "alias"),
-        ("Package", "model_input", "XGBoostTraining.model_output", "compatible_source"),
-        ("Package", "calibration_model", "ModelCalibration_calibration.calibration_output", "compatible_source"),
-        ("Payload", "model_input", "XGBoostTraining.model_output", "compatible_source"),
-    }
+    assert wiring_table(plan.path) == TEN_NODE_WIRING
     steps = plan.steps
     assert steps["XGBoostTraining"].inputs == {
         "input_path": UpstreamInput("TabularPreprocessing_training", "processed_data")

@@ -49,6 +49,7 @@ class StepRunner:
         self.workspace_root = workspace_root
         self.launcher = launcher or FreshInterpreterLauncher()
         self.supervisor = supervisor or ProcessSupervisor()
+        self._claimed = False
 
     def run(self, step: StepPlan, input_data: Mapping[str, Path], *, in_process: bool = False) -> StepResult:
         """Run the script; ``input_data`` maps each wired input to the data presented at its path.
@@ -62,7 +63,9 @@ class StepRunner:
         The workspace root is claimed first (created and marked, or refused when it is someone
         else's directory), so a runner used on its own deletes only step directories of its own.
         """
-        claim_workspace(self.workspace_root)
+        if not self._claimed:
+            claim_workspace(self.workspace_root)
+            self._claimed = True
         result = self._run(step, input_data, in_process)
         if result.failure is not None and result.failure.kind == "executor_lost":
             # the warm executor's parent died under the step, not because of it: once more

@@ -53,6 +53,7 @@ class CursusSession:
     _pipeline: PipelineRun | None = None
     _isolation: IsolationRun | None = None
     _file_lookups: FileLookups | None = None
+    _workspace: Path | None = None
 
     @property
     def worker_id(self) -> str | None:
@@ -130,18 +131,22 @@ class CursusSession:
 
     def workspace_root(self) -> Path:
         """The session's workspace, marked as the plugin's (``--cursus-workspace`` was checked at
-        configure time: a directory the plugin did not create is refused)."""
-        from pytest_cursus.execution.workspace import claim_workspace
+        configure time: a directory the plugin did not create is refused). Claimed once a session."""
+        if self._workspace is None:
+            from pytest_cursus.execution.workspace import claim_workspace
 
-        if self.options.workspace is not None:
-            # each xdist worker gets its own tree: two workers may run the same upstream step
-            worker = self.worker_id
-            return claim_workspace(self.options.workspace / worker if worker else self.options.workspace)
-        # pytest's basetemp is per session (and per xdist worker) and keeps the last few runs
-        factory = getattr(self.config, "_tmp_path_factory", None)
-        if factory is None:
-            factory = pytest.TempPathFactory.from_config(self.config, _ispytest=True)
-        return claim_workspace(factory.getbasetemp() / "cursus")
+            if self.options.workspace is not None:
+                # each xdist worker gets its own tree: two workers may run the same upstream step
+                worker = self.worker_id
+                root = self.options.workspace / worker if worker else self.options.workspace
+            else:
+                # pytest's basetemp is per session (and per xdist worker) and keeps the last few runs
+                factory = getattr(self.config, "_tmp_path_factory", None)
+                if factory is None:
+                    factory = pytest.TempPathFactory.from_config(self.config, _ispytest=True)
+                root = factory.getbasetemp() / "cursus"
+            self._workspace = claim_workspace(root)
+        return self._workspace
 
 
 SESSION_KEY = pytest.StashKey[CursusSession]()
