@@ -26,11 +26,16 @@ class ChromiumUnavailable(Exception):
     pass
 
 
+# Debian's and Ubuntu's Chromium, then Google Chrome (preinstalled on GitHub's ubuntu runners, where
+# Ubuntu's chromium is a snap that cannot be installed): the same headless flags work for all.
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
 def find_or_install_chromium() -> str:
-    """The chromium binary, installing Debian's package if it is missing (one process at a time)."""
+    """A Chromium-family browser, installing Debian's chromium if none is found (one process at a time)."""
     with open(INSTALL_LOCK, "a+b") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        found = shutil.which("chromium") or shutil.which("chromium-browser")
+        found = next(filter(None, map(shutil.which, BROWSERS)), None)
         if found:
             return found
         if shutil.which("apt-get") is None:

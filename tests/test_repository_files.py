@@ -5,6 +5,7 @@ tox.ini, the documentation site (built for real, in strict mode), and pytest run
 from __future__ import annotations
 
 import configparser
+import json
 import os
 import re
 import shutil
@@ -71,6 +72,23 @@ def test_the_workflow_builds_the_docs_strictly_and_lints(workflow: dict[Any, Any
     assert "tox -e lint" in steps_running(workflow["jobs"]["lint"])
 
 
+def test_the_workflow_requires_the_browser_test_instead_of_skipping_it(workflow: dict[Any, Any]) -> None:
+    """GitHub's runners have Google Chrome, not Debian's chromium: the page test finds it, and must."""
+    suite = next(step for step in workflow["jobs"]["tests"]["steps"] if "pytest -n auto" in step.get("run", ""))
+
+    assert suite["env"]["CURSUS_REQUIRE_BROWSER"] == "1"
+
+
+def test_the_workflow_builds_checks_and_installs_the_distribution(workflow: dict[Any, Any]) -> None:
+    commands = steps_running(workflow["jobs"]["dist"]).splitlines()
+
+    assert "python -m build" in commands
+    assert "python -m twine check --strict dist/*" in commands
+    installed = [line.strip() for line in commands if "/tmp/wheel-venv/bin/" in line]
+    assert installed[0].endswith("pip install dist/*.whl")
+    assert any(line.endswith("cursus-runtime --version") for line in installed)
+
+
 def test_the_plugin_options_the_workflow_uses_exist() -> None:
     from pytest_cursus.run.options import OPTIONS
 
@@ -97,6 +115,24 @@ def test_the_kubernetes_manifest_is_a_job_running_the_image_as_non_root() -> Non
     assert mounted == {volume["name"] for volume in pod["volumes"]}
 
 
+def test_the_kubernetes_job_sizes_the_workers_from_its_cpu_limit_and_keeps_the_step_cache() -> None:
+    pod = load_yaml("docs/kubernetes-job.yaml")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {entry["name"]: entry for entry in container["env"]}
+
+    # -n auto would count the node's CPUs: xdist reads this variable instead
+    assert container["args"][:2] == ["-n", "auto"]
+    reference = env["PYTEST_XDIST_AUTO_NUM_WORKERS"]["valueFrom"]["resourceFieldRef"]
+    assert reference == {"containerName": container["name"], "resource": "limits.cpu", "divisor": "1"}
+    assert container["resources"]["limits"]["cpu"]
+    # the step cache on a claim that outlives the Job's pod, where --cursus-cache-dir points
+    (cache_flag,) = [arg for arg in container["args"] if arg.startswith("--cursus-cache-dir=")]
+    mount = next(m for m in container["volumeMounts"] if cache_flag.split("=", 1)[1].startswith(m["mountPath"] + "/"))
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    assert volume["persistentVolumeClaim"]["claimName"]
+    assert pod["terminationGracePeriodSeconds"] >= 30  # time to stop the steps and write the reports
+
+
 # --- Dockerfile ------------------------------------------------------------------------------------------
 
 
@@ -107,17 +143,25 @@ def dockerfile() -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 
-def test_the_dockerfile_builds_the_wheel_in_a_first_stage_from_python_slim(dockerfile: list[str]) -> None:
+def test_the_dockerfile_builds_the_wheel_in_a_first_stage_from_a_pinned_python_slim(dockerfile: list[str]) -> None:
     stages = [line for line in dockerfile if line.startswith("FROM ")]
 
-    assert stages == ["FROM python:${PYTHON_VERSION}-slim AS build", "FROM python:${PYTHON_VERSION}-slim AS runtime"]
-    assert "ARG PYTHON_VERSION=3.11" in dockerfile
+    base = "python:${PYTHON_VERSION}-slim-${DEBIAN_RELEASE}"
+    assert stages == [f"FROM {base} AS build", f"FROM {base} AS runtime"]
+    # a full release and a Debian release: the same image next month, not whatever 3.11-slim is then
+    (version,) = [line for line in dockerfile if line.startswith("ARG PYTHON_VERSION=")]
+    assert re.fullmatch(r"ARG PYTHON_VERSION=3\.\d+\.\d+", version)
+    assert "ARG DEBIAN_RELEASE=bookworm" in dockerfile
     build = dockerfile[dockerfile.index(stages[0]) : dockerfile.index(stages[1])]
     assert any(line.startswith("RUN pip wheel --wheel-dir /wheels .") for line in build)
 
 
+def runtime_stage(dockerfile: list[str]) -> list[str]:
+    return dockerfile[next(i for i, line in enumerate(dockerfile) if line.endswith(" AS runtime")) :]
+
+
 def test_the_runtime_stage_installs_only_wheels_and_runs_as_a_non_root_user(dockerfile: list[str]) -> None:
-    runtime = dockerfile[dockerfile.index("FROM python:${PYTHON_VERSION}-slim AS runtime") :]
+    runtime = runtime_stage(dockerfile)
 
     install = next(line for line in runtime if line.startswith("RUN "))
     assert "--no-index --find-links=/wheels pytest-cursus" in install
@@ -128,10 +172,31 @@ def test_the_runtime_stage_installs_only_wheels_and_runs_as_a_non_root_user(dock
     assert not any(line.startswith("COPY ") for line in runtime)  # no source tree in the image
 
 
-def test_the_image_runs_the_mounted_projects_scenarios_in_parallel(dockerfile: list[str]) -> None:
-    entrypoint = next(line for line in dockerfile if line.startswith("ENTRYPOINT "))
+def test_the_image_runs_under_an_init_and_stops_pytest_as_ctrl_c_does(dockerfile: list[str]) -> None:
+    runtime = runtime_stage(dockerfile)
+    entrypoint = json.loads(next(line for line in runtime if line.startswith("ENTRYPOINT ")).split(" ", 1)[1])
 
-    assert entrypoint == 'ENTRYPOINT ["pytest", "--cursus-scenarios", "/work/scenarios", "-n", "auto"]'
+    assert entrypoint[:2] == ["tini", "--"]  # reaps orphans and forwards signals; pytest as PID 1 would not
+    install = next(line for line in runtime if line.startswith("RUN "))
+    assert re.search(r"apt-get install .*\btini\b", install)
+    assert "STOPSIGNAL SIGINT" in runtime
+
+
+def test_the_image_sets_home_so_the_documented_credential_mount_is_found(dockerfile: list[str]) -> None:
+    """`docker run -u <uid>` with a uid the image does not know leaves HOME=/ unless the image sets it."""
+    env = " ".join(line for line in runtime_stage(dockerfile) if line.startswith("ENV "))
+
+    assert "HOME=/home/cursus" in env
+    assert "-v ~/.aws:/home/cursus/.aws:ro" in (REPO / "docs" / "deployment.md").read_text()
+
+
+def test_the_worker_count_is_a_default_argument_not_part_of_the_entrypoint(dockerfile: list[str]) -> None:
+    entrypoint = json.loads(next(line for line in dockerfile if line.startswith("ENTRYPOINT ")).split(" ", 1)[1])
+    command = json.loads(next(line for line in dockerfile if line.startswith("CMD ")).split(" ", 1)[1])
+
+    assert entrypoint[2:] == ["pytest", "--cursus-scenarios", "/work/scenarios"]
+    assert "-n" not in entrypoint
+    assert command == ["-n", "auto"]  # replaced by whatever arguments `docker run` is given
     assert "WORKDIR /work" in dockerfile
 
 

@@ -361,6 +361,7 @@ def test_run_runs_pytest_on_the_scenarios_and_returns_its_status(one_step: Pipel
         (["nowhere"], "argument PATH: nowhere does not exist"),
         (["scenarios", "--s3-endpoint", "localhost:9000"], "expected an http:// or https:// URL, got 'localhost:9000'"),
         (["scenarios", "-x"], "unrecognized arguments: -x"),
+        (["scenarios", "-x", "--lf"], "pytest's own options go after '--': cursus-runtime run ... -- -x --lf"),
     ],
 )
 def test_run_rejects_bad_arguments_with_usage(one_step: PipelineProject, args: list[str], message: str) -> None:
@@ -369,3 +370,12 @@ def test_run_rejects_bad_arguments_with_usage(one_step: PipelineProject, args: l
     assert result.returncode == 2
     assert result.stderr.startswith("usage: cursus-runtime")
     assert message in result.stderr
+
+
+def test_the_version_is_the_packages() -> None:
+    from pytest_cursus.version import __version__
+
+    result = cursus_runtime("--version")
+
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"cursus-runtime {__version__}"

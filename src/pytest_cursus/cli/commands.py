@@ -332,7 +332,12 @@ def pytest_arguments(args: argparse.Namespace) -> list[str]:
 def parse_with_passthrough(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
     """Parse ``argv`` up to the first ``--``; what follows is ``args.passthrough`` (``run`` only)."""
     cut = argv.index("--") if "--" in argv else len(argv)
-    args = parser.parse_args(argv[:cut])
+    args, unknown = parser.parse_known_args(argv[:cut])
+    if unknown:
+        hint = ""
+        if args.command == "run":  # guessing which unknown words are pytest's and which a typo is not ours to do
+            hint = f"; pytest's own options go after '--': cursus-runtime run ... -- {shlex.join(unknown)}"
+        parser.error(f"unrecognized arguments: {shlex.join(unknown)}{hint}")
     args.passthrough = argv[cut + 1 :]
     if cut < len(argv) and args.command != "run":
         parser.error(f"{args.command} takes no arguments after '--' (only run passes them to pytest)")

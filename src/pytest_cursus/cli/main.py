@@ -26,6 +26,7 @@ from pytest_cursus.reporting.regression_thresholds import (
     Thresholds,
 )
 from pytest_cursus.reporting.run_report import RunReportError, read_run_report
+from pytest_cursus.version import __version__
 
 EXIT_OK, EXIT_REGRESSED, EXIT_USAGE = 0, 1, 2
 
@@ -132,6 +133,7 @@ COMMANDS: list[Command] = [
 
 def build_parser(commands: Sequence[Command] = COMMANDS) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cursus-runtime", description="pytest-cursus outside pytest")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in commands:
         sub = subparsers.add_parser(command.name, help=command.help, description=command.help)
