@@ -207,6 +207,29 @@ def test_the_docker_build_context_is_only_what_the_image_needs() -> None:
     assert {"!pyproject.toml", "!README.md", "!src/"} <= set(lines)
 
 
+# --- package metadata ----------------------------------------------------------------------------------
+
+
+def test_the_package_metadata_says_linux_only_and_the_supported_pythons() -> None:
+    from importlib.metadata import metadata
+
+    declared = metadata("pytest-cursus")
+    classifiers = declared.get_all("Classifier") or []
+
+    assert "Operating System :: POSIX :: Linux" in classifiers
+    assert not [c for c in classifiers if c.startswith("Operating System ::") and "Linux" not in c]
+    tested = workflow_pythons()
+    assert {
+        c.rsplit(" :: ", 1)[1] for c in classifiers if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)
+    } == tested
+    assert declared["License-Expression"] == "MIT"
+    assert "Linux" in (REPO / "README.md").read_text().split("## What it runs")[0]  # said before the first command
+
+
+def workflow_pythons() -> set[str]:
+    return set(load_yaml(".github/workflows/ci.yml")["jobs"]["tests"]["strategy"]["matrix"]["python-version"])
+
+
 # --- tox ----------------------------------------------------------------------------------------------------
 
 
