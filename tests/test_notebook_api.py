@@ -241,6 +241,53 @@ def test_the_default_cache_is_the_one_pytest_uses_for_the_project(project: Pipel
     assert (project.root / ".pytest_cache" / "d" / "cursus-steps" / "entries").is_dir()
 
 
+def test_without_a_pytest_configuration_a_notebook_in_the_repository_shares_pytests_cache(
+    project: PipelineProject, two_steps: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No pytest.ini/pyproject/setup.py: pytest's rootdir is where it was started; the repository's
+    top is what pytest (started there) and a notebook in a sub-directory both find."""
+    (project.root / ".git").mkdir()
+    project.run_subprocess()  # from the project's root
+    notebooks = project.root / "notebooks"
+    notebooks.mkdir()
+    monkeypatch.chdir(notebooks)  # where Jupyter starts a kernel: the notebook's directory
+
+    result = run_scenario(two_steps, workspace=project.root / "nb")
+
+    assert [step.cached for step in result] == [True, True]
+    assert not (project.root / "scenarios" / ".pytest_cache").exists()
+
+
+def test_without_a_pytest_configuration_or_a_repository_pytest_and_a_notebook_started_in_the_project_agree(
+    project: PipelineProject, two_steps: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.run_subprocess()
+    monkeypatch.chdir(project.root)
+
+    result = run_scenario(two_steps, workspace=project.root / "nb")
+
+    assert [step.cached for step in result] == [True, True]
+
+
+def test_the_project_directory_follows_pytests_rootdir_then_the_repository_then_the_working_directory(
+    tmp_path: Path,
+) -> None:
+    from pytest_cursus.project_root import project_dir
+
+    scenario = tmp_path / "repo" / "pipelines" / "scenarios" / "pair.yaml"
+    scenario.parent.mkdir(parents=True)
+    scenario.write_text("steps: {}\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    assert project_dir(scenario, cwd=elsewhere) == scenario.parent  # nothing to go by
+    assert project_dir(scenario, cwd=tmp_path / "repo") == tmp_path / "repo"  # under the working directory
+    (tmp_path / "repo" / ".git").mkdir()
+    assert project_dir(scenario, cwd=elsewhere) == tmp_path / "repo"
+    (tmp_path / "repo" / "pipelines" / "pytest.ini").write_text("[pytest]\n")
+    assert project_dir(scenario, cwd=elsewhere) == tmp_path / "repo" / "pipelines"  # pytest's own rootdir
+
+
 def test_importing_the_package_does_not_import_the_engine() -> None:
     code = (
         "import sys, pytest_cursus\n"

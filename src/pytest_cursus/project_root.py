@@ -6,6 +6,11 @@ configuration file (``pytest.toml``, ``pytest.ini``, ``pyproject.toml`` with a `
 table, ``tox.ini`` with ``[pytest]``, ``setup.cfg`` with ``[tool:pytest]``); else the first
 directory holding a ``pyproject.toml``; else one holding ``setup.py``; else the path itself.
 The step cache then lives in ``<rootdir>/.pytest_cache/d/cursus-steps``.
+
+A project with none of these has no rootdir of its own: pytest takes the directory it was started
+in, which a notebook cannot know. There :func:`project_dir` anchors the caches for pytest and the
+notebook alike: the repository holding the scenario (``.git``), else the working directory when
+the scenario is under it, else the scenario's directory.
 """
 
 from __future__ import annotations
@@ -45,6 +50,27 @@ def find_rootdir(start: Path) -> Path:
         if (directory / "setup.py").is_file():
             return directory
     return base
+
+
+def project_dir(start: Path, cwd: Path | None = None) -> Path:
+    """Where the caches of the project holding ``start`` (a scenario file or directory) live,
+    the same for ``pytest`` and the notebook API: pytest's rootdir when the project has a pytest
+    configuration, a ``pyproject.toml`` or a ``setup.py``; else the repository's top (``.git``);
+    else ``cwd`` (the current directory) when ``start`` is under it; else ``start``'s directory."""
+    start = start.resolve()
+    base = start if start.is_dir() else start.parent
+    rootdir = find_rootdir(start)
+    if rootdir != base or _has_project_file(base):
+        return rootdir
+    for directory in (base, *base.parents):
+        if (directory / ".git").exists():
+            return directory
+    here = (cwd or Path.cwd()).resolve()
+    return here if here == base or here in base.parents else base
+
+
+def _has_project_file(directory: Path) -> bool:
+    return any((directory / name).is_file() for name in (*CONFIG_NAMES, "setup.py"))
 
 
 def pytest_cache_dir(rootdir: Path, name: str) -> Path:

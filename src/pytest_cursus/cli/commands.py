@@ -90,11 +90,11 @@ def health_check_arguments(parser: argparse.ArgumentParser) -> None:
 
 def health_check(args: argparse.Namespace) -> int:
     from pytest_cursus.cli.health_check import HealthSettings, default_workspace, render_text, run_checks
-    from pytest_cursus.project_root import STEP_CACHE_DIR, find_rootdir, pytest_cache_dir
+    from pytest_cursus.project_root import STEP_CACHE_DIR, project_dir, pytest_cache_dir
 
     settings = HealthSettings(
         workspace=(args.workspace or default_workspace()).resolve(),
-        cache_dir=(args.cache_dir or pytest_cache_dir(find_rootdir(Path.cwd()), STEP_CACHE_DIR)).resolve(),
+        cache_dir=(args.cache_dir or pytest_cache_dir(project_dir(Path.cwd()), STEP_CACHE_DIR)).resolve(),
         min_disk_gb=args.min_disk_gb,
         min_memory_gb=args.min_memory_gb,
         s3_endpoint=args.s3_endpoint,

@@ -178,7 +178,7 @@ class _NotebookRun:
     @classmethod
     def start(cls, caller: str, path: Any, options: CursusOptions, hooks: ExtensionHooks) -> _NotebookRun:
         from pytest_cursus.plan.scenario_plan import load_scenario
-        from pytest_cursus.project_root import find_rootdir, pytest_cache_dir
+        from pytest_cursus.project_root import project_dir, pytest_cache_dir
         from pytest_cursus.run.factory import EngineFactory
 
         if not isinstance(path, (str, os.PathLike)):
@@ -190,7 +190,7 @@ class _NotebookRun:
         if not scenario.is_file():
             raise FileNotFoundError(f"{caller}(): scenario file {scenario} does not exist")
         plan = load_scenario(scenario, options.plan_options())
-        rootdir = find_rootdir(scenario)  # the project pytest would see: the same step cache
+        rootdir = project_dir(scenario)  # where pytest keeps the project's step cache too
         factory = EngineFactory(options, uuid.uuid4().hex, lambda name: pytest_cache_dir(rootdir, name))
         try:  # a directory the plugin did not create is refused: step directories in it are deleted
             workspace = claim_workspace(options.workspace or _fresh_workspace())

@@ -122,10 +122,17 @@ class CursusSession:
     def cache_subdir(self, name: str) -> Path:
         """A directory of pytest's cache (``.pytest_cache/d/<name>``), even with the cache provider
         off (``-p no:cacheprovider`` disables the ``cache_dir`` ini key too: its default is used)."""
-        cache = getattr(self.config, "cache", None)
-        if cache is not None:
+        if self.config.inipath is None:
+            # no configuration file: pytest's rootdir depends on where pytest was started, which the
+            # notebook API cannot know; both anchor the caches where project_dir() says
+            from pytest_cursus.project_root import project_dir, pytest_cache_dir
+
+            anchor = self.options.scenarios[0] if self.options.scenarios else self.config.rootpath
+            path = pytest_cache_dir(project_dir(anchor, cwd=self.config.invocation_params.dir), name)
+        elif (cache := getattr(self.config, "cache", None)) is not None:
             return cache.mkdir(name)
-        path = self.config.rootpath / ".pytest_cache" / "d" / name
+        else:
+            path = self.config.rootpath / ".pytest_cache" / "d" / name
         path.mkdir(parents=True, exist_ok=True)
         return path
 
