@@ -113,16 +113,56 @@ def test_thresholds_come_from_ini_options(sleeper: PipelineProject) -> None:
     sleeper.run("--cursus-baseline", str(baseline)).assert_outcomes(passed=1)
 
 
-def test_a_cached_step_is_not_compared_with_the_baseline(sleeper: PipelineProject) -> None:
+def test_a_baseline_comparison_runs_the_step_instead_of_taking_its_old_numbers_from_the_cache(
+    sleeper: PipelineProject,
+) -> None:
+    """A plain rerun used to go green: the regressed step came from the step cache, uncompared."""
+    _scenario(sleeper, sleep=1.6, allocate=0)
+    baseline = sleeper.root / "baseline.json"
+    sleeper.run("--cursus-json", str(baseline)).assert_outcomes(passed=1)  # now in the step cache
+    document = json.loads(baseline.read_text())
+    document["steps"][0]["metrics"]["wall_seconds"] = 0.1  # the baseline branch was fast
+    baseline.write_text(json.dumps(document))
+    path = sleeper.root / "again.json"
+
+    result = sleeper.run("--cursus-baseline", str(baseline), "--cursus-json", str(path))
+
+    result.assert_outcomes(failed=1)
+    (step,) = json.loads(path.read_text())["steps"]
+    assert step["cached"] is False and step["baseline"]["status"] == "regressed"
+
+
+def test_steps_that_could_not_be_compared_are_listed_with_the_reason(sleeper: PipelineProject) -> None:
     baseline = sleeper.root / "baseline.json"
     sleeper.run("--cursus-json", str(baseline))
     document = json.loads(baseline.read_text())
-    document["steps"][0]["metrics"]["wall_seconds"] = 0.001
+    document["steps"][0]["step"] = "renamed"  # the step is not in the baseline
     baseline.write_text(json.dumps(document))
-    path = sleeper.root / "again.json"
-    sleeper.run("--cursus-baseline", str(baseline), "--cursus-json", str(path)).assert_outcomes(passed=1)
-    (step,) = json.loads(path.read_text())["steps"]
-    assert step["baseline"]["status"] == "not_compared" and "cache" in step["baseline"]["reason"]
+
+    result = sleeper.run("--cursus-baseline", str(baseline))
+
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        ["1 step(s) not compared with the baseline *baseline.json:", "  1 not in the baseline: timed::nap"]
+    )
+
+
+def test_the_strict_baseline_fails_a_step_that_could_not_be_compared(sleeper: PipelineProject) -> None:
+    baseline = sleeper.root / "baseline.json"
+    sleeper.run("--cursus-json", str(baseline))
+    document = json.loads(baseline.read_text())
+    document["steps"][0]["failure"] = {"kind": "exception", "message": "boom"}  # failed in the baseline run
+    baseline.write_text(json.dumps(document))
+
+    result = sleeper.run("--cursus-baseline", str(baseline), "--cursus-baseline-strict")
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*step 'nap' of scenario 'timed' could not be compared with the baseline *baseline.json: "
+            "failed in the baseline run (--cursus-baseline-strict fails such steps*"
+        ]
+    )
 
 
 def test_an_unreadable_baseline_is_a_usage_error_naming_the_file(sleeper: PipelineProject) -> None:

@@ -56,6 +56,7 @@ NOT_FOR_NOTEBOOK: Mapping[str, str] = {
     "fuzz_replay": "fuzz items are run by pytest --cursus-fuzz-replay",
     "json": "the JSON report is written by pytest --cursus-json",
     "baseline": "baseline comparison is done by pytest --cursus-baseline or cursus-runtime compare",
+    "baseline_strict": "baseline comparison is done by pytest --cursus-baseline",
     "max_time_ratio": "baseline thresholds apply to pytest --cursus-baseline",
     "max_memory_ratio": "baseline thresholds apply to pytest --cursus-baseline",
     "min_time_increase": "baseline thresholds apply to pytest --cursus-baseline",

@@ -41,6 +41,16 @@ class BaselineRegression(CursusError):
         )
 
 
+class BaselineNotCompared(CursusError):
+    """``--cursus-baseline-strict``: the step passed but has nothing to be compared with."""
+
+    def __init__(self, scenario: str, step: str, reason: str, baseline_file: str) -> None:
+        super().__init__(
+            f"step {step!r} of scenario {scenario!r} could not be compared with the baseline {baseline_file}: "
+            f"{reason} (--cursus-baseline-strict fails such steps; drop it to let them pass uncompared)"
+        )
+
+
 class CursusItem(pytest.Item):
     """Base of our items: ``explain`` gives the user-facing text of a failure in any phase."""
 
@@ -112,6 +122,6 @@ def _explain(excinfo: pytest.ExceptionInfo[BaseException]) -> str | None:
         return f"{error}\n\n" + describe_failure(error.upstream, ran_as_setup=True)
     if isinstance(error, EdgeIncompatible):
         return f"incompatible data on edge {error}"
-    if isinstance(error, BaselineRegression):
+    if isinstance(error, (BaselineRegression, BaselineNotCompared)):
         return str(error)
     return None

@@ -16,6 +16,7 @@ from pytest_cursus.plan.dag import Edge
 from pytest_cursus.plan.scenario_plan import ScenarioPlan, load_scenario
 from pytest_cursus.plugin.generated_data_items import items_for_step
 from pytest_cursus.plugin.items import (
+    BaselineNotCompared,
     BaselineRegression,
     CursusItem,
     EdgeIncompatible,
@@ -93,6 +94,8 @@ class StepItem(ScenarioItem):
                 raise BaselineRegression(
                     self.plan.name, self.step, describe_regression(check, reporter.thresholds), check.baseline_file
                 )  # type: ignore[union-attr]
+            if check.status == "not_compared" and state.options.baseline_strict:
+                raise BaselineNotCompared(self.plan.name, self.step, check.reason or "", check.baseline_file)
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.plan.steps[self.step].line - 1, f"{self.plan.name}::{self.step}"

@@ -86,6 +86,15 @@ def summary_lines(
                 f"  {record.scenario}::{record.step}: "
                 f"{describe_regression(record.baseline, thresholds or Thresholds())}"
             )  # type: ignore[arg-type]
+    uncompared = [r for r in records if r.baseline is not None and r.baseline.status == "not_compared"]
+    if uncompared:  # a green run says nothing of these steps: say that they were not checked
+        by_reason: dict[str, list[str]] = {}
+        for record in uncompared:
+            reason = record.baseline.reason or "no reason recorded"  # type: ignore[union-attr]
+            by_reason.setdefault(reason, []).append(f"{record.scenario}::{record.step}")
+        baseline_file = uncompared[0].baseline.baseline_file  # type: ignore[union-attr]
+        lines += ["", f"{len(uncompared)} step(s) not compared with the baseline {baseline_file}:"]
+        lines += [f"  {len(steps)} {reason}: {', '.join(steps)}" for reason, steps in by_reason.items()]
     hints = [(r, hint) for r in records for hint in r.recommendations]
     if hints and verbose:
         lines += ["", "recommendations:"]

@@ -46,7 +46,8 @@ class EngineFactory:
         return OutputCache(
             self.step_cache_root(),
             self.run_id,
-            reuse_earlier_runs=not self.options.no_cache,
+            # a baseline comparison needs this run's numbers: a cached step has only an old run's
+            reuse_earlier_runs=not (self.options.no_cache or self.options.baseline is not None),
             max_bytes=int(self.options.cache_max_mb * 2**20),
         )
 

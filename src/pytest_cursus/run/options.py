@@ -249,8 +249,15 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "baseline",
         "path",
-        "compare with an earlier --cursus-json file; a step regressing beyond the ratios below fails",
+        "compare with an earlier --cursus-json file; a step regressing beyond the ratios below fails "
+        "(steps run instead of coming from the step cache, whose numbers are old)",
         metavar="PATH",
+    ),
+    OptionSpec(
+        "baseline_strict",
+        "flag",
+        "baseline: also fail a step that could not be compared (missing from the baseline, or failed or cached in it)",
+        default=False,
     ),
     OptionSpec(
         "max_time_ratio",
@@ -311,6 +318,7 @@ class CursusOptions:
     fuzz_replay: tuple[Path, ...] = ()
     json: Path | None = None
     baseline: Path | None = None
+    baseline_strict: bool = False
     max_time_ratio: float = DEFAULT_MAX_TIME_RATIO
     max_memory_ratio: float = DEFAULT_MAX_MEMORY_RATIO
     min_time_increase: float = DEFAULT_MIN_TIME_INCREASE_S
