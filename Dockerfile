@@ -22,8 +22,8 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
-# pytest-xdist for -n auto, pytest-html for --html reports (s3: sources use botocore, a dependency)
-RUN pip wheel --wheel-dir /wheels . pytest-xdist pytest-html
+# every extra: s3 (botocore), fuzz (hypothesis), html (pytest-html), xdist (pytest-xdist)
+RUN pip wheel --wheel-dir /wheels '.[s3,fuzz,html,xdist]'
 
 # --- runtime: no compiler, no source tree, no pip cache; a non-root user -------------------------
 FROM python:${PYTHON_VERSION}-slim-${DEBIAN_RELEASE} AS runtime
@@ -35,7 +35,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
 # PID 1 would not (a PID 1 ignores SIGTERM unless it installs a handler).
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     apt-get update -q && apt-get install -y -q --no-install-recommends tini && rm -rf /var/lib/apt/lists/* \
-    && pip install --no-index --find-links=/wheels pytest-cursus pytest-xdist pytest-html \
+    && pip install --no-index --find-links=/wheels 'pytest-cursus[s3,fuzz,html,xdist]' \
     && useradd --create-home --uid 10001 --user-group cursus \
     && chmod 1777 /home/cursus
 USER cursus

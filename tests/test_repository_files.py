@@ -153,7 +153,7 @@ def test_the_dockerfile_builds_the_wheel_in_a_first_stage_from_a_pinned_python_s
     assert re.fullmatch(r"ARG PYTHON_VERSION=3\.\d+\.\d+", version)
     assert "ARG DEBIAN_RELEASE=bookworm" in dockerfile
     build = dockerfile[dockerfile.index(stages[0]) : dockerfile.index(stages[1])]
-    assert any(line.startswith("RUN pip wheel --wheel-dir /wheels .") for line in build)
+    assert any(line.startswith("RUN pip wheel --wheel-dir /wheels '.[s3,fuzz,html,xdist]'") for line in build)
 
 
 def runtime_stage(dockerfile: list[str]) -> list[str]:
@@ -164,7 +164,7 @@ def test_the_runtime_stage_installs_only_wheels_and_runs_as_a_non_root_user(dock
     runtime = runtime_stage(dockerfile)
 
     install = next(line for line in runtime if line.startswith("RUN "))
-    assert "--no-index --find-links=/wheels pytest-cursus" in install
+    assert "--no-index --find-links=/wheels 'pytest-cursus[s3,fuzz,html,xdist]'" in install  # every extra
     assert "useradd" in install and "--uid 10001" in install
     users = [line for line in runtime if line.startswith("USER ")]
     assert users == ["USER cursus"]

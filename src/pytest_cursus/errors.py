@@ -53,6 +53,27 @@ class DataSourceError(CursusError):
     """A data source could not be materialised (missing file, infeasible synthetic spec...)."""
 
 
+class MissingExtra(CursusError):
+    """A feature needs a package of an optional extra that is not installed (pyproject.toml's
+    ``[project.optional-dependencies]``: ``s3``, ``fuzz``, ``html``, ``xdist``)."""
+
+    def __init__(self, module: str, extra: str, feature: str) -> None:
+        self.module, self.extra = module, extra
+        super().__init__(f"{feature} needs {module}, which is not installed: pip install 'pytest-cursus[{extra}]'")
+
+    @classmethod
+    def check(cls, module: str, extra: str, feature: str) -> None:
+        """Raise when ``module`` cannot be imported; cheap (no import), so callable before each use."""
+        from importlib.util import find_spec
+
+        try:
+            found = find_spec(module) is not None
+        except (ImportError, ValueError):  # a broken installation is as good as none
+            found = False
+        if not found:
+            raise cls(module, extra, feature)
+
+
 def _relative(path: Path, root: Path | None) -> str:
     if root is not None:
         try:

@@ -24,6 +24,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from pytest_cursus.errors import MissingExtra
+
 DISTRIBUTION = "pytest-cursus"
 DEFAULT_MIN_DISK_GB = 1.0
 DEFAULT_MIN_MEMORY_GB = 1.0
@@ -203,13 +205,17 @@ def check_s3(endpoint: str | None, uri: str | None) -> Check:
     on ``uri``, else ``ListBuckets``) through the client steps use, with its endpoint and
     credential resolution. A response, even an access error for ``ListBuckets``, is a reachable
     S3; no connection or no credentials is a failure."""
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-
     from pytest_cursus.data.s3.client import S3Client, shown_endpoint
     from pytest_cursus.data.s3.uri import S3Uri
 
     # botocore resolves these itself, as for steps; named here to tell "configured" from "nothing"
     configured = endpoint or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    try:
+        MissingExtra.check("botocore", "s3", "the S3 check")
+    except MissingExtra as exc:  # S3 asked for: a failure; else S3 is simply not used here
+        return Check(name="s3", status="fail" if configured or uri else "skip", detail=str(exc))
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
     where = shown_endpoint(configured) if configured else "AWS S3"
     client = S3Client(endpoint, attempts=1, connections=1, connect_timeout=S3_TIMEOUT_S, read_timeout=S3_TIMEOUT_S)
     try:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_cursus.errors import CursusError
+from pytest_cursus.errors import CursusError, MissingExtra
 from pytest_cursus.plan.input_schemas import InputSchema, input_schema, missing_schema_advice
 from pytest_cursus.plan.scenario_plan import ScenarioPlan, SourceInput, UpstreamInput
 from pytest_cursus.plugin.items import (
@@ -58,6 +58,10 @@ def replays(config: pytest.Config) -> dict[tuple[Path, str], SavedExample]:
     if state.replays is None:
         found: dict[tuple[Path, str], SavedExample] = {}
         for directory in state.options.fuzz_replay:
+            try:
+                MissingExtra.check("hypothesis", "fuzz", "--cursus-fuzz-replay")
+            except MissingExtra as exc:
+                raise pytest.UsageError(str(exc)) from None
             from pytest_cursus.run.fuzzing import SavedExample  # pyarrow and hypothesis: only when replaying
 
             try:
@@ -185,6 +189,7 @@ class FuzzItem(ScenarioItem):
         return data
 
     def runtest(self) -> None:
+        MissingExtra.check("hypothesis", "fuzz", f"fuzzing step {self.step!r}")
         from pytest_cursus.execution.step_runner import StepRunner
         from pytest_cursus.run.fuzzing import (
             DEFAULT_EXAMPLES,

@@ -97,6 +97,13 @@ def pytest_configure(config: pytest.Config) -> None:
             ) from None
         except ForeignDirectory as exc:
             raise pytest.UsageError(f"--cursus-workspace / cursus_workspace: {exc}") from None
+    if options.fuzz:
+        from pytest_cursus.errors import MissingExtra
+
+        try:
+            MissingExtra.check("hypothesis", "fuzz", "--cursus-fuzz / cursus_fuzz")
+        except MissingExtra as exc:
+            raise pytest.UsageError(str(exc)) from None
     if options.debug and getattr(config.option, "numprocesses", None):
         raise pytest.UsageError(
             "--cursus-debug runs steps in the pytest process so a debugger can stop in them; it cannot be "

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
 
-from pytest_cursus.errors import CursusError, DataSourceError
+from pytest_cursus.errors import CursusError, DataSourceError, MissingExtra
 from pytest_cursus.plan.scenario_plan import ScenarioPlan
 from pytest_cursus.plugin.session import SETUP_RESULTS_KEY, CursusSession, cursus_session
 from pytest_cursus.reporting.failure_text import describe_failure
@@ -114,7 +114,7 @@ def note_setup(item: pytest.Item, produced: list[StepResult]) -> None:
 def _explain(excinfo: pytest.ExceptionInfo[BaseException]) -> str | None:
     """The user-facing text of our own failures; None for anything else (a bug of ours)."""
     error = excinfo.value
-    if isinstance(error, DataSourceError):  # e.g. an execution output that cannot be downloaded
+    if isinstance(error, (DataSourceError, MissingExtra)):  # e.g. an execution output that cannot be downloaded
         return str(error)
     if isinstance(error, StepFailed):
         return describe_failure(error.result)

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pytest_cursus.data.s3.errors import S3Error
 from pytest_cursus.data.s3.uri import S3Uri
+from pytest_cursus.errors import MissingExtra
 from pytest_cursus.secret_env import SecretLogFilter, SecretScrubber
 
 CONNECT_TIMEOUT_S = 10
@@ -162,6 +163,7 @@ def shown_endpoint(url: str) -> str:
 def load_s3_libraries() -> None:
     """Import what talking to S3 needs (botocore), on first use: a pytest session that reads no
     S3 data never pays for it."""
+    MissingExtra.check("botocore", "s3", "S3 (s3: sources, --cursus-execution, the S3 health check)")
     import botocore.config  # noqa: F401
     import botocore.exceptions  # noqa: F401
     import botocore.session  # noqa: F401
