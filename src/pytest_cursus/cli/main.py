@@ -110,6 +110,35 @@ def _trend(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _merge_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("reports", type=Path, nargs="+", metavar="RUN", help="--cursus-json files, one per shard")
+    parser.add_argument(
+        "--output", "-o", type=Path, required=True, metavar="PATH", help="the merged --cursus-json file"
+    )
+    parser.add_argument("--html", type=Path, metavar="PATH", help="also write a self-contained HTML report to PATH")
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from pytest_cursus.reporting.merged_report import merge_run_reports, report_page
+    from pytest_cursus.reporting.run_report import write_run_report
+
+    merged, warnings = merge_run_reports([(str(path), read_run_report(path)) for path in args.reports])
+    for warning in warnings:
+        print(f"cursus-runtime merge-reports: warning: {warning}", file=sys.stderr)
+    write_run_report(merged, args.output)
+    failed = [step for step in merged.steps if step.outcome in ("failed", "error")]
+    print(
+        f"{len(args.reports)} reports merged into {args.output}: {len(merged.steps)} steps, "
+        f"{len(failed)} failed or in error"
+    )
+    if args.html is not None:
+        args.html.parent.mkdir(parents=True, exist_ok=True)
+        title = f"pytest-cursus: {len(args.reports)} shards"
+        args.html.write_text(report_page(merged, title), encoding="utf-8")
+        print(f"HTML report written to {args.html}")
+    return EXIT_REGRESSED if failed else EXIT_OK
+
+
 COMMANDS: list[Command] = [
     Command(
         "compare",
@@ -118,6 +147,12 @@ COMMANDS: list[Command] = [
         _compare,
     ),
     Command("trend", "time and memory per step across several --cursus-json runs", _trend_arguments, _trend),
+    Command(
+        "merge-reports",
+        "merge the --cursus-json files of several shards into one (exit 1 when a step failed)",
+        _merge_arguments,
+        _merge,
+    ),
     Command(
         "health-check",
         runtime_commands.HEALTH_CHECK_HELP,

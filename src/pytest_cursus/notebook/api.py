@@ -57,6 +57,8 @@ NOT_FOR_NOTEBOOK: Mapping[str, str] = {
     "json": "the JSON report is written by pytest --cursus-json",
     "baseline": "baseline comparison is done by pytest --cursus-baseline or cursus-runtime compare",
     "baseline_strict": "baseline comparison is done by pytest --cursus-baseline",
+    "shard": "sharding splits a pytest session's items across machines: run the scenario you want",
+    "shard_durations": "sharding splits a pytest session's items across machines: run the scenario you want",
     "max_time_ratio": "baseline thresholds apply to pytest --cursus-baseline",
     "max_memory_ratio": "baseline thresholds apply to pytest --cursus-baseline",
     "min_time_increase": "baseline thresholds apply to pytest --cursus-baseline",

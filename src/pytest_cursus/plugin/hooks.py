@@ -237,6 +237,19 @@ def pytest_runtest_makereport(
     return report
 
 
+@pytest.hookimpl(trylast=True)  # after -k and -m: the shards split what is selected
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    options = cursus_session(config).options
+    if options.shard is None:
+        return
+    from pytest_cursus.plugin.shard_selection import select_shard
+
+    line = select_shard(config, options, items)
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if line and reporter is not None and not is_xdist_worker(config):
+        reporter.write_line(line)
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     if not scenarios_collected():
         return  # don't pay for importing the engine

@@ -27,6 +27,7 @@ from pytest_cursus.reporting.regression_thresholds import (
     DEFAULT_MIN_TIME_INCREASE_S,
     Thresholds,
 )
+from pytest_cursus.run.sharding import Shard
 
 RUN_MODES = ("pipeline", "isolation", "both")
 OptionKind = Literal["paths", "path", "choice", "float", "int", "text", "flag"]
@@ -254,6 +255,21 @@ OPTIONS: tuple[OptionSpec, ...] = (
         metavar="PATH",
     ),
     OptionSpec(
+        "shard",
+        "text",
+        "run only shard I of N (0 <= I < N) of the collected files, whole scenario files balanced by "
+        "--cursus-shard-durations: N runners together run every item once",
+        metavar="I/N",
+        check=Shard.parse,
+    ),
+    OptionSpec(
+        "shard_durations",
+        "path",
+        "a --cursus-json report of an earlier full run whose step durations balance the shards "
+        "(give every runner the same file; default: every step counts the same)",
+        metavar="PATH",
+    ),
+    OptionSpec(
         "baseline_strict",
         "flag",
         "baseline: also fail a step that could not be compared (missing from the baseline, or failed or cached in it)",
@@ -319,6 +335,8 @@ class CursusOptions:
     json: Path | None = None
     baseline: Path | None = None
     baseline_strict: bool = False
+    shard: Shard | None = None
+    shard_durations: Path | None = None
     max_time_ratio: float = DEFAULT_MAX_TIME_RATIO
     max_memory_ratio: float = DEFAULT_MAX_MEMORY_RATIO
     min_time_increase: float = DEFAULT_MIN_TIME_INCREASE_S
