@@ -13,7 +13,15 @@ from pathlib import Path
 import pytest
 
 from pipeline_project import PipelineProject
-from pytest_cursus.run.sharding import Shard, WorkItem, assign_units, shard_loads, unit_weights
+from pytest_cursus.run.sharding import (
+    OTHER_ITEM_SECONDS,
+    STEP_OVERHEAD_SECONDS,
+    Shard,
+    WorkItem,
+    assign_units,
+    shard_loads,
+    unit_weights,
+)
 
 WRITER = """
 import os, sys
@@ -131,7 +139,8 @@ def test_a_step_the_durations_file_does_not_know_counts_as_the_median_known_step
 
     weights = unit_weights(items, {("a", "x"): 8.0, ("z", "y"): 2.0})
 
-    assert weights == {"a.yaml": 8.0, "b.yaml": pytest.approx(5.0 + 0.1)}
+    overhead = STEP_OVERHEAD_SECONDS
+    assert weights == {"a.yaml": 8.0 + overhead, "b.yaml": pytest.approx(5.0 + overhead + OTHER_ITEM_SECONDS)}
 
 
 def test_shard_values_read_as_index_of_count() -> None:

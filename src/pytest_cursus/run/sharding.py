@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_STEP_SECONDS = 1.0  # a step no durations file knows, when the file knows none at all
+# what running a step costs besides its recorded wall time: staging its inputs, starting its
+# process, checking its outputs (about 0.2 s each on a 2-core machine, docs/benchmarks.md)
+STEP_OVERHEAD_SECONDS = 0.2
 OTHER_ITEM_SECONDS = 0.1  # an edge check, a contract check, a plain test: cheap beside a step
 _SHARD = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*")
 
@@ -61,11 +64,14 @@ def durations_from_report(path: Path) -> dict[tuple[str, str], float]:
 
 def unit_weights(items: Iterable[WorkItem], durations: Mapping[tuple[str, str], float]) -> dict[str, float]:
     """Expected seconds of each unit: its steps' recorded durations (a step not recorded counts as
-    the median recorded step), plus a little for every other item."""
+    the median recorded step) plus each step's overhead, and a little for every other item."""
     unknown_step = statistics.median(durations.values()) if durations else DEFAULT_STEP_SECONDS
     weights: dict[str, float] = {}
     for item in items:
-        seconds = OTHER_ITEM_SECONDS if item.step is None else durations.get(item.step, unknown_step)
+        if item.step is None:
+            seconds = OTHER_ITEM_SECONDS
+        else:
+            seconds = durations.get(item.step, unknown_step) + STEP_OVERHEAD_SECONDS
         weights[item.unit] = weights.get(item.unit, 0.0) + seconds
     return weights
 
