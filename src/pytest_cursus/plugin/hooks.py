@@ -15,6 +15,7 @@ import pytest
 
 from pytest_cursus.plugin.fixtures import cursus_run, cursus_s3_endpoint  # noqa: F401  (fixtures of the plugin)
 from pytest_cursus.plugin.session import (
+    CACHE_PROPERTY,
     SESSION_KEY,
     CursusSession,
     cursus_session,
@@ -252,8 +253,14 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
-    if report.when == "call" and report.passed and ("cursus_cache", "hit") in report.user_properties:
+    """CACHED for a step taken from an earlier run's cache, SHARED for one this run ran for another item."""
+    if report.when != "call" or not report.passed:
+        return None
+    reuse = next((value for name, value in report.user_properties if name == CACHE_PROPERTY), None)
+    if reuse == "cached":
         return "passed", "c", "CACHED"
+    if reuse == "shared":
+        return "passed", ".", "SHARED"
     return None
 
 

@@ -124,7 +124,8 @@ def note_setup(item: pytest.Item, produced: list[StepResult]) -> None:
     """Keeps the upstream steps an item's setup produced, for its report and its setup section."""
     item.stash[SETUP_RESULTS_KEY] = produced
     if produced:
-        listed = ", ".join(f"{r.step} ({'cached' if r.cached else r.outcome})" for r in produced)
+        reuse_of = cursus_session(item.config).reuse_of
+        listed = ", ".join(f"{r.step} ({reuse_of(r) or r.outcome})" for r in produced)
         item.add_report_section("setup", "cursus", f"upstream steps produced as setup of this item: {listed}")
 
 
