@@ -4,6 +4,7 @@ items share: how our failures read, how upstream steps run as setup are noted, m
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 # where the script's main() is called from (in this process under --cursus-debug)
 _SCRIPT_CALLER = os.path.abspath(child.__file__)
 # what runs an item: a traceback through them is pytest's and pluggy's business, not the user's
-_RUNNER_DIRS = tuple(str(Path(module.__file__ or "").parent) + os.sep for module in (pytest, pluggy))
+_RUNNER_DIRS = tuple(str(Path(inspect.getfile(runs)).parent) + os.sep for runs in (pytest.Item, pluggy.PluginManager))
 _IMPORT_MACHINERY_DIR = str(Path(importlib.__file__ or "").parent) + os.sep
 
 
