@@ -225,6 +225,106 @@ def test_a_bare_pytest_run_does_not_collect_yaml(chain: PipelineProject) -> None
     assert "chain.yaml" not in result.stdout.str()
 
 
+# CI configurations with a top-level `steps:` of their own, as they sit in a repository's root
+CI_FILES = {
+    "azure-pipelines.yml": """\
+trigger:
+- main
+
+pool:
+  vmImage: ubuntu-latest
+
+steps:
+- task: UsePythonVersion@0
+  inputs:
+    versionSpec: '3.11'
+- script: pip install -e '.[test]'
+  displayName: Install
+- script: pytest -n auto --junitxml=junit.xml
+  displayName: Test
+""",
+    "cloudbuild.yaml": """\
+steps:
+- name: python:3.11
+  entrypoint: pip
+  args: [install, -e, '.[test]', --user]
+- name: python:3.11
+  entrypoint: python
+  args: [-m, pytest, -q]
+timeout: 1200s
+""",
+    ".drone.yml": """\
+kind: pipeline
+type: docker
+name: default
+
+steps:
+- name: test
+  image: python:3.11
+  commands:
+  - pip install -e '.[test]'
+  - pytest -q
+""",
+    ".woodpecker.yml": """\
+steps:
+  test:
+    image: python:3.11
+    commands:
+      - pip install -e '.[test]'
+      - pytest -q
+""",
+}
+
+
+@pytest.fixture
+def with_ci_files(chain: PipelineProject) -> PipelineProject:
+    for name, text in CI_FILES.items():
+        (chain.root / name).write_text(text)
+    return chain
+
+
+def _ci_files_named_in(output: str) -> list[str]:
+    return [name for name in CI_FILES if name in output]
+
+
+def test_pytest_dot_collects_the_scenarios_but_not_the_ci_files_beside_them(with_ci_files: PipelineProject) -> None:
+    result = with_ci_files.pytester.runpytest(".", "--collect-only", "-q", "-p", "no:cacheprovider")
+    assert _ci_files_named_in(result.stdout.str()) == []
+    result.stdout.fnmatch_lines(["scenarios/chain.yaml::load", "5 tests collected*"])
+
+
+def test_pytest_dot_runs_without_an_error_for_the_ci_files(with_ci_files: PipelineProject) -> None:
+    result = with_ci_files.pytester.runpytest(
+        ".", "--cursus-workspace", str(with_ci_files.workspace), "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(passed=5)
+    assert _ci_files_named_in(result.stdout.str()) == []
+
+
+@pytest.mark.parametrize("args", [(), ("--cursus-scenarios", "scenarios")], ids=["ini", "command line"])
+def test_ci_files_outside_the_scenario_paths_are_never_collected(
+    with_ci_files: PipelineProject, args: tuple[str, ...]
+) -> None:
+    with_ci_files.pytester.makeini("[pytest]\ncursus_scenarios = scenarios\n")
+    result = with_ci_files.pytester.runpytest(*args, "--collect-only", "-q", "-p", "no:cacheprovider")
+    assert _ci_files_named_in(result.stdout.str()) == []
+    result.stdout.fnmatch_lines(["5 tests collected*"])
+
+
+def test_a_broken_scenario_under_a_named_directory_is_still_an_error_item(chain: PipelineProject) -> None:
+    chain.scenario("unclosed", "steps:\n  load: {contract: Loader, inputs: {DATA: raw}\n")
+    chain.scenario("typo", CHAIN.replace("contract: Reporter", "contract: Reporter\n    timout: 5"))
+    result = chain.pytester.runpytest("scenarios", "--collect-only", "-q", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["scenarios/typo.yaml::typo", "scenarios/unclosed.yaml::unclosed"])
+
+
+def test_a_ci_file_under_a_named_directory_is_left_alone_whatever_its_name(chain: PipelineProject) -> None:
+    (chain.root / "scenarios" / "build.yaml").write_text(CI_FILES["cloudbuild.yaml"])
+    result = chain.pytester.runpytest("scenarios", "--collect-only", "-q", "-p", "no:cacheprovider")
+    assert "build.yaml" not in result.stdout.str()
+    result.stdout.fnmatch_lines(["5 tests collected*"])
+
+
 HEAVY_MODULES = (
     "pydantic",
     "yaml",

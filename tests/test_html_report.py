@@ -105,6 +105,23 @@ def test_a_failed_step_details_show_the_script_traceback(pipeline: PipelineProje
     assert "KeyError" in details
 
 
+def test_a_skipped_row_says_where_and_why_in_words_not_as_a_tuple(pipeline: PipelineProject) -> None:
+    pipeline.scenario(
+        "pipe",
+        """
+        steps:
+          extract: {contract: Chatty}
+          score: {contract: Crasher, inputs: {upstream: extract.out}}
+          after: {contract: Chatty, inputs: {upstream: score.out}}
+        """,
+    )
+    tests = _tests(_run(pipeline))
+    (skipped,) = tests["scenarios/pipe.yaml::after"]
+    assert skipped["result"] == "Skipped"
+    assert skipped["log"].splitlines()[0] == "scenarios/pipe.yaml:5: upstream step &#x27;score&#x27; failed"
+    assert "Skipped:" not in skipped["log"] and "(&#x27;" not in skipped["log"]
+
+
 def test_summary_draws_each_scenario_dag_coloured_by_outcome_and_memory_charts(pipeline: PipelineProject) -> None:
     page = _run(pipeline).read_text()
     assert page.count('class="cursus-dag"') == 1
@@ -113,6 +130,21 @@ def test_summary_draws_each_scenario_dag_coloured_by_outcome_and_memory_charts(p
     assert 'class="cursus-edge"' in page
     summary = page[page.index('<div class="cursus-summary">') :]
     assert summary.count('class="cursus-memory-chart"') >= 2
+
+
+def test_each_memory_chart_names_the_peak_its_step_row_shows(pipeline: PipelineProject) -> None:
+    report = _run(pipeline)
+    page = report.read_text()
+    checked = []
+    for nodeid, entries in _tests(report).items():
+        peak = re.search(r'class="col-cursus-peak">([\d.]+ MB)<', " ".join(entries[0]["resultsTableRow"]))
+        if peak is None:
+            continue  # not a step item
+        step = nodeid.split("::")[1]
+        chart = re.search(rf'<svg [^>]*class="cursus-memory-chart"[^>]*aria-label="{step}">.*?</svg>', page)
+        assert chart is not None and f"peak {peak.group(1)}</text>" in chart.group(0), (step, peak.group(1))
+        checked.append(step)
+    assert sorted(checked) == ["extract", "score"]
 
 
 def test_report_parts_of_the_plugin_refer_to_nothing_outside_the_file(pipeline: PipelineProject) -> None:

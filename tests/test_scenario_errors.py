@@ -32,6 +32,16 @@ def test_malformed_yaml_names_the_line(two_scenarios: PipelineProject) -> None:
     result.stdout.fnmatch_lines(["*scenarios/bad.yaml:3: invalid YAML*"])
 
 
+def test_a_tab_in_the_yaml_names_its_line_column_and_the_character(two_scenarios: PipelineProject) -> None:
+    result = _run_bad(two_scenarios, "steps:\n  only:\n  \tcontract: Writer\n")
+    result.stdout.fnmatch_lines(
+        [
+            "scenarios/bad.yaml:3: invalid YAML at column 3: while scanning for the next token found character "
+            "'\\t' that cannot start any token; YAML indents with spaces, not tabs"
+        ]
+    )
+
+
 def test_unknown_field_names_it_and_suggests_the_right_one(two_scenarios: PipelineProject) -> None:
     result = _run_bad(two_scenarios, GOOD.replace("{contract: Writer}", "{contract: Writer, timout: 5}"))
     result.stdout.fnmatch_lines(["*scenarios/bad.yaml:3: steps.only.timout: unknown field (did you mean timeout?)*"])

@@ -221,7 +221,8 @@ def test_last_failed_reruns_only_the_failed_step_with_upstream_from_cache(projec
     assert chain.runs() == ["c"]
 
 
-def test_a_shared_upstream_runs_once_across_xdist_workers(project: PipelineProject) -> None:
+def _fan(project: PipelineProject, leaves: int) -> Path:
+    """A scenario `fan`: a step `source` (taking a second) read by `leaf0`...; returns the log of its runs."""
     log = project.root / "runs.log"
     project.contract("Source", entry_point="source.py")
     project.contract("Leaf", entry_point="leaf.py", inputs={"DATA": {"path": "/opt/ml/processing/input/data"}})
@@ -231,14 +232,45 @@ def test_a_shared_upstream_runs_once_across_xdist_workers(project: PipelineProje
         "    time.sleep(1)\n    open(os.path.join(o['out'], 'x.txt'), 'w').write('x')\n",
     )
     project.script("leaf.py", "import os\n\ndef main(i, o, e, j):\n    assert os.listdir(i['DATA']) == ['x.txt']\n")
-    leaves = "\n".join(f"  leaf{n}: {{contract: Leaf, inputs: {{DATA: source.out}}}}" for n in range(6))
+    steps = "\n".join(f"  leaf{n}: {{contract: Leaf, inputs: {{DATA: source.out}}}}" for n in range(leaves))
     project.scenario(
         "fan",
-        f"defaults: {{env: {{RUN_LOG: {log}}}}}\nsteps:\n  source: {{contract: Source}}\n{leaves}\n",
+        f"defaults: {{env: {{RUN_LOG: {log}}}}}\nsteps:\n  source: {{contract: Source}}\n{steps}\n",
     )
+    return log
+
+
+def test_a_shared_upstream_runs_once_across_xdist_workers(project: PipelineProject) -> None:
+    log = _fan(project, leaves=6)
     result = project.run_subprocess("-n", "2", "-k", "leaf and not compat")
     result.assert_outcomes(passed=6)
     assert log.read_text().split() == ["source"]
+
+
+def test_a_step_another_worker_ran_in_this_session_is_shared_not_cached(project: PipelineProject) -> None:
+    chain = Chain(project)
+    # every worker runs every item: of the two items of each step, one runs it and the other gets its outputs
+    result = project.run_subprocess("-n", "2", "--dist", "each", "-v", "--cursus-no-cache")
+    result.assert_outcomes(passed=10)
+    assert sorted(chain.runs()) == ["a", "b", "c"]
+    for step in "abc":
+        item = f"scenarios/chain.yaml::{step}"
+        statuses = [line.split()[-2] for line in result.stdout.lines if line.split()[-1:] == [item] and "[gw" in line]
+        assert sorted(statuses) == ["PASSED", "SHARED"], result.stdout.str()
+    assert "CACHED" not in result.stdout.str()
+
+
+def test_an_upstream_another_worker_ran_for_its_items_is_noted_as_shared(project: PipelineProject) -> None:
+    log = _fan(project, leaves=4)
+    # four leaves and two workers: each worker's first leaf needs `source` as its setup
+    result = project.run_subprocess("-n", "2", "-k", "leaf and not compat", "-rA", "--cursus-no-cache")
+    result.assert_outcomes(passed=4)
+    assert log.read_text().split() == ["source"]
+    notes = sorted(line for line in result.stdout.lines if line.startswith("upstream steps produced as setup"))
+    assert notes == [
+        "upstream steps produced as setup of this item: source (passed)",
+        "upstream steps produced as setup of this item: source (shared)",
+    ]
 
 
 OUTCOME_SCENARIOS = {

@@ -730,6 +730,33 @@ def test_debug_leaves_the_inputs_of_a_step_that_raised_writable(project: Pipelin
     assert staged.stat().st_mode & stat.S_IWUSR and staged.parent.stat().st_mode & stat.S_IWUSR
 
 
+def test_a_debug_failure_shows_the_script_frames_only(project: PipelineProject) -> None:
+    project.contract("Crasher", entry_point="crasher.py")
+    project.script(
+        "crasher.py",
+        """
+        def check(ratio):
+            raise ValueError(f"ratio must be below 1, got {ratio}")
+
+        def main(input_paths, output_paths, environ_vars, job_args):
+            check(1.7)
+        """,
+    )
+    project.scenario("debugging", "steps:\n  crash: {contract: Crasher}\n")
+    result = project.run_subprocess("--cursus-debug")
+    result.assert_outcomes(failed=1)
+    lines = result.stdout.lines
+    failure = lines[lines.index(next(line for line in lines if "FAILURES" in line)) :]
+    failure = failure[: failure.index(next(line for line in failure[1:] if line.startswith("=====")))]
+    shown = "\n".join(failure)
+    assert "check(1.7)" in shown and "scripts/crasher.py:6: " in failure  # main()'s frame, then check()'s
+    assert "E       ValueError: ratio must be below 1, got 1.7" in failure
+    assert "scripts/crasher.py:3: ValueError" in failure
+    for machinery in ("/pluggy/", "/_pytest/", "/pytest_cursus/"):  # their frames, by their files' paths
+        assert machinery not in shown
+    assert len(failure) < 30, shown
+
+
 def test_debug_with_xdist_is_a_usage_error(one_step: PipelineProject) -> None:
     result = one_step.run_subprocess("--cursus-debug", "-n", "2")
     assert result.ret == pytest.ExitCode.USAGE_ERROR

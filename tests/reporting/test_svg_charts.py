@@ -55,7 +55,11 @@ def test_step_names_are_escaped() -> None:
 
 def test_memory_chart_draws_the_series_and_the_limit_line() -> None:
     svg = memory_chart_svg(
-        [(0.0, 10 * 2**20), (1.0, 90 * 2**20)], title="train", wall_seconds=1.0, limit_bytes=100 * 2**20
+        [(0.0, 10 * 2**20), (1.0, 90 * 2**20)],
+        title="train",
+        wall_seconds=1.0,
+        peak_bytes=90 * 2**20,
+        limit_bytes=100 * 2**20,
     )
     root = ElementTree.fromstring(svg)
     assert root.find(".//{http://www.w3.org/2000/svg}polyline") is not None
@@ -63,8 +67,16 @@ def test_memory_chart_draws_the_series_and_the_limit_line() -> None:
     assert "peak 90.0 MB" in svg
 
 
-def test_memory_chart_of_an_unsampled_step_says_so() -> None:
-    assert "no samples" in memory_chart_svg([], title="tiny", wall_seconds=0.01)
+def test_memory_chart_labels_the_steps_peak_also_above_its_samples() -> None:
+    """The samples can miss what the step held as main() returned, which its peak counts."""
+    svg = memory_chart_svg([(0.0, 10 * 2**20), (0.02, 20 * 2**20)], title="load", wall_seconds=0.03, peak_bytes=2**27)
+    assert "peak 128.0 MB" in svg and "peak 20.0 MB" not in svg
+    assert ">128 MB</text>" in svg, "the scale reaches the peak"
+
+
+def test_memory_chart_of_an_unsampled_step_says_so_and_still_gives_its_peak() -> None:
+    svg = memory_chart_svg([], title="tiny", wall_seconds=0.01, peak_bytes=15 * 2**20)
+    assert "no samples" in svg and "peak 15.0 MB" in svg
 
 
 def test_trend_chart_has_a_line_per_step_and_panel() -> None:

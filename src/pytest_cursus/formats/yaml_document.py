@@ -29,6 +29,7 @@ _SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoad
 # so ten nested levels of ten aliases ("billion laughs") make 10^10 values from 100 lines, which
 # a hash of job_args or str() of an env value would then walk for hours. Real files hold thousands.
 MAX_EXPANDED_VALUES = 1_000_000
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
 @dataclass
@@ -52,24 +53,12 @@ class YamlDocument:
 
     @classmethod
     def parse(cls, text: str, path: Path) -> YamlDocument:
-        loader = _SAFE_LOADER(text)
         try:
-            node = loader.get_single_node()
-            too_large = _expansion_error(node, path) if node is not None else None
-            if too_large is not None:
-                # raised here, not in a frame that takes the node tree as an argument: a traceback
-                # shown with its frames' arguments (pytest's) would repr the tree, aliases expanded
-                raise too_large
-            data = loader.construct_document(node) if node is not None else None
+            node, data = _compose_and_construct(_SAFE_LOADER, text, path)
         except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            line = mark.line + 1 if mark is not None else None
-            problem = " ".join(part for part in (exc.context, exc.problem) if part)
-            raise ConfigError(f"invalid YAML: {problem or exc}", SourceLocation(path, line)) from None
+            raise _syntax_error(exc, text, path) from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"invalid YAML: {exc}", SourceLocation(path)) from None
-        finally:
-            loader.dispose()
         return cls(path=path, data=data, root=node)
 
     def line_of(self, at: Sequence[str | int]) -> int | None:
@@ -106,6 +95,42 @@ class YamlDocument:
             known = _fields_at(model, loc[:-1]) if model is not None else ()
             errors.append(self.error((*under, *loc), _describe(dict(detail), loc, known)))
         return ConfigErrors(errors)
+
+
+def _compose_and_construct(loader_class: type[yaml.SafeLoader], text: str, path: Path) -> tuple[yaml.Node | None, Any]:
+    loader = loader_class(text)
+    try:
+        node = loader.get_single_node()
+        too_large = _expansion_error(node, path) if node is not None else None
+        if too_large is not None:
+            # raised here, not in a frame that takes the node tree as an argument: a traceback
+            # shown with its frames' arguments (pytest's) would repr the tree, aliases expanded
+            raise too_large
+        return node, loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, text: str, path: Path) -> ConfigError:
+    """The line, column and offending character of a YAML syntax error.
+
+    libyaml's messages leave the character out ("found character that cannot start any token"), so
+    the text is parsed again with the pure-Python loader, whose message names it ('\\t'); a file
+    is parsed this slowly only when it is broken."""
+    if _SAFE_LOADER is not yaml.SafeLoader:
+        try:
+            _compose_and_construct(yaml.SafeLoader, text, path)
+        except yaml.MarkedYAMLError as pure:
+            exc = pure
+        except (yaml.YAMLError, ConfigError):
+            pass  # the two loaders disagree: libyaml's error stands
+    mark = exc.problem_mark or exc.context_mark
+    problem = " ".join(part for part in (exc.context, exc.problem) if part) or str(exc)
+    if mark is None:
+        return ConfigError(f"invalid YAML: {problem}", SourceLocation(path))
+    if "'\\t'" in problem:
+        problem += "; YAML indents with spaces, not tabs"
+    return ConfigError(f"invalid YAML at column {mark.column + 1}: {problem}", SourceLocation(path, mark.line + 1))
 
 
 def _expansion_error(root: yaml.Node, path: Path) -> ConfigError | None:
@@ -152,20 +177,25 @@ def top_level_string(text: str, *keys: str) -> str | None:
     """The value of the first of ``keys`` that the document's top-level mapping holds as a non-empty
     string. Read from the node tree, never constructed: no alias is expanded, so a document refused
     for its expanded size can still be named by it."""
+    values = top_level_nodes(text) or {}
+    for key in keys:
+        value = values.get(key)
+        if isinstance(value, yaml.ScalarNode) and value.tag == _STR_TAG and value.value:
+            return str(value.value)
+    return None
+
+
+def top_level_nodes(text: str) -> dict[str, yaml.Node] | None:
+    """The values of the document's top-level mapping by key, as nodes: composed, never constructed, so
+    no alias is expanded. None when the text is not YAML or not a mapping."""
     try:
         root = yaml.compose(text, Loader=_SAFE_LOADER)
     except yaml.YAMLError:
         return None
     if not isinstance(root, yaml.MappingNode):
         return None
-    str_tag = "tag:yaml.org,2002:str"
     # the last of duplicate keys, as the loaded data has its value
-    values = {key.value: value for key, value in root.value if isinstance(key, yaml.ScalarNode) and key.tag == str_tag}
-    for key in keys:
-        value = values.get(key)
-        if isinstance(value, yaml.ScalarNode) and value.tag == str_tag and value.value:
-            return str(value.value)
-    return None
+    return {key.value: value for key, value in root.value if isinstance(key, yaml.ScalarNode) and key.tag == _STR_TAG}
 
 
 def dotted(at: Sequence[str | int]) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import yaml
 from pydantic import ValidationError
 
 from pytest_cursus.data.execution_outputs import DEFAULT_LAYOUT, ExecutionSource
@@ -27,7 +28,7 @@ from pytest_cursus.formats.scenario_file import (
     ScenarioFile,
     StepEntry,
 )
-from pytest_cursus.formats.yaml_document import YamlDocument, did_you_mean
+from pytest_cursus.formats.yaml_document import YamlDocument, did_you_mean, top_level_nodes
 from pytest_cursus.plan.dag import CycleError, Edge, ancestors, topological_order
 from pytest_cursus.plan.options import PipPolicy, PlanOptions
 from pytest_cursus.plan.script_module import script_import
@@ -38,6 +39,8 @@ GENERATED_NODE_ROWS = 200
 
 # `steps:`, or `dag:` followed by a file name on its line (a DAG file in YAML has a mapping there)
 _SCENARIO_MARKER = re.compile(r"^[\"']?(steps[\"']?\s*:|dag[\"']?\s*:[ \t]*[^\s#{])", re.MULTILINE)
+# a step's `contract:` (block or flow style), for a file too broken to parse
+_STEP_CONTRACT_LINE = re.compile(r"^[ \t]+.*\bcontract[\"']?\s*:", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -207,6 +210,30 @@ def looks_like_scenario(path: Path) -> bool:
         return bool(_SCENARIO_MARKER.search(path.read_text(encoding="utf-8", errors="replace")))
     except OSError:
         return False
+
+
+def shaped_like_scenario(path: Path) -> bool:
+    """The test for YAML met under a directory named on the command line (``pytest .``): its ``steps:``
+    maps step names to entries naming a ``contract:``, or its ``dag:`` names a file.
+
+    CI files share the top-level ``steps:`` key (Azure Pipelines, Cloud Build, Drone, Buildkite: a list of
+    steps; Woodpecker: steps with an ``image:``) and must not become invalid scenarios. A file that is not
+    YAML still counts when a line holds an indented ``contract:``: a scenario with a syntax error is then
+    reported, not silently left out."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    nodes = top_level_nodes(text)
+    if nodes is None:
+        return bool(_STEP_CONTRACT_LINE.search(text)) and bool(_SCENARIO_MARKER.search(text))
+    steps, dag = nodes.get("steps"), nodes.get("dag")
+    if isinstance(dag, yaml.ScalarNode) and dag.value:
+        return True
+    return isinstance(steps, yaml.MappingNode) and any(
+        isinstance(entry, yaml.MappingNode) and any(key.value == "contract" for key, _ in entry.value)
+        for _, entry in steps.value
+    )
 
 
 def load_scenario(path: Path, options: PlanOptions | None = None, lookups: FileLookups | None = None) -> ScenarioPlan:

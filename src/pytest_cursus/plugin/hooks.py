@@ -15,6 +15,7 @@ import pytest
 
 from pytest_cursus.plugin.fixtures import cursus_run, cursus_s3_endpoint  # noqa: F401  (fixtures of the plugin)
 from pytest_cursus.plugin.session import (
+    CACHE_PROPERTY,
     SESSION_KEY,
     CursusSession,
     cursus_session,
@@ -161,13 +162,12 @@ def _add_scenarios_to_args(config: pytest.Config, scenarios: tuple[Path, ...], *
             config.args.append(str(directory))
 
 
-def _named_on_command_line(config: pytest.Config, file_path: Path) -> bool:
-    """`pytest scenarios/` or `pytest scenarios/x.yaml` asks for scenarios explicitly; a bare
-    `pytest` walking the rootdir does not (a repository has many YAML files)."""
+def _named_on_command_line(config: pytest.Config) -> list[Path]:
+    """The files and directories named as arguments (`pytest scenarios/`, `pytest x.yaml::train`, `pytest .`);
+    none for a bare `pytest` walking the rootdir or testpaths."""
     if config.args_source != pytest.Config.ArgsSource.ARGS:
-        return False
-    named = [(config.invocation_params.dir / arg.split("::")[0]).resolve() for arg in config.args]
-    return any(path == file_path or path in file_path.parents for path in named)
+        return []
+    return [(config.invocation_params.dir / arg.split("::")[0]).resolve() for arg in config.args]
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -200,11 +200,17 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     under_scenarios = options is not None and any(
         file_path == root or root in file_path.parents for root in options.scenarios
     )
-    if not (under_scenarios or _named_on_command_line(parent.config, file_path)):
+    named = _named_on_command_line(parent.config)
+    # asked for: any file with `steps:` is a scenario, and a broken one an error item saying why
+    asked_for = under_scenarios or file_path in named
+    if not (asked_for or any(path in file_path.parents for path in named)):
         return None
-    from pytest_cursus.plan.scenario_plan import looks_like_scenario
+    from pytest_cursus.plan.scenario_plan import looks_like_scenario, shaped_like_scenario
 
     if not looks_like_scenario(file_path):
+        return None
+    if not asked_for and not shaped_like_scenario(file_path):
+        # met walking a named directory (`pytest .`): azure-pipelines.yml, cloudbuild.yaml... have `steps:` too
         return None
     from pytest_cursus.plugin.scenario_items import ScenarioYamlFile
 
@@ -267,8 +273,14 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
-    if report.when == "call" and report.passed and ("cursus_cache", "hit") in report.user_properties:
+    """CACHED for a step taken from an earlier run's cache, SHARED for one this run ran for another item."""
+    if report.when != "call" or not report.passed:
+        return None
+    reuse = next((value for name, value in report.user_properties if name == CACHE_PROPERTY), None)
+    if reuse == "cached":
         return "passed", "c", "CACHED"
+    if reuse == "shared":
+        return "passed", ".", "SHARED"
     return None
 
 

@@ -8,6 +8,8 @@ its scenario's summary. All built on the controller from the records the reports
 
 from __future__ import annotations
 
+import html
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -41,6 +43,22 @@ class CursusHtml:
             f'<td class="col-cursus-peak">{peak}</td>',
             f'<td class="col-cursus-cache">{cache}</td>',
         ]
+
+    def pytest_html_results_table_html(self, report: pytest.TestReport, data: list[str]) -> None:
+        """A skipped item's log reads ``scenarios/x.yaml:12: upstream step 'a' failed``, as pytest's short
+        summary writes it; pytest-html would print the skip's (path, line, message) tuple as it is."""
+        if not (report.skipped and "cursus" in report.keywords and isinstance(report.longrepr, tuple)):
+            return
+        raw = html.escape(report.longreprtext) + "\n"  # what pytest-html made of the tuple
+        if raw not in data:
+            return
+        from pytest_cursus.reporting.failure_text import shown_path
+
+        path, line, message = report.longrepr
+        reason = message.removeprefix("Skipped: ")
+        data[data.index(raw)] = html.escape(
+            f"{shown_path(Path(path), self.reporter.config.rootpath)}:{line}: {reason}\n"
+        )
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Put the step's details among the report's extras before pytest-html (trylast) reads them."""

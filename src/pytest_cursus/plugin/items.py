@@ -3,13 +3,19 @@ items share: how our failures read, how upstream steps run as setup are noted, m
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import pluggy
 import pytest
 
 from pytest_cursus.errors import CursusError, DataSourceError, MissingExtra
+from pytest_cursus.execution import child
 from pytest_cursus.plan.scenario_plan import ScenarioPlan
 from pytest_cursus.plugin.session import SETUP_RESULTS_KEY, CursusSession, cursus_session
 from pytest_cursus.reporting.failure_text import describe_failure
@@ -17,7 +23,13 @@ from pytest_cursus.results import StepResult
 from pytest_cursus.run.pipeline import UpstreamFailed
 
 if TYPE_CHECKING:
-    from _pytest._code.code import TerminalRepr  # what Item.repr_failure may return; not public API
+    from _pytest._code.code import TerminalRepr, Traceback  # what Item.repr_failure uses; not public API
+
+# where the script's main() is called from (in this process under --cursus-debug)
+_SCRIPT_CALLER = os.path.abspath(child.__file__)
+# what runs an item: a traceback through them is pytest's and pluggy's business, not the user's
+_RUNNER_DIRS = tuple(str(Path(inspect.getfile(runs)).parent) + os.sep for runs in (pytest.Item, pluggy.PluginManager))
+_IMPORT_MACHINERY_DIR = str(Path(importlib.__file__ or "").parent) + os.sep
 
 
 class StepFailed(CursusError):
@@ -59,6 +71,22 @@ class CursusItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str | TerminalRepr:
         return self.explain(excinfo) or super().repr_failure(excinfo, style=style)
+
+    def _traceback_filter(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Traceback:
+        """The frames a failure shows (``--fulltrace`` shows them all).
+
+        Under ``--cursus-debug`` a script's exception reaches pytest through pytest's runner, pluggy, the
+        plugin and the engine: some 30 frames, a thousand lines before the script's own. It is shown from
+        the script's first frame, as Python would show it; anything else (a bug of ours) from the plugin's
+        frames, without pytest's and pluggy's."""
+        traceback = excinfo.traceback
+        calls = [index for index, entry in enumerate(traceback) if str(entry.path) == _SCRIPT_CALLER]
+        if calls:
+            # importing the script runs through importlib's frames (Python's own tracebacks hide them too)
+            script = traceback[calls[-1] + 1 :].filter(lambda entry: not _is_import_machinery(str(entry.path)))
+            if script:
+                return script
+        return traceback.filter(lambda entry: not str(entry.path).startswith(_RUNNER_DIRS))
 
 
 class ScenarioItem(CursusItem):
@@ -107,8 +135,13 @@ def note_setup(item: pytest.Item, produced: list[StepResult]) -> None:
     """Keeps the upstream steps an item's setup produced, for its report and its setup section."""
     item.stash[SETUP_RESULTS_KEY] = produced
     if produced:
-        listed = ", ".join(f"{r.step} ({'cached' if r.cached else r.outcome})" for r in produced)
+        reuse_of = cursus_session(item.config).reuse_of
+        listed = ", ".join(f"{r.step} ({reuse_of(r) or r.outcome})" for r in produced)
         item.add_report_section("setup", "cursus", f"upstream steps produced as setup of this item: {listed}")
+
+
+def _is_import_machinery(path: str) -> bool:
+    return path.startswith("<frozen importlib") or path.startswith(_IMPORT_MACHINERY_DIR)
 
 
 def _explain(excinfo: pytest.ExceptionInfo[BaseException]) -> str | None:

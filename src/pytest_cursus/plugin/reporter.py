@@ -77,8 +77,7 @@ class CursusReporter:
             scenario,
             step,
             result.metrics,
-            # reused from another worker of this run: measured in this session all the same
-            cached=result.cached and result.produced_by_run != cursus_session(self.config).run_id,
+            cached=cursus_session(self.config).reuse_of(result) == "cached",
             baseline=self.baseline,
             thresholds=self.thresholds,
             baseline_file=str(self.options.baseline),

@@ -26,7 +26,13 @@ from pytest_cursus.plugin.items import (
     upstream_failures_reported,
 )
 from pytest_cursus.plugin.reporter import reporter_for
-from pytest_cursus.plugin.session import BASELINE_CHECK_KEY, CHECKED_OUTPUT_KEY, STEP_RESULT_KEY, cursus_session
+from pytest_cursus.plugin.session import (
+    BASELINE_CHECK_KEY,
+    CACHE_PROPERTY,
+    CHECKED_OUTPUT_KEY,
+    STEP_RESULT_KEY,
+    cursus_session,
+)
 from pytest_cursus.reporting.baseline import describe_regression
 from pytest_cursus.run.pipeline import UpstreamFailed
 
@@ -82,8 +88,9 @@ class StepItem(ScenarioItem):
         state = self.cursus
         result = state.pipeline().run_step(self.plan, self.step, in_process=state.options.debug)
         self.stash[STEP_RESULT_KEY] = result
-        if result.cached:
-            self.user_properties.append(("cursus_cache", "hit"))
+        reuse = state.reuse_of(result)
+        if reuse is not None:
+            self.user_properties.append((CACHE_PROPERTY, reuse))
         if not result.passed:
             raise StepFailed(result)
         reporter = reporter_for(self.config)

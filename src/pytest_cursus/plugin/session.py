@@ -12,7 +12,7 @@ import contextlib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import pytest
 
@@ -54,6 +54,15 @@ class CursusSession:
     _isolation: IsolationRun | None = None
     _file_lookups: FileLookups | None = None
     _workspace: Path | None = None
+
+    def reuse_of(self, result: StepResult) -> Literal["cached", "shared"] | None:
+        """How this session has a step's result without running it here: ``cached``, stored by an
+        earlier run (its numbers are that run's); ``shared``, stored by this very run (another xdist
+        worker or an identical step ran it, measured in this session all the same, also under
+        --cursus-no-cache); None when it ran here."""
+        if not result.cached:
+            return None
+        return "shared" if result.produced_by_run == self.run_id else "cached"
 
     @property
     def worker_id(self) -> str | None:
@@ -163,6 +172,8 @@ STEP_RESULT_KEY: pytest.StashKey[StepResult] = pytest.StashKey()  # the step's r
 CHECKED_OUTPUT_KEY: pytest.StashKey[Path] = pytest.StashKey()  # the data an edge item checks
 SETUP_RESULTS_KEY: pytest.StashKey[list[StepResult]] = pytest.StashKey()  # upstream steps run as the setup
 BASELINE_CHECK_KEY: pytest.StashKey[BaselineCheck] = pytest.StashKey()  # the step against --cursus-baseline
+# a user_properties entry of a step item's reports (they cross to the xdist controller): "cached" or "shared"
+CACHE_PROPERTY = "cursus_cache"
 
 
 def cursus_session(config: pytest.Config) -> CursusSession:

@@ -109,6 +109,7 @@ def summary_block(
                 r.metrics.memory_series,
                 title=f"{r.step}{' (cached)' if r.cached else ''}",
                 wall_seconds=r.metrics.wall_seconds,
+                peak_bytes=r.metrics.peak_rss_bytes,
                 limit_bytes=int(r.max_memory_mb * 2**20) if r.max_memory_mb else None,
             )
             for r in group

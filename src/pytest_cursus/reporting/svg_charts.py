@@ -145,14 +145,18 @@ def memory_chart_svg(
     *,
     title: str,
     wall_seconds: float,
+    peak_bytes: int,
     limit_bytes: int | None = None,
     width: int = 300,
     height: int = 130,
 ) -> str:
-    """RSS over the step's run; a dashed line at the memory limit when there is one."""
+    """RSS over the step's run; a dashed line at the memory limit when there is one.
+
+    ``peak_bytes`` is the step's peak as every other view shows it (``metrics.peak_rss_bytes``): it
+    can exceed the series, which misses what the step's process held when ``main()`` returned."""
     left, right, top, bottom = 46, 10, 20, 22
     plot_w, plot_h = width - left - right, height - top - bottom
-    peak = max((rss for _, rss in series), default=0)
+    peak = max(peak_bytes, max((rss for _, rss in series), default=0))
     top_value = max(peak, 1)
     if limit_bytes and limit_bytes < 4 * top_value:
         top_value = max(top_value, limit_bytes)
@@ -194,14 +198,15 @@ def memory_chart_svg(
             f'<polyline class="cursus-memory-line" points="{coordinates}" '
             'fill="none" stroke="#1565c0" stroke-width="1.6"/>'
         )
-        parts.append(
-            f'<text x="{left + plot_w}" y="13" text-anchor="end" font-size="10" fill="#1565c0">'
-            f"peak {peak / 2**20:.1f} MB</text>"
-        )
     else:
         parts.append(
             f'<text x="{left + plot_w / 2}" y="{top + plot_h / 2}" text-anchor="middle">'
             "no samples (step too short)</text>"
+        )
+    if peak_bytes:
+        parts.append(
+            f'<text x="{left + plot_w}" y="13" text-anchor="end" font-size="10" fill="#1565c0">'
+            f"peak {peak_bytes / 2**20:.1f} MB</text>"
         )
     parts.append("</svg>")
     return "".join(parts)
