@@ -13,11 +13,13 @@ from hypothesis import HealthCheck, Phase, given, settings
 
 from pytest_cursus.data.schema import ColumnSpec
 from pytest_cursus.data.tabular import read_columns
+from pytest_cursus.formats.scenario_file import FuzzInputEdges
 from pytest_cursus.plan.input_schemas import InputSchema
 from pytest_cursus.run.fuzzing import (
     SavedExample,
     dataset_strategy,
     feasible_rows,
+    null_edge_datasets,
     render_table,
     write_example,
 )
@@ -155,6 +157,46 @@ def test_rows_are_capped_so_a_unique_column_can_be_distinct() -> None:
         table.num_rows <= 3
         for table in generated({"x": {"type": "int", "unique": True, "min": 1, "max": 3}}, examples=60, max_rows=20)
     )
+
+
+def test_a_null_edge_is_one_row_with_every_nullable_column_null_and_the_simplest_other_values() -> None:
+    (edge,) = null_edge_datasets({"DATA": schema_of(SCHEMA)}, max_rows=8)
+
+    assert edge.input == "DATA" and list(edge.tables) == ["DATA"]
+    (row,) = edge.tables["DATA"].to_pylist()
+    assert row == {
+        "id": 0,
+        "qty": 1,
+        "amount": None,
+        "price": 0.0,
+        "flag": False,
+        "label": 0,
+        "note": None,
+        "code": "00",
+        "when": dt.datetime(2024, 1, 1),
+    }
+
+
+def test_null_edges_are_the_same_on_every_call() -> None:
+    schemas = {"DATA": schema_of(SCHEMA), "OTHER": schema_of({"score": {"type": "float", "nulls": 0.5}})}
+    first, second = null_edge_datasets(schemas, max_rows=8), null_edge_datasets(schemas, max_rows=8)
+    assert [edge.input for edge in first] == ["DATA", "OTHER"]
+    assert [{name: table.to_pylist() for name, table in edge.tables.items()} for edge in first] == [
+        {name: table.to_pylist() for name, table in edge.tables.items()} for edge in second
+    ]
+    # the other input has a row too, with no null: the edge is about one input's nulls only
+    assert first[1].tables["DATA"].num_rows == 1 and first[1].tables["DATA"].column("amount").null_count == 0
+    assert first[1].tables["OTHER"].column("score").to_pylist() == [None]
+
+
+def test_null_edges_follow_min_rows_and_are_left_out_without_nulls() -> None:
+    schemas = {"DATA": schema_of(SCHEMA)}
+    (three,) = null_edge_datasets(schemas, max_rows=8, edges={"DATA": FuzzInputEdges(min_rows=3)})
+    assert three.tables["DATA"].num_rows == 3 and three.tables["DATA"].column("amount").null_count == 3
+    assert len(set(three.tables["DATA"].column("id").to_pylist())) == 3  # unique, as declared
+    assert null_edge_datasets(schemas, max_rows=8, edges={"DATA": FuzzInputEdges(nulls=False)}) == []
+    assert null_edge_datasets({"DATA": schema_of({"id": {"type": "int"}})}, max_rows=8) == []
+    assert null_edge_datasets(schemas, max_rows=0) == []
 
 
 def test_render_table_tells_empty_strings_nulls_and_special_floats_apart() -> None:

@@ -58,6 +58,27 @@ def main(input_paths, output_paths, environ_vars, job_args):
 """
 )
 
+FAILS_ON_LABEL_ONE = (
+    READ_ROWS
+    + """
+def main(input_paths, output_paths, environ_vars, job_args):
+    rows = read_rows(input_paths["DATA"])
+    if any(row["label"] == "1" for row in rows):
+        raise ValueError("label 1 is not handled")
+    write(output_paths, "fine")
+"""
+)
+
+# Records every dataset it is run on, whole: two runs on the same datasets leave the same file.
+DUMPS_ROWS = """
+import csv, glob, os
+
+def main(input_paths, output_paths, environ_vars, job_args):
+    for path in sorted(glob.glob(os.path.join(input_paths["DATA"], "*.csv"))):
+        with open(path, newline="", encoding="utf-8") as handle, open(os.environ["DUMP"], "a") as dump:
+            dump.write(repr(list(csv.reader(handle))) + "\\n")
+"""
+
 HANDLES_EVERYTHING = (
     READ_ROWS
     + """
@@ -70,7 +91,7 @@ def main(input_paths, output_paths, environ_vars, job_args):
 
 
 def planted(
-    project: PipelineProject, script: str, *, fuzz: str = "fuzz: {examples: 30, max_rows: 8}", env: str = ""
+    project: PipelineProject, script: str, *, fuzz: str = "fuzz: {examples: 30, max_rows: 8, seed: 1}", env: str = ""
 ) -> None:
     project.pytester.makeini("[pytest]\n")  # rootdir: the project, as printed in the rerun command
     project.contract(
@@ -116,11 +137,18 @@ def test_a_script_failing_on_an_empty_frame_is_shrunk_to_zero_rows(project: Pipe
     assert 'summary.py", line' in text  # the script's own traceback
 
 
-def test_a_script_failing_on_an_all_null_column_is_shrunk_to_one_null_row(project: PipelineProject) -> None:
-    planted(project, FAILS_ON_ALL_NULL_COLUMN)
-    result = project.run("-k", "fuzz")
+def test_a_script_failing_on_an_all_null_column_fails_on_the_null_edge_tried_first(project: PipelineProject) -> None:
+    trace = project.root / "trace.txt"
+    planted(project, FAILS_ON_ALL_NULL_COLUMN, fuzz="fuzz: {examples: 30, max_rows: 8}", env=f"env: {{TRACE: {trace}}}")
+    result = project.run("-k", "fuzz")  # no seed: the null edge does not depend on one
     result.assert_outcomes(failed=1)
     text = failure_text(result)
+    assert trace.read_text().splitlines() == ["1 0"]  # one row, no amount: the first and only run
+    assert (
+        "(found at script run 1, on a dataset tried before any generated one: every column of DATA that declares "
+        "nulls is null; 1 script runs in" in text
+    )
+    assert "shrunk" not in text
     assert "input DATA: 1 row(s) x 3 column(s)" in text
     table = text[text.index("input DATA:") :].splitlines()
     header, row = table[1].split("|"), table[3].split("|")
@@ -140,6 +168,8 @@ def test_the_failing_example_is_saved_as_input_files_with_a_command_that_reruns_
     assert data.splitlines()[0] == '"id","amount","label"' and len(data.splitlines()) == 2
     command = re.search(r"Rerun the step on it \(from (.+)\):\n\s+(pytest .+)", text)
     assert command is not None and Path(command.group(1)) == project.root
+    assert "Fuzz it again on the same datasets (after the failing examples saved, tried first):\n" in text
+    assert "  pytest 'scenarios/planted.yaml::summary[fuzz]' --cursus-fuzz-seed 1" in text
     assert (
         command.group(2)
         == f"pytest 'scenarios/planted.yaml::summary[fuzz]' --cursus-fuzz-replay {saved.relative_to(project.root)}"
@@ -157,13 +187,16 @@ def test_the_failing_example_is_saved_as_input_files_with_a_command_that_reruns_
 
 def test_the_next_run_tries_the_saved_failing_example_first(project: PipelineProject) -> None:
     trace = project.root / "trace.txt"
-    planted(project, FAILS_ON_ALL_NULL_COLUMN, env=f"env: {{TRACE: {trace}}}")
-    project.run("-k", "fuzz").assert_outcomes(failed=1)
+    planted(project, FAILS_ON_LABEL_ONE, env=f"env: {{TRACE: {trace}}}")
+    first = project.run("-k", "fuzz")
+    first.assert_outcomes(failed=1)
+    assert "found at script run" in failure_text(first) and "shrunk to this minimal example" in failure_text(first)
     trace.unlink()
 
     second = project.run("-k", "fuzz")
     second.assert_outcomes(failed=1)
-    assert trace.read_text().splitlines()[0] == "1 0"  # one row, no amount: the saved example, first
+    # the null edge (one row, no amount), then the saved example (one row with an amount and label 1)
+    assert trace.read_text().splitlines()[:2] == ["1 0", "1 1"]
     assert "a failing example saved by an earlier run, tried first" in failure_text(second)
 
 
@@ -175,6 +208,40 @@ def test_a_script_that_handles_every_edge_case_passes_with_statistics(project: P
         r"\d+ examples, \d+ script runs \(distinct datasets\) in [\d.]+s: [\d.]+s per run, of which process start \d+%",
         result.stdout.str(),
     )
+
+
+def test_a_fuzz_run_reports_its_seed_and_that_seed_fuzzes_the_same_datasets_again(project: PipelineProject) -> None:
+    dump = project.root / "dump.txt"
+    planted(project, DUMPS_ROWS, fuzz="fuzz: {examples: 12, max_rows: 5}", env=f"env: {{DUMP: {dump}}}")
+
+    def fuzzed(*args: str) -> tuple[int, str]:
+        dump.unlink(missing_ok=True)
+        result = project.run("-k", "fuzz", "-rP", *args)
+        result.assert_outcomes(passed=1)
+        seed = re.search(r"script imports \d+%; seed (\d+)$", result.stdout.str(), re.MULTILINE)
+        assert seed is not None, result.stdout.str()
+        return int(seed.group(1)), dump.read_text()
+
+    seed, datasets = fuzzed()  # no seed given: a new one, reported
+    assert len(datasets.splitlines()) > 5
+    assert fuzzed("--cursus-fuzz-seed", str(seed)) == (seed, datasets)
+    other_seed, other_datasets = fuzzed("--cursus-fuzz-seed", str(seed + 1))
+    assert other_seed == seed + 1 and other_datasets != datasets
+
+
+def test_the_fuzz_seed_option_overrides_the_seed_of_a_fuzz_block(project: PipelineProject) -> None:
+    planted(project, HANDLES_EVERYTHING, fuzz="fuzz: {examples: 2, seed: 1}")
+    assert re.search(r"; seed 1$", project.run("-k", "fuzz", "-rP").stdout.str(), re.MULTILINE)
+    assert re.search(
+        r"; seed 5$", project.run("-k", "fuzz", "-rP", "--cursus-fuzz-seed", "5").stdout.str(), re.MULTILINE
+    )
+
+
+def test_a_negative_fuzz_seed_is_a_scenario_error(project: PipelineProject) -> None:
+    planted(project, HANDLES_EVERYTHING, fuzz="fuzz: {seed: -1}")
+    result = project.run()
+    result.assert_outcomes(errors=1)
+    assert "steps.summary.fuzz.seed" in result.stdout.str() and "greater than or equal to 0" in result.stdout.str()
 
 
 def test_fuzz_option_adds_a_fuzz_item_to_every_step_and_overrides_the_example_count(project: PipelineProject) -> None:

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,31 @@ def health(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> sub
     )
 
 
+def with_requirement(tmp_path: Path, requirement: str, *, installed: str | None) -> dict[str, str]:
+    """The environment of a child that sees this package's metadata with one more ``Requires-Dist`` line,
+    for the made-up distribution ``cursus-made-up-tool``, installed at version ``installed`` (None: not at all).
+
+    Both are dist-info directories on PYTHONPATH, found before site-packages: the outcome does not
+    depend on which of the package's extras this machine happens to have."""
+    site = tmp_path / "site"
+    real = metadata.distribution("pytest-cursus")
+    headers, body = (real.read_text("METADATA") or "").split("\n\n", 1)
+    ours = site / f"pytest_cursus-{real.version}.dist-info"
+    ours.mkdir(parents=True)
+    (ours / "METADATA").write_text(f"{headers}\nRequires-Dist: {requirement}\n\n{body}")
+    if installed is not None:
+        tool = site / f"cursus_made_up_tool-{installed}.dist-info"
+        tool.mkdir()
+        (tool / "METADATA").write_text(f"Metadata-Version: 2.1\nName: cursus-made-up-tool\nVersion: {installed}\n")
+    env = no_aws_env(tmp_path)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH")]))
+    return env
+
+
+def dependencies_line(output: str) -> str:
+    return next(line for line in output.splitlines() if line.split()[1:2] == ["dependencies"])
+
+
 def statuses(output: str) -> dict[str, str]:
     return {check["name"]: check["status"] for check in json.loads(output)["checks"]}
 
@@ -94,6 +120,44 @@ def test_health_check_passes_on_a_healthy_machine(tmp_path: Path) -> None:
     assert any(line.startswith("ok    dependencies ") and "pydantic " in line for line in lines)
     assert any(line.startswith("ok    workspace ") and "would be created in" in line for line in lines)
     assert any(line.startswith("skip  s3 ") for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("installed", "noted"),
+    [
+        (None, "; optional, not needed to run steps: cursus-made-up-tool not installed (needs >=1.0)"),
+        ("0.5", "; optional, not needed to run steps: cursus-made-up-tool 0.5 installed, needs >=1.0"),
+        ("1.2", None),
+    ],
+    ids=["missing", "too-old", "found"],
+)
+def test_an_optional_extra_missing_or_found_leaves_the_dependencies_ok(
+    tmp_path: Path, installed: str | None, noted: str | None
+) -> None:
+    env = with_requirement(tmp_path, 'cursus-made-up-tool>=1.0; extra == "docs"', installed=installed)
+
+    result = health(tmp_path, "--min-disk-gb", "0.001", "--min-memory-gb", "0.001", env=env)
+
+    assert result.returncode == 0, result.stdout
+    line = dependencies_line(result.stdout)
+    assert line.startswith("ok    dependencies ") and "pydantic " in line
+    if noted is None:
+        assert "cursus-made-up-tool" not in line
+    else:
+        assert line.endswith(noted)
+    assert result.stdout.splitlines()[-1] == "all checks passed"
+
+
+def test_a_required_distribution_missing_fails_the_dependencies(tmp_path: Path) -> None:
+    env = with_requirement(tmp_path, "cursus-made-up-tool>=1.0", installed=None)
+
+    result = health(tmp_path, "--min-disk-gb", "0.001", "--min-memory-gb", "0.001", env=env)
+
+    assert result.returncode == 1
+    assert dependencies_line(result.stdout) == (
+        "fail  dependencies      cursus-made-up-tool not installed (needs >=1.0) (pip install -U pytest-cursus)"
+    )
+    assert result.stdout.splitlines()[-1] == "FAILED: dependencies"
 
 
 def test_health_check_fails_when_free_disk_is_below_the_minimum(tmp_path: Path) -> None:

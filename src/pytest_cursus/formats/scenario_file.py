@@ -232,6 +232,9 @@ class FuzzSettings(_Strict):
         "with a schema",
     )
     max_rows: int = Field(default=20, ge=0, le=10_000, description="rows per generated table, at most")
+    seed: int | None = Field(
+        default=None, ge=0, description="the random seed: the same datasets every run (--cursus-fuzz-seed N overrides)"
+    )
 
     @field_validator("inputs", mode="before")
     @classmethod

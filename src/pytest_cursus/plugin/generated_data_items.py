@@ -224,6 +224,7 @@ class FuzzItem(ScenarioItem):
             max_rows=max_rows,
             key=self.nodeid,
             edges=settings.edges() if settings else None,
+            seed=options.fuzz_seed if options.fuzz_seed is not None else (settings.seed if settings else None),
         )
         self.add_report_section("call", "cursus fuzz", _statistics(report))
         self.user_properties.append(("cursus_fuzz_runs", report.runs))
@@ -245,15 +246,19 @@ class FuzzItem(ScenarioItem):
 
         failure = report.failure
         assert failure is not None
-        origin = (
-            "a failing example saved by an earlier run, tried first"
-            if report.saved_examples and failure.found_at == 1
-            else f"found at script run {failure.found_at}"
-        )
+        if failure.edge:
+            origin = (
+                f"found at script run {failure.found_at}, on a dataset tried before any generated one: {failure.edge}"
+            )
+        elif report.saved_examples and failure.found_at == report.edge_runs + 1:
+            origin = "a failing example saved by an earlier run, tried first"
+        else:
+            origin = f"found at script run {failure.found_at}"
+        shrunk = "" if failure.edge else ", shrunk to this minimal example"
         lines = [
             (
                 f"step {self.step!r} of scenario {self.plan.name!r} fails on generated data "
-                f"({origin}; {report.runs} script runs in {report.seconds:.1f}s, shrunk to this minimal example):"
+                f"({origin}; {report.runs} script runs in {report.seconds:.1f}s, seed {report.seed}{shrunk}):"
             ),
         ]
         if failure.layout_mismatch:
@@ -280,14 +285,27 @@ class FuzzItem(ScenarioItem):
             f"Saved as input files: {shown_path(saved.directory / 'inputs', self.config.rootpath)}/",
             f"Rerun the step on it (from {self.config.rootpath}):",
             f"  {self.replay_command(saved.directory)}",
+            "Fuzz it again on the same datasets (after the failing examples saved, tried first):",
+            f"  {self.seeded_command(report.seed)}",
         ]
         return "\n".join(lines)
 
     def replay_command(self, directory: Path) -> str:
+        return shlex.join(
+            self._rerun_words() + ["--cursus-fuzz-replay", str(shown_path(directory, self.config.rootpath))]
+        )
+
+    def seeded_command(self, seed: int) -> str:
+        words = self._rerun_words()
+        if self.config.getoption("cursus_fuzz"):  # the example count: part of what the seed generates
+            words += ["--cursus-fuzz", str(self.cursus.options.fuzz)]
+        return shlex.join(words + ["--cursus-fuzz-seed", str(seed)])
+
+    def _rerun_words(self) -> list[str]:
+        """``pytest <node id>`` and the options of this run that change which step, script or data it means."""
         config = self.config
-        words = ["pytest", self.nodeid, "--cursus-fuzz-replay", str(shown_path(directory, config.rootpath))]
+        words = ["pytest", self.nodeid]
         options = cursus_session(config).options
-        # options of this run that change which step, script or data the node id means
         for name in ("contracts", "scripts"):
             if config.getoption(f"cursus_{name}"):
                 for path in getattr(options, name):
@@ -295,7 +313,7 @@ class FuzzItem(ScenarioItem):
         for name in ("source", "mode"):
             if config.getoption(f"cursus_{name}"):
                 words += [f"--cursus-{name}", str(getattr(options, name))]
-        return shlex.join(words)
+        return words
 
     def explain(self, excinfo: pytest.ExceptionInfo[BaseException]) -> str | None:
         if isinstance(excinfo.value, FuzzFailed):
@@ -308,13 +326,13 @@ class FuzzItem(ScenarioItem):
 
 def _statistics(report: FuzzReport) -> str:
     if not report.timings:
-        return f"{report.examples} examples, no script run"
+        return f"{report.examples} examples, no script run; seed {report.seed}"
     total = sum(t.total for t in report.timings)
     start = sum(t.process_start for t in report.timings)
     imports = sum(t.script_import for t in report.timings)
     return (
         f"{report.examples} examples, {report.runs} script runs (distinct datasets) in {report.seconds:.1f}s: "
         f"{total / report.runs:.3f}s per run, of which process start {start / total:.0%}, "
-        f"script imports {imports / total:.0%}"
+        f"script imports {imports / total:.0%}; seed {report.seed}"
         + (f"; {report.saved_examples} saved failing example(s) tried first" if report.saved_examples else "")
     )

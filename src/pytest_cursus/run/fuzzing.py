@@ -16,7 +16,13 @@ where the column declares ``nulls``), one value in every row (a single class in 
 values repeated across rows where ``unique`` is not set, unicode strings, empty strings where
 ``min_length`` is 0, and extreme and special floats (``inf``, ``-inf``, ``1e308``, ``-0.0``,
 the smallest subnormal; ``nan`` where the column declares ``nulls``) on the sides of a float
-column's range that are left open.
+column's range that are left open. Two of them do not depend on chance: a one-row dataset with
+every nullable column of an input null is tried before any generated one
+(:func:`null_edge_datasets`), and the first generated dataset is the simplest, with zero rows.
+
+Every run has a seed (:attr:`FuzzReport.seed`): given one, the datasets are those of any other
+run with that seed (the same schemas, budget and hypothesis version), after the failing examples
+the database saved; without one, a new seed is drawn and reported.
 
 Caveats:
     * Weights of a category are not followed: every value is as likely, so rare classes appear.
@@ -33,15 +39,18 @@ import datetime as dt
 import hashlib
 import json
 import math
+import secrets
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+from hypothesis import example as explicit_example
+from hypothesis import seed as fixed_seed
 from hypothesis import strategies as st
 from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.errors import Flaky
@@ -165,13 +174,24 @@ def _identity(value: Any) -> Any:
 
 
 @st.composite
-def table_strategy(draw: st.DrawFn, schema: InputSchema, max_rows: int, edges: FuzzInputEdges = ALL_EDGES) -> pa.Table:
-    """A table of ``schema``'s columns with ``edges.min_rows`` to ``max_rows`` rows (fewer if ``unique`` needs)."""
+def table_strategy(
+    draw: st.DrawFn,
+    schema: InputSchema,
+    max_rows: int,
+    edges: FuzzInputEdges = ALL_EDGES,
+    forced_shapes: Mapping[str, str] | None = None,
+) -> pa.Table:
+    """A table of ``schema``'s columns with ``edges.min_rows`` to ``max_rows`` rows (fewer if ``unique`` needs);
+    a column of ``forced_shapes`` takes that shape instead of drawing one."""
     most = feasible_rows(schema.columns, max_rows)
     rows = draw(st.integers(min(edges.min_rows, most), most))
     # every shape before any value: fewer rows then shift only values, never which column is
     # all-null or single-valued, so the shrinker can drop rows and keep the failure
-    shapes = {name: draw(shape_strategy(column, edges)) for name, column in schema.columns.items()}
+    forced = forced_shapes or {}
+    shapes = {
+        name: forced[name] if name in forced else draw(shape_strategy(column, edges))
+        for name, column in schema.columns.items()
+    }
     arrays = {
         name: pa.array(draw(column_strategy(column, rows, shapes[name], edges)), type=arrow_type(column))
         for name, column in schema.columns.items()
@@ -187,6 +207,82 @@ def dataset_strategy(
     return st.fixed_dictionaries(
         {name: table_strategy(schema, max_rows, edges.get(name, ALL_EDGES)) for name, schema in schemas.items()}
     )
+
+
+@dataclass(frozen=True)
+class NullEdge:
+    """A dataset tried before any generated one: every column of ``input`` that declares nulls is null."""
+
+    input: str
+    tables: dict[str, pa.Table]
+
+    @property
+    def description(self) -> str:
+        return f"every column of {self.input} that declares nulls is null"
+
+
+def null_edge_datasets(
+    schemas: Mapping[str, InputSchema], max_rows: int, edges: Mapping[str, FuzzInputEdges] | None = None
+) -> list[NullEdge]:
+    """One dataset per input with a column declaring ``nulls`` (unless its ``nulls`` edge is off): one row
+    in each input (or ``min_rows``), that input's nullable columns all null, the rest hypothesis's simplest
+    values.
+
+    Generated data reaches an all-null column only by chance (a shape among four, in a table of one
+    row or more); tried first, the bug a real all-null column brings is found on every run.
+    """
+    edges = edges or {}
+    datasets = []
+    for name, schema in schemas.items():
+        nullable = {
+            column: "all_null"
+            for column, spec in schema.columns.items()
+            if spec.nulls > 0 and edges.get(name, ALL_EDGES).nulls
+        }
+        if not nullable or feasible_rows(schema.columns, max_rows) == 0:
+            continue
+        strategy = st.fixed_dictionaries(
+            {
+                other: _rows_of_a_null_edge(
+                    other_schema, max_rows, edges.get(other, ALL_EDGES), nullable if other == name else None
+                )
+                for other, other_schema in schemas.items()
+            }
+        )
+        datasets.append(NullEdge(name, _simplest(strategy)))
+    return datasets
+
+
+def _rows_of_a_null_edge(
+    schema: InputSchema, max_rows: int, edges: FuzzInputEdges, forced_shapes: Mapping[str, str] | None
+) -> st.SearchStrategy[pa.Table]:
+    """Tables of exactly one row, or ``min_rows`` (no more than ``unique`` columns allow)."""
+    rows = min(max(1, edges.min_rows), feasible_rows(schema.columns, max_rows))
+    return table_strategy(schema, rows, edges.model_copy(update={"min_rows": rows}), forced_shapes)
+
+
+def _simplest(strategy: st.SearchStrategy[dict[str, pa.Table]]) -> dict[str, pa.Table]:
+    """The first dataset hypothesis generates: the simplest one (the first of each choice, values nearest
+    zero), the same on every run. ``find`` would get it too, then spend seconds shrinking what is already
+    minimal. Where the simplest is not valid (several rows of a ``unique`` column cannot all be 0), the
+    first valid one of a fixed seed."""
+    drawn: list[dict[str, pa.Table]] = []
+
+    @fixed_seed(0)
+    @settings(
+        database=None,
+        max_examples=1,
+        phases=(Phase.generate,),
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        verbosity=Verbosity.quiet,
+    )
+    @given(strategy)
+    def keep(tables: dict[str, pa.Table]) -> None:
+        drawn.append(tables)
+
+    keep()
+    return drawn[0]
 
 
 def feasible_rows(columns: Mapping[str, ColumnSpec], max_rows: int) -> int:
@@ -331,6 +427,7 @@ class FuzzFailure:
     found_at: int  # the script run on which a failure was first seen (1-based)
     flaky: str | None = None  # set when hypothesis saw the failure but not again on replay
     layout_mismatch: str | None = None  # set when every run failed on a file the data layout does not have
+    edge: str | None = None  # set when the failing dataset is a null edge (tried as is, not shrunk)
 
 
 @dataclass
@@ -338,6 +435,8 @@ class FuzzReport:
     runs: int = 0  # script runs, one per distinct dataset
     examples: int = 0  # datasets hypothesis asked for (repeats included)
     saved_examples: int = 0  # failing examples of earlier runs found in the database, tried first
+    seed: int = 0  # hypothesis's seed: the same seed, the same generated datasets
+    edge_runs: int = 0  # script runs on the null edge datasets, before any other
     timings: list[ExampleTiming] = field(default_factory=list)
     results: list[StepResult] = field(default_factory=list)  # one per script run
     failure: FuzzFailure | None = None
@@ -374,27 +473,38 @@ class StepFuzzer:
         max_rows: int,
         key: str,
         edges: Mapping[str, FuzzInputEdges] | None = None,
+        seed: int | None = None,
     ) -> FuzzReport:
         """Fuzz ``step``: ``schemas`` are the inputs to generate, ``fixed_inputs`` the others.
 
         ``key`` names the step across runs (the scenario file and step): failing examples are
-        stored in the database under it and tried first next time.
+        stored in the database under it and tried first next time. ``seed`` fixes the generated
+        datasets (default: a new seed, reported in :attr:`FuzzReport.seed`).
         """
-        report = FuzzReport()
+        report = FuzzReport(seed=secrets.randbelow(2**32) if seed is None else seed)
         last: list[tuple[dict[str, pa.Table], StepResult]] = []
         started = time.perf_counter()
-        example = self._example_body(step, schemas, fixed_inputs, report, last)
+        null_edges = null_edge_datasets(schemas, max_rows, edges)
+        edge_names = {_digest(edge.tables): edge.description for edge in null_edges}
+        example = self._example_body(step, schemas, fixed_inputs, report, last, edge_names)
         example._hypothesis_internal_add_digest = key.encode()  # type: ignore[attr-defined]
         database = DirectoryBasedExampleDatabase(str(self.database)) if self.database is not None else None
         report.saved_examples = _saved_count(database, example)
-        test = _hypothesis_test(example, dataset_strategy(schemas, max_rows, edges), database, max_examples=examples)
+        test = _hypothesis_test(
+            example,
+            dataset_strategy(schemas, max_rows, edges),
+            database,
+            max_examples=max(1, examples - len(null_edges)),  # the null edges are part of the budget
+            seed=report.seed,
+            explicit=[edge.tables for edge in null_edges],
+        )
         try:
             test()
         except _ExampleFailed:
             assert report.failure is not None and last
             # hypothesis replays the minimal example last: that is the one to report
             tables, result = last[0]
-            report.failure = FuzzFailure(tables, result, report.failure.found_at)
+            report.failure = FuzzFailure(tables, result, report.failure.found_at, edge=edge_names.get(_digest(tables)))
             generated = {name: self._data_dir(step) / name for name in schemas}
             report.failure.layout_mismatch = fuzz_layout_mismatch(report.results, generated)
         except Flaky as exc:
@@ -414,10 +524,12 @@ class StepFuzzer:
         fixed_inputs: Mapping[str, Path],
         report: FuzzReport,
         last: list[tuple[dict[str, pa.Table], StepResult]],
+        edge_names: Mapping[str, str],
     ) -> Callable[[dict[str, pa.Table]], None]:
         """The hypothesis test body: one script run per distinct dataset, counted in ``report``.
 
         ``last`` keeps the dataset hypothesis tried last, with its result: after shrinking, the minimal one.
+        ``edge_names`` are the digests of the null edge datasets, counted apart in ``report.edge_runs``.
         """
         data_dir = self._data_dir(step)
         seen: dict[str, StepResult] = {}
@@ -436,6 +548,7 @@ class StepFuzzer:
                 generated = write_example(tables, schemas, data_dir)
                 result, timing = self.run_once(step, {**fixed_inputs, **generated})
                 report.runs += 1
+                report.edge_runs += digest in edge_names
                 report.timings.append(timing)
                 report.results.append(result)
                 seen[digest] = result
@@ -454,8 +567,16 @@ def _hypothesis_test(
     database: DirectoryBasedExampleDatabase | None,
     *,
     max_examples: int,
+    seed: int,
+    explicit: Sequence[dict[str, pa.Table]] = (),
 ) -> Callable[[], None]:
-    """``body`` as a hypothesis test over ``datasets``, set up for examples that each cost a process start."""
+    """``body`` as a hypothesis test over ``datasets``, set up for examples that each cost a process start;
+    the ``explicit`` datasets are tried first, in order (before the database's), and not shrunk."""
+    test = given(datasets)(body)
+    for tables in reversed(explicit):  # hypothesis tries the example applied last first
+        test = explicit_example(tables)(test)
+    # @seed turns the database off; the settings applied after it turn it back on
+    test = fixed_seed(seed)(test)
     return settings(
         database=database,
         max_examples=max_examples,
@@ -466,7 +587,7 @@ def _hypothesis_test(
         print_blob=False,
         # no Phase.explain: it reruns examples to explain them, each a process start here
         phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink),
-    )(given(datasets)(body))
+    )(test)
 
 
 def _digest(tables: Mapping[str, pa.Table]) -> str:

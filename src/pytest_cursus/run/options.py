@@ -144,6 +144,13 @@ OPTIONS: tuple[OptionSpec, ...] = (
         metavar="N",
     ),
     OptionSpec(
+        "fuzz_seed",
+        "int",
+        "the random seed of every [fuzz] item: the same datasets every run, as a failure's seed replays them "
+        "(default: a fuzz: block's seed, else a new one each run, printed)",
+        metavar="N",
+    ),
+    OptionSpec(
         "fuzz_replay",
         "paths",
         "run the [fuzz] item of the step a saved failing example belongs to once, on that example "
@@ -331,6 +338,7 @@ class CursusOptions:
     execution_layout: str | None = None
     mode: str = "pipeline"
     fuzz: int | None = None  # None: only steps with a fuzz: block; 0: none
+    fuzz_seed: int | None = None  # None: a fuzz: block's seed, else a new one per item
     fuzz_replay: tuple[Path, ...] = ()
     json: Path | None = None
     baseline: Path | None = None
