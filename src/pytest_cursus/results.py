@@ -6,7 +6,7 @@ written as JSON.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -33,11 +33,23 @@ FailureKind = Literal[
 ExecutorKind = Literal["fresh", "forked", "in_process"]
 
 
+class SecretMask(Protocol):
+    """What replaces secret values in text and in JSON-like values (``secret_env.SecretScrubber``)."""
+
+    def text(self, text: str) -> str: ...
+
+    def value(self, value: Any) -> Any: ...
+
+
 class StepFailure(BaseModel):
     kind: FailureKind
     message: str
     exception_type: str | None = None
     script_traceback: str | None = None
+
+    def masked(self, mask: SecretMask) -> StepFailure:
+        traceback = mask.text(self.script_traceback) if self.script_traceback else self.script_traceback
+        return self.model_copy(update={"message": mask.text(self.message), "script_traceback": traceback})
 
 
 class OutputFile(BaseModel):
@@ -101,6 +113,18 @@ class StepResult(BaseModel):
     @property
     def passed(self) -> bool:
         return self.outcome == "passed"
+
+    def masked(self, mask: SecretMask) -> StepResult:
+        """A copy with secret values masked in what it quotes of the script and its environment:
+        the failure, the stderr tail, the return value and the notes."""
+        return self.model_copy(
+            update={
+                "failure": self.failure.masked(mask) if self.failure else None,
+                "stderr_tail": mask.text(self.stderr_tail),
+                "return_summary": mask.value(self.return_summary),
+                "notes": [mask.text(note) for note in self.notes],
+            }
+        )
 
     def output_totals(self) -> dict[str, tuple[int, int, int | None]]:
         """Output name -> (files, bytes, rows); rows is None when no file of it is a readable table."""

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_cursus.execution.script_imports import local_files
-from pytest_cursus.secret_env import is_secret_name
 from pytest_cursus.version import __version__
 
 if TYPE_CHECKING:  # annotations only: the key stays cheap to import
@@ -39,9 +38,10 @@ def step_key(step: StepPlan, input_keys: Mapping[str, str]) -> StepKey:
         "python": platform.python_version(),
         "sources": {str(path): _file_hash(path) for path in local_files(step.script, step.module, step.python_path)},
         "contract": text_hash(contract.fingerprint()),
-        # a secret's digest still changes the key when the secret changes, without storing it
+        # a secret's digest (by the scenario's secrets: rule) still changes the key when the secret
+        # changes, without storing it
         "env": {
-            name: f"sha256:{text_hash(value)}" if is_secret_name(name) else value
+            name: f"sha256:{text_hash(value)}" if step.secrets.is_secret(name) else value
             for name, value in sorted(step.env.items())
         },
         "job_args": _jsonable(step.job_args),

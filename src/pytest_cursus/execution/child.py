@@ -25,12 +25,15 @@ from types import ModuleType
 from typing import Any
 
 from pytest_cursus.execution.pip_guard import PipGuard
+from pytest_cursus.secret_env import SecretNames, SecretScrubber
 
 _THIS_FILE = os.path.abspath(__file__)
 # set by whoever starts this process: its pid, to notice a parent that died before we armed
 # the parent-death signal
 PARENT_PID_VARIABLE = "CURSUS_PARENT_PID"
 _MAIN_PARAMETERS = ("input_paths", "output_paths", "environ_vars", "job_args")
+# the fields of report.json that quote what the script said or asked for: masked for secrets
+_QUOTING_FIELDS = ("exception_message", "traceback", "detail", "failed_package", "imported_by", "pip_requests")
 
 
 class StepLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -58,19 +61,29 @@ def run(request: dict[str, Any], *, reraise: bool = False) -> dict[str, Any]:
     ``reraise`` (a debugging run in the pytest process: the debugger gets the exception).
 
     Pip installs the script runs are intercepted meanwhile (execution/pip_guard.py) and what they
-    asked for is in the report's ``pip_requests``."""
+    asked for is in the report's ``pip_requests``.
+
+    The secret values of this process's environment (the step's env is in it) are masked in what
+    the report quotes of the script: ``report.json`` is a file anyone may read, like ``request.json``."""
+    names = SecretNames(request.get("secret_mask", ()), request.get("secret_exempt", ()))
+    scrub = SecretScrubber(os.environ, names=names)
     guard = PipGuard(request.get("pip", "check"))
     guard.install()
     try:
-        report = _run_script(request, reraise)
+        report = _run_script(request, reraise, scrub)
     finally:
         guard.uninstall()
     if guard.requests:
         report["pip_requests"] = guard.requests
+    # the fields quoting the script (the return value was masked as it was summarized); the status
+    # and the keys stay as they are, whatever a secret's value happens to be
+    for field in _QUOTING_FIELDS:
+        if field in report:
+            report[field] = scrub.value(report[field])
     return report
 
 
-def _run_script(request: dict[str, Any], reraise: bool) -> dict[str, Any]:
+def _run_script(request: dict[str, Any], reraise: bool, scrub: SecretScrubber) -> dict[str, Any]:
     _make_script_importable(request)
     started = time.perf_counter()
     imported = _import(request, reraise)
@@ -83,7 +96,7 @@ def _run_script(request: dict[str, Any], reraise: bool) -> dict[str, Any]:
     if request.get("check_only"):
         # a contract check: the script imports and main() can be called; it is not run
         return {"status": "checked", "detail": call.described(), **timing}
-    return {**call.call(reraise), **timing}
+    return {**call.call(reraise, scrub), **timing}
 
 
 def _make_script_importable(request: dict[str, Any]) -> None:
@@ -208,8 +221,8 @@ class _MainCall:
     def described(self) -> str:
         return f"main{self.signature}" if self.signature else "main(...)"
 
-    def call(self, reraise: bool) -> dict[str, Any]:
-        """Call ``main``; the report of how it ended, with how long it ran."""
+    def call(self, reraise: bool, scrub: SecretScrubber) -> dict[str, Any]:
+        """Call ``main``; the report of how it ended, with how long it ran (``scrub``: see :func:`summarize`)."""
         started = time.perf_counter()
         try:
             value = self.main(*self.arguments, **self.keywords)
@@ -230,7 +243,7 @@ class _MainCall:
             }
         return {
             "status": "returned",
-            "return_summary": summarize(value),
+            "return_summary": summarize(value, scrub),
             "main_seconds": time.perf_counter() - started,
         }
 
@@ -299,20 +312,25 @@ def _exit_code(exc: SystemExit) -> int:
     return 1  # sys.exit("message") exits with 1 after printing the message
 
 
-def summarize(value: Any, depth: int = 0) -> Any:
-    """A small JSON-able description of main()'s return value (recorded, never required)."""
+def summarize(value: Any, scrub: SecretScrubber, depth: int = 0) -> Any:
+    """A small JSON-able description of main()'s return value (recorded, never required).
+
+    Text is masked before it is cut to 200 characters: a secret cut in two would no longer be found."""
     if value is None or isinstance(value, (bool, int, float)):
         return value
     if isinstance(value, str):
-        return value if len(value) <= 200 else value[:200] + "..."
+        return _shortened(scrub.text(value))
     shape = getattr(value, "shape", None)
     if shape is not None and isinstance(shape, tuple):
         return f"{type(value).__name__} {'x'.join(str(n) for n in shape)}"
     if isinstance(value, dict) and depth < 2:
-        return {str(key): summarize(item, depth + 1) for key, item in list(value.items())[:50]}
+        return {scrub.text(str(key)): summarize(item, scrub, depth + 1) for key, item in list(value.items())[:50]}
     if isinstance(value, (list, tuple)) and depth < 2:
-        return [summarize(item, depth + 1) for item in list(value)[:50]]
-    text = repr(value)
+        return [summarize(item, scrub, depth + 1) for item in list(value)[:50]]
+    return _shortened(scrub.text(repr(value)))
+
+
+def _shortened(text: str) -> str:
     return text if len(text) <= 200 else text[:200] + "..."
 
 

@@ -21,6 +21,7 @@ from pytest_cursus.execution.step_runner import child_environment, tail
 from pytest_cursus.execution.supervisor import ProcessOutcome, ProcessSupervisor
 from pytest_cursus.formats.contracts import Contract
 from pytest_cursus.plan.script_module import script_import
+from pytest_cursus.secret_env import SecretScrubber, mask_env, secret_names
 
 IMPORT_TIMEOUT_S = 120.0
 
@@ -82,7 +83,8 @@ def check_import(
     if report is not None and report.exception_type == "ModuleNotFoundError":
         roots = (script.parent, *python_path)
         hint = install_hint(report.exception_message or "", contract.block.framework_requirements, roots)
-    verdict = _verdict(script, module, timeout, outcome, report, tail(stderr), hint)
+    # the child masked its report; what the script printed while imported is masked here
+    verdict = _verdict(script, module, timeout, outcome, report, SecretScrubber.for_step(env).text(tail(stderr)), hint)
     framework = check_framework_requirements(contract.block.framework_requirements)
     unmet_pins, others = pip_findings(contract.name, framework + (report.pip_requests if report else []))
     if unmet_pins and pip == "strict":
@@ -107,7 +109,9 @@ def _check_request(
         # never opened: main() is not called
         input_paths={name: channel.path for name, channel in contract.inputs.items()},
         output_paths={name: channel.path for name, channel in contract.outputs.items()},
-        environ_vars=dict(env),
+        # as a step's request.json: secret values reach the child through its environment only
+        environ_vars=mask_env(env),
+        secret_env=secret_names(env),
         job_args={argument.attribute: argument.default for argument in contract.job_arguments},
         report_path=str(report_path),
         check_only=True,

@@ -25,6 +25,9 @@ class ChildRequest(BaseModel):
     output_paths: dict[str, str]
     environ_vars: dict[str, str]  # secret values masked: the child reads them from its environment
     secret_env: list[str] = Field(default_factory=list)
+    # the scenario's `secrets:`: the child masks what it reports by the same rule (secret_env.SecretNames)
+    secret_mask: list[str] = Field(default_factory=list)
+    secret_exempt: list[str] = Field(default_factory=list)
     job_args: dict[str, Any]
     report_path: str
     check_only: bool = False  # import the script and check main()'s signature without calling it

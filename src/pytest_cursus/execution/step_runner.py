@@ -91,11 +91,10 @@ class StepRunner:
             return result
         outcome, executor = self._launch(step, files, in_process)
         report = read_report(files.report_file)
-        scrub = SecretScrubber.for_step(step.env)
-        result.stderr_tail = scrub.text(tail(files.stderr))
+        result.stderr_tail = tail(files.stderr)
         result.metrics = _measure(outcome, report, staged.input_bytes, executor)
-        result.return_summary = scrub.value(report.return_summary) if report else None
-        failure = _judge_scrubbed(step, outcome, report, scrub)
+        result.return_summary = report.return_summary if report else None
+        failure = judge(step, outcome, report)
         unmet_pins, pip_notes = pip_findings(step.name, report.pip_requests if report else [])
         if unmet_pins and step.pip == "strict" and outcome.killed_for is None:
             failure = _pip_failure(unmet_pins)  # the script's own failure, if any, followed from pip's exit code 1
@@ -107,7 +106,8 @@ class StepRunner:
         result.failure = failure if failure is not None else misbehaviour
         result.output_files = {name: list_files(path) for name, path in files.outputs.items()}
         result.outcome = "passed" if result.failure is None else "failed"
-        return result
+        # the child masked its report; the stderr tail and the notes (pip's arguments) are masked here
+        return result.masked(SecretScrubber.for_step(step.env, step.secrets))
 
     def _launch(self, step: StepPlan, files: _StepFiles, in_process: bool) -> tuple[ProcessOutcome, ExecutorKind]:
         """Run the staged step to its end: a child process within the step's limits, or ``main()`` here."""
@@ -235,8 +235,10 @@ def _child_request(step: StepPlan, files: _StepFiles) -> ChildRequest:
         python_path=[str(p) for p in step.python_path],
         input_paths=_as_the_script_sees(files.inputs, step.input_views),
         output_paths=_as_the_script_sees(files.outputs, step.output_views),
-        environ_vars=mask_env(step.env),
-        secret_env=secret_names(step.env),
+        environ_vars=mask_env(step.env, step.secrets),
+        secret_env=secret_names(step.env, step.secrets),
+        secret_mask=sorted(step.secrets.mask),
+        secret_exempt=sorted(step.secrets.exempt),
         job_args=dict(step.job_args),
         report_path=str(files.report_file),
         pip=step.pip,
@@ -271,18 +273,6 @@ def _measure(
         memory_series=outcome.memory_series,
         executor=executor,
     )
-
-
-def _judge_scrubbed(
-    step: StepPlan, outcome: ProcessOutcome, report: ChildReport | None, scrub: SecretScrubber
-) -> StepFailure | None:
-    """:func:`judge`'s verdict, with the step's secret values masked in what it quotes of the script."""
-    failure = judge(step, outcome, report)
-    if failure is not None:
-        failure.message = scrub.text(failure.message)
-        if failure.script_traceback:
-            failure.script_traceback = scrub.text(failure.script_traceback)
-    return failure
 
 
 def _pip_failure(unmet_pins: list[str]) -> StepFailure:

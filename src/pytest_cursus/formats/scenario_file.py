@@ -20,7 +20,7 @@ from pydantic import (
 from pytest_cursus.data.execution_outputs import check_layout
 from pytest_cursus.data.s3.uri import check_s3_uri
 from pytest_cursus.data.schema import SyntheticSpec
-from pytest_cursus.formats.contract_files import check_path_name, env_mapping
+from pytest_cursus.formats.contract_files import check_env_name, check_path_name, env_mapping
 
 # Step and data-source names appear in `<step>.<output>` references, pytest node ids and
 # workspace directories (where `_data` holds materialised sources: hence a letter first).
@@ -197,17 +197,54 @@ class InputChannel(OutputChannel):
         return self._short
 
 
+class SecretsBlock(_Strict):
+    """``secrets:`` of a step or of ``defaults:``: env var names whose values are secret although the
+    name rule misses them (``mask``), and names it takes for secrets that are not (``exempt``);
+    docs/scenarios.md#secrets."""
+
+    mask: list[str] = Field(default_factory=list)
+    exempt: list[str] = Field(default_factory=list)
+
+    @field_validator("mask", "exempt", mode="before")
+    @classmethod
+    def _single_to_list(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("mask", "exempt")
+    @classmethod
+    def _env_names(cls, names: list[str]) -> list[str]:
+        return [check_env_name(name) for name in names]
+
+    @model_validator(mode="after")
+    def _mask_or_exempt(self) -> SecretsBlock:
+        both = sorted(set(self.mask) & set(self.exempt))
+        if both:
+            raise ValueError(
+                f"expected each name under one of mask and exempt, but {', '.join(both)} "
+                f"{'is' if len(both) == 1 else 'are'} under both"
+            )
+        return self
+
+
 class StepDefaults(_Strict):
     timeout: PositiveFloat | None = None
     max_memory_mb: PositiveFloat | None = None
     # a write into a step's own copy of an input fails it (default: allowed and noted, as in a container)
     inputs_read_only: bool | None = None
     env: dict[str, str] = Field(default_factory=dict)
+    secrets: SecretsBlock = Field(default_factory=SecretsBlock)
 
     @field_validator("env", mode="before")
     @classmethod
     def _env_strings(cls, value: Any) -> Any:
         return env_mapping(value)
+
+    @field_validator("secrets", mode="before")
+    @classmethod
+    def _empty_mapping(cls, value: Any) -> Any:
+        return {} if value is None else value
 
 
 class FuzzInputEdges(_Strict):
@@ -264,6 +301,7 @@ class StepEntry(_Strict):
     description: str | None = None
     job_args: dict[str, Any] = Field(default_factory=dict)
     env: dict[str, str] = Field(default_factory=dict)
+    secrets: SecretsBlock = Field(default_factory=SecretsBlock)
     inputs: dict[str, InputChannel] = Field(default_factory=dict)
     outputs: dict[str, OutputChannel] = Field(default_factory=dict)
     timeout: PositiveFloat | None = None
@@ -283,7 +321,7 @@ class StepEntry(_Strict):
         # `fuzz: true` or an empty `fuzz:` means the defaults
         return {} if value is True or value is None else value
 
-    @field_validator("job_args", "inputs", "outputs", "expect", mode="before")
+    @field_validator("job_args", "secrets", "inputs", "outputs", "expect", mode="before")
     @classmethod
     def _empty_mapping(cls, value: Any) -> Any:
         return {} if value is None else value

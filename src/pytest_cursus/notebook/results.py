@@ -29,6 +29,7 @@ from pytest_cursus.reporting.step_records import reported_step
 from pytest_cursus.reporting.svg_charts import dag_svg
 from pytest_cursus.reporting.terminal_tables import scenario_table
 from pytest_cursus.results import OutputFile, StepFailure, StepMetrics, StepResult
+from pytest_cursus.secret_env import SecretScrubber
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -167,6 +168,8 @@ class StepRun:
     record: ReportedStep
     result: StepResult | None  # None when the step did not run (an upstream step failed)
     upstream: dict[str, StepRun] = field(default_factory=dict)  # run_step: steps produced for it
+    # the step's secrets, masked in the logs it hands out (the log files keep the script's bytes)
+    secrets: SecretScrubber = field(default_factory=SecretScrubber)
 
     @property
     def name(self) -> str:
@@ -214,11 +217,13 @@ class StepRun:
 
     @property
     def stdout(self) -> str:
-        return _read_log(self.record.stdout_path)
+        """What the script printed, secret values masked."""
+        return self.secrets.text(_read_log(self.record.stdout_path))
 
     @property
     def stderr(self) -> str:
-        return _read_log(self.record.stderr_path)
+        """What the script wrote to stderr, secret values masked."""
+        return self.secrets.text(_read_log(self.record.stderr_path))
 
     def failure_text(self) -> str | None:
         """The failure as pytest shows it (message, script traceback, stderr tail, workspace)."""
@@ -349,8 +354,10 @@ def step_run(
     """A ``StepRun`` built the way the pytest-html report builds its step records;
     ``step_plan``: the step as it ran (after ``pytest_cursus_adjust_step``)."""
     outcome: ItemOutcome = "skipped" if result is None else "passed" if result.passed else "failed"
+    step_plan = step_plan or plan.steps[step]
+    secrets = SecretScrubber.for_step(step_plan.env, step_plan.secrets)
     record = reported_step(
-        step_plan or plan.steps[step],
+        step_plan,
         scenario_file=str(plan.path),
         position=list(plan.steps).index(step),
         outcome=outcome,
@@ -358,7 +365,7 @@ def step_run(
         as_setup=as_setup,
         skip_reason=skip_reason,
     )
-    return StepRun(record, result)
+    return StepRun(record, result, secrets=secrets)
 
 
 def _steps_table(records: list[ReportedStep]) -> str:

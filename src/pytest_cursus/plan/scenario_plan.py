@@ -26,6 +26,7 @@ from pytest_cursus.formats.scenario_file import (
     NodeEntry,
     OutputExpectation,
     ScenarioFile,
+    SecretsBlock,
     StepEntry,
 )
 from pytest_cursus.formats.yaml_document import YamlDocument, did_you_mean, top_level_nodes
@@ -33,6 +34,7 @@ from pytest_cursus.plan.dag import CycleError, Edge, ancestors, topological_orde
 from pytest_cursus.plan.options import PipPolicy, PlanOptions
 from pytest_cursus.plan.script_module import script_import
 from pytest_cursus.plan.wiring import DagWiring, read_dag, wire_dag
+from pytest_cursus.secret_env import SecretNames
 
 # rows of a data source generated from a DAG node output's `data:` schema (docs/dag.md)
 GENERATED_NODE_ROWS = 200
@@ -95,6 +97,8 @@ class StepPlan:
     # channels the script knows by another key or as a file inside them; the others by their own name
     input_views: dict[str, ChannelView] = field(default_factory=dict)
     output_views: dict[str, ChannelView] = field(default_factory=dict)
+    # which env names are secret: the name rule with the scenario's `secrets:` additions and exemptions
+    secrets: SecretNames = field(default_factory=SecretNames)
 
     @property
     def upstream_steps(self) -> set[str]:
@@ -393,6 +397,7 @@ class _Resolver:
                 pip=self.options.pip,
                 input_views=input_views,
                 output_views=output_views,
+                secrets=_secret_names(parsed.defaults.secrets, entry.secrets),
             )
 
         self._report_missing_env()
@@ -772,3 +777,11 @@ class _Resolver:
 def _first_set(*values: bool | None) -> bool:
     """The step's setting, else the scenario's ``defaults:``, else the option's."""
     return next((value for value in values if value is not None), False)
+
+
+def _secret_names(defaults: SecretsBlock, step: SecretsBlock) -> SecretNames:
+    """The ``secrets:`` of ``defaults:`` with the step's over them: a step exempting a name the
+    defaults mask (or masking one they exempt) wins for that step."""
+    mask = (set(defaults.mask) - set(step.exempt)) | set(step.mask)
+    exempt = (set(defaults.exempt) - set(step.mask)) | set(step.exempt)
+    return SecretNames(mask=mask, exempt=exempt)

@@ -38,7 +38,7 @@ def reported_step(
 ) -> ReportedStep:
     """``run_id``: this session's; a result cached by this very run (another xdist worker ran the
     step) is reported as run, not cached: it was measured in this session."""
-    scrub = SecretScrubber.for_step(plan.env)
+    scrub = SecretScrubber.for_step(plan.env, plan.secrets)
     record = ReportedStep(
         scenario=plan.scenario,
         scenario_file=scenario_file,
@@ -51,16 +51,17 @@ def reported_step(
         skip_reason=scrub.text(skip_reason) if skip_reason else None,
         timeout_seconds=plan.timeout,
         max_memory_mb=plan.max_memory_mb,
-        env=mask_env(plan.env),
+        env=mask_env(plan.env, plan.secrets),
         baseline=baseline,
         scriptless_nodes=scriptless or [],
     )
     if result is None:
         return record
+    result = result.masked(scrub)  # whoever made it: the runner, the cache, a hook
     record.cached = result.cached and (run_id is None or result.produced_by_run != run_id)
     record.cache_key = result.cache_key
     record.failure = result.failure
-    record.notes = [scrub.text(note) for note in result.notes]
+    record.notes = result.notes
     record.metrics = result.metrics
     record.outputs = output_records(result)
     record.workspace = result.workspace

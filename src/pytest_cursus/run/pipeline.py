@@ -20,6 +20,7 @@ from pytest_cursus.plan.scenario_plan import ScenarioPlan, SourceInput, StepPlan
 from pytest_cursus.results import StepFailure, StepResult
 from pytest_cursus.run.extension_hooks import ExtensionHooks, HookFailed
 from pytest_cursus.run.sources import SourceContext, SourceVariant, source_variant, synthetic_selection
+from pytest_cursus.secret_env import SecretScrubber
 
 if TYPE_CHECKING:
     from pytest_cursus.data.profile_comparison import ProfileComparison
@@ -151,6 +152,11 @@ class PipelineRun:
         except HookFailed as exc:
             if result.passed:  # an earlier failure is the one worth reading
                 result = result.model_copy(update={"outcome": "failed", "failure": _hook_failure(exc)})
+        # a run step's result is masked already; not a cached one made under another secrets: rule,
+        # nor a hook's or a data source's failure, which may quote the env. The env as the step ran,
+        # or as written when pytest_cursus_adjust_step failed (not called again for this)
+        step_plan = self._step_plans.get((plan.path, step), plan.steps[step])
+        result = result.masked(SecretScrubber.for_step(step_plan.env, step_plan.secrets))
         self.results[(plan.path, step)] = result
         return result
 
