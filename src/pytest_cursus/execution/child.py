@@ -25,6 +25,12 @@ from types import ModuleType
 from typing import Any
 
 from pytest_cursus.execution.pip_guard import PipGuard
+from pytest_cursus.execution.process_lifetime import (
+    LeftoverProcess,
+    become_subreaper,
+    end_descendants,
+    set_parent_death_signal,
+)
 from pytest_cursus.secret_env import SecretNames, SecretScrubber
 
 _THIS_FILE = os.path.abspath(__file__)
@@ -341,39 +347,64 @@ def write_report(path: str, report: dict[str, Any]) -> None:
     os.replace(temporary, path)
 
 
-_PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    """If pytest is killed (SIGKILL, OOM killer), this process gets SIGKILL too.
+def die_with_parent(signum: int = signal.SIGKILL) -> None:
+    """If pytest is killed (SIGKILL, OOM killer), this process gets ``signum`` (SIGKILL) too.
 
     Done here rather than in a preexec_fn: code between fork and exec in a threaded parent can
     deadlock. The signal follows the parent *thread* that started us, so the runner launches
     and supervises a step on one thread that lives until the step ends.
     """
     expected = os.environ.pop(PARENT_PID_VARIABLE, None)
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):  # not Linux: the supervisor's cleanup still applies
-        return
+    if not set_parent_death_signal(signum):
+        return  # not Linux: the supervisor's cleanup still applies
     if expected is not None and os.getppid() != int(expected):
         os._exit(1)  # the parent died before the signal was armed
 
 
 def serve(request_file: str) -> int:
     """Run the step of ``request_file`` and write its report; the process then ends with
-    ``finish`` (forked children of the warm parent come here too)."""
+    ``finish`` (forked children of the warm parent come here too).
+
+    The step's process is a subreaper: a daemon the script double-forks stays below it, and when
+    ``main()`` is done every process the script left running is killed, as the end of a
+    container's entry process ends the container, and named in the report."""
     die_with_parent()
+    become_subreaper()
     faulthandler.enable()  # a segfault in a C extension still shows where it happened
     with open(request_file, encoding="utf-8") as handle:
         request = json.load(handle)
     report = run(request)
+    report["leftover_processes"] = end_leftovers()
     report["rss_at_exit_bytes"] = current_rss()
     write_report(request["report_path"], report)
     finish()
     return 0
+
+
+def end_leftovers() -> list[LeftoverProcess]:
+    """Kill what the script left running; the processes to name in the report.
+
+    ``multiprocessing``'s own processes (an unclosed pool's workers, an executor's, its resource
+    tracker and forkserver) are killed without a word: a plain interpreter's exit ends those too.
+    """
+    return end_descendants(silent=frozenset(_multiprocessing_pids()))
+
+
+def _multiprocessing_pids() -> set[int]:
+    if "multiprocessing" not in sys.modules:
+        return set()  # the script never imported it: nothing to ask (and no import paid for)
+    import multiprocessing
+
+    pids = {process.pid for process in multiprocessing.active_children() if process.pid is not None}
+    for module_name, holder, attribute in (
+        ("multiprocessing.resource_tracker", "_resource_tracker", "_pid"),
+        ("multiprocessing.forkserver", "_forkserver", "_forkserver_pid"),
+    ):
+        helper = getattr(sys.modules.get(module_name), holder, None)
+        pid = getattr(helper, attribute, None)
+        if isinstance(pid, int):
+            pids.add(pid)
+    return pids
 
 
 def current_rss() -> int:

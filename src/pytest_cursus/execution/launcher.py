@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, final
 
 from pytest_cursus.execution.child import PARENT_PID_VARIABLE
+from pytest_cursus.execution.sentinel import run_mark
 
 if TYPE_CHECKING:
     from pytest_cursus.results import ExecutorKind
@@ -124,7 +125,11 @@ def _open_pidfd(pid: int) -> int | None:
 
 @final
 class FreshInterpreterLauncher:
-    """Each step in a new ``python -m pytest_cursus.execution.child`` process."""
+    """Each step in a new ``python -m pytest_cursus.execution.child`` process.
+
+    The step dies with pytest (its parent-death signal); what it started is ended by the sentinel
+    when pytest is gone (``sentinel.py``: its environment carries the run's mark).
+    """
 
     __slots__ = ("python",)
 
@@ -132,7 +137,7 @@ class FreshInterpreterLauncher:
         self.python = python or sys.executable
 
     def launch(self, spec: LaunchSpec) -> DirectChild:
-        env = {**spec.env, PARENT_PID_VARIABLE: str(os.getpid())}
+        env = {**spec.env, **run_mark(), PARENT_PID_VARIABLE: str(os.getpid())}
         started = time.monotonic()
         with open(spec.stdout, "wb") as stdout, open(spec.stderr, "wb") as stderr:
             process = subprocess.Popen(

@@ -57,6 +57,9 @@ class ChildReport(BaseModel):
     rss_at_exit_bytes: int = 0
     # what the script asked pip for, and whether the environment meets it (execution/pip_guard.py)
     pip_requests: list[dict[str, Any]] = Field(default_factory=list)
+    # processes the script left running when main() was done, killed by the child before it
+    # exited: {"pid", "command"} each (execution/process_lifetime.py)
+    leftover_processes: list[dict[str, Any]] = Field(default_factory=list)
 
     @property
     def succeeded(self) -> bool:

@@ -101,6 +101,11 @@ class StepRunner:
         else:
             result.notes += unmet_pins
         result.notes += pip_notes
+        leftovers = _leftover_note(
+            step.name, [*(report.leftover_processes if report else []), *outcome.leftover_processes]
+        )
+        if leftovers is not None:
+            result.notes.append(leftovers)
         # whatever the verdict: it tidies the workspace and host
         misbehaviour = _post_check(step, files, staged, input_data, result.notes)
         result.failure = failure if failure is not None else misbehaviour
@@ -272,6 +277,20 @@ def _measure(
         cpu_count=available_cpus(),
         memory_series=outcome.memory_series,
         executor=executor,
+    )
+
+
+def _leftover_note(step: str, leftovers: list[Mapping[str, Any]]) -> str | None:
+    """What the step left running when its process ended, all of it killed: what a container's end
+    does too, and what a plain ``python script.py`` on this machine would not."""
+    named = {int(process["pid"]): str(process["command"]) for process in leftovers}
+    if not named:
+        return None
+    count = f"{len(named)} process{'es' if len(named) > 1 else ''}"
+    listed = "; ".join(f"pid {pid}: {command}" for pid, command in named.items())
+    return (
+        f"step {step!r} left {count} running when its process ended ({listed}); killed, as the end of a "
+        "container's entry process ends everything in it (outside a container it would have kept running)"
     )
 
 

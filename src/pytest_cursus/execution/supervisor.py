@@ -11,6 +11,7 @@ from typing import Literal
 import psutil
 
 from pytest_cursus.execution.launcher import LaunchedProcess
+from pytest_cursus.execution.process_lifetime import LeftoverProcess, command_line, descendant_pids
 
 KillReason = Literal["timeout", "memory", "interrupt"]
 FIRST_SAMPLE_S = 0.005
@@ -34,6 +35,9 @@ class ProcessOutcome:
     disk_read_bytes: int = 0  # that reached the storage layer
     disk_write_bytes: int = 0
     parent_lost: bool = False  # the warm executor's parent died under the step
+    # processes still running after the step's own process had ended by itself (os._exit, a
+    # crash): killed with the tree. Those left when main() returned the child kills and reports.
+    leftover_processes: list[LeftoverProcess] = field(default_factory=list)
 
     @property
     def signal_name(self) -> str | None:
@@ -65,6 +69,7 @@ class ProcessSupervisor:
         started = child.started
         tree = _ProcessTree(child.pid)
         killed_for: KillReason | None = None
+        leftovers: list[LeftoverProcess] = []
         interval = FIRST_SAMPLE_S
         try:
             # at once: a step forked from the warm parent can be done within the first interval
@@ -81,6 +86,8 @@ class ProcessSupervisor:
                 interval = min(interval * 2, self.sample_interval)
             wall = time.monotonic() - started
             tree.final_sweep()
+            if killed_for is None:
+                leftovers = tree.leftovers()
             # Kill before reaping: while the step's pid is an unreaped zombie its process group
             # id cannot be recycled, so the group kill can only hit the step's own processes.
             tree.kill()
@@ -101,6 +108,7 @@ class ProcessSupervisor:
             exit_status=exit_status,
             killed_for=killed_for,
             parent_lost=child.parent_lost,
+            leftover_processes=leftovers,
             wall_seconds=wall,
             cpu_seconds=max(rusage_cpu, tree.cpu_seconds()),
             # not ru_maxrss: Linux carries the forking parent's high-water RSS over exec into the
@@ -181,6 +189,14 @@ class _ProcessTree:
             write_bytes=sum(c.write_bytes for c in self.io_by_pid.values()),
         )
 
+    def leftovers(self) -> list[LeftoverProcess]:
+        """The descendants still running once the step's own process has exited."""
+        return [
+            LeftoverProcess(pid=process.pid, command=command_line(process.pid))
+            for process in self.members()
+            if process.pid != self.pid
+        ]
+
     def kill(self) -> None:
         survivors = self.members()
         try:
@@ -194,35 +210,16 @@ class _ProcessTree:
                 pass
 
 
-_PROC_CHILDREN = os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
-
-
 def _descendants(root: psutil.Process) -> list[int]:
-    """Pids below ``root``. From /proc/<pid>/task/<tid>/children when the kernel has it: a few
-    small reads per sample, where psutil's children() reads the stat file of every process on
-    the machine (milliseconds per sample on a busy host, 20 times a second)."""
-    if not _PROC_CHILDREN:
-        try:
-            return [child.pid for child in root.children(recursive=True)]
-        except psutil.Error:
-            return []
-    found: list[int] = []
-    pending = [root.pid]
-    while pending:
-        pid = pending.pop()
-        try:
-            tasks = os.listdir(f"/proc/{pid}/task")
-        except OSError:
-            continue
-        for task in tasks:
-            try:
-                with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as handle:
-                    children = [int(child) for child in handle.read().split()]
-            except (OSError, ValueError):
-                continue
-            found.extend(children)
-            pending.extend(children)
-    return found
+    """Pids below ``root``: from /proc when the kernel lists children there, else from psutil
+    (which reads the stat file of every process on the machine)."""
+    found = descendant_pids(root.pid)
+    if found is not None:
+        return found
+    try:
+        return [child.pid for child in root.children(recursive=True)]
+    except psutil.Error:
+        return []
 
 
 @dataclass(frozen=True)

@@ -138,8 +138,12 @@ class _ParentConnection:
         try:
             self.process.wait(grace)
         except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+            self.process.terminate()  # it ends its steps' trees on SIGTERM too, then exits
+            try:
+                self.process.wait(grace)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
 
 @final

@@ -10,8 +10,12 @@ socket ``FD``, one JSON object per line each way:
         -> {"status": wait status, "cpu": s, "inblock": n, "oublock": n}  or  {"error": "unknown pid"}
 
 A forked child is reaped only when asked (the supervisor kills its process group first, so the
-group cannot be recycled meanwhile). When the socket closes (pytest ended or was killed), every
-child's process group is killed and the parent exits.
+group cannot be recycled meanwhile).
+
+No step's process outlives the parent: it is a child subreaper, so a process a step double-forks
+and leaves behind becomes its child rather than init's, and it kills every descendant it has when
+the socket closes (pytest ended, or was killed) and when pytest dies (its parent-death signal,
+SIGTERM, handled so). A process a step left running is killed when that step is reaped.
 
 Nothing of a step reaches the parent or the next step: each child is a copy made by fork(), and
 the parent itself never runs a script, only imports. Only the standard library and ``child``
@@ -29,9 +33,11 @@ import socket
 import sys
 import threading
 import time
+from types import FrameType
 from typing import Any
 
 from pytest_cursus.execution import child
+from pytest_cursus.execution.process_lifetime import become_subreaper, children_of, end_descendants
 
 # the handlers a fresh interpreter starts with, restored in each child in case a preloaded
 # module installed its own
@@ -41,12 +47,15 @@ _INITIAL_HANDLERS = {
     if number not in (signal.SIGKILL, signal.SIGSTOP) and signal.getsignal(number) is not None
 }
 _CHILD_FAILED_TO_START = 70
+_ORPHAN_ROUNDS = 100  # a chain of processes, each killed in turn, is at most this deep
 
 
 class WarmParent:
     def __init__(self, control: socket.socket) -> None:
         self.control = control
         self.children: set[int] = set()
+        # processes a preloaded module started when imported: the parent's own, never a step's
+        self.own_helpers: set[int] = set()
 
     def serve(self) -> None:
         stream = self.control.makefile("rb")
@@ -75,6 +84,7 @@ class WarmParent:
         seconds = time.perf_counter() - started
         for stream in (sys.stdout, sys.stderr):
             stream.flush()  # nothing buffered here may be written again by the child
+        self.own_helpers = set(children_of(os.getpid()) or ()) - self.children
         pid = os.fork()
         if pid == 0:
             code = _CHILD_FAILED_TO_START
@@ -106,6 +116,8 @@ class WarmParent:
                 self.children.discard(pid)
                 return {"error": "unknown pid", "detail": str(pid)}
         self.children.discard(pid)
+        if not self.children:
+            self.end_orphans()
         return {
             "status": status,
             "cpu": usage.ru_utime + usage.ru_stime,
@@ -113,16 +125,25 @@ class WarmParent:
             "oublock": usage.ru_oublock,
         }
 
+    def end_orphans(self) -> None:
+        """Kill what the steps left behind that became this process's children (a daemon a step
+        double-forked, the children of a killed step's process), and reap them."""
+        for _ in range(_ORPHAN_ROUNDS):
+            orphans = set(children_of(os.getpid()) or ()) - self.children - self.own_helpers
+            if not orphans:
+                return
+            for pid in orphans:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+                try:  # its own children become ours when it is gone: the next round has them
+                    os.waitpid(pid, 0)
+                except ChildProcessError:
+                    pass
+
     def kill_children(self) -> None:
-        for pid in list(self.children):
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except OSError:
-                pass
-            try:
-                os.waitpid(pid, 0)
-            except ChildProcessError:
-                pass
+        end_descendants()  # the steps, and all they started, wherever it went below us
         self.children.clear()
 
 
@@ -181,9 +202,18 @@ def become_step(message: dict[str, Any]) -> None:
         numpy.random.seed()
 
 
+def end_everything(signum: int, frame: FrameType | None) -> None:
+    """pytest is gone (the parent-death signal) or this process was told to stop: no step, nor
+    anything a step started, may outlive it."""
+    end_descendants()
+    os._exit(128 + signum)
+
+
 def main(argv: list[str]) -> int:
     control = socket.socket(fileno=int(argv[0]))
-    child.die_with_parent()  # if pytest is killed, so is this (and, through theirs, the steps)
+    signal.signal(signal.SIGTERM, end_everything)  # before the signal can come
+    become_subreaper()  # orphans of the steps' trees become ours, never init's
+    child.die_with_parent(signal.SIGTERM)  # if pytest is killed, SIGTERM: end the steps' trees, then exit
     WarmParent(control).serve()
     return 0
 

@@ -23,6 +23,7 @@ from pytest_cursus.plugin.session import (
     is_xdist_worker,
     scenarios_collected,
 )
+from pytest_cursus.plugin.termination import give_back_sigterm, take_sigterm
 from pytest_cursus.run.options import OPTIONS, OptionError, resolve_options
 
 MARKERS = {
@@ -48,6 +49,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     state = cursus_session_if_any(session.config)
     if state is None:
         return
+    if state.options.scenarios or state.options.contracts:
+        take_sigterm(session.config)  # a CI cancel ends the run as Ctrl-C does: reports written
     from pytest_cursus.run.extension_hooks import ExtensionHooks
 
     # path-aware, like pytest's own hooks: a conftest.py applies to the scenarios below it
@@ -259,6 +262,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 def pytest_collection_finish(session: pytest.Session) -> None:
     if not scenarios_collected():
         return  # don't pay for importing the engine
+    take_sigterm(session.config)  # scenarios named on the command line rather than by --cursus-scenarios
     from pytest_cursus.plugin.scenario_items import StepItem
 
     state = cursus_session(session.config)
@@ -313,6 +317,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    give_back_sigterm(config)
     state = cursus_session_if_any(config)
     if state is not None:
         state.close_launcher()
