@@ -3,6 +3,8 @@ is it evicted."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -73,7 +75,8 @@ def test_an_entry_edited_on_disk_is_a_miss_with_a_warning_and_the_step_runs_agai
     assert entry_file(two_steps, "value=a").read_text() == "value=a"  # the entry was replaced
 
 
-def test_a_truncated_added_or_removed_file_makes_the_entry_a_miss(tmp_path: Path) -> None:
+def stored_entry(tmp_path: Path) -> tuple[StepKey, Path]:
+    """An entry of run-1 whose one output file, out/data.txt, holds ``0123456789``; and that file."""
     outputs = tmp_path / "step_out"
     outputs.mkdir()
     (outputs / "data.txt").write_text("0123456789")
@@ -83,9 +86,13 @@ def test_a_truncated_added_or_removed_file_makes_the_entry_a_miss(tmp_path: Path
         key,
         StepResult(scenario="s", step="a", outcome="passed", workspace=str(tmp_path), outputs={"out": str(outputs)}),
     )
+    return key, cache.entries_dir / key.digest / "outputs" / "out" / "data.txt"
+
+
+def test_a_truncated_added_or_removed_file_makes_the_entry_a_miss(tmp_path: Path) -> None:
+    key, stored = stored_entry(tmp_path)
     later = OutputCache(tmp_path / "cache", "run-2")
     assert later.lookup(key.digest) is not None
-    stored = cache.entries_dir / key.digest / "outputs" / "out" / "data.txt"
     edit(stored, "01234")
     with pytest.warns(CacheEntryChanged, match="out/data.txt has 5 bytes, 10 when stored"):
         assert later.lookup(key.digest) is None
@@ -97,6 +104,22 @@ def test_a_truncated_added_or_removed_file_makes_the_entry_a_miss(tmp_path: Path
     (stored.parent / "extra.txt").unlink()
     stored.unlink()
     with pytest.warns(CacheEntryChanged, match="out/data.txt was removed"):
+        assert later.lookup(key.digest) is None
+
+
+def test_an_entry_stored_with_plain_sha256_digests_is_still_checked_by_them(tmp_path: Path) -> None:
+    """Entries stored before digests by blocks (execution/sparse_files.py): a file whose times moved
+    is hashed the way its digest was made."""
+    key, stored = stored_entry(tmp_path)
+    files = stored.parents[2] / "files.json"
+    table = json.loads(files.read_text())
+    table["out/data.txt"][1] = hashlib.sha256(b"0123456789").hexdigest()
+    files.write_text(json.dumps(table))
+    os.utime(stored, ns=(1, 1))  # times moved, content as stored
+    later = OutputCache(tmp_path / "cache", "run-2")
+    assert later.lookup(key.digest) is not None
+    edit(stored, "0123456780")
+    with pytest.warns(CacheEntryChanged, match="same size, SHA-256 differs"):
         assert later.lookup(key.digest) is None
 
 

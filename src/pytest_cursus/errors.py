@@ -1,7 +1,10 @@
-"""Errors raised for bad user input: each names the file, the line and the field."""
+"""Errors raised for bad user input: each names the file, the line and the field; and telling a
+full disk from other failures, wherever it surfaces."""
 
 from __future__ import annotations
 
+import errno
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +75,26 @@ class MissingExtra(CursusError):
             found = False
         if not found:
             raise cls(module, extra, feature)
+
+
+_NO_SPACE_TEXT = os.strerror(errno.ENOSPC)  # "No space left on device"
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc``, or an exception it was raised from or while handling, says the disk is full.
+
+    By errno (``ENOSPC``), or by text where the errno was lost on the way: ``shutil.copytree``
+    gathers its failures into one ``shutil.Error`` of messages, and libraries (pyarrow, polars)
+    put the system's message into their own exceptions.
+    """
+    current: BaseException | None = exc
+    seen: set[int] = set()
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if (isinstance(current, OSError) and current.errno == errno.ENOSPC) or _NO_SPACE_TEXT in str(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _relative(path: Path, root: Path | None) -> str:

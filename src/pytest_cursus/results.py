@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 FailureKind = Literal[
     "exception",  # main() raised
+    "disk_full",  # the script ran out of disk space (ENOSPC) while it wrote
     "exit",  # sys.exit(non-zero) or the process exited by itself without a report
     "signal",  # killed by a signal the plugin did not send (segfault, OOM killer)
     "timeout",

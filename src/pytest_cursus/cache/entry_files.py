@@ -1,5 +1,5 @@
-"""``files.json`` of a step cache entry: each output file's size, SHA-256 and the times it had once
-stored, so an entry edited on disk is noticed before it is served.
+"""``files.json`` of a step cache entry: each output file's size, digest (SHA-256) and the times it had
+once stored, so an entry edited on disk is noticed before it is served.
 
 Kept out of ``record.json``: eviction (run by the xdist controller, without the engine) reads every
 entry's record for its size, and an entry may hold 100,000 files.
@@ -8,20 +8,22 @@ Checking an entry (:func:`changed_files`) costs a ``stat`` per file; a file is r
 only when its size is unchanged but its mtime or ctime is not what was recorded. Any write moves the
 ctime, and the ctime cannot be set back by a user (only the clock can), so an unchanged ctime and
 size mean unchanged content, and an entry nobody touched is served without reading it (see
-docs/caching.md for what each costs).
+docs/caching.md for what each costs). The digest runs over 1 MiB blocks, an all-zero one counting
+as one byte: a sparse file's holes are neither read nor hashed (execution/sparse_files.py).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 
-FILES_NAME = "files.json"
-_CHUNK = 1 << 20
+from pytest_cursus.execution.sparse_files import BLOCK_DIGEST_PREFIX, block_digest, file_sha256
 
-# relative path (posix) -> [size, sha256, mtime_ns, ctime_ns]
+FILES_NAME = "files.json"
+
+# relative path (posix) -> [size, digest, mtime_ns, ctime_ns]; digest: "blocks:<sha256>", or a plain sha256
+# in entries stored before
 FileTable = dict[str, list[int | str]]
 
 
@@ -31,7 +33,7 @@ def record_files(outputs_dir: Path) -> FileTable:
     table: FileTable = {}
     for relative, path in _files(outputs_dir):
         info = path.lstat()
-        table[relative] = [info.st_size, file_digest(path), info.st_mtime_ns, info.st_ctime_ns]
+        table[relative] = [info.st_size, block_digest(path), info.st_mtime_ns, info.st_ctime_ns]
     return table
 
 
@@ -59,7 +61,7 @@ def changed_files(entry: Path, outputs_dir: Path) -> str | None:
         size, digest, mtime_ns, ctime_ns = recorded
         if info.st_size != size:
             return f"{relative} has {info.st_size:,} bytes, {size:,} when stored"
-        if (info.st_mtime_ns, info.st_ctime_ns) != (mtime_ns, ctime_ns) and file_digest(path) != digest:
+        if (info.st_mtime_ns, info.st_ctime_ns) != (mtime_ns, ctime_ns) and _digest_as_recorded(path, digest) != digest:
             return f"{relative} has other content than when stored (same size, SHA-256 differs)"
     missing = sorted(set(table) - seen)
     if missing:
@@ -67,12 +69,12 @@ def changed_files(entry: Path, outputs_dir: Path) -> str | None:
     return None
 
 
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _digest_as_recorded(path: Path, recorded: object) -> str:
+    """The file's digest made the way ``recorded`` was: by blocks, or (entries stored before blocks)
+    a plain SHA-256."""
+    if isinstance(recorded, str) and recorded.startswith(BLOCK_DIGEST_PREFIX):
+        return block_digest(path)
+    return file_sha256(path)
 
 
 def _files(outputs_dir: Path) -> list[tuple[str, Path]]:

@@ -14,6 +14,12 @@ killed half way leaves at worst a stray temporary directory, which eviction remo
 process that needs a step takes the step's lock first; a second process needing the same step
 waits on the lock and then finds the entry, so a step runs once per run (xdist).
 
+Outputs are copied as reflinks or sparse copies (execution/sparse_files.py), and an entry's size
+is what it takes on disk (allocated blocks), so a 5 GB sparse file of a few written bytes counts for
+kilobytes. Outputs that would take more than the cap are not stored at all (checked before copying),
+nor is an entry the cache's disk has no room for: a :class:`CacheEntryNotStored` warning says which,
+and the step keeps its outcome.
+
 Failed results are stored too, tagged with the run id, so other workers of the *same* run
 report the same failure instead of running the step again; a later run ignores them.
 
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
 import shutil
 import time
@@ -41,6 +48,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from pytest_cursus.cache.entry_files import changed_files, record_files, write_files
+from pytest_cursus.errors import is_disk_full
+from pytest_cursus.execution.sparse_files import allocated_bytes, copy_file_data
 from pytest_cursus.execution.workspace import make_read_only, make_writable
 from pytest_cursus.project_root import STEP_CACHE_DEFAULT_MAX_MB as DEFAULT_MAX_MB
 
@@ -61,6 +70,10 @@ _SESSION_HOLDS: dict[str, BinaryIO] = {}
 
 class CacheEntryChanged(UserWarning):
     """A step cache entry's files changed on disk since it was stored: it is not served."""
+
+
+class CacheEntryNotStored(UserWarning):
+    """A step's result was not stored: its outputs are larger than the cap, or the cache's disk is full."""
 
 
 class OutputCache:
@@ -146,39 +159,69 @@ class OutputCache:
         return record.result.model_copy(update={"cached": True, "produced_by_run": record.run_id})
 
     def store(self, key: StepKey, result: StepResult) -> None:
-        """Save ``result`` and its outputs under ``key``; replaces an entry that may not be reused."""
+        """Save ``result`` and its outputs under ``key``; replaces an entry that may not be reused.
+
+        Not stored, with a :class:`CacheEntryNotStored` warning, and the step keeps its outcome:
+        outputs that would take more than the cap on disk (checked before copying anything), and
+        an entry the cache's disk has no room for (its half-written copy is removed).
+        """
+        if result.passed and self.max_bytes is not None:
+            needed = sum(allocated_bytes(Path(source)) for source in result.outputs.values() if Path(source).exists())
+            if needed > self.max_bytes:
+                warnings.warn(
+                    CacheEntryNotStored(
+                        f"{result.step}'s outputs take {_size_text(needed)}, more than the step cache's cap of "
+                        f"{_size_text(self.max_bytes)}; not cached (raise --cursus-cache-max-mb, or cache_max_mb "
+                        f"of the notebook API, to {math.ceil(needed / 2**20)} or more to keep them)"
+                    ),
+                    stacklevel=2,
+                )
+                return
         staging = self.tmp_dir / f"{key.digest}-{uuid.uuid4().hex}"
-        final = self.entries_dir / key.digest
-        outputs: dict[str, str] = {}
-        size = 0
         self._hold()
         try:
-            staging.mkdir(parents=True)
-            if result.passed:
-                for name, source in result.outputs.items():
-                    stored, copied = _copy_output(Path(source), staging / "outputs" / name)
-                    outputs[name] = str(final / stored.relative_to(staging))
-                    size += copied
-            from pytest_cursus.cache.record import CacheRecord
-
-            stored_result = result.model_copy(update={"outputs": outputs or result.outputs, "cache_key": key.digest})
-            record = CacheRecord(
-                key=key.digest,
-                run_id=self.run_id,
-                created=time.time(),
-                bytes=size,
-                parts=key.parts,
-                result=stored_result,
+            self._write_entry(staging, key, result)
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            warnings.warn(
+                CacheEntryNotStored(
+                    f"step cache full at {self.root}: {result.step} not stored (no space left on its disk while "
+                    f"writing the entry; what was written is removed); the step keeps its outcome. Free space "
+                    "there, lower --cursus-cache-max-mb, or move the cache with --cursus-cache-dir"
+                ),
+                stacklevel=2,
             )
-            make_read_only(staging / "outputs")
-            write_files(staging, record_files(staging / "outputs"))  # after the chmod, which moves ctimes
-            (staging / "record.json").write_text(record.model_dump_json(), encoding="utf-8")
-            if final.exists():
-                _remove(final)  # a failed or foreign-run entry we were not allowed to reuse
-            os.rename(staging, final)
         finally:
             if staging.exists():
                 _remove(staging)
+
+    def _write_entry(self, staging: Path, key: StepKey, result: StepResult) -> None:
+        """Build the entry in ``staging`` and rename it into place."""
+        final = self.entries_dir / key.digest
+        outputs: dict[str, str] = {}
+        staging.mkdir(parents=True)
+        if result.passed:
+            for name, source in result.outputs.items():
+                stored = _copy_output(Path(source), staging / "outputs" / name)
+                outputs[name] = str(final / stored.relative_to(staging))
+        from pytest_cursus.cache.record import CacheRecord
+
+        stored_result = result.model_copy(update={"outputs": outputs or result.outputs, "cache_key": key.digest})
+        record = CacheRecord(
+            key=key.digest,
+            run_id=self.run_id,
+            created=time.time(),
+            bytes=allocated_bytes(staging / "outputs") if outputs else 0,
+            parts=key.parts,
+            result=stored_result,
+        )
+        make_read_only(staging / "outputs")
+        write_files(staging, record_files(staging / "outputs"))  # after the chmod, which moves ctimes
+        (staging / "record.json").write_text(record.model_dump_json(), encoding="utf-8")
+        if final.exists():
+            _remove(final)  # a failed or foreign-run entry we were not allowed to reuse
+        os.rename(staging, final)
 
     def evict(self) -> list[str]:
         """Drop least recently used entries until the cache fits ``max_bytes``; sweep stale temps.
@@ -254,19 +297,27 @@ def _recorded_size(entry: Path) -> int:
     return size if isinstance(size, int) else 0
 
 
-def _copy_output(source: Path, target_dir: Path) -> tuple[Path, int]:
-    """Copy an output (directory, or single file for a file channel); return its stored path."""
+def _copy_output(source: Path, target_dir: Path) -> Path:
+    """Copy an output (directory, or single file for a file channel); return its stored path.
+
+    A reflink where the file system can make one, else a copy that keeps a sparse file's holes:
+    never a hard link, so the entry does not change when the workspace's file is written to later."""
     target_dir.mkdir(parents=True, exist_ok=True)
     if source.is_file():
-        shutil.copyfile(source, target_dir / source.name)
-        return target_dir / source.name, source.stat().st_size
+        copy_file_data(source, target_dir / source.name)
+        return target_dir / source.name
     if source.is_dir():
-        shutil.copytree(source, target_dir, dirs_exist_ok=True, symlinks=False)
-    return target_dir, _tree_size(target_dir)
+        shutil.copytree(source, target_dir, dirs_exist_ok=True, symlinks=False, copy_function=_copy_data)
+    return target_dir
 
 
-def _tree_size(path: Path) -> int:
-    return sum(file.stat().st_size for file in path.rglob("*") if file.is_file())
+def _copy_data(source: str, target: str) -> str:
+    copy_file_data(source, target)
+    return target
+
+
+def _size_text(size: int) -> str:
+    return f"{size / 2**30:.1f} GB" if size >= 2**30 else f"{size / 2**20:.1f} MB"
 
 
 def _remove(path: Path) -> None:

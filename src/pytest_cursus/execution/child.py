@@ -8,6 +8,8 @@ script's own imports and nothing else.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import faulthandler
 import importlib
 import importlib.util
@@ -40,6 +42,10 @@ PARENT_PID_VARIABLE = "CURSUS_PARENT_PID"
 _MAIN_PARAMETERS = ("input_paths", "output_paths", "environ_vars", "job_args")
 # the fields of report.json that quote what the script said or asked for: masked for secrets
 _QUOTING_FIELDS = ("exception_message", "traceback", "detail", "failed_package", "imported_by", "pip_requests")
+# room set aside for report.json before the script runs, given back if the script fills the disk
+REPORT_RESERVE_BYTES = 256 * 1024
+# the script's frames kept of a traceback that ends in a full disk: where it wrote, not how it got there
+DISK_FULL_FRAMES = 5
 
 
 class StepLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -281,21 +287,30 @@ def _import_script(script: str, module_name: str | None) -> ModuleType:
 
 
 def _describe_exception(exc: BaseException) -> dict[str, Any]:
-    return {
+    from pytest_cursus.errors import is_disk_full  # only once the script has failed: a step pays nothing for it
+
+    described: dict[str, Any] = {
         "exception_type": type(exc).__qualname__
         if type(exc).__module__ in ("builtins", "__main__")
         else f"{type(exc).__module__}.{type(exc).__qualname__}",
         "exception_message": str(exc),
-        "traceback": script_traceback(exc),
     }
+    if is_disk_full(exc):
+        # the disk is what failed: the last frames of the script say where it wrote, and the
+        # chain of errors raised while closing its files on the full disk says nothing more
+        return {**described, "no_space": True, "traceback": script_traceback(exc, last_frames=DISK_FULL_FRAMES)}
+    return {**described, "traceback": script_traceback(exc)}
 
 
-def script_traceback(exc: BaseException) -> str:
-    """The traceback as Python would print it for the script, without this runner's frames."""
+def script_traceback(exc: BaseException, *, last_frames: int | None = None) -> str:
+    """The traceback as Python would print it for the script, without this runner's frames; with
+    ``last_frames``, only that many of the innermost frames and no chained exceptions."""
     formatted = traceback.TracebackException.from_exception(exc)
-    formatted.stack = traceback.StackSummary.from_list(
-        [frame for frame in formatted.stack if not _is_runner_frame(frame.filename)]
-    )
+    frames = [frame for frame in formatted.stack if not _is_runner_frame(frame.filename)]
+    if last_frames is not None:
+        formatted.__cause__ = formatted.__context__ = None
+        frames = frames[-last_frames:]
+    formatted.stack = traceback.StackSummary.from_list(frames)
     return "".join(formatted.format())
 
 
@@ -340,11 +355,58 @@ def _shortened(text: str) -> str:
     return text if len(text) <= 200 else text[:200] + "..."
 
 
+def reserve_report_space(report_path: str) -> None:
+    """Set room aside for ``report.json`` before the script runs: a script that fills the disk must
+    not leave the parent without a report, and the user with an empty "see its stderr" (stderr.log
+    is on the same full disk). :func:`write_report` gives the room back."""
+    try:
+        handle = os.open(f"{report_path}.reserve", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    except OSError:
+        return
+    try:
+        os.posix_fallocate(handle, 0, REPORT_RESERVE_BYTES)
+    except (OSError, AttributeError):  # no room even for that, or no posix_fallocate (macOS)
+        pass
+    finally:
+        os.close(handle)
+
+
 def write_report(path: str, report: dict[str, Any]) -> None:
+    """Write ``report.json``; on a full disk, with the room :func:`reserve_report_space` set aside,
+    and failing that without the traceback and return value, which are what make a report long."""
+    attempts = [report, {**report, "traceback": _last_lines(report.get("traceback")), "return_summary": None}]
+    try:
+        for attempt, content in enumerate(attempts):
+            try:
+                _write_json(path, content)
+                return
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC or attempt == len(attempts) - 1:
+                    raise
+                _release_report_space(path)
+    finally:
+        _release_report_space(path)
+
+
+def _write_json(path: str, content: dict[str, Any]) -> None:
     temporary = f"{path}.tmp"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(report, handle, default=repr)
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            json.dump(content, handle, default=repr)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)  # half written: its room is needed for the next attempt
+        raise
     os.replace(temporary, path)
+
+
+def _release_report_space(report_path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(f"{report_path}.reserve")
+
+
+def _last_lines(text: str | None, count: int = 20) -> str | None:
+    return None if text is None else "\n".join(text.splitlines()[-count:])
 
 
 def die_with_parent(signum: int = signal.SIGKILL) -> None:
@@ -373,6 +435,7 @@ def serve(request_file: str) -> int:
     faulthandler.enable()  # a segfault in a C extension still shows where it happened
     with open(request_file, encoding="utf-8") as handle:
         request = json.load(handle)
+    reserve_report_space(request["report_path"])
     report = run(request)
     report["leftover_processes"] = end_leftovers()
     report["rss_at_exit_bytes"] = current_rss()

@@ -44,6 +44,9 @@ class ChildReport(BaseModel):
     exception_type: str | None = None
     exception_message: str | None = None
     traceback: str | None = None
+    # the exception was a full disk (ENOSPC, in it or its chain); the traceback then holds only the
+    # script's last frames (execution/child.py)
+    no_space: bool = False
     detail: str | None = None
     # an import that failed outside the script: the package whose __init__.py failed, and the
     # file and line of the failed import (execution/child.py)

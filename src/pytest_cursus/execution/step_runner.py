@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from pytest_cursus.errors import is_disk_full
 from pytest_cursus.execution.in_process import run_in_process
 from pytest_cursus.execution.launcher import FreshInterpreterLauncher, LaunchSpec, StepLauncher
 from pytest_cursus.execution.pip_guard import check_framework_requirements, pip_findings
@@ -75,26 +76,34 @@ class StepRunner:
     def _run(self, step: StepPlan, input_data: Mapping[str, Path], in_process: bool) -> StepResult:
         """One attempt, in a workspace made afresh: stage, launch, measure, judge, post-check."""
         workspace = StepWorkspace.for_step(self.workspace_root, step.scenario, step.name)
-        workspace.reset()
         files = _StepFiles.of(step, workspace)
         result = files.unfinished_result(step)
-        framework = check_framework_requirements(step.contract.block.framework_requirements)
-        unmet_framework, _ = pip_findings(step.name, framework)
-        if unmet_framework and step.pip == "strict":
-            result.failure = _pip_failure(unmet_framework)
-            return result
-        result.notes += unmet_framework
         try:
+            workspace.reset()
+            framework = check_framework_requirements(step.contract.block.framework_requirements)
+            unmet_framework, _ = pip_findings(step.name, framework)
+            if unmet_framework and step.pip == "strict":
+                result.failure = _pip_failure(unmet_framework)
+                return result
+            result.notes += unmet_framework
             staged = _stage(step, files, input_data)
         except StagingError as exc:
             result.failure = StepFailure(kind="setup", message=f"could not stage input: {exc}")
+            return result
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            writing = f" (writing {exc.filename})" if exc.filename else ""
+            result.failure = StepFailure(
+                kind="setup", message=f"no space left on {workspace.root} while preparing the step's workspace{writing}"
+            )
             return result
         outcome, executor = self._launch(step, files, in_process)
         report = read_report(files.report_file)
         result.stderr_tail = tail(files.stderr)
         result.metrics = _measure(outcome, report, staged.input_bytes, executor)
         result.return_summary = report.return_summary if report else None
-        failure = judge(step, outcome, report)
+        failure = judge(step, outcome, report, output_dir=files.output_dir)
         unmet_pins, pip_notes = pip_findings(step.name, report.pip_requests if report else [])
         if unmet_pins and step.pip == "strict" and outcome.killed_for is None:
             failure = _pip_failure(unmet_pins)  # the script's own failure, if any, followed from pip's exit code 1
@@ -160,6 +169,14 @@ class _StepFiles:
         )
 
     @property
+    def output_dir(self) -> Path:
+        """Where the step writes: its one output's path, or the directory holding all of them."""
+        if len(self.outputs) == 1:
+            (path,) = self.outputs.values()
+            return path if path.is_dir() else path.parent
+        return self.workspace.output_dir
+
+    @property
     def request_file(self) -> Path:
         return self.workspace.logs_dir / "request.json"
 
@@ -209,7 +226,14 @@ def _stage(step: StepPlan, files: _StepFiles, input_data: Mapping[str, Path]) ->
     contract = step.contract
     sources_before = {name: fingerprint(data) for name, data in input_data.items()}
     for name, data in input_data.items():
-        stage_input(data, files.inputs[name], as_file=is_file_channel(contract.inputs[name].path))
+        try:
+            stage_input(data, files.inputs[name], as_file=is_file_channel(contract.inputs[name].path))
+        except OSError as exc:  # shutil.Error too: copytree gathers its failures into one
+            if not is_disk_full(exc):
+                raise
+            raise StagingError(
+                f"no space left on {files.inputs[name]} while copying input {name!r} from {data}"
+            ) from None
         view = step.input_views.get(name)
         if view is not None and view.file is not None and not (files.inputs[name] / view.file).exists():
             held = sorted(str(p.relative_to(files.inputs[name])) for p in files.inputs[name].rglob("*") if p.is_file())
@@ -387,8 +411,11 @@ class ContainerPathWatch:
                     os.unlink(path)
 
 
-def judge(step: StepPlan, outcome: ProcessOutcome, report: ChildReport | None) -> StepFailure | None:
-    """Why the step failed, in the user's terms, or None when it succeeded."""
+def judge(
+    step: StepPlan, outcome: ProcessOutcome, report: ChildReport | None, *, output_dir: Path | None = None
+) -> StepFailure | None:
+    """Why the step failed, in the user's terms, or None when it succeeded; ``output_dir`` (where
+    the step writes) is named when the disk was full."""
     if outcome.killed_for == "timeout":
         return StepFailure(
             kind="timeout",
@@ -416,6 +443,13 @@ def judge(step: StepPlan, outcome: ProcessOutcome, report: ChildReport | None) -
                 message=f"the process of step {step.name!r} was killed by {outcome.signal_name} "
                 "before main() returned (a crash in native code, or the system's OOM killer); see its stderr",
             )
+        if output_dir is not None and _disk_is_full(output_dir):
+            return StepFailure(
+                kind="disk_full",
+                message=f"the process of step {step.name!r} exited with code {outcome.exit_status} before main() "
+                f"returned, and there is no space left on {output_dir}: the full disk may have stopped it before it "
+                "could write its report (its stderr, on the same disk, may be empty for the same reason)",
+            )
         return StepFailure(
             kind="exit",
             message=f"the process of step {step.name!r} exited with code {outcome.exit_status} before main() "
@@ -423,6 +457,13 @@ def judge(step: StepPlan, outcome: ProcessOutcome, report: ChildReport | None) -
         )
     if report.succeeded:
         return None
+    if report.status == "raised" and report.no_space:
+        return StepFailure(
+            kind="disk_full",
+            message=f"{_where_the_disk_filled(step, output_dir)} ({report.exception_type}: {report.exception_message})",
+            exception_type=report.exception_type,
+            script_traceback=report.traceback,
+        )
     if report.status == "raised":
         return StepFailure(
             kind="exception",
@@ -442,6 +483,31 @@ def judge(step: StepPlan, outcome: ProcessOutcome, report: ChildReport | None) -
     if report.status in ("no_main", "bad_signature"):
         return StepFailure(kind=report.status, message=report.detail or report.status)
     return StepFailure(kind="exit", message=f"unexpected child status {report.status}")
+
+
+# free space below which a disk counts as the one that filled up: what the child's report left of the
+# room it had set aside, or what a script that removed its half-written file gave back
+_NEARLY_FULL_BYTES = 64 * 2**20
+
+
+def _disk_is_full(path: Path) -> bool:
+    try:
+        info = os.statvfs(path)
+    except OSError:
+        return False
+    free = info.f_bavail * info.f_frsize
+    return free < _NEARLY_FULL_BYTES or free < info.f_blocks * info.f_frsize // 100
+
+
+def _where_the_disk_filled(step: StepPlan, output_dir: Path | None) -> str:
+    if output_dir is None or _disk_is_full(output_dir):
+        return f"no space left on {output_dir or 'the disk'} while the step wrote its outputs"
+    info = os.statvfs(output_dir)
+    free = info.f_bavail * info.f_frsize / 2**20
+    return (
+        f"no space left on a disk step {step.name!r} wrote to; the disk of its outputs ({output_dir}) has "
+        f"{free:,.0f} MB free now, so the full one may be another (a temporary directory?)"
+    )
 
 
 def child_environment(step_env: Mapping[str, str]) -> dict[str, str]:

@@ -1,16 +1,14 @@
 """A step's workspace: ``<root>/<scenario>/<step>/{input,output,logs}``, and its staged inputs.
 
 Inputs are the step's own copies, writable as in a SageMaker container (reflinks where the file
-system shares blocks copy-on-write, else plain copies: never hard links, which a write would go
-through to the source). The sources themselves are fingerprinted before and after the step, so a
-change to the user's data or another step's outputs is still detected.
+system shares blocks copy-on-write, else copies that keep a sparse file's holes: never hard links,
+which a write would go through to the source; see execution/sparse_files.py). The sources
+themselves are fingerprinted before and after the step, so a change to the user's data or another
+step's outputs is still detected.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
 import os
 import shutil
 import stat
@@ -18,10 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from pytest_cursus.execution.sparse_files import copy_file_data, file_sha256
+
 Fingerprint = dict[str, tuple[int, str]]  # relative path -> (size, sha256)
 StatSnapshot = dict[str, tuple[int, int, int, int]]  # relative path -> (size, mtime_ns, ctime_ns, inode)
-_CHUNK = 1 << 20
-_FICLONE = 0x40049409  # linux/fs.h: share the source's blocks copy-on-write (btrfs, XFS, bcachefs)
 # In the root of every workspace the plugin created: only inside such a tree does it delete anything.
 WORKSPACE_MARKER = ".cursus-workspace"
 
@@ -136,14 +134,8 @@ def stage_input(source: Path, target: Path, *, as_file: bool) -> None:
 
 def copy_file(source: str | Path, target: str | Path) -> str | Path:
     """A copy the step may write into without touching ``source``: a reflink where the file system
-    supports one (no data copied), else a plain copy (``shutil`` uses the kernel's own copy)."""
-    cloned = False
-    with open(source, "rb") as reader, open(target, "wb") as writer:
-        with contextlib.suppress(OSError):
-            fcntl.ioctl(writer.fileno(), _FICLONE, reader.fileno())
-            cloned = True
-    if not cloned:
-        shutil.copyfile(source, target)
+    supports one (no data copied), else a copy of its data that leaves its holes as holes."""
+    copy_file_data(source, target)
     shutil.copystat(source, target)  # as shutil.copy2: modes and times as the source's
     return target
 
@@ -194,13 +186,7 @@ def fingerprint(path: Path) -> Fingerprint:
 
 
 def _hash_file(path: Path) -> tuple[int, str]:
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return size, digest.hexdigest()
+    return path.stat().st_size, file_sha256(path)
 
 
 def stat_snapshot(path: Path) -> StatSnapshot:

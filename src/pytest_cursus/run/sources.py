@@ -19,7 +19,7 @@ from pytest_cursus.data.s3.access import S3Access
 from pytest_cursus.data.s3.errors import S3Error
 from pytest_cursus.data.s3.uri import S3Limits, S3Uri
 from pytest_cursus.data.schema import SyntheticSpec
-from pytest_cursus.errors import DataSourceError
+from pytest_cursus.errors import DataSourceError, is_disk_full
 from pytest_cursus.execution.workspace import fingerprint, fresh_directory
 from pytest_cursus.formats.scenario_file import DataSource
 from pytest_cursus.run.extension_hooks import ExtensionHooks
@@ -53,6 +53,7 @@ class SourceVariant(ABC):
     """
 
     kind: ClassVar[str]
+    writing: ClassVar[str] = "writing its data"  # what materialising it writes, for a full disk
 
     def __init__(self, name: str, source: DataSource, context: SourceContext) -> None:
         self.name = name
@@ -69,7 +70,12 @@ class SourceVariant(ABC):
     def data(self) -> Path:
         """A path holding the source's data (a failure is not remembered: the next call tries again)."""
         if self._data is None:
-            self._data = self._materialize()
+            try:
+                self._data = self._materialize()
+            except OSError as exc:
+                if not is_disk_full(exc):
+                    raise
+                raise DataSourceError(f"{self.label}: no space left on {self.target} while {self.writing}") from None
         return self._data
 
     def synthetic_counterpart(self) -> SyntheticCounterpart | None:
@@ -94,6 +100,7 @@ class SourceVariant(ABC):
 
 class SyntheticVariant(SourceVariant):
     kind = "synthetic"
+    writing = "generating its data"
 
     def _make_key(self) -> str:
         assert self.source.synthetic is not None
@@ -164,6 +171,7 @@ class TextVariant(SourceVariant):
 
 class S3Variant(SourceVariant):
     kind = "s3"
+    writing = "downloading its objects"
 
     def _location(self) -> tuple[S3Uri, S3Limits]:
         given = self.source.s3
@@ -198,6 +206,7 @@ class CustomVariant(SourceVariant):
     ``pytest_cursus_data_source_key``, docs/hooks.md)."""
 
     kind = "custom"
+    writing = "its pytest_cursus_data_source hook wrote the data"
 
     def _make_key(self) -> str:
         custom = self.source.custom
