@@ -18,9 +18,12 @@ from pytest_cursus.execution.protocol import ChildReport, ChildRequest, read_rep
 from pytest_cursus.execution.supervisor import ProcessOutcome, ProcessSupervisor
 from pytest_cursus.execution.workspace import (
     Fingerprint,
+    StagingDeadline,
     StagingError,
+    StagingTimeout,
     StepWorkspace,
     claim_workspace,
+    copy_fingerprint,
     describe_changes,
     fingerprint,
     is_file_channel,
@@ -51,7 +54,14 @@ class StepRunner:
         self.supervisor = supervisor or ProcessSupervisor()
         self._claimed = False
 
-    def run(self, step: StepPlan, input_data: Mapping[str, Path], *, in_process: bool = False) -> StepResult:
+    def run(
+        self,
+        step: StepPlan,
+        input_data: Mapping[str, Path],
+        *,
+        in_process: bool = False,
+        deadline: StagingDeadline | None = None,
+    ) -> StepResult:
         """Run the script; ``input_data`` maps each wired input to the data presented at its path.
 
         The result says whether the script ran cleanly; ``expect:`` is judged by the caller, so
@@ -60,19 +70,25 @@ class StepRunner:
         ``in_process`` (``--cursus-debug``) calls ``main()`` in this process, so a debugger
         works; an exception of the script then propagates, and no limit is enforced.
 
+        Staging the inputs must end by ``deadline`` (the caller's, when it made the data: the step's
+        timeout from when it began; else the step's timeout from now).
+
         The workspace root is claimed first (created and marked, or refused when it is someone
         else's directory), so a runner used on its own deletes only step directories of its own.
         """
         if not self._claimed:
             claim_workspace(self.workspace_root)
             self._claimed = True
-        result = self._run(step, input_data, in_process)
+        deadline = deadline or StagingDeadline(step.timeout)
+        result = self._run(step, input_data, in_process, deadline)
         if result.failure is not None and result.failure.kind == "executor_lost":
             # the warm executor's parent died under the step, not because of it: once more
-            return self._run(step, input_data, in_process)
+            return self._run(step, input_data, in_process, StagingDeadline(step.timeout))
         return result
 
-    def _run(self, step: StepPlan, input_data: Mapping[str, Path], in_process: bool) -> StepResult:
+    def _run(
+        self, step: StepPlan, input_data: Mapping[str, Path], in_process: bool, deadline: StagingDeadline
+    ) -> StepResult:
         """One attempt, in a workspace made afresh: stage, launch, measure, judge, post-check."""
         workspace = StepWorkspace.for_step(self.workspace_root, step.scenario, step.name)
         workspace.reset()
@@ -85,7 +101,13 @@ class StepRunner:
             return result
         result.notes += unmet_framework
         try:
-            staged = _stage(step, files, input_data)
+            staged = _stage(step, files, input_data, deadline)
+        except StagingTimeout as exc:
+            # what was copied is in this step's own workspace, which every run empties first
+            result.failure = StepFailure(
+                kind="timeout", message=f"{exc}; raise 'timeout:' on the step if this is expected"
+            )
+            return result
         except StagingError as exc:
             result.failure = StepFailure(kind="setup", message=f"could not stage input: {exc}")
             return result
@@ -198,13 +220,20 @@ class _StagedInputs:
         return sum(entry[0] for entry in self.inputs_before.values())
 
 
-def _stage(step: StepPlan, files: _StepFiles, input_data: Mapping[str, Path]) -> _StagedInputs:
+def _stage(
+    step: StepPlan, files: _StepFiles, input_data: Mapping[str, Path], deadline: StagingDeadline
+) -> _StagedInputs:
     """Copy the inputs in (writable, unless ``inputs_read_only``), make the outputs' directories and
     write ``request.json``."""
     contract = step.contract
-    sources_before = {name: fingerprint(data) for name, data in input_data.items()}
+    sources_before = {}
     for name, data in input_data.items():
-        stage_input(data, files.inputs[name], as_file=is_file_channel(contract.inputs[name].path))
+        check_time = deadline.checker(f"input {name!r} of step {step.name!r} ({data})")
+        check_time()
+        sources_before[name] = fingerprint(data, check_time)
+        stage_input(
+            data, files.inputs[name], as_file=is_file_channel(contract.inputs[name].path), check_time=check_time
+        )
         view = step.input_views.get(name)
         if view is not None and view.file is not None and not (files.inputs[name] / view.file).exists():
             held = sorted(str(p.relative_to(files.inputs[name])) for p in files.inputs[name].rglob("*") if p.is_file())
@@ -218,7 +247,7 @@ def _stage(step: StepPlan, files: _StepFiles, input_data: Mapping[str, Path]) ->
         make_read_only(files.workspace.input_dir)
     staged = _StagedInputs(
         sources_before=sources_before,
-        inputs_before=(fingerprint if step.inputs_read_only else stat_snapshot)(files.workspace.input_dir),
+        inputs_before=(copy_fingerprint if step.inputs_read_only else stat_snapshot)(files.workspace.input_dir),
         container_paths=ContainerPathWatch.of(contract.inputs.values(), contract.outputs.values()),
     )
     files.request_file.write_text(_child_request(step, files).model_dump_json(indent=2), encoding="utf-8")
@@ -305,12 +334,12 @@ def _post_check(
     """
     input_dir = files.workspace.input_dir
     changes = describe_changes(
-        staged.inputs_before, (fingerprint if step.inputs_read_only else stat_snapshot)(input_dir)
+        staged.inputs_before, (copy_fingerprint if step.inputs_read_only else stat_snapshot)(input_dir)
     )
     changed_sources = {
         name: changed
         for name, source in input_data.items()
-        if (changed := describe_changes(staged.sources_before[name], fingerprint(source)))
+        if (changed := _source_changes(staged.sources_before[name], source))
     }
     make_writable(input_dir)
     written = staged.container_paths.created()
@@ -345,6 +374,13 @@ def _post_check(
             "set inputs_read_only: true to make this a failure"
         )
     return None
+
+
+def _source_changes(before: Fingerprint, source: Path) -> list[str]:
+    try:
+        return describe_changes(before, fingerprint(source))
+    except StagingError as exc:  # it now holds a loop or a fifo: changed all the same
+        return [str(exc)]
 
 
 class ContainerPathWatch:
