@@ -99,8 +99,8 @@ class PipelineProject:
     def run(self, *args: str) -> pytest.RunResult:
         return self.pytester.runpytest(*self._args(args))
 
-    def run_subprocess(self, *args: str) -> pytest.RunResult:
-        return self.pytester.runpytest_subprocess(*self._args(args))
+    def run_subprocess(self, *args: str, timeout: float | None = None) -> pytest.RunResult:
+        return self.pytester.runpytest_subprocess(*self._args(args), timeout=timeout)
 
 
 def _snake(name: str) -> str:

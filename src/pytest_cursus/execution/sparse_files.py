@@ -15,25 +15,27 @@ import fcntl
 import hashlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 _FICLONE = 0x40049409  # linux/fs.h: share the source's blocks copy-on-write (btrfs, XFS, bcachefs)
 _CHUNK = 1 << 20
+_TIMED_CHUNK = 16 << 20  # copied between two calls of a copy's check_time
 _ZEROS = bytes(_CHUNK)
 # errors of lseek(SEEK_DATA) on a file system that does not know holes
 _NO_HOLE_SUPPORT = {errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP}
 
 
-def copy_file_data(source: str | Path, target: str | Path) -> None:
-    """``target`` made a copy of ``source``'s content (not its mode or times), holes kept as holes."""
+def copy_file_data(source: str | Path, target: str | Path, check_time: Callable[[], None] | None = None) -> None:
+    """``target`` made a copy of ``source``'s content (not its mode or times), holes kept as holes;
+    ``check_time`` is called between chunks (it raises to stop the copy)."""
     with open(source, "rb") as reader, open(target, "wb") as writer:
         with contextlib.suppress(OSError):
             fcntl.ioctl(writer.fileno(), _FICLONE, reader.fileno())
             return
         size = os.fstat(reader.fileno()).st_size
         for start, end in data_extents(reader.fileno(), size):
-            _copy_range(reader.fileno(), writer.fileno(), start, end)
+            _copy_range(reader.fileno(), writer.fileno(), start, end, check_time)
         writer.truncate(size)  # a hole at the end of the file
 
 
@@ -59,18 +61,23 @@ def data_extents(fd: int, size: int) -> Iterator[tuple[int, int]]:
         offset = end
 
 
-def _copy_range(source: int, target: int, start: int, end: int) -> None:
+def _copy_range(source: int, target: int, start: int, end: int, check_time: Callable[[], None] | None) -> None:
     """Copy bytes ``start:end`` of ``source`` to the same offsets of ``target``."""
     offset = start
+    step = (1 << 30) if check_time is None else _TIMED_CHUNK
     if sys.platform.startswith("linux"):  # the kernel copies; sendfile to a regular file is Linux's own
         os.lseek(target, start, os.SEEK_SET)
         while offset < end:
-            sent = os.sendfile(target, source, offset, min(end - offset, 1 << 30))
+            if check_time is not None:
+                check_time()
+            sent = os.sendfile(target, source, offset, min(end - offset, step))
             if sent == 0:
                 return  # the source shrank under us
             offset += sent
         return
     while offset < end:
+        if check_time is not None:
+            check_time()
         chunk = os.pread(source, min(end - offset, _CHUNK), offset)
         if not chunk:
             return
@@ -93,7 +100,7 @@ def _allocated(path: Path) -> int:
     return info.st_size if blocks is None else blocks * 512  # st_blocks counts 512-byte units on every Unix
 
 
-def file_sha256(path: str | Path) -> str:
+def file_sha256(path: str | Path, check_time: Callable[[], None] | None = None) -> str:
     """The SHA-256 of the file's content; its holes are hashed as the zeros they read as, without
     being read (SHA-256 still runs over them: about 0.6 s per GB of hole on one core)."""
     digest = hashlib.sha256()
@@ -105,6 +112,8 @@ def file_sha256(path: str | Path) -> str:
             _update_with_zeros(digest, start - position)
             offset = start
             while offset < end:
+                if check_time is not None:
+                    check_time()
                 chunk = os.pread(fd, min(end - offset, _CHUNK), offset)
                 if not chunk:
                     break

@@ -19,9 +19,12 @@ from pytest_cursus.execution.protocol import ChildReport, ChildRequest, read_rep
 from pytest_cursus.execution.supervisor import ProcessOutcome, ProcessSupervisor
 from pytest_cursus.execution.workspace import (
     Fingerprint,
+    StagingDeadline,
     StagingError,
+    StagingTimeout,
     StepWorkspace,
     claim_workspace,
+    copy_fingerprint,
     describe_changes,
     fingerprint,
     is_file_channel,
@@ -52,7 +55,14 @@ class StepRunner:
         self.supervisor = supervisor or ProcessSupervisor()
         self._claimed = False
 
-    def run(self, step: StepPlan, input_data: Mapping[str, Path], *, in_process: bool = False) -> StepResult:
+    def run(
+        self,
+        step: StepPlan,
+        input_data: Mapping[str, Path],
+        *,
+        in_process: bool = False,
+        deadline: StagingDeadline | None = None,
+    ) -> StepResult:
         """Run the script; ``input_data`` maps each wired input to the data presented at its path.
 
         The result says whether the script ran cleanly; ``expect:`` is judged by the caller, so
@@ -61,19 +71,25 @@ class StepRunner:
         ``in_process`` (``--cursus-debug``) calls ``main()`` in this process, so a debugger
         works; an exception of the script then propagates, and no limit is enforced.
 
+        Staging the inputs must end by ``deadline`` (the caller's, when it made the data: the step's
+        timeout from when it began; else the step's timeout from now).
+
         The workspace root is claimed first (created and marked, or refused when it is someone
         else's directory), so a runner used on its own deletes only step directories of its own.
         """
         if not self._claimed:
             claim_workspace(self.workspace_root)
             self._claimed = True
-        result = self._run(step, input_data, in_process)
+        deadline = deadline or StagingDeadline(step.timeout)
+        result = self._run(step, input_data, in_process, deadline)
         if result.failure is not None and result.failure.kind == "executor_lost":
             # the warm executor's parent died under the step, not because of it: once more
-            return self._run(step, input_data, in_process)
+            return self._run(step, input_data, in_process, StagingDeadline(step.timeout))
         return result
 
-    def _run(self, step: StepPlan, input_data: Mapping[str, Path], in_process: bool) -> StepResult:
+    def _run(
+        self, step: StepPlan, input_data: Mapping[str, Path], in_process: bool, deadline: StagingDeadline
+    ) -> StepResult:
         """One attempt, in a workspace made afresh: stage, launch, measure, judge, post-check."""
         workspace = StepWorkspace.for_step(self.workspace_root, step.scenario, step.name)
         files = _StepFiles.of(step, workspace)
@@ -86,7 +102,13 @@ class StepRunner:
                 result.failure = _pip_failure(unmet_framework)
                 return result
             result.notes += unmet_framework
-            staged = _stage(step, files, input_data)
+            staged = _stage(step, files, input_data, deadline)
+        except StagingTimeout as exc:
+            # what was copied is in this step's own workspace, which every run empties first
+            result.failure = StepFailure(
+                kind="timeout", message=f"{exc}; raise 'timeout:' on the step if this is expected"
+            )
+            return result
         except StagingError as exc:
             result.failure = StepFailure(kind="setup", message=f"could not stage input: {exc}")
             return result
@@ -220,14 +242,21 @@ class _StagedInputs:
         return sum(entry[0] for entry in self.inputs_before.values())
 
 
-def _stage(step: StepPlan, files: _StepFiles, input_data: Mapping[str, Path]) -> _StagedInputs:
+def _stage(
+    step: StepPlan, files: _StepFiles, input_data: Mapping[str, Path], deadline: StagingDeadline
+) -> _StagedInputs:
     """Copy the inputs in (writable, unless ``inputs_read_only``), make the outputs' directories and
     write ``request.json``."""
     contract = step.contract
-    sources_before = {name: fingerprint(data) for name, data in input_data.items()}
+    sources_before = {}
     for name, data in input_data.items():
+        check_time = deadline.checker(f"input {name!r} of step {step.name!r} ({data})")
+        check_time()
+        sources_before[name] = fingerprint(data, check_time)
         try:
-            stage_input(data, files.inputs[name], as_file=is_file_channel(contract.inputs[name].path))
+            stage_input(
+                data, files.inputs[name], as_file=is_file_channel(contract.inputs[name].path), check_time=check_time
+            )
         except OSError as exc:  # shutil.Error too: copytree gathers its failures into one
             if not is_disk_full(exc):
                 raise
@@ -247,7 +276,7 @@ def _stage(step: StepPlan, files: _StepFiles, input_data: Mapping[str, Path]) ->
         make_read_only(files.workspace.input_dir)
     staged = _StagedInputs(
         sources_before=sources_before,
-        inputs_before=(fingerprint if step.inputs_read_only else stat_snapshot)(files.workspace.input_dir),
+        inputs_before=(copy_fingerprint if step.inputs_read_only else stat_snapshot)(files.workspace.input_dir),
         container_paths=ContainerPathWatch.of(contract.inputs.values(), contract.outputs.values()),
     )
     files.request_file.write_text(_child_request(step, files).model_dump_json(indent=2), encoding="utf-8")
@@ -338,12 +367,12 @@ def _post_check(
     """
     input_dir = files.workspace.input_dir
     changes = describe_changes(
-        staged.inputs_before, (fingerprint if step.inputs_read_only else stat_snapshot)(input_dir)
+        staged.inputs_before, (copy_fingerprint if step.inputs_read_only else stat_snapshot)(input_dir)
     )
     changed_sources = {
         name: changed
         for name, source in input_data.items()
-        if (changed := describe_changes(staged.sources_before[name], fingerprint(source)))
+        if (changed := _source_changes(staged.sources_before[name], source))
     }
     make_writable(input_dir)
     written = staged.container_paths.created()
@@ -378,6 +407,13 @@ def _post_check(
             "set inputs_read_only: true to make this a failure"
         )
     return None
+
+
+def _source_changes(before: Fingerprint, source: Path) -> list[str]:
+    try:
+        return describe_changes(before, fingerprint(source))
+    except StagingError as exc:  # it now holds a loop or a fifo: changed all the same
+        return [str(exc)]
 
 
 class ContainerPathWatch:

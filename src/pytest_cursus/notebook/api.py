@@ -34,7 +34,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_cursus.execution.workspace import ForeignDirectory, claim_workspace
+from pytest_cursus.execution.workspace import (
+    ForeignDirectory,
+    WorkspaceInUse,
+    claim_workspace,
+    hold_workspace,
+    release_workspace,
+)
 from pytest_cursus.formats.yaml_document import did_you_mean
 
 # convert_value: the table's own conversion, so a value means the same here as on the command line
@@ -174,10 +180,11 @@ def execute_step(caller: str, path: Any, step: str, options: CursusOptions, hook
 class _NotebookRun:
     """A loaded plan and the PipelineRun to run it with, set up as the plugin sets up a session."""
 
-    def __init__(self, plan: ScenarioPlan, pipeline: PipelineRun, workspace: Path) -> None:
+    def __init__(self, plan: ScenarioPlan, pipeline: PipelineRun, workspace: Path, *, held: bool = False) -> None:
         self.plan = plan
         self.pipeline = pipeline
         self.workspace = workspace
+        self.held = held  # whether this call took the workspace's lock (and lets go of it when done)
 
     @classmethod
     def start(cls, caller: str, path: Any, options: CursusOptions, hooks: ExtensionHooks) -> _NotebookRun:
@@ -200,9 +207,13 @@ class _NotebookRun:
             workspace = claim_workspace(options.workspace or _fresh_workspace())
         except ForeignDirectory as exc:
             raise ValueError(f"{caller}(): workspace={options.workspace}: {exc}") from None
+        try:  # for this call: a pytest session or another kernel may use the workspace between calls
+            held = hold_workspace(workspace)
+        except WorkspaceInUse as exc:
+            raise RuntimeError(f"{caller}(): workspace={options.workspace}: {exc}") from None
         # a fresh interpreter per step, or the kernel's own warm parent (kept between calls)
         launcher = factory.launcher(Path()) if options.no_preload else _warm_launcher(options.preload)
-        return cls(plan, factory.pipeline(workspace, hooks, launcher), workspace)
+        return cls(plan, factory.pipeline(workspace, hooks, launcher), workspace, held=held)
 
     def as_run(self, step: str) -> StepPlan:
         """The step with the env and job args it ran with (as declared if adjusting it failed)."""
@@ -214,6 +225,8 @@ class _NotebookRun:
             return self.plan.steps[step]
 
     def finish(self) -> None:
+        if self.held:
+            release_workspace(self.workspace)
         if self.pipeline.cache is not None:
             self.pipeline.cache.evict()
         self.pipeline.s3.evict_cache()

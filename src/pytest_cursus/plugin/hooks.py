@@ -89,18 +89,6 @@ def pytest_configure(config: pytest.Config) -> None:
     for directory in options.scenarios:
         if not directory.exists():
             raise pytest.UsageError(f"--cursus-scenarios / cursus_scenarios: {directory} does not exist")
-    if options.workspace is not None:
-        from pytest_cursus.execution.workspace import ForeignDirectory, claim_workspace
-
-        try:
-            claim_workspace(options.workspace)
-        except OSError as exc:
-            raise pytest.UsageError(
-                f"--cursus-workspace / cursus_workspace: {options.workspace} cannot be created "
-                f"({exc.strerror or exc}): give a writable directory"
-            ) from None
-        except ForeignDirectory as exc:
-            raise pytest.UsageError(f"--cursus-workspace / cursus_workspace: {exc}") from None
     if options.fuzz:
         from pytest_cursus.errors import MissingExtra
 
@@ -113,9 +101,25 @@ def pytest_configure(config: pytest.Config) -> None:
             "--cursus-debug runs steps in the pytest process so a debugger can stop in them; it cannot be "
             "combined with -n (xdist workers have no terminal): drop -n, and select the step with -k"
         )
+    held_workspace = None
+    if options.workspace is not None:
+        from pytest_cursus.execution.workspace import ForeignDirectory, WorkspaceInUse, claim_workspace, hold_workspace
+
+        try:
+            claim_workspace(options.workspace)
+            # one session per workspace: its xdist workers work under it while the controller holds it
+            if not is_xdist_worker(config) and hold_workspace(options.workspace):
+                held_workspace = options.workspace
+        except OSError as exc:
+            raise pytest.UsageError(
+                f"--cursus-workspace / cursus_workspace: {options.workspace} cannot be created "
+                f"({exc.strerror or exc}): give a writable directory"
+            ) from None
+        except (ForeignDirectory, WorkspaceInUse) as exc:
+            raise pytest.UsageError(f"--cursus-workspace / cursus_workspace: {exc}") from None
     workerinput = getattr(config, "workerinput", None)
     run_id = workerinput["testrunuid"] if workerinput else uuid.uuid4().hex
-    config.stash[SESSION_KEY] = CursusSession(config, options, run_id)
+    config.stash[SESSION_KEY] = CursusSession(config, options, run_id, held_workspace=held_workspace)
     if options.fuzz_replay:
         from pytest_cursus.plugin.generated_data_items import replays
 
@@ -321,6 +325,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state = cursus_session_if_any(config)
     if state is not None:
         state.close_launcher()
+        state.release_workspace()
 
 
 def pytest_runtest_teardown(item: pytest.Item) -> None:

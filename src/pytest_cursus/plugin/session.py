@@ -50,6 +50,7 @@ class CursusSession:
     scenario_plans: list[ScenarioPlan] | None = None  # the scenarios' plans, for contract items
     replays: dict[tuple[Path, str], SavedExample] | None = None  # --cursus-fuzz-replay examples
     started_launcher: StepLauncher | None = None
+    held_workspace: Path | None = None  # --cursus-workspace, when this process took its lock for the session
     _pipeline: PipelineRun | None = None
     _isolation: IsolationRun | None = None
     _file_lookups: FileLookups | None = None
@@ -108,6 +109,14 @@ class CursusSession:
         close = getattr(self.started_launcher, "close", None)
         if close is not None:
             close()
+
+    def release_workspace(self) -> None:
+        """Let the next session have the workspace this one held."""
+        if self.held_workspace is not None:
+            from pytest_cursus.execution.workspace import release_workspace
+
+            release_workspace(self.held_workspace)
+            self.held_workspace = None
 
     def step_cache(self) -> OutputCache:
         """The step cache as this session uses it (a new handle: the pipeline holds its own)."""

@@ -5,6 +5,7 @@ Shared by the pytest plugin (one per session) and the notebook API. It knows not
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +17,14 @@ from pytest_cursus.data.s3.access import S3Access
 from pytest_cursus.errors import CursusError, DataSourceError
 from pytest_cursus.execution.launcher import StepLauncher
 from pytest_cursus.execution.step_runner import StepRunner
+from pytest_cursus.execution.workspace import (
+    StagingDeadline,
+    StagingError,
+    StagingTimeout,
+    StatSnapshot,
+    describe_changes,
+    source_snapshot,
+)
 from pytest_cursus.plan.scenario_plan import ScenarioPlan, SourceInput, StepPlan, UpstreamInput
 from pytest_cursus.results import StepFailure, StepResult
 from pytest_cursus.run.extension_hooks import ExtensionHooks, HookFailed
@@ -27,6 +36,10 @@ if TYPE_CHECKING:
 
 SOURCES_DIR = "_data"
 EXECUTION_DIR = "_execution"  # downloaded outputs of --cursus-execution, per step and output
+
+
+class InputsChangedDuringRun(UserWarning):
+    """A step's input data changed while the run used it: its result is not stored in the step cache."""
 
 
 class UpstreamFailed(CursusError):
@@ -58,6 +71,8 @@ class PipelineRun:
     # synthetic vs real profiles made during the run (docs/s3.md says when)
     comparisons: list[ProfileComparison] = field(default_factory=list)
     _execution_outputs: dict[tuple[Path, str, str], Path] = field(default_factory=dict)
+    # each passed step's outputs (name -> sizes, times, inodes) when its result was recorded
+    _output_snapshots: dict[tuple[Path, str], dict[str, StatSnapshot]] = field(default_factory=dict)
     _compared: set[tuple[Path, str]] = field(default_factory=set)
     # the pytest_cursus_* hooks of conftest.py files or of the notebook API's plugins
     extensions: ExtensionHooks = field(default_factory=ExtensionHooks)
@@ -116,24 +131,30 @@ class PipelineRun:
         self.ran_as_setup.add((plan.path, step))
         return result
 
-    def key_of(self, plan: ScenarioPlan, step: str) -> StepKey:
-        """The step's cache key; an upstream input contributes the upstream step's key."""
+    def key_of(self, plan: ScenarioPlan, step: str, deadline: StagingDeadline | None = None) -> StepKey:
+        """The step's cache key; an upstream input contributes the upstream step's key. A ``file:``
+        source's files are read for it, within ``deadline``."""
         memo = (plan.path, step)
         if memo not in self._keys:
             input_keys = {}
             for name, binding in plan.steps[step].inputs.items():
                 if isinstance(binding, SourceInput):
-                    input_keys[name] = self._source_variant(plan, binding.source).key()
+                    input_keys[name] = self._source_variant(plan, binding.source).key(deadline)
                 elif plan.execution is not None:
                     input_keys[name] = self._execution_key(plan, binding)
                 else:
-                    input_keys[name] = f"{self.key_of(plan, binding.step).digest}/{binding.output}"
+                    input_keys[name] = f"{self.key_of(plan, binding.step, deadline).digest}/{binding.output}"
             self._keys[memo] = step_key(self.step_plan(plan, step), input_keys)
         return self._keys[memo]
 
     def _execute(self, plan: ScenarioPlan, step: str, *, in_process: bool = False) -> StepResult:
         """Run the step or take it from the cache, then judge its outputs against ``expect:``."""
-        result = self._run(plan, step, in_process=True) if in_process else self._produce(plan, step)
+        # working out the key, making the data and copying it in: all within the step's timeout
+        deadline = StagingDeadline(plan.steps[step].timeout)
+        if in_process:
+            result = self._run(plan, step, deadline, in_process=True)
+        else:
+            result = self._produce(plan, step, deadline)
         self._compare_inputs(plan, step, result)
         expect = plan.steps[step].expect
         if result.passed:
@@ -158,42 +179,83 @@ class PipelineRun:
         step_plan = self._step_plans.get((plan.path, step), plan.steps[step])
         result = result.masked(SecretScrubber.for_step(step_plan.env, step_plan.secrets))
         self.results[(plan.path, step)] = result
+        if result.passed:  # what a downstream step will be staged from, as it is now
+            self._output_snapshots[(plan.path, step)] = {
+                name: source_snapshot(Path(path)) for name, path in result.outputs.items()
+            }
         return result
 
-    def _produce(self, plan: ScenarioPlan, step: str) -> StepResult:
+    def _produce(self, plan: ScenarioPlan, step: str, deadline: StagingDeadline) -> StepResult:
         if self.cache is None:
-            return self._run(plan, step)
+            return self._run(plan, step, deadline)
         try:
-            key = self.key_of(plan, step)  # lists S3 sources and execution outputs
-        except (DataSourceError, HookFailed) as exc:
+            key = self.key_of(plan, step, deadline)  # lists S3 sources and execution outputs
+        except (DataSourceError, HookFailed, StagingTimeout) as exc:
             return self._setup_failure(plan, step, exc)
         with self.cache.claim(key.digest):
             cached = self.cache.lookup(key.digest)
             if cached is not None:
                 # the entry may come from an identical step of another scenario
                 return cached.model_copy(update={"scenario": plan.name, "step": step})
-            result = self._run(plan, step)
+            result = self._run(plan, step, deadline)
             result.cache_key = key.digest
-            self.cache.store(key, result)
+            changed = self._inputs_changed(plan, step)
+            if changed:
+                message = (
+                    f"step {step!r} of scenario {plan.name!r}: its input data changed between the key being worked "
+                    f"out and the end of the step ({'; '.join(changed)}), so its result is not stored in the step "
+                    "cache (it would be served for data it was not made from); something else writes to that data "
+                    "while the run uses it: another session in the same workspace, or a script writing to a source"
+                )
+                warnings.warn(InputsChangedDuringRun(message), stacklevel=2)
+                result.notes.append(message)
+            else:
+                self.cache.store(key, result)
             return result
 
-    def _run(self, plan: ScenarioPlan, step: str, *, in_process: bool = False) -> StepResult:
+    def _inputs_changed(self, plan: ScenarioPlan, step: str) -> list[str]:
+        """How each input of ``step`` differs now from the data its key was worked out from (a
+        ``file:`` source) or made as (generated and downloaded sources, upstream outputs): a stat of
+        each file, no reading."""
+        changed = []
+        for name, binding in plan.steps[step].inputs.items():
+            if isinstance(binding, SourceInput):
+                variant = self._source_variant(plan, binding.source)
+                differences = variant.changes_since_snapshot()
+                where = variant.label
+            elif isinstance(binding, UpstreamInput) and plan.execution is None:
+                before = self._output_snapshots.get((plan.path, binding.step), {}).get(binding.output)
+                upstream = self.results.get((plan.path, binding.step))
+                if before is None or upstream is None:
+                    continue
+                where = f"{binding.step}.{binding.output}"
+                try:
+                    differences = describe_changes(before, source_snapshot(Path(upstream.outputs[binding.output])))
+                except StagingError as exc:
+                    differences = [str(exc)]
+            else:
+                continue
+            if differences:
+                changed.append(f"input {name!r} from {where}: {', '.join(differences)}")
+        return changed
+
+    def _run(self, plan: ScenarioPlan, step: str, deadline: StagingDeadline, *, in_process: bool = False) -> StepResult:
         step_plan = plan.steps[step]
         inputs: dict[str, Path] = {}
         try:
             for name, binding in step_plan.inputs.items():
                 if isinstance(binding, SourceInput):
-                    inputs[name] = self._source(plan, binding.source)
+                    inputs[name] = self._source_variant(plan, binding.source).data(deadline)
                 elif plan.execution is not None:
                     inputs[name] = self.execution_output(plan, binding.step, binding.output)
                 elif isinstance(binding, UpstreamInput):
                     upstream = self.results[(plan.path, binding.step)]
                     inputs[name] = Path(upstream.outputs[binding.output])
             step_plan = self.step_plan(plan, step)
-        except (DataSourceError, HookFailed) as exc:
+        except (DataSourceError, HookFailed, StagingTimeout) as exc:
             result = self._setup_failure(plan, step, exc)
         else:
-            result = self.runner.run(step_plan, inputs, in_process=in_process)
+            result = self.runner.run(step_plan, inputs, in_process=in_process, deadline=deadline)
         return result
 
     def source_data(self, plan: ScenarioPlan, name: str) -> Path:
@@ -210,13 +272,21 @@ class PipelineRun:
             self._sources[memo] = source_variant(name, plan.data[name], plan.source_variants[name], context)
         return self._sources[memo]
 
-    def _setup_failure(self, plan: ScenarioPlan, step: str, exc: DataSourceError | HookFailed) -> StepResult:
+    def _setup_failure(
+        self, plan: ScenarioPlan, step: str, exc: DataSourceError | HookFailed | StagingTimeout
+    ) -> StepResult:
+        if isinstance(exc, HookFailed):
+            failure = _hook_failure(exc)
+        elif isinstance(exc, StagingTimeout):
+            failure = StepFailure(kind="timeout", message=f"{exc}; raise 'timeout:' on the step if this is expected")
+        else:
+            failure = StepFailure(kind="setup", message=str(exc))
         return StepResult(
             scenario=plan.name,
             step=step,
             outcome="failed",
             workspace=str(self.workspace_root / plan.name / step),
-            failure=_hook_failure(exc) if isinstance(exc, HookFailed) else StepFailure(kind="setup", message=str(exc)),
+            failure=failure,
         )
 
     # --- production execution outputs (docs/s3.md) ---------------------------------------------

@@ -8,11 +8,12 @@ The one module that knows the variants (``synthetic``, ``local``, ``s3``, ``file
 from __future__ import annotations
 
 import json
+import shutil
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from pytest_cursus.cache.key import text_hash
 from pytest_cursus.data.s3.access import S3Access
@@ -20,10 +21,26 @@ from pytest_cursus.data.s3.errors import S3Error
 from pytest_cursus.data.s3.uri import S3Limits, S3Uri
 from pytest_cursus.data.schema import SyntheticSpec
 from pytest_cursus.errors import DataSourceError, is_disk_full
-from pytest_cursus.execution.workspace import fingerprint, fresh_directory
+from pytest_cursus.execution.workspace import (
+    StagingDeadline,
+    StagingError,
+    StagingTimeout,
+    StatSnapshot,
+    describe_changes,
+    fingerprint,
+    fresh_directory,
+    source_entries,
+    source_snapshot,
+)
 from pytest_cursus.formats.scenario_file import DataSource
 from pytest_cursus.run.extension_hooks import ExtensionHooks
 from pytest_cursus.version import __version__
+
+_T = TypeVar("_T")
+
+
+def _no_limit() -> None:
+    pass
 
 
 @dataclass(frozen=True)
@@ -61,22 +78,60 @@ class SourceVariant(ABC):
         self.context = context
         self._key: str | None = None
         self._data: Path | None = None
+        # sizes, times and inodes of the data's files as the key saw them (file:) or as they were
+        # made: a step whose input differs from this after it ran is not stored in the step cache
+        self.snapshot: StatSnapshot | None = None
+        self._check_time: Callable[[], None] = _no_limit  # raises once staging is out of time
 
-    def key(self) -> str:
+    def key(self, deadline: StagingDeadline | None = None) -> str:
+        """The key, worked out within ``deadline`` the first time (reading data, for some variants)."""
         if self._key is None:
-            self._key = self._make_key()
+            self._key = self._staged(self._make_key, deadline)
         return self._key
 
-    def data(self) -> Path:
-        """A path holding the source's data (a failure is not remembered: the next call tries again)."""
+    def data(self, deadline: StagingDeadline | None = None) -> Path:
+        """A path holding the source's data (a failure is not remembered: the next call tries again),
+        made within ``deadline``: nothing half made is left in its place when time runs out."""
         if self._data is None:
             try:
-                self._data = self._materialize()
+                self._data = self._staged(self._materialize, deadline)
             except OSError as exc:
                 if not is_disk_full(exc):
                     raise
                 raise DataSourceError(f"{self.label}: no space left on {self.target} while {self.writing}") from None
+            if self.snapshot is None:
+                self.snapshot = self._snapshot(self._data)
         return self._data
+
+    def changes_since_snapshot(self) -> list[str]:
+        """How the data differs now from :attr:`snapshot` (nothing, when there is none)."""
+        if self.snapshot is None or self._data is None:
+            return []
+        try:
+            return describe_changes(self.snapshot, source_snapshot(self._data))
+        except StagingError as exc:
+            return [str(exc)]
+
+    def _staged(self, work: Callable[[], _T], deadline: StagingDeadline | None) -> _T:
+        """``work()`` within ``deadline`` (or the one already running: the key may need the data)."""
+        outer = self._check_time
+        if deadline is not None:
+            self._check_time = deadline.checker(self.label)
+        self._check_time()
+        try:
+            return work()
+        except StagingTimeout:
+            raise
+        except StagingError as exc:  # a symlink loop, a fifo, ...
+            raise DataSourceError(f"{self.label}: {exc}") from None
+        finally:
+            self._check_time = outer
+
+    def _snapshot(self, data: Path) -> StatSnapshot:
+        try:
+            return source_snapshot(data)
+        except StagingError as exc:
+            raise DataSourceError(f"{self.label}: {exc}") from None
 
     def synthetic_counterpart(self) -> SyntheticCounterpart | None:
         """For real data that also has a ``synthetic`` variant: what to profile it against."""
@@ -116,10 +171,20 @@ class SyntheticVariant(SourceVariant):
         )
 
         _fresh(self.target)
+        check_time = self._check_time
+
+        class TimedProgress(GenerationProgress):  # the time is checked as each batch of rows is made
+            def update(self, done: int) -> None:
+                check_time()
+                super().update(done)
+
         try:
-            write_synthetic(spec, self.target, progress=GenerationProgress(f"generating {self.name}", spec.rows))
+            write_synthetic(spec, self.target, progress=TimedProgress(f"generating {self.name}", spec.rows))
         except ValueError as exc:
             raise DataSourceError(f"{self.label}: {exc}") from None
+        except StagingTimeout:
+            shutil.rmtree(self.target, ignore_errors=True)  # part of the rows: not to be taken for the data
+            raise
         return self.target
 
 
@@ -140,15 +205,21 @@ class FileVariant(SourceVariant):
         return (self.context.scenario_path.parent / self.relative).resolve()
 
     def _make_key(self) -> str:
-        return text_hash(f"{self.kind}:{json.dumps(fingerprint(self.path), sort_keys=True)}")
+        self._found()
+        self.snapshot = source_snapshot(self.path)  # before reading: a change while it is read shows too
+        return text_hash(f"{self.kind}:{json.dumps(fingerprint(self.path, self._check_time), sort_keys=True)}")
 
     def _materialize(self) -> Path:
+        self._found()
+        source_entries(self.path)  # a loop or a fifo is refused here too when the key is not needed
+        return self.path
+
+    def _found(self) -> None:
         if not self.path.exists():
             raise DataSourceError(
                 f"{self.label}: {self.relative!r} not found (resolved to {self.path}; "
                 "paths are relative to the scenario file)"
             )
-        return self.path
 
 
 class LocalVariant(FileVariant):
@@ -189,9 +260,14 @@ class S3Variant(SourceVariant):
     def _materialize(self) -> Path:
         uri, limits = self._location()
         try:
-            return self.context.s3.download(uri, limits, self.target, label=f"data.{self.name}").path
+            return self.context.s3.download(
+                uri, limits, self.target, label=f"data.{self.name}", check_time=self._check_time
+            ).path
         except S3Error as exc:
             raise DataSourceError(f"{self.label}: {exc}") from None
+        except StagingTimeout:
+            shutil.rmtree(self.target, ignore_errors=True)  # some of the objects: not to be taken for the data
+            raise
 
     def synthetic_counterpart(self) -> SyntheticCounterpart | None:
         given = self.source.s3

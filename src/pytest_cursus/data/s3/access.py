@@ -32,7 +32,7 @@ import json
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -109,11 +109,15 @@ class S3Access:
         }
         return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
 
-    def download(self, uri: S3Uri, limits: S3Limits, target: Path, label: str = "") -> DownloadSummary:
+    def download(
+        self, uri: S3Uri, limits: S3Limits, target: Path, label: str = "", check_time: Callable[[], None] | None = None
+    ) -> DownloadSummary:
         """Fetch the objects of ``uri`` into ``target`` (emptied first), keeping their layout
-        under the prefix; a single object lands as ``target/<its name>``."""
+        under the prefix; a single object lands as ``target/<its name>``. ``check_time`` is called
+        while the transfer is waited for, and raises to stop it (what it left in ``target`` is not
+        removed: the caller knows whether to)."""
         with self._cache_in_use() as cache:
-            return self._download(uri, limits, target, label, cache)
+            return self._download(uri, limits, target, label, cache, check_time)
 
     def evict_cache(self) -> CacheEviction:
         """Trim the download cache to ``cache_max_bytes``, least recently used entries first,
@@ -132,7 +136,13 @@ class S3Access:
             yield cache
 
     def _download(
-        self, uri: S3Uri, limits: S3Limits, target: Path, label: str, cache: DownloadCache | None
+        self,
+        uri: S3Uri,
+        limits: S3Limits,
+        target: Path,
+        label: str,
+        cache: DownloadCache | None,
+        check_time: Callable[[], None] | None,
     ) -> DownloadSummary:
         started = time.monotonic()
         listing = self.listing(uri)
@@ -146,7 +156,8 @@ class S3Access:
             {item.relative.parent for item in planned if item.relative.parent != PurePosixPath(".")}
         ):
             (target / directory).mkdir(parents=True, exist_ok=True)
-        progress = Progress(label or str(uri), len(planned), sum(p.obj.size for p in planned), self.settings.progress)
+        total = sum(p.obj.size for p in planned)
+        progress = Progress(label or str(uri), len(planned), total, self.settings.progress, check_time)
         summary = DownloadSummary(path=target if listing.prefix is not None else target / planned[0].relative)
 
         sizes: dict[PurePosixPath, int] = {}

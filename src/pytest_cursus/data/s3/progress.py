@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 PROGRESS_AFTER_S = 1.0
@@ -25,8 +26,16 @@ class Progress:
     """One status line for a transfer that lasts over :data:`PROGRESS_AFTER_S`; counted from any
     thread, written only from the thread that waits for the transfer (:meth:`tick`)."""
 
-    def __init__(self, label: str, files: int, total_bytes: int, stream: ProgressStream | None) -> None:
+    def __init__(
+        self,
+        label: str,
+        files: int,
+        total_bytes: int,
+        stream: ProgressStream | None,
+        check_time: Callable[[], None] | None = None,
+    ) -> None:
         self.label = label
+        self.check_time = check_time  # raises to stop the transfer (the step's staging is out of time)
         self.files = files
         self.total_bytes = total_bytes
         self.stream = stream
@@ -49,6 +58,8 @@ class Progress:
             self.cached += cached
 
     def tick(self) -> None:
+        if self.check_time is not None:
+            self.check_time()
         now = time.monotonic()
         if now - self.started < PROGRESS_AFTER_S:
             return
