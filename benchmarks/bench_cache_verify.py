@@ -132,6 +132,7 @@ def main() -> None:
     cpu: dict[str, list[float]] = {label: [] for label in labels}
     said: dict[str, set[str]] = {label: set() for label in labels}
     ratios: list[float] = []
+    cpu_ratios: list[float] = []  # the same in CPU-seconds of the pytest process tree: less moved by others' load
     alone: list[float] = []
     with project_dir("cursus-bench-verify-", args.keep) as root:
         build_project(root)
@@ -154,6 +155,7 @@ def main() -> None:
                 cpu[label].append(run.own_cpu)
                 said[label].add(status(run.output))
             ratios.append(runs["verified"].seconds / runs["unverified"].seconds - 1)
+            cpu_ratios.append(runs["verified"].own_cpu / runs["unverified"].own_cpu - 1)
             progress(
                 f"rep {rep}/{args.repeat}: verified {runs['verified'].seconds:.2f}s  "
                 f"unverified {runs['unverified'].seconds:.2f}s  (+{ratios[-1]:.1%})  "
@@ -202,6 +204,10 @@ def main() -> None:
                 ]
             ],
         )
+    )
+    print(
+        f"\nIn CPU-seconds of the pytest process tree, verification adds {median(cpu_ratios):+.1%} "
+        f"({', '.join(f'{ratio:+.1%}' for ratio in cpu_ratios)})."
     )
     print(
         f"\nThe check alone (`changed_files`, a fresh process, times as stored): median {median(alone) * 1000:.1f} ms "
