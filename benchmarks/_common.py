@@ -132,6 +132,8 @@ def project_dir(prefix: str, keep: bool) -> Iterator[Path]:
         if keep:
             print(f"\n(project kept in {root})", file=sys.stderr)
         else:
+            # step cache entries are stored read-only: their files cannot be removed before this
+            subprocess.run(["chmod", "-R", "u+w", str(root)], check=False)
             shutil.rmtree(root, ignore_errors=True)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -121,6 +122,38 @@ def test_an_entry_stored_with_plain_sha256_digests_is_still_checked_by_them(tmp_
     edit(stored, "0123456780")
     with pytest.warns(CacheEntryChanged, match="same size, SHA-256 differs"):
         assert later.lookup(key.digest) is None
+
+
+def test_a_copied_entry_is_hashed_once_then_known_by_its_new_times(tmp_path: Path) -> None:
+    outputs = tmp_path / "step_out"
+    (outputs / "sub").mkdir(parents=True)
+    (outputs / "data.txt").write_text("0123456789")
+    (outputs / "sub" / "more.txt").write_text("abc")
+    key = StepKey(digest="c" * 64, parts={})
+    result = StepResult(
+        scenario="s", step="a", outcome="passed", workspace=str(tmp_path), outputs={"out": str(outputs)}
+    )
+    storing = OutputCache(tmp_path / "cache", "run-1")
+    storing.store(key, result)
+    storing.end_session()
+    shutil.copytree(tmp_path / "cache", tmp_path / "copy")  # as a CI cache restored: every ctime moves
+    entry = tmp_path / "copy" / "entries" / key.digest
+    recorded = json.loads((entry / "files.json").read_text())
+
+    copied = OutputCache(tmp_path / "copy", "run-2")
+    assert copied.lookup(key.digest) is not None  # the same content: served
+
+    now = json.loads((entry / "files.json").read_text())
+    assert sorted(now) == sorted(recorded) == ["out/data.txt", "out/sub/more.txt"]
+    for relative, (size, digest, mtime_ns, ctime_ns) in now.items():
+        info = (entry / "outputs" / relative).lstat()
+        assert (mtime_ns, ctime_ns) == (info.st_mtime_ns, info.st_ctime_ns), "the next check hashes nothing"
+        assert [size, digest] == recorded[relative][:2]
+        assert ctime_ns != recorded[relative][3]
+    edit(entry / "outputs" / "out" / "data.txt", "9876543210")  # still noticed after the times were renewed
+    with pytest.warns(CacheEntryChanged, match="out/data.txt has other content than when stored"):
+        assert copied.lookup(key.digest) is None
+    copied.end_session()
 
 
 def test_eviction_waits_for_no_one_and_spares_the_entries_of_a_session_still_running(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from pipeline_project import PipelineProject
+from pytest_cursus.checks.edge_checks import sampled
 
 EDGE = "compat[[]make.out-use.DATA[]]"  # fnmatch escapes for compat[make.out-use.DATA]
 
@@ -150,3 +151,135 @@ def test_selecting_only_the_edge_runs_its_upstream_as_setup(project: PipelinePro
     result.stdout.fnmatch_lines([f"*edges.yaml::{EDGE} PASSED*"])
     assert (project.step_dir("edges", "make") / "output" / "out" / "data.csv").is_file()
     assert not project.step_dir("edges", "use").exists(), "the downstream step is not needed to check the edge"
+
+
+# --- a bounded sample of a large output -----------------------------------------------------------------
+
+# 3 splits x 40 one-row CSV shards: 120 table files, more than the default sample of 32
+SHARDS = """
+for split in ("test", "train", "val"):
+    os.makedirs(os.path.join(out, split))
+    for i in range(40):
+        amount = AMOUNTS.get((split, i), "2.5")
+        with open(os.path.join(out, split, f"part-{i:05d}.csv"), "w") as handle:
+            handle.write(f"id,amount\\n{i},{amount}\\n")
+"""
+
+
+def _shards(project: PipelineProject, amounts: dict[tuple[str, int], str]) -> PipelineProject:
+    return _edge(project, f"AMOUNTS = {amounts!r}\n{SHARDS}", SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "planted",
+    [("test", 0), ("val", 0), ("val", 39)],
+    ids=["first-file", "first-of-a-split", "last-file"],
+)
+def test_the_sampled_check_catches_a_mismatch_in_a_file_it_always_reads(
+    project: PipelineProject, planted: tuple[str, int]
+) -> None:
+    split, index = planted
+    _shards(project, {planted: "unknown"})
+    result = _edge_fails_with(
+        project,
+        f"{split}/part-{index:05d}.csv does not match the downstream input's schema: column 'amount': expected float, "
+        "found string",
+    )
+    result.stdout.fnmatch_lines(["*  - (read * of the 120 table files, a sample: *--cursus-edge-sample 0 reads every*"])
+
+
+def test_an_empty_table_file_is_caught_wherever_it_is(project: PipelineProject) -> None:
+    _edge(project, f"AMOUNTS = {{}}\n{SHARDS}\nopen(os.path.join(out, 'train', 'part-00017.csv'), 'w').close()", SCHEMA)
+    _edge_fails_with(project, "unreadable: *train/part-00017.csv: not a readable CSV file (the file is empty)")
+
+
+def test_a_mismatch_outside_the_sample_passes_unless_every_file_is_read(project: PipelineProject) -> None:
+    # part-00017 of train is neither a first file nor on the evenly spread positions of 120 files
+    _shards(project, {("train", 17): "unknown"})
+    project.run("-v").assert_outcomes(passed=3)
+
+    result = project.run("-v", "--cursus-edge-sample", "0")
+
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*  - train/part-00017.csv does not match the downstream input's schema: *"])
+    assert "a sample" not in result.stdout.str()
+
+
+def test_sampled_reads_the_first_of_each_format_and_split_and_a_spread_including_the_last() -> None:
+    tables = [f"{split}/part-{i:05d}.csv" for split in ("test", "train", "val") for i in range(1000)]
+    tables.insert(1500, "train/part-00499.parquet")
+
+    chosen = sampled(tables, 32)
+
+    assert len(chosen) <= 32
+    assert chosen == sorted(chosen, key=tables.index), "in the output's order"
+    assert {"test/part-00000.csv", "train/part-00000.csv", "val/part-00000.csv"} <= set(chosen)
+    assert "train/part-00499.parquet" in chosen
+    assert chosen[-1] == "val/part-00999.csv"
+    positions = [tables.index(name) for name in chosen]
+    gaps = [later - earlier for earlier, later in zip(positions, positions[1:], strict=False)]
+    assert max(gaps) <= 3001 // 16, "spread over the whole list, not bunched at its start"
+    assert sampled(tables[:32], 32) == tables[:32]
+    assert sampled(tables, 0) == tables
+
+
+# --- a remembered verdict --------------------------------------------------------------------------------
+
+
+def test_a_cached_edge_is_not_checked_again(project: PipelineProject) -> None:
+    _edge(project, CSV, SCHEMA)
+    first = project.run("-v")
+    first.assert_outcomes(passed=3)
+    first.stdout.fnmatch_lines([f"*edges.yaml::{EDGE} PASSED*"])
+
+    again = project.run("-v")
+
+    again.assert_outcomes(passed=3)
+    again.stdout.fnmatch_lines(["*edges.yaml::make CACHED*", f"*edges.yaml::{EDGE} CACHED*"])
+
+
+def test_a_remembered_failure_fails_again_and_says_it_was_remembered(project: PipelineProject) -> None:
+    _edge(project, 'open(os.path.join(out, "data.csv"), "w").write("id,total\\n1,2.5\\n")', SCHEMA)
+    _edge_fails_with(project, "data.csv does not match the downstream input's schema: missing column 'amount' *")
+
+    again = _edge_fails_with(
+        project, "data.csv does not match the downstream input's schema: missing column 'amount' *"
+    )
+
+    again.stdout.fnmatch_lines(["*edges.yaml::make CACHED*", "*found by an earlier check of the same cache entry*"])
+
+
+def test_a_remembered_unreadable_file_names_the_copy_this_run_checked(project: PipelineProject) -> None:
+    _edge(project, 'open(os.path.join(out, "data.parquet"), "wb").write(b"PAR1 but not really")')
+    _edge_fails_with(project, "unreadable: *edges/make/output/out/data.parquet: *")  # the step's workspace
+
+    again = _edge_fails_with(project, "unreadable: *cursus-steps/entries/*/outputs/out/data.parquet: *")
+
+    assert not [line for line in again.stdout.lines if "unreadable:" in line and "edges/make/output" in line]
+
+
+def test_a_cached_edge_is_checked_again_when_the_downstream_schema_changes(project: PipelineProject) -> None:
+    _edge(project, CSV, SCHEMA)
+    project.run().assert_outcomes(passed=3)
+    project.contract(
+        "User",
+        entry_point="user.py",
+        inputs={"DATA": {"path": "/opt/ml/processing/input/data", "data": {"columns": {"score": {"type": "float"}}}}},
+    )
+
+    result = _edge_fails_with(
+        project, "data.csv does not match the downstream input's schema: missing column 'score' *"
+    )
+
+    result.stdout.fnmatch_lines(["*edges.yaml::make CACHED*"])
+    assert "found by an earlier check" not in result.stdout.str()
+
+
+def test_a_cached_edge_is_checked_again_when_the_sample_changes(project: PipelineProject) -> None:
+    _shards(project, {("train", 17): "unknown"})
+    project.run("-v").assert_outcomes(passed=3)
+
+    result = project.run("-v", "--cursus-edge-sample", "0")
+
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*edges.yaml::make CACHED*", f"*edges.yaml::{EDGE} FAILED*"])

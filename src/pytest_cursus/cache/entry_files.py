@@ -8,14 +8,18 @@ Checking an entry (:func:`changed_files`) costs a ``stat`` per file; a file is r
 only when its size is unchanged but its mtime or ctime is not what was recorded. Any write moves the
 ctime, and the ctime cannot be set back by a user (only the clock can), so an unchanged ctime and
 size mean unchanged content, and an entry nobody touched is served without reading it (see
-docs/caching.md for what each costs). The digest runs over 1 MiB blocks, an all-zero one counting
-as one byte: a sparse file's holes are neither read nor hashed (execution/sparse_files.py).
+docs/caching.md for what each costs). A file hashed again with the same digest has its new times
+recorded: an entry whose ctimes all moved at once (a copy of the cache) is read once, not at every
+lookup. The digest runs over 1 MiB blocks, an all-zero one counting as one byte: a sparse file's
+holes are neither read nor hashed (execution/sparse_files.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 from pytest_cursus.execution.sparse_files import BLOCK_DIGEST_PREFIX, block_digest, file_sha256
@@ -31,42 +35,63 @@ def record_files(outputs_dir: Path) -> FileTable:
     """Size, digest and times of every file under ``outputs_dir``, as stored (call it last: after
     the modes are set, since a chmod moves the ctime)."""
     table: FileTable = {}
-    for relative, path in _files(outputs_dir):
-        info = path.lstat()
-        table[relative] = [info.st_size, block_digest(path), info.st_mtime_ns, info.st_ctime_ns]
+    for relative, entry in _files(outputs_dir):
+        info = entry.stat(follow_symlinks=False)
+        table[relative] = [info.st_size, block_digest(Path(entry.path)), info.st_mtime_ns, info.st_ctime_ns]
     return table
 
 
-def write_files(entry: Path, table: FileTable) -> None:
-    (entry / FILES_NAME).write_text(json.dumps(table, separators=(",", ":")), encoding="utf-8")
+def write_files(entry: Path, table: FileTable, name: str = FILES_NAME) -> None:
+    (entry / name).write_text(json.dumps(table, separators=(",", ":")), encoding="utf-8")
 
 
 def changed_files(entry: Path, outputs_dir: Path) -> str | None:
-    """What differs between the entry's files and ``files.json`` (first difference), or None."""
+    """What differs between the entry's files and ``files.json`` (first difference), or None.
+
+    A file whose times moved but whose digest did not (a copy of the cache, an archive restored) has
+    its new times recorded, so the next check of the entry reads nothing again.
+    """
     try:
         table: FileTable = json.loads((entry / FILES_NAME).read_bytes())
     except (OSError, ValueError):
         return f"its {FILES_NAME} is missing or unreadable"
     if not isinstance(table, dict):
         return f"its {FILES_NAME} is not a mapping"
-    seen = set()
-    for relative, path in _files(outputs_dir):
-        seen.add(relative)
+    found = 0
+    moved = False
+    for relative, item in _files(outputs_dir):
         recorded = table.get(relative)
         if recorded is None:
             return f"{relative} was added"
-        info = path.lstat()
-        if not os.path.isfile(path) or os.path.islink(path):
+        found += 1
+        info = item.stat(follow_symlinks=False)  # the one system call per file (see the module's docstring)
+        if not stat.S_ISREG(info.st_mode):
             return f"{relative} is no longer a regular file"
         size, digest, mtime_ns, ctime_ns = recorded
         if info.st_size != size:
             return f"{relative} has {info.st_size:,} bytes, {size:,} when stored"
-        if (info.st_mtime_ns, info.st_ctime_ns) != (mtime_ns, ctime_ns) and _digest_as_recorded(path, digest) != digest:
-            return f"{relative} has other content than when stored (same size, SHA-256 differs)"
-    missing = sorted(set(table) - seen)
-    if missing:
+        if (info.st_mtime_ns, info.st_ctime_ns) != (mtime_ns, ctime_ns):
+            if _digest_as_recorded(Path(item.path), digest) != digest:
+                return f"{relative} has other content than when stored (same size, SHA-256 differs)"
+            # the times of the stat before the read: a write during or after it moves the ctime past them
+            recorded[2:] = [info.st_mtime_ns, info.st_ctime_ns]
+            moved = True
+    if found < len(table):  # every file found is in the table, so fewer means some were removed
+        present = {relative for relative, _ in _files(outputs_dir)}
+        missing = sorted(set(table) - present)
         return f"{missing[0]} was removed" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+    if moved:
+        _record_times(entry, table)
     return None
+
+
+def _record_times(entry: Path, table: FileTable) -> None:
+    partial = entry / f".{FILES_NAME}.{os.getpid()}.tmp"
+    try:
+        write_files(entry, table, partial.name)
+        os.replace(partial, entry / FILES_NAME)
+    except OSError:
+        partial.unlink(missing_ok=True)  # a read-only cache: the next check hashes again, as before
 
 
 def _digest_as_recorded(path: Path, recorded: object) -> str:
@@ -77,12 +102,17 @@ def _digest_as_recorded(path: Path, recorded: object) -> str:
     return file_sha256(path)
 
 
-def _files(outputs_dir: Path) -> list[tuple[str, Path]]:
-    found = []
-    for directory, subdirs, files in os.walk(outputs_dir):
-        # a symlinked directory is not walked into; it is listed, to be reported as not a regular file
-        names = files + [name for name in subdirs if os.path.islink(os.path.join(directory, name))]
-        for name in names:
-            path = Path(directory, name)
-            found.append((path.relative_to(outputs_dir).as_posix(), path))
-    return sorted(found)
+def _files(outputs_dir: Path, prefix: str = "") -> Iterator[tuple[str, os.DirEntry[str]]]:
+    """Every entry under ``outputs_dir`` that is not a directory, as (relative posix path, entry), in
+    name order; a symlinked directory is not walked into but listed, to be reported as not a regular
+    file. The type comes from the directory listing: no system call per file."""
+    try:
+        entries = sorted(os.scandir(outputs_dir), key=lambda entry: entry.name)
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        relative = prefix + entry.name
+        if entry.is_dir(follow_symlinks=False):
+            yield from _files(Path(entry.path), relative + "/")
+        else:
+            yield relative, entry

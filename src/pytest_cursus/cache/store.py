@@ -5,6 +5,7 @@ Layout under the cache root::
     entries/<key>/record.json      the StepResult and key parts (written last)
     entries/<key>/files.json       size, SHA-256 and times of each output file (cache/entry_files.py)
     entries/<key>/outputs/<name>/  the step's outputs
+    entries/<key>/edges/<check>.json  the verdict of an edge check of these outputs (see edge_verdict)
     locks/<key>.lock               flock'ed while a process looks up, runs or stores the step
     sessions.lock                  flock'ed shared by every session using the cache, exclusively by eviction
     tmp/                           entries being written; renamed into entries/ when complete
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
 
 STALE_TMP_SECONDS = 3600
 SESSIONS_LOCK = "sessions.lock"
+EDGES_DIR = "edges"
 
 # this process's shared hold on each cache root it uses (one per root: flock locks belong to an
 # open file, so two handles of one process would block each other's eviction)
@@ -222,6 +224,34 @@ class OutputCache:
         if final.exists():
             _remove(final)  # a failed or foreign-run entry we were not allowed to reuse
         os.rename(staging, final)
+
+    def edge_verdict(self, key: str, check: str) -> list[str] | None:
+        """The problems an earlier edge check ``check`` found in entry ``key``'s outputs, or None if
+        there is none (or it cannot be read). ``check`` names what was checked against what (a digest
+        of the output's name, the downstream input's schema, the sample; run/pipeline.py); the
+        entry's files are the ones verified by :meth:`lookup` before it was served, and an entry
+        stored again (a replaced entry) starts with no verdict."""
+        try:
+            remembered = json.loads((self.entries_dir / key / EDGES_DIR / f"{check}.json").read_bytes())
+        except (OSError, ValueError):
+            return None
+        problems = remembered.get("problems") if isinstance(remembered, dict) else None
+        if not isinstance(problems, list) or not all(isinstance(problem, str) for problem in problems):
+            return None
+        return problems
+
+    def remember_edge_verdict(self, key: str, check: str, problems: list[str]) -> None:
+        """Keep the verdict of edge check ``check`` of entry ``key``'s outputs for later sessions."""
+        entry = self.entries_dir / key
+        # under the step's lock: the entry cannot be replaced or evicted while its verdict is written
+        with self.claim(key):
+            if not (entry / "record.json").is_file():
+                return  # evicted, or never stored (a result of --cursus-debug): nothing to attach it to
+            directory = entry / EDGES_DIR
+            directory.mkdir(exist_ok=True)
+            partial = directory / f".{check}.{uuid.uuid4().hex}.tmp"
+            partial.write_text(json.dumps({"problems": problems, "checked": time.time()}), encoding="utf-8")
+            os.replace(partial, directory / f"{check}.json")
 
     def evict(self) -> list[str]:
         """Drop least recently used entries until the cache fits ``max_bytes``; sweep stale temps.

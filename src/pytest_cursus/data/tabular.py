@@ -25,6 +25,7 @@ import contextlib
 import csv
 import gzip
 import io
+import os
 import re
 import sys
 import zlib
@@ -69,6 +70,9 @@ class TabularFormat:
         return "\t" if self.kind == "tsv" else ","
 
 
+_FORMATS = {(kind, gzipped): TabularFormat(kind, gzipped) for kind in _KIND_NAMES for gzipped in (False, True)}
+
+
 class UnreadableTableError(Exception):
     """A file named like a table that its format's reader rejects (corrupt, empty, not that format)."""
 
@@ -80,12 +84,15 @@ class UnreadableTableError(Exception):
 
 def tabular_format(path: str | Path) -> TabularFormat | None:
     """The format a file name announces, or ``None`` when it is not a table file name."""
-    name = Path(path).name.lower()
+    # string operations, not Path objects: an edge check asks this of every file of an output
+    name = os.path.basename(path).lower()
     gzipped = name.endswith(".gz")
     if gzipped:
         name = name[: -len(".gz")]
-    kind = _KIND_BY_SUFFIX.get(Path(name).suffix)
-    return None if kind is None else TabularFormat(kind, gzipped)
+    dot = name.rfind(".")
+    suffix = name[dot:] if 0 < dot < len(name) - 1 else ""  # as Path.suffix: ".csv" alone has none
+    kind = _KIND_BY_SUFFIX.get(suffix)
+    return None if kind is None else _FORMATS[kind, gzipped]
 
 
 def list_tabular_files(root: Path) -> list[Path]:
@@ -96,17 +103,38 @@ def list_tabular_files(root: Path) -> list[Path]:
     root = Path(root)
     if root.is_file():
         return [root] if tabular_format(root) else []
-    if not root.is_dir():
-        return []
-    return sorted(
-        path
-        for path in root.rglob("*")
-        if path.is_file() and tabular_format(path) and not _hidden(path.relative_to(root))
-    )
+    return [Path(entry.path) for relative, entry in files_under(root) if is_table_name(relative)]
 
 
-def _hidden(relative: Path) -> bool:
-    return any(part.startswith((".", "_")) for part in relative.parts)
+def is_table_name(relative: str) -> bool:
+    """A table file name (by its suffix) whose path below the output has no hidden part."""
+    hidden = relative.startswith((".", "_")) or "/." in relative or "/_" in relative  # a part starting so
+    return not hidden and tabular_format(relative) is not None
+
+
+def files_under(root: Path) -> list[tuple[str, os.DirEntry[str]]]:
+    """Every file under the directory ``root`` (hidden ones too) as (path relative to ``root`` with
+    ``/``, its directory entry), in path order; ``[]`` when ``root`` is not a directory.
+
+    One ``scandir`` per directory and no system call per file (the entry caches its ``stat``):
+    an output may hold 100,000 files. Symlinked directories are not walked into; a symlink to a
+    file counts as that file.
+    """
+    found: list[tuple[str, os.DirEntry[str]]] = []
+    pending = [(str(root), "")]
+    while pending:
+        directory, prefix = pending.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                pending.append((entry.path, prefix + entry.name + "/"))
+            elif entry.is_file():
+                found.append((prefix + entry.name, entry))
+    found.sort(key=lambda item: item[0].split("/"))  # as Path objects sort: part by part
+    return found
 
 
 def count_rows(path: Path) -> int:

@@ -60,6 +60,7 @@ NOT_FOR_NOTEBOOK: Mapping[str, str] = {
     "mode": "the notebook API runs steps in pipeline mode; isolation items are run by pytest --cursus-mode",
     "fuzz": "fuzz items are run by pytest --cursus-fuzz",
     "fuzz_seed": "fuzz items are run by pytest --cursus-fuzz-seed",
+    "edge_sample": "edges are checked by the compat[...] items of pytest",
     "fuzz_replay": "fuzz items are run by pytest --cursus-fuzz-replay",
     "json": "the JSON report is written by pytest --cursus-json",
     "baseline": "baseline comparison is done by pytest --cursus-baseline or cursus-runtime compare",

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from pytest_cursus.checks.edge_checks import check_edge
 from pytest_cursus.errors import ConfigError, ConfigErrors, SourceLocation
 from pytest_cursus.plan.dag import Edge
 from pytest_cursus.plan.scenario_plan import ScenarioPlan, load_scenario
@@ -139,12 +138,20 @@ class EdgeItem(ScenarioItem):
         self.stash[CHECKED_OUTPUT_KEY] = Path(upstream.outputs[self.edge.output])
 
     def runtest(self) -> None:
-        channel = self.plan.steps[self.edge.downstream].contract.inputs[self.edge.input]
-        problems = check_edge(self.stash[CHECKED_OUTPUT_KEY], channel.data)
-        if problems:
+        verdict = self.cursus.pipeline().check_edge(self.plan, self.edge, self.stash[CHECKED_OUTPUT_KEY])
+        if verdict.remembered:
+            self.user_properties.append(("cursus_cache", "hit"))  # reported CACHED, as a step from the cache
+        if verdict.problems:
+            remembered = (
+                "\n  (found by an earlier check of the same cache entry against the same schema: the files were "
+                "not read again)"
+                if verdict.remembered
+                else ""
+            )
             raise EdgeIncompatible(
                 f"{self.edge.upstream}.{self.edge.output} -> {self.edge.downstream}.{self.edge.input}:\n"
-                + "\n".join(f"  - {problem}" for problem in problems)
+                + "\n".join(f"  - {problem}" for problem in verdict.problems)
+                + remembered
             )
 
     def reportinfo(self) -> tuple[Path, int, str]:

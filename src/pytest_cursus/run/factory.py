@@ -80,7 +80,12 @@ class EngineFactory:
         from pytest_cursus.run.pipeline import PipelineRun
 
         return PipelineRun(
-            workspace, cache=self.step_cache(), s3=self.s3_access(), extensions=extensions, launcher=launcher
+            workspace,
+            cache=self.step_cache(),
+            s3=self.s3_access(),
+            extensions=extensions,
+            launcher=launcher,
+            edge_sample=self.options.edge_sample,
         )
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from pytest_cursus.checks.edge_checks import EDGE_SAMPLE_FILES
 from pytest_cursus.data.execution_outputs import DEFAULT_LAYOUT, check_layout
 from pytest_cursus.data.s3.access import DEFAULT_CACHE_MAX_MB as DEFAULT_S3_CACHE_MAX_MB
 from pytest_cursus.data.s3.access import DEFAULT_CONCURRENCY
@@ -121,6 +122,14 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "flag",
         "run every step even when the step cache holds its outputs (steps still run once per run under xdist)",
         default=False,
+    ),
+    OptionSpec(
+        "edge_sample",
+        "int",
+        f"table files of an upstream output whose schema a compat[...] edge item reads (default: {EDGE_SAMPLE_FILES}; "
+        "every file's size is still checked); 0 reads every table file",
+        default=EDGE_SAMPLE_FILES,
+        metavar="N",
     ),
     OptionSpec(
         "cache_dir",
@@ -323,6 +332,7 @@ class CursusOptions:
     timeout: float = DEFAULT_TIMEOUT_S
     max_memory_mb: float | None = None
     no_cache: bool = False
+    edge_sample: int = EDGE_SAMPLE_FILES
     preload: tuple[str, ...] = ()
     no_preload: bool = False
     debug: bool = False

@@ -5,13 +5,15 @@ Shared by the pytest plugin (one per session) and the notebook API. It knows not
 
 from __future__ import annotations
 
+import json
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pytest_cursus.cache.key import StepKey, step_key
+from pytest_cursus.cache.key import StepKey, step_key, text_hash
 from pytest_cursus.cache.store import OutputCache
+from pytest_cursus.checks.edge_checks import EDGE_CHECK_VERSION, EDGE_SAMPLE_FILES, EdgeVerdict, check_edge
 from pytest_cursus.checks.expectations import check_expectations
 from pytest_cursus.data.s3.access import S3Access
 from pytest_cursus.errors import CursusError, DataSourceError
@@ -33,9 +35,12 @@ from pytest_cursus.secret_env import SecretScrubber
 
 if TYPE_CHECKING:
     from pytest_cursus.data.profile_comparison import ProfileComparison
+    from pytest_cursus.plan.dag import Edge
 
 SOURCES_DIR = "_data"
 EXECUTION_DIR = "_execution"  # downloaded outputs of --cursus-execution, per step and output
+# stands for the checked output's path in a remembered edge verdict: a later session checks another copy
+_OUTPUT_MARK = "\x00output\x00"
 
 
 class InputsChangedDuringRun(UserWarning):
@@ -79,6 +84,8 @@ class PipelineRun:
     _step_plans: dict[tuple[Path, str], StepPlan] = field(default_factory=dict)
     # how steps' processes start (execution/launcher.py); None: a fresh interpreter each
     launcher: StepLauncher | None = None
+    # table files whose schema an edge check reads (checks/edge_checks.py); 0: every one
+    edge_sample: int = EDGE_SAMPLE_FILES
 
     def __post_init__(self) -> None:
         self.runner = StepRunner(self.workspace_root, launcher=self.launcher)
@@ -146,6 +153,39 @@ class PipelineRun:
                     input_keys[name] = f"{self.key_of(plan, binding.step, deadline).digest}/{binding.output}"
             self._keys[memo] = step_key(self.step_plan(plan, step), input_keys)
         return self._keys[memo]
+
+    def check_edge(self, plan: ScenarioPlan, edge: Edge, output: Path) -> EdgeVerdict:
+        """Check ``output`` (the upstream's, or the execution's) against the downstream input of ``edge``.
+
+        The verdict on an upstream step's outputs is kept with its cache entry, keyed by the entry,
+        the output, the downstream input's ``data:`` schema and the sample: a later session served
+        the same entry (its files verified unchanged) reuses it without reading the files, and a
+        change to the schema (or to the upstream step, which makes another entry) checks again.
+        """
+        schema = plan.steps[edge.downstream].contract.inputs[edge.input].data
+        upstream = self.result(plan, edge.upstream)
+        entry = upstream.cache_key if upstream is not None and upstream.passed and plan.execution is None else None
+        if self.cache is None or entry is None:
+            return EdgeVerdict(check_edge(output, schema, self.edge_sample))
+        check = text_hash(
+            json.dumps(
+                {
+                    "version": EDGE_CHECK_VERSION,
+                    "output": edge.output,
+                    "schema": None if schema is None else schema.model_dump(mode="json"),
+                    "sample": self.edge_sample,
+                },
+                sort_keys=True,
+            )
+        )
+        remembered = self.cache.edge_verdict(entry, check)
+        if remembered is not None:
+            return EdgeVerdict([problem.replace(_OUTPUT_MARK, str(output)) for problem in remembered], remembered=True)
+        problems = check_edge(output, schema, self.edge_sample)
+        self.cache.remember_edge_verdict(
+            entry, check, [problem.replace(str(output), _OUTPUT_MARK) for problem in problems]
+        )
+        return EdgeVerdict(problems)
 
     def _execute(self, plan: ScenarioPlan, step: str, *, in_process: bool = False) -> StepResult:
         """Run the step or take it from the cache, then judge its outputs against ``expect:``."""
