@@ -443,29 +443,31 @@ def test_a_crashing_step_does_not_stop_the_other_scenarios(one_step: PipelinePro
     result.stdout.fnmatch_lines(["*killed by SIGABRT*"])
 
 
-@pytest.mark.skipif(
-    os.path.lexists("/opt/ml"), reason="/opt/ml exists on this machine: cannot tell a script's writes apart"
-)
-def test_writing_to_a_hard_coded_container_path_fails_and_is_cleaned_up(one_step: PipelineProject) -> None:
+HARD_CODED_ROOT = "/opt/cursus-hard-coded"  # not /opt/ml: steps of other tests running at once watch that one
+
+
+@pytest.mark.skipif(os.path.lexists(HARD_CODED_ROOT), reason=f"{HARD_CODED_ROOT} exists on this machine")
+def test_writing_to_a_hard_coded_container_path_fails_and_is_cleaned_up(project: PipelineProject) -> None:
+    project.contract("Writer", entry_point="writer.py", outputs={"out": {"path": f"{HARD_CODED_ROOT}/output"}})
     _with_script(
-        one_step,
-        """
+        project,
+        f"""
         import os
 
         def main(input_paths, output_paths, environ_vars, job_args):
-            os.makedirs("/opt/ml/processing/output", exist_ok=True)
-            open("/opt/ml/processing/output/result.csv", "w").write("a\\n1\\n")
+            os.makedirs("{HARD_CODED_ROOT}/output", exist_ok=True)
+            open("{HARD_CODED_ROOT}/output/result.csv", "w").write("a\\n1\\n")
         """,
     )
-    result = one_step.run()
+    result = project.run()
     result.assert_outcomes(failed=1)
     if os.geteuid() == 0:
         result.stdout.fnmatch_lines(
-            ["*wrote to container path(s) /opt/ml on this machine instead of the local paths it was given*"]
+            [f"*wrote to container path(s) {HARD_CODED_ROOT} on this machine instead of the local paths it was given*"]
         )
     else:
         result.stdout.fnmatch_lines(["*PermissionError*"])
-    assert not os.path.lexists("/opt/ml")
+    assert not os.path.lexists(HARD_CODED_ROOT)
 
 
 LATE_WRITER_ROOT = "/opt/cursus-late-writer"  # a container path of its own: other tests write /opt/ml at once
