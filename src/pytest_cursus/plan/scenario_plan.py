@@ -26,6 +26,7 @@ from pytest_cursus.formats.scenario_file import (
     OutputExpectation,
     ScenarioFile,
     StepEntry,
+    StepMark,
 )
 from pytest_cursus.formats.yaml_document import YamlDocument, did_you_mean
 from pytest_cursus.plan.dag import CycleError, Edge, ancestors, topological_order
@@ -92,6 +93,7 @@ class StepPlan:
     # channels the script knows by another key or as a file inside them; the others by their own name
     input_views: dict[str, ChannelView] = field(default_factory=dict)
     output_views: dict[str, ChannelView] = field(default_factory=dict)
+    marks: tuple[StepMark, ...] = ()  # `marks:` for the step's pytest items (plugin/scenario_items.py)
 
     @property
     def upstream_steps(self) -> set[str]:
@@ -366,6 +368,7 @@ class _Resolver:
                 pip=self.options.pip,
                 input_views=input_views,
                 output_views=output_views,
+                marks=tuple(entry.step_marks),
             )
 
         self._report_missing_env()
