@@ -3,9 +3,15 @@ selects, ``skip`` and ``xfail`` behave as pytest's, and --strict-markers judges 
 
 from __future__ import annotations
 
+import textwrap
+from pathlib import Path
+
 import pytest
 
 from pipeline_project import PipelineProject
+from pytest_cursus.formats.scenario_file import StepMark
+from pytest_cursus.plan.scenario_plan import load_scenario
+from test_dag_scenarios import SCENARIO, write_pipeline
 
 DATA_INPUT = {"DATA": {"path": "/opt/ml/processing/input/data"}}
 
@@ -162,3 +168,22 @@ def test_a_malformed_mark_is_a_scenario_error_naming_it(steps: PipelineProject, 
     result = steps.run()
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines([message])
+
+
+def test_a_dag_nodes_marks_reach_its_step(tmp_path: Path) -> None:
+    scenario = SCENARIO + textwrap.dedent(
+        """\
+        nodes:
+          XGBoostTraining:
+            marks: [slow, {xfail: {reason: unstable, run: false}}]
+          Payload:
+            marks: {skip: not yet}
+        """
+    )
+    plan = load_scenario(write_pipeline(tmp_path, scenario))
+    assert plan.steps["XGBoostTraining"].marks == (
+        StepMark("slow"),
+        StepMark("xfail", kwargs={"reason": "unstable", "run": False}),
+    )
+    assert plan.steps["Payload"].marks == (StepMark("skip", kwargs={"reason": "not yet"}),)
+    assert plan.steps["Package"].marks == ()

@@ -149,6 +149,8 @@ Number = Union[StrictInt, StrictFloat]  # noqa: UP007 - strict: `min: "0.7"` is 
 class ValueCheck(_Strict):
     """``values:`` check of one key of a JSON output file: bounds for a number, or the value it equals."""
 
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})  # _something_checked
+
     min: Number | None = Field(default=None, description="the value is a number at least this")
     max: Number | None = Field(default=None, description="the value is a number at most this")
     equals: Any = Field(default=None, description="the value equals this (a number, string, list, mapping or null)")
