@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
+from schema_agreement import assert_schema_accepts_what_the_loader_accepts
+
 
 class PipelineProject:
     """Writes contracts, scripts and scenarios the way a user's repository holds them."""
@@ -46,6 +48,7 @@ class PipelineProject:
         }
         path = self.root / "contracts" / f"{_snake(step_type)}.step.yaml"
         path.write_text(yaml.safe_dump({"step_type": step_type, "contract": contract}, sort_keys=False))
+        assert_schema_accepts_what_the_loader_accepts(path)
         return path
 
     def script(self, filename: str, source: str) -> Path:
@@ -65,6 +68,7 @@ class PipelineProject:
         text = textwrap.dedent(source)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text + self._folder_defaults(text, path.parent))
+        assert_schema_accepts_what_the_loader_accepts(path)
         return path
 
     def _folder_defaults(self, text: str, scenario_dir: Path) -> str:

@@ -106,3 +106,110 @@ def test_a_corrupt_parquet_file_is_reported_as_unreadable(project: PipelineProje
         "cannot read data.parquet: not a readable Parquet file (*)",
         "expected at least 1 rows, found 0 (data.parquet: unreadable)",
     )
+
+
+METRICS = """
+import json
+json.dump({"auc": 0.61, "model": {"name": "xgb", "depth": 4}, "folds": [0.6, 0.62], "ok": True},
+          open(os.path.join(out, "metrics.json"), "w"))
+"""
+
+
+def test_json_values_meeting_their_checks_pass(project: PipelineProject) -> None:
+    _step(
+        project,
+        METRICS,
+        "{values: {metrics.json: {auc: {min: 0.6, max: 0.7}, model.name: {equals: xgb}, folds.1: {min: 0.62},"
+        " ok: {equals: true}}}}",
+    )
+    project.run().assert_outcomes(passed=1)
+
+
+def test_a_value_below_its_minimum_names_the_file_the_key_and_both_values(project: PipelineProject) -> None:
+    _step(project, METRICS, "{values: {metrics.json: {auc: {min: 0.7}}}}")
+    _fails_with(project, "metrics.json: key 'auc': expected at least 0.7, found 0.61")
+
+
+def test_a_value_not_equal_says_what_was_expected_and_found(project: PipelineProject) -> None:
+    _step(project, METRICS, "{values: {metrics.json: {model.name: {equals: lightgbm}, model.depth: {equals: 6}}}}")
+    _fails_with(
+        project,
+        'metrics.json: key \'model.name\': expected "lightgbm", found "xgb" (a str)',
+        "metrics.json: key 'model.depth': expected 6, found 4 (a int)",
+    )
+
+
+def test_a_true_is_not_equal_to_one(project: PipelineProject) -> None:
+    _step(project, METRICS, "{values: {metrics.json: {ok: {equals: 1}}}}")
+    _fails_with(project, "metrics.json: key 'ok': expected 1, found true (a bool)")
+
+
+def test_a_missing_key_lists_the_keys_where_the_path_stopped(project: PipelineProject) -> None:
+    _step(project, METRICS, "{values: {metrics.json: {model.learning_rate: {min: 0}}}}")
+    _fails_with(project, "metrics.json: key 'model.learning_rate' not found: model has keys name, depth")
+
+
+def test_a_bound_on_a_value_that_is_no_number_says_what_it_is(project: PipelineProject) -> None:
+    _step(project, METRICS, "{values: {metrics.json: {model: {min: 1}}}}")
+    _fails_with(project, "metrics.json: key 'model': expected a number at least 1, found {*} (a dict)")
+
+
+def test_a_values_file_missing_or_not_json_is_named(project: PipelineProject) -> None:
+    _step(
+        project,
+        METRICS + 'open(os.path.join(out, "notes.json"), "w").write("{auc: 1")\n',
+        "{values: {scores.json: {auc: {min: 0}}, notes.json: {auc: {min: 0}}}}",
+    )
+    _fails_with(
+        project,
+        "values: no file scores.json; found metrics.json, notes.json",
+        "values: notes.json is not JSON: Expecting property name enclosed in double quotes (line 1, column 2)",
+    )
+
+
+SIGNED = """
+open(os.path.join(out, "scored.csv"), "w").write("id,amount,label\\n1,5.0,0\\n2,-1.5,1\\n3,2.0,2\\n4,-3.0,1\\n")
+"""
+
+
+def test_row_expressions_every_row_meets_pass(project: PipelineProject) -> None:
+    _step(project, SIGNED, "{rows: ['id > 0', 'label.isin([0, 1, 2])', 'amount < 10 and id <= 4']}")
+    project.run().assert_outcomes(passed=1)
+
+
+def test_rows_failing_an_expression_are_counted_and_the_first_shown(project: PipelineProject) -> None:
+    _step(project, SIGNED, "{rows: ['amount >= 0', 'label.isin([0, 1])']}")
+    _fails_with(
+        project,
+        "scored.csv: 2 of 4 rows fail 'amount >= 0'; first 2: row 1: id=2, amount=-1.5, label=1; "
+        "row 3: id=4, amount=-3.0, label=1",
+        "scored.csv: 1 of 4 rows fail 'label.isin([[]0, 1[]])'; first 1: row 2: id=3, amount=2.0, label=2",
+    )
+
+
+def test_a_row_expression_pandas_cannot_evaluate_names_it_and_the_columns(project: PipelineProject) -> None:
+    _step(project, SIGNED, "{rows: ['price > 0', 'open(\"/etc/passwd\")', 'amount + 1']}")
+    _fails_with(
+        project,
+        "scored.csv: rows expression 'price > 0' cannot be evaluated: *price* its columns are id, amount, label",
+        "scored.csv: rows expression 'open(\"/etc/passwd\")' cannot be evaluated: *not a supported function*",
+        "scored.csv: rows expression 'amount + 1' must give one true/false per row, gave Series of float64",
+    )
+
+
+@pytest.mark.parametrize(
+    ("expression", "problem"),
+    [
+        ("amount > @limit", "'@' refers to Python variables"),
+        ("amount.__class__", "'__' (a dunder attribute)"),
+        ("amount = 1", "'=' assigns a column"),
+    ],
+)
+def test_a_row_expression_reaching_past_the_columns_is_a_scenario_error(
+    project: PipelineProject, expression: str, problem: str
+) -> None:
+    _step(project, SIGNED, f"{{rows: ['{expression}']}}")
+    result = project.run()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([f"*expected a pandas expression such as 'amount >= 0', found *: {problem}*"])
+    assert not (project.root / "workspace" / "expecting" / "build").exists()

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pytest_cursus.cli import commands as runtime_commands
 from pytest_cursus.cli.arguments import positive_number
+from pytest_cursus.cli.schema_export import SCHEMA_HELP, schema_arguments, schema_command
 from pytest_cursus.reporting.regression_thresholds import (
     DEFAULT_MAX_MEMORY_RATIO,
     DEFAULT_MAX_TIME_RATIO,
@@ -163,6 +164,7 @@ COMMANDS: list[Command] = [
     Command("wire", runtime_commands.WIRE_HELP, runtime_commands.wire_arguments, runtime_commands.wire_command),
     Command("init", runtime_commands.INIT_HELP, runtime_commands.init_arguments, runtime_commands.init_command),
     Command("run", runtime_commands.RUN_HELP, runtime_commands.run_arguments, runtime_commands.run_command),
+    Command("schema", SCHEMA_HELP, schema_arguments, schema_command),
 ]
 
 

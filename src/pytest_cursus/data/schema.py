@@ -74,6 +74,12 @@ class ColumnSpec(BaseModel):
     start: dt.datetime | None = None
     end: dt.datetime | None = None
 
+    @field_validator("start", "end", mode="before", json_schema_input_type=Union[dt.datetime, dt.date, None])  # noqa: UP007
+    @classmethod
+    def _date_or_datetime(cls, value: object) -> object:
+        # a bare date (YAML `2019-01-01`) is its midnight, as pydantic reads it; declared for the JSON Schema
+        return value
+
     @field_validator("start", "end")
     @classmethod
     def _naive_utc(cls, value: dt.datetime | None) -> dt.datetime | None:

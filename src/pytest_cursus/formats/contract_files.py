@@ -7,11 +7,17 @@ own fields (the ``data:`` schemas, and all of a plain ``*.contract.yaml``) rejec
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, create_model, field_validator, model_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from pytest_cursus.data.schema import DataSchema
+from pytest_cursus.formats.shorthand_forms import null_as_empty_mapping
+
+# What an `env:` value may be written as: a YAML scalar, which becomes the string an environment holds.
+ENV_INPUT_TYPE = Optional[dict[str, Union[str, int, float, bool, None]]]  # noqa: UP007, UP045
 
 
 class _Strict(BaseModel):
@@ -31,6 +37,12 @@ class ChannelSpec(_Strict):
     def _path_shorthand(cls, value: Any) -> Any:
         # The ecosystem's contracts often map a name straight to its container path.
         return {"path": value} if isinstance(value, str) else value
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        # the shorthand _path_shorthand accepts: the container path alone
+        mapping = handler(core_schema)
+        return {"anyOf": [{"type": "string", "pattern": "^/", "description": "the container path"}, mapping]}
 
     @field_validator("path")
     @classmethod
@@ -68,7 +80,7 @@ class EnvVars(_Strict):
     required: list[str] = Field(default_factory=list)
     optional: dict[str, str] = Field(default_factory=dict)
 
-    @field_validator("optional", mode="before")
+    @field_validator("optional", mode="before", json_schema_input_type=ENV_INPUT_TYPE)
     @classmethod
     def _defaults_are_strings(cls, value: Any) -> Any:
         # An environment only holds strings; `TRAIN_RATIO: 0.7` in YAML means "0.7".
@@ -96,15 +108,13 @@ class ContractBlock(_Strict):
     # runs that, not an entry_point script of ours, so a contract check has nothing to check
     container_entrypoint: list[str] | None = None
 
-    @field_validator("container_entrypoint", mode="before")
+    @field_validator("container_entrypoint", mode="before", json_schema_input_type=Union[str, list[str], None])  # noqa: UP007
     @classmethod
     def _command_list(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
 
-    @field_validator("inputs", "outputs", mode="before")
-    @classmethod
-    def _empty_mapping(cls, value: Any) -> Any:
-        return {} if value is None else value
+    _empty_inputs = null_as_empty_mapping("inputs", dict[str, ChannelSpec])
+    _empty_outputs = null_as_empty_mapping("outputs", dict[str, ChannelSpec])
 
     @field_validator("inputs", "outputs")
     @classmethod
@@ -114,7 +124,11 @@ class ContractBlock(_Strict):
             check_path_name("channel name", name)
         return channels
 
-    @field_validator("framework_requirements", mode="before")
+    @field_validator(
+        "framework_requirements",
+        mode="before",
+        json_schema_input_type=dict[str, Union[str, int, float, None]],  # noqa: UP007 - a version may be a number
+    )
     @classmethod
     def _requirement_strings(cls, value: Any) -> Any:
         if isinstance(value, dict):
@@ -159,7 +173,12 @@ class _SpecEntry(BaseModel):
     data_type: str | None = None
     description: str | None = None
 
-    @field_validator("aliases", "semantic_keywords", mode="before")
+    @field_validator(
+        "aliases",
+        "semantic_keywords",
+        mode="before",
+        json_schema_input_type=Union[str, list[str], None],  # noqa: UP007
+    )
     @classmethod
     def _list(cls, value: Any) -> Any:
         return _as_list(value)
@@ -172,7 +191,7 @@ class SpecDependency(_SpecEntry):
     required: bool = True
     compatible_sources: list[str] = Field(default_factory=list)
 
-    @field_validator("compatible_sources", mode="before")
+    @field_validator("compatible_sources", mode="before", json_schema_input_type=Union[str, list[str], None])  # noqa: UP007
     @classmethod
     def _sources(cls, value: Any) -> Any:
         return _as_list(value)
@@ -185,6 +204,15 @@ class SpecOutput(_SpecEntry):
     property_path: str | None = None
 
 
+# The mapping form {logical_name: {...}} (_as_entries): an entry there may leave out logical_name, its key.
+_NamedDependency = create_model(
+    "SpecDependencyByName",
+    __base__=SpecDependency,
+    logical_name=(Optional[str], None),  # noqa: UP045
+)
+_NamedOutput = create_model("SpecOutputByName", __base__=SpecOutput, logical_name=(Optional[str], None))  # noqa: UP045
+
+
 class InterfaceSpec(BaseModel):
     """The ``spec:`` block of a ``*.step.yaml``: what the DAG wiring reads (docs/dag.md)."""
 
@@ -195,9 +223,22 @@ class InterfaceSpec(BaseModel):
     dependencies: list[SpecDependency] = Field(default_factory=list)
     outputs: list[SpecOutput] = Field(default_factory=list)
 
-    @field_validator("dependencies", "outputs", mode="before")
+    @field_validator(
+        "dependencies",
+        mode="before",
+        json_schema_input_type=Union[list[SpecDependency], dict[str, Optional[_NamedDependency]], None],  # type: ignore[valid-type]  # noqa: UP007, UP045, E501
+    )
     @classmethod
-    def _entries(cls, value: Any) -> Any:
+    def _dependency_entries(cls, value: Any) -> Any:
+        return _as_entries(value)
+
+    @field_validator(
+        "outputs",
+        mode="before",
+        json_schema_input_type=Union[list[SpecOutput], dict[str, Optional[_NamedOutput]], None],  # type: ignore[valid-type]  # noqa: UP007, UP045
+    )
+    @classmethod
+    def _output_entries(cls, value: Any) -> Any:
         return _as_entries(value)
 
     @field_validator("dependencies", "outputs")
@@ -221,12 +262,13 @@ class StepInterfaceFile(BaseModel):
     spec: InterfaceSpec | None = None
     variants: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
-    @field_validator("variants", mode="before")
-    @classmethod
-    def _empty_variants(cls, value: Any) -> Any:
-        return {} if value is None else value
+    _empty_contract = null_as_empty_mapping("contract", ContractBlock)
+    _empty_variants = null_as_empty_mapping("variants", dict[str, dict[str, Any]])
 
 
+# The models of a *.step.yaml's contract block whose unknown keys drop_ecosystem_extras drops rather than rejects
+# (the JSON Schema of a step file lets them through there: formats/json_schemas.py).
+ECOSYSTEM_LENIENT_MODELS: tuple[type[BaseModel], ...] = (ContractBlock, ChannelSpec, JobArgument, EnvVars)
 # Keys of the ecosystem's contract block we read; others are dropped before strict validation.
 _ECOSYSTEM_CHANNEL_KEYS = {"path", "required", "description", "data"}
 _ECOSYSTEM_JOB_ARGUMENT_KEYS = set(JobArgument.model_fields)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pytest_cursus.errors import ConfigError, SourceLocation
+from pytest_cursus.formats.shorthand_forms import null_as_empty_list, null_as_empty_mapping
 from pytest_cursus.formats.yaml_document import YamlDocument
 
 JSON_SUFFIXES = (".json",)
@@ -26,10 +27,7 @@ class DagGraph(BaseModel):
     nodes: list[str] = Field(min_length=1)
     edges: list[tuple[str, str]] = Field(default_factory=list)
 
-    @field_validator("edges", mode="before")
-    @classmethod
-    def _empty_edges(cls, value: Any) -> Any:
-        return [] if value is None else value
+    _empty_edges = null_as_empty_list("edges", list[tuple[str, str]])
 
     @field_validator("nodes")
     @classmethod
@@ -69,7 +67,7 @@ class DagFile(BaseModel):
     dag: DagGraph
     metadata: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("version", mode="before")
+    @field_validator("version", mode="before", json_schema_input_type=Union[str, int, float, None])  # noqa: UP007
     @classmethod
     def _major_one(cls, value: Any) -> Any:
         if value is None:
@@ -79,10 +77,7 @@ class DagFile(BaseModel):
             raise ValueError(f'expected a version of major 1 such as "1" or "1.2", found {value!r}')
         return text
 
-    @field_validator("metadata", mode="before")
-    @classmethod
-    def _empty_metadata(cls, value: Any) -> Any:
-        return {} if value is None else value
+    _empty_metadata = null_as_empty_mapping("metadata", dict[str, Any])
 
 
 def load_dag_file(path: Path) -> tuple[DagFile, YamlDocument]:

@@ -3,24 +3,32 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     ModelWrapValidatorHandler,
     PositiveFloat,
     PrivateAttr,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from pytest_cursus.data.execution_outputs import check_layout
 from pytest_cursus.data.s3.uri import check_s3_uri
 from pytest_cursus.data.schema import SyntheticSpec
-from pytest_cursus.formats.contract_files import check_env_name, check_path_name, env_mapping
+from pytest_cursus.formats.contract_files import ENV_INPUT_TYPE, check_env_name, check_path_name, env_mapping
+from pytest_cursus.formats.shorthand_forms import null_as_empty_mapping
 
 # Step and data-source names appear in `<step>.<output>` references, pytest node ids and
 # workspace directories (where `_data` holds materialised sources: hence a letter first).
@@ -97,7 +105,7 @@ class DataSource(_Strict):
     filename: str | None = Field(default=None, description="file name used for `text:` content")
     custom: CustomSource | None = None
 
-    @field_validator("s3", mode="before")
+    @field_validator("s3", mode="before", json_schema_input_type=Union[str, S3Location, None])  # noqa: UP007
     @classmethod
     def _s3_uri(cls, value: Any) -> Any:
         # the URI form is the mapping form without limits (one type: errors name only its fields)
@@ -135,6 +143,32 @@ class DataSource(_Strict):
         return {"file": self.file, "local": self.local}.get(variant)
 
 
+Number = Union[StrictInt, StrictFloat]  # noqa: UP007 - strict: `min: "0.7"` is an error, not a coercion
+
+
+class ValueCheck(_Strict):
+    """``values:`` check of one key of a JSON output file: bounds for a number, or the value it equals."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})  # _something_checked
+
+    min: Number | None = Field(default=None, description="the value is a number at least this")
+    max: Number | None = Field(default=None, description="the value is a number at most this")
+    equals: Any = Field(default=None, description="the value equals this (a number, string, list, mapping or null)")
+
+    @model_validator(mode="after")
+    def _something_checked(self) -> ValueCheck:
+        if not self.model_fields_set & {"min", "max", "equals"}:
+            raise ValueError("expected at least one of min, max or equals, found none")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"expected min <= max, found min={self.min}, max={self.max}")
+        return self
+
+    @property
+    def checks_equality(self) -> bool:
+        # `equals: null` is a check too, so whether the key was written decides
+        return "equals" in self.model_fields_set
+
+
 class OutputExpectation(_Strict):
     """``expect:`` checks on one output after the step ran."""
 
@@ -142,11 +176,58 @@ class OutputExpectation(_Strict):
     min_rows: int | None = Field(default=None, ge=0)
     max_rows: int | None = Field(default=None, ge=0)
     columns: list[str] = Field(default_factory=list)
+    values: dict[str, dict[str, ValueCheck]] = Field(
+        default_factory=dict,
+        description="JSON file inside the output -> dotted key path (metrics.auc) -> min/max/equals",
+    )
+    rows: list[str] = Field(
+        default_factory=list,
+        description="pandas expressions (DataFrame.eval) every row of the output's tables satisfies",
+    )
 
-    @field_validator("files", "columns", mode="before")
+    @field_validator("files", "columns", "rows", mode="before", json_schema_input_type=Union[str, list[str]])  # noqa: UP007
     @classmethod
     def _single_to_list(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("values")
+    @classmethod
+    def _value_paths(cls, values: dict[str, dict[str, ValueCheck]]) -> dict[str, dict[str, ValueCheck]]:
+        for file, keys in values.items():
+            if _relative_file(file) is None or not keys:
+                raise ValueError(f"values.{file}: expected at least one key to check, found none")
+            for key in keys:
+                if not key or any(not part for part in key.split(".")):
+                    raise ValueError(
+                        f"values.{file}: expected a dotted key path such as metrics.auc, found {key!r} (an empty part)"
+                    )
+        return values
+
+    @field_validator("rows")
+    @classmethod
+    def _row_expressions(cls, rows: list[str]) -> list[str]:
+        for expression in rows:
+            check_row_expression(expression)
+        return rows
+
+
+def check_row_expression(expression: str) -> str:
+    """A ``rows:`` expression pandas evaluates on its own terms: one line, naming columns, without the
+    ``@`` of Python variables, assignments or dunder attributes (the ways out of its evaluator)."""
+    problem = None
+    if not expression.strip():
+        problem = "it is empty"
+    elif "\n" in expression.strip():
+        problem = "it spans several lines (pandas would take each line as an assignment)"
+    elif "@" in expression:
+        problem = "'@' refers to Python variables, and a scenario has none"
+    elif "__" in expression:
+        problem = "'__' (a dunder attribute) reaches past the columns"
+    elif re.search(r"(?<![=!<>])=(?!=)", expression):
+        problem = "'=' assigns a column; compare with '=='"
+    if problem is not None:
+        raise ValueError(f"rows: expected a pandas expression such as 'amount >= 0', found {expression!r}: {problem}")
+    return expression
 
 
 def _relative_file(value: str | None) -> str | None:
@@ -191,6 +272,12 @@ class InputChannel(OutputChannel):
         channel._short = True
         return channel
 
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        # the short form `<source>` or `<step>.<output>` is an input too (what _short_form accepts)
+        mapping = handler(core_schema)
+        return {"anyOf": [{"type": "string", "minLength": 1, "description": "<source> or <step>.<output>"}, mapping]}
+
     @property
     def short(self) -> bool:
         """Whether the YAML holds the reference itself (errors then point at the input, not ``from:``)."""
@@ -205,7 +292,7 @@ class SecretsBlock(_Strict):
     mask: list[str] = Field(default_factory=list)
     exempt: list[str] = Field(default_factory=list)
 
-    @field_validator("mask", "exempt", mode="before")
+    @field_validator("mask", "exempt", mode="before", json_schema_input_type=Union[str, list[str], None])  # noqa: UP007
     @classmethod
     def _single_to_list(cls, value: Any) -> Any:
         if value is None:
@@ -236,15 +323,12 @@ class StepDefaults(_Strict):
     env: dict[str, str] = Field(default_factory=dict)
     secrets: SecretsBlock = Field(default_factory=SecretsBlock)
 
-    @field_validator("env", mode="before")
+    @field_validator("env", mode="before", json_schema_input_type=ENV_INPUT_TYPE)
     @classmethod
     def _env_strings(cls, value: Any) -> Any:
         return env_mapping(value)
 
-    @field_validator("secrets", mode="before")
-    @classmethod
-    def _empty_mapping(cls, value: Any) -> Any:
-        return {} if value is None else value
+    _empty_secrets = null_as_empty_mapping("secrets", SecretsBlock)
 
 
 class FuzzInputEdges(_Strict):
@@ -273,7 +357,11 @@ class FuzzSettings(_Strict):
         default=None, ge=0, description="the random seed: the same datasets every run (--cursus-fuzz-seed N overrides)"
     )
 
-    @field_validator("inputs", mode="before")
+    @field_validator(
+        "inputs",
+        mode="before",
+        json_schema_input_type=Union[str, list[str], dict[str, Union[FuzzInputEdges, None]], None],  # noqa: UP007
+    )
     @classmethod
     def _single_to_list(cls, value: Any) -> Any:
         if isinstance(value, dict):  # `DATA:` with nothing under it: the default edge cases
@@ -295,6 +383,66 @@ class FuzzSettings(_Strict):
         return dict(self.inputs) if isinstance(self.inputs, dict) else {}
 
 
+MARK_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# marks a step item cannot carry: they act on test functions' arguments and fixtures, which a step has none of
+UNUSABLE_MARKS = ("parametrize", "usefixtures")
+
+
+class XfailArguments(_Strict):
+    """``{xfail: {...}}``: pytest's ``xfail`` keywords that a YAML file can give."""
+
+    reason: str = ""
+    strict: bool | None = Field(default=None, description="an unexpected pass fails (default: the xfail_strict ini)")
+    run: bool = Field(default=True, description="false: do not run the step at all")
+
+
+class SkipMark(_Strict):
+    skip: str | None = Field(description="why the step is skipped")
+
+
+class XfailMark(_Strict):
+    xfail: str | XfailArguments | None = Field(description="the reason, or reason/strict/run")
+
+
+MarkName = Annotated[str, Field(pattern=MARK_NAME_PATTERN.pattern)]
+# any other mark: `{name: arguments}`; a list is its positional arguments, a mapping its keywords, else one argument
+OtherMark = Annotated[
+    dict[str, Any],
+    Field(
+        min_length=1,
+        max_length=1,
+        json_schema_extra={"propertyNames": {"pattern": MARK_NAME_PATTERN.pattern, "not": {"enum": ["skip", "xfail"]}}},
+    ),
+]
+MarkEntry = Union[MarkName, SkipMark, XfailMark, OtherMark]  # noqa: UP007
+
+
+@dataclass(frozen=True)
+class StepMark:
+    """A ``marks:`` entry as pytest's mark arguments (the plugin layer makes the pytest mark)."""
+
+    name: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def step_mark(entry: MarkEntry) -> StepMark:
+    if isinstance(entry, str):
+        return StepMark(entry)
+    if isinstance(entry, SkipMark):
+        return StepMark("skip", kwargs={} if entry.skip is None else {"reason": entry.skip})
+    if isinstance(entry, XfailMark):
+        if isinstance(entry.xfail, XfailArguments):
+            return StepMark("xfail", kwargs=entry.xfail.model_dump(exclude_defaults=True))
+        return StepMark("xfail", kwargs={} if entry.xfail is None else {"reason": entry.xfail})
+    ((name, arguments),) = entry.items()
+    if isinstance(arguments, list):
+        return StepMark(name, tuple(arguments))
+    if isinstance(arguments, dict):
+        return StepMark(name, kwargs=dict(arguments))
+    return StepMark(name, () if arguments is None else (arguments,))
+
+
 class StepEntry(_Strict):
     contract: str
     script: str | None = None
@@ -309,27 +457,78 @@ class StepEntry(_Strict):
     inputs_read_only: bool | None = None
     expect: dict[str, OutputExpectation] = Field(default_factory=dict)
     fuzz: FuzzSettings | None = None
+    marks: list[MarkEntry] = Field(
+        default_factory=list,
+        description="pytest marks of the step's items: a name (slow), {skip: reason}, {xfail: reason or "
+        "{reason, strict, run}} or {mark: arguments}",
+    )
 
-    @field_validator("env", mode="before")
+    @field_validator("env", mode="before", json_schema_input_type=ENV_INPUT_TYPE)
     @classmethod
     def _env_strings(cls, value: Any) -> Any:
         return env_mapping(value)
 
-    @field_validator("fuzz", mode="before")
+    @field_validator("fuzz", mode="before", json_schema_input_type=Union[Literal[True], FuzzSettings, None])  # noqa: UP007
     @classmethod
     def _fuzz_defaults(cls, value: Any) -> Any:
         # `fuzz: true` or an empty `fuzz:` means the defaults
         return {} if value is True or value is None else value
 
-    @field_validator("job_args", "secrets", "inputs", "outputs", "expect", mode="before")
+    _empty_job_args = null_as_empty_mapping("job_args", dict[str, Any])
+    _empty_inputs = null_as_empty_mapping("inputs", dict[str, InputChannel])
+    _empty_outputs = null_as_empty_mapping("outputs", dict[str, OutputChannel])
+    _empty_expect = null_as_empty_mapping("expect", dict[str, OutputExpectation])
+    _empty_secrets = null_as_empty_mapping("secrets", SecretsBlock)
+
+    @field_validator("marks", mode="before", json_schema_input_type=Union[MarkEntry, list[MarkEntry], None])  # noqa: UP007
     @classmethod
-    def _empty_mapping(cls, value: Any) -> Any:
-        return {} if value is None else value
+    def _mark_entries(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        entries = [value] if isinstance(value, (str, dict)) else value
+        if isinstance(entries, list):
+            for entry in entries:
+                _check_mark_entry(entry)
+        return entries
+
+    @property
+    def step_marks(self) -> list[StepMark]:
+        return [step_mark(entry) for entry in self.marks]
 
     @property
     def input_references(self) -> dict[str, str]:
         """Input name -> ``<source>`` or ``<step>.<output>``, for the inputs this entry wires."""
         return {name: channel.source for name, channel in self.inputs.items() if channel.source is not None}
+
+
+def _check_mark_entry(entry: Any) -> None:
+    """The name and shape of one ``marks:`` entry; which marks exist is pytest's to say (--strict-markers)."""
+    if isinstance(entry, dict):
+        if len(entry) != 1:
+            raise ValueError(
+                f"expected a mark as a name or a mapping of one mark name to its arguments "
+                f"({{skip: reason}}), found a mapping of {len(entry)} keys: {', '.join(map(str, entry)) or 'none'}"
+            )
+        name = next(iter(entry))
+    elif isinstance(entry, str):
+        name = entry
+    else:
+        return  # the type error is pydantic's to report
+    if not isinstance(name, str) or not MARK_NAME_PATTERN.match(name):
+        raise ValueError(f"expected a mark name such as slow (letters, digits, '_'), found {name!r}")
+    if name in UNUSABLE_MARKS:
+        raise ValueError(f"mark {name!r} acts on a test function's arguments or fixtures, which a step has none of")
+    if isinstance(entry, dict):
+        # skip and xfail have their own grammar: never the any-mark mapping when they break it
+        model = {"skip": SkipMark, "xfail": XfailMark}.get(name)
+        if model is not None:
+            try:
+                model.model_validate(entry)
+            except ValidationError as exc:
+                details = "; ".join(
+                    f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in exc.errors(include_url=False)
+                )
+                raise ValueError(f"mark {name!r}: {details}") from None
 
 
 class NodeEntry(StepEntry):
@@ -352,22 +551,27 @@ class ScenarioFile(_Strict):
     nodes: dict[str, NodeEntry] = Field(default_factory=dict)
     steps: dict[str, StepEntry] = Field(default_factory=dict)
 
-    @field_validator("execution", mode="before")
+    @field_validator("execution", mode="before", json_schema_input_type=Union[str, ExecutionLocation, None])  # noqa: UP007
     @classmethod
     def _execution_uri(cls, value: Any) -> Any:
         return {"uri": check_s3_uri(value)} if isinstance(value, str) else value
 
-    @field_validator("contracts", "scripts", "python_path", mode="before")
+    @field_validator(
+        "contracts",
+        "scripts",
+        "python_path",
+        mode="before",
+        json_schema_input_type=Union[str, list[str], None],  # noqa: UP007
+    )
     @classmethod
     def _single_to_list(cls, value: Any) -> Any:
         if value is None:
             return []
         return [value] if isinstance(value, str) else value
 
-    @field_validator("data", "nodes", "steps", mode="before")
-    @classmethod
-    def _empty_mapping(cls, value: Any) -> Any:
-        return {} if value is None else value
+    _empty_data = null_as_empty_mapping("data", dict[str, DataSource])
+    _empty_nodes = null_as_empty_mapping("nodes", dict[str, NodeEntry])
+    _empty_steps = null_as_empty_mapping("steps", dict[str, StepEntry])
 
     @field_validator("steps", "nodes")
     @classmethod

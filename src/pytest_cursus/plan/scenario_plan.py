@@ -28,6 +28,7 @@ from pytest_cursus.formats.scenario_file import (
     ScenarioFile,
     SecretsBlock,
     StepEntry,
+    StepMark,
 )
 from pytest_cursus.formats.yaml_document import YamlDocument, did_you_mean, top_level_nodes
 from pytest_cursus.plan.dag import CycleError, Edge, ancestors, topological_order
@@ -99,6 +100,7 @@ class StepPlan:
     output_views: dict[str, ChannelView] = field(default_factory=dict)
     # which env names are secret: the name rule with the scenario's `secrets:` additions and exemptions
     secrets: SecretNames = field(default_factory=SecretNames)
+    marks: tuple[StepMark, ...] = ()  # `marks:` for the step's pytest items (plugin/scenario_items.py)
 
     @property
     def upstream_steps(self) -> set[str]:
@@ -398,6 +400,7 @@ class _Resolver:
                 input_views=input_views,
                 output_views=output_views,
                 secrets=_secret_names(parsed.defaults.secrets, entry.secrets),
+                marks=tuple(entry.step_marks),
             )
 
         self._report_missing_env()

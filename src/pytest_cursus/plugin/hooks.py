@@ -267,10 +267,14 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if not scenarios_collected():
         return  # don't pay for importing the engine
     take_sigterm(session.config)  # scenarios named on the command line rather than by --cursus-scenarios
-    from pytest_cursus.plugin.scenario_items import StepItem
+    from pytest_cursus.plugin.scenario_items import StepItem, skipped_by_mark
 
     state = cursus_session(session.config)
-    state.selected_steps = {(item.plan.path, item.step) for item in session.items if isinstance(item, StepItem)}
+    state.selected_steps = {
+        (item.plan.path, item.step)
+        for item in session.items
+        if isinstance(item, StepItem) and not skipped_by_mark(item)
+    }
     if state.selected_steps and not session.config.option.collectonly and not state.options.debug:
         try:
             start = getattr(state.launcher(), "start", None)

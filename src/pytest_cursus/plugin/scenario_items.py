@@ -58,13 +58,48 @@ class ScenarioYamlFile(pytest.File):
             )
             yield InvalidScenarioItem.from_parent(self, name=plan.name, error=error)
             return
+        try:
+            marks = {step: step_marks(plan, step) for step in plan.steps}
+        except ConfigError as error:
+            yield InvalidScenarioItem.from_parent(self, name=plan.name, error=error)
+            return
         pipeline_items = state.options.mode != "isolation"
         for step in plan.steps:
             if pipeline_items:
                 for edge in plan.edges_into(step):
                     yield EdgeItem.from_parent(self, name=f"compat[{edge.id}]", plan=plan, edge=edge)
-                yield StepItem.from_parent(self, name=step, plan=plan, step=step)
-            yield from items_for_step(self, plan, step)
+                yield _marked(StepItem.from_parent(self, name=step, plan=plan, step=step), marks[step])
+            for item in items_for_step(self, plan, step):
+                yield _marked(item, marks[step])
+
+
+def step_marks(plan: ScenarioPlan, step: str) -> list[pytest.MarkDecorator]:
+    """The pytest marks of a step's ``marks:``. An unregistered name under --strict-markers is pytest's
+    failure; it becomes the scenario's error, located at the step."""
+    found = []
+    for mark in plan.steps[step].marks:
+        try:
+            decorator = getattr(pytest.mark, mark.name)
+        except pytest.fail.Exception as exc:
+            raise ConfigError(
+                f"step {step!r}: marks: {exc.msg}", SourceLocation(plan.path, plan.steps[step].line, f"{step}.marks")
+            ) from None
+        found.append(decorator(*mark.args, **mark.kwargs) if mark.args or mark.kwargs else decorator)
+    return found
+
+
+def skipped_by_mark(item: pytest.Item) -> bool:
+    """Whether a ``skip`` or ``xfail(run=False)`` mark keeps the item from running: such a step's
+    item reports nothing of its run, so a downstream step runs it as setup and reports its failure."""
+    if item.get_closest_marker("skip") is not None:
+        return True
+    return any(not mark.kwargs.get("run", True) for mark in item.iter_markers("xfail"))
+
+
+def _marked(item: pytest.Item, marks: list[pytest.MarkDecorator]) -> pytest.Item:
+    for mark in marks:
+        item.add_marker(mark)
+    return item
 
 
 class StepItem(ScenarioItem):

@@ -99,8 +99,9 @@ class IsolationRun:
         mismatch = isolation_layout_mismatch(result, generated)
         if mismatch is not None and result.failure is not None:
             result.failure.message = f"{mismatch}\n{result.failure.message}"
+        # generated data has no meaningful row counts or values: only the files and columns are checked
         structural = {
-            name: expectation.model_copy(update={"min_rows": None, "max_rows": None})
+            name: expectation.model_copy(update={"min_rows": None, "max_rows": None, "values": {}, "rows": []})
             for name, expectation in plan.steps[step].expect.items()
         }
         if result.passed and structural:
