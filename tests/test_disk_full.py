@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import textwrap
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from pipeline_project import PipelineProject
+from pytest_cursus.execution import child
 from pytest_cursus.execution.workspace import WORKSPACE_MARKER
 from small_disk import fill, small_disk
 
@@ -197,3 +199,16 @@ def test_outputs_larger_than_the_cap_are_not_stored_and_nothing_is_copied_first(
         )
         assert "step cache full" not in result.stdout.str()
         assert list((cache / "tmp").iterdir()) == [] and list((cache / "entries").iterdir()) == []
+
+
+def test_a_report_longer_than_the_room_set_aside_is_written_without_its_traceback_head(tmp_path: Path) -> None:
+    with small_disk(tmp_path / "disk", size="1m") as disk:
+        report = disk / "report.json"
+        child.reserve_report_space(str(report))
+        fill(disk / "filler.bin")
+        traceback = "\n".join(f"  frame {number} " + "x" * 100 for number in range(4000))  # 400 KB: more than the room
+        child.write_report(str(report), {"status": "raised", "traceback": traceback, "return_summary": "big"})
+        written = json.loads(report.read_text())
+        assert written["traceback"].splitlines() == traceback.splitlines()[-20:]
+        assert written["return_summary"] is None and written["status"] == "raised"
+        assert sorted(path.name for path in disk.iterdir()) == ["filler.bin", "report.json"], "no reserve, no temp"

@@ -372,18 +372,21 @@ def reserve_report_space(report_path: str) -> None:
 
 
 def write_report(path: str, report: dict[str, Any]) -> None:
-    """Write ``report.json``; on a full disk, with the room :func:`reserve_report_space` set aside,
-    and failing that without the traceback and return value, which are what make a report long."""
-    attempts = [report, {**report, "traceback": _last_lines(report.get("traceback")), "return_summary": None}]
+    """Write ``report.json``; on a full disk, again in the room :func:`reserve_report_space` set
+    aside, and failing that without the traceback's head and the return value, which make a report long."""
     try:
-        for attempt, content in enumerate(attempts):
+        try:
+            _write_json(path, report)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            _release_report_space(path)
             try:
-                _write_json(path, content)
-                return
-            except OSError as exc:
-                if exc.errno != errno.ENOSPC or attempt == len(attempts) - 1:
+                _write_json(path, report)
+            except OSError as again:
+                if again.errno != errno.ENOSPC:
                     raise
-                _release_report_space(path)
+                _write_json(path, {**report, "traceback": _last_lines(report.get("traceback")), "return_summary": None})
     finally:
         _release_report_space(path)
 
