@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
+
+import psutil
+import pytest
 
 from pipeline_project import PipelineProject
 from pytest_cursus.plan.scenario_plan import load_scenario
@@ -98,3 +108,99 @@ def test_the_watched_paths_are_the_scenario_contracts_scripts_imports_and_source
         scripts / "lib" / "__init__.py",
         project.root / "fixtures" / "raw",
     } <= set(index.paths())
+
+
+class WatchingPytest:
+    """A real `pytest --cursus-watch` process whose output lines are read as they come."""
+
+    def __init__(self, project: PipelineProject) -> None:
+        args = [sys.executable, "-m", "pytest", "-v", "-p", "no:randomly", "-p", "no:cacheprovider"]
+        args += ["--cursus-scenarios", "scenarios", "--cursus-workspace", str(project.workspace), "--cursus-watch"]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(
+            args, cwd=project.root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line)
+
+    def until(self, *patterns: str, timeout: float = 180) -> list[str]:
+        """The lines read until every pattern has appeared in one of them (hang guard: ``timeout``)."""
+        read: list[str] = []
+        pending = list(patterns)
+        while pending:
+            try:
+                line = self.lines.get(timeout=timeout)
+            except queue.Empty:
+                raise AssertionError(f"no line with {pending} within {timeout} s; read:\n{''.join(read)}") from None
+            read.append(line)
+            self.seen.append(line)
+            pending = [pattern for pattern in pending if pattern not in line]
+        return read
+
+    def end(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=60)
+
+
+def _save(path: Path, text: str) -> None:
+    """Saves once the watcher is listening: the "watching" line comes just before it registers its watches."""
+    time.sleep(2)
+    path.write_text(text)
+
+
+def test_an_edited_middle_script_reruns_it_and_the_last_step_but_not_the_first(project: PipelineProject) -> None:
+    _chain(project)
+    watching = WatchingPytest(project)
+    try:
+        watching.until("cursus watch: watching")
+        middle = project.root / "scripts" / "middle.py"
+        _save(middle, middle.read_text() + "\n# edited\n")
+        rerun = watching.until("chain.yaml::middle PASSED", "chain.yaml::last PASSED", "cursus watch: watching")
+        assert not [line for line in rerun if "chain.yaml::first " in line or "chain.yaml::side " in line], rerun
+        assert any("cursus: pipeline steps" in line for line in rerun)  # the summary table again
+    finally:
+        watching.end()
+
+
+def test_a_scenario_saved_with_a_yaml_error_prints_it_and_its_fix_reruns(project: PipelineProject) -> None:
+    path = _chain(project)
+    good = path.read_text()
+    watching = WatchingPytest(project)
+    try:
+        watching.until("cursus watch: watching")
+        _save(path, good.replace("steps:", "steps: [", 1))
+        broken = watching.until("chain.yaml", "cursus watch: watching")
+        assert any("chain.yaml:" in line and ("line" in line or ":" in line) for line in broken)
+        assert any("ERROR" in line for line in broken), broken
+        _save(path, good.replace("{STEP: side}", "{STEP: side, EXTRA: '1'}"))
+        watching.until("chain.yaml::side", "chain.yaml::last", "cursus watch: watching")
+    finally:
+        watching.end()
+
+
+def test_ctrl_c_ends_the_watch_with_nothing_left_running(project: PipelineProject) -> None:
+    _chain(project)
+    watching = WatchingPytest(project)
+    try:
+        watching.until("cursus watch: watching")
+        descendants = psutil.Process(watching.process.pid).children(recursive=True)
+        watching.process.send_signal(signal.SIGINT)
+        assert watching.process.wait(timeout=90) == pytest.ExitCode.INTERRUPTED
+        _, alive = psutil.wait_procs(descendants, timeout=30)
+        assert not alive, alive
+    finally:
+        watching.end()
+
+
+def test_watch_with_xdist_is_a_usage_error(project: PipelineProject) -> None:
+    _chain(project)
+    result = project.run("--cursus-watch", "-n", "2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--cursus-watch*cannot be combined with -n*"])
