@@ -96,6 +96,18 @@ def pytest_configure(config: pytest.Config) -> None:
             MissingExtra.check("hypothesis", "fuzz", "--cursus-fuzz / cursus_fuzz")
         except MissingExtra as exc:
             raise pytest.UsageError(str(exc)) from None
+    if options.watch:
+        from pytest_cursus.errors import MissingExtra
+
+        try:
+            MissingExtra.check("watchfiles", "watch", "--cursus-watch / cursus_watch")
+        except MissingExtra as exc:
+            raise pytest.UsageError(str(exc)) from None
+        if getattr(config.option, "numprocesses", None) and not is_xdist_worker(config):
+            raise pytest.UsageError(
+                "--cursus-watch keeps one pytest process and its warm parent between runs; it cannot be combined "
+                "with -n (xdist workers end with each run): drop -n"
+            )
     if options.debug and getattr(config.option, "numprocesses", None):
         raise pytest.UsageError(
             "--cursus-debug runs steps in the pytest process so a debugger can stop in them; it cannot be "
@@ -294,6 +306,19 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
     if reuse == "shared":
         return "passed", ".", "SHARED"
     return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    """--cursus-watch: after the run, rerun what each saved change affects until Ctrl-C (plugin/watch_loop.py)."""
+    result = yield
+    state = cursus_session_if_any(session.config)
+    if state is None or not state.options.watch or session.config.option.collectonly or is_xdist_worker(session.config):
+        return result
+    from pytest_cursus.plugin.watch_loop import watch_and_rerun
+
+    watch_and_rerun(session, state)
+    return result
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -134,6 +134,13 @@ class CursusSession:
             self._file_lookups = FileLookups()
         return self._file_lookups
 
+    def forget_scenario(self, path: Path) -> None:
+        """Watch mode reads a changed scenario again: its name is free for it, and contracts and scripts
+        are looked up anew."""
+        for name in [name for name, owner in self.scenario_names.items() if owner == path]:
+            del self.scenario_names[name]
+        self._file_lookups = None
+
     def step_cache_root(self) -> Path:
         return self.factory().step_cache_root()
 

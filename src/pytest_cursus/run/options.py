@@ -212,6 +212,14 @@ OPTIONS: tuple[OptionSpec, ...] = (
         default=False,
     ),
     OptionSpec(
+        "watch",
+        "flag",
+        "after the run, keep watching the scenarios' scripts, the modules they import from the scenario's roots, "
+        "contracts, scenario files and file: data, and rerun what a change affects (Ctrl-C ends it; needs the "
+        "watch extra)",
+        default=False,
+    ),
+    OptionSpec(
         "s3_endpoint",
         "text",
         "endpoint URL for S3 (MinIO, a moto server); default: boto3's own",
@@ -336,6 +344,7 @@ class CursusOptions:
     preload: tuple[str, ...] = ()
     no_preload: bool = False
     debug: bool = False
+    watch: bool = False
     inputs_read_only: bool = False
     pip: str = "check"
     cache_dir: Path | None = None

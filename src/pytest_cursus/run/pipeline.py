@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -92,6 +93,21 @@ class PipelineRun:
 
     def result(self, plan: ScenarioPlan, step: str) -> StepResult | None:
         return self.results.get((plan.path, step))
+
+    def forget(self, scenario: Path, steps: Iterable[str] | None = None, sources: Iterable[str] = ()) -> None:
+        """Watch mode: drop what this run remembers of ``steps`` of ``scenario`` (all of them, and its data
+        sources, when None: the scenario was read again) and of the data ``sources`` whose files changed,
+        so they are keyed, and run or taken from the cache, again."""
+        names = None if steps is None else set(steps)
+        sources = set(sources)
+        for memo in (self.results, self._keys, self._step_plans, self._output_snapshots):
+            for key in [key for key in memo if key[0] == scenario and (names is None or key[1] in names)]:
+                del memo[key]
+        self.ran_as_setup = {
+            key for key in self.ran_as_setup if not (key[0] == scenario and (names is None or key[1] in names))
+        }
+        for key in [key for key in self._sources if key[0] == scenario and (names is None or key[1] in sources)]:
+            del self._sources[key]
 
     def step_plan(self, plan: ScenarioPlan, step: str) -> StepPlan:
         """The step as it runs: its env and job_args after ``pytest_cursus_adjust_step``, once per run."""
