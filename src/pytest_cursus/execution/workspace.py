@@ -136,8 +136,11 @@ def hold_workspace(root: Path) -> bool:
     command = " ".join(sys.argv)
     command = command if len(command) <= 500 else command[:497] + "..."
     started = time.strftime("%Y-%m-%d %H:%M:%S")
-    handle.write(f"pid {os.getpid()} on {socket.gethostname()}, since {started}: {command}\n".encode())
-    handle.flush()
+    try:
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}, since {started}: {command}\n".encode())
+        handle.flush()
+    except OSError:  # a full disk: the lock holds without the note; the step says what is full
+        handle.truncate(0)
     _HELD_WORKSPACES[name] = handle
     return True
 

@@ -175,7 +175,7 @@ class EdgeItem(ScenarioItem):
     def runtest(self) -> None:
         verdict = self.cursus.pipeline().check_edge(self.plan, self.edge, self.stash[CHECKED_OUTPUT_KEY])
         if verdict.remembered:
-            self.user_properties.append(("cursus_cache", "hit"))  # reported CACHED, as a step from the cache
+            self.user_properties.append((CACHE_PROPERTY, "cached"))  # reported CACHED, as a step from the cache
         if verdict.problems:
             remembered = (
                 "\n  (found by an earlier check of the same cache entry against the same schema: the files were "
