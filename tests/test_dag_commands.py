@@ -212,9 +212,9 @@ def test_a_dag_scenario_under_xdist_has_the_outcomes_of_a_serial_run(project: Pi
     def outcomes(*args: str) -> dict[str, str]:
         result = project.run("-p", "no:randomly", "-rA", "--cursus-no-cache", *args)
         result.assert_outcomes(passed=14)
-        found = re.findall(r"^(PASSED|CACHED|FAILED|ERROR|SKIPPED) (\S+)", result.stdout.str(), re.MULTILINE)
-        # a step another worker already ran in this session passes as CACHED (docs/caching.md)
-        return {nodeid: outcome.replace("CACHED", "PASSED") for outcome, nodeid in found}
+        found = re.findall(r"^(PASSED|SHARED|FAILED|ERROR|SKIPPED) (\S+)", result.stdout.str(), re.MULTILINE)
+        # a step another worker already ran in this session passes as SHARED (docs/caching.md)
+        return {nodeid: outcome.replace("SHARED", "PASSED") for outcome, nodeid in found}
 
     serial = outcomes()
     parallel = outcomes("-n", "2")
