@@ -290,9 +290,8 @@ def test_reading_a_big_file_source_past_the_step_timeout_fails_the_step(project:
 
 def test_a_copy_stopped_by_the_deadline_leaves_no_file_behind(tmp_path: Path) -> None:
     source = tmp_path / "source.bin"
-    with open(source, "wb") as handle:
-        handle.truncate(64 << 20)
-    ticks = iter([0.0, 0.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0])
+    source.write_bytes(b"\x01" * (48 << 20))  # data, not holes: copied in several timed chunks
+    ticks = iter([0.0, 0.0, 0.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0])
     deadline = StagingDeadline(5, clock=lambda: next(ticks))
 
     with pytest.raises(StagingTimeout, match="staging the source exceeded the step timeout of 5 s"):

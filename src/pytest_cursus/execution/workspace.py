@@ -120,7 +120,8 @@ def hold_workspace(root: Path) -> bool:
     name = os.path.realpath(root)
     if name in _HELD_WORKSPACES:
         return False
-    handle = open(root / WORKSPACE_LOCK, "a+b")  # held past this call, until release_workspace()
+    # held past this call, until release_workspace(); unbuffered, so a full disk fails the write alone
+    handle = open(root / WORKSPACE_LOCK, "a+b", buffering=0)
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -138,7 +139,6 @@ def hold_workspace(root: Path) -> bool:
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     try:
         handle.write(f"pid {os.getpid()} on {socket.gethostname()}, since {started}: {command}\n".encode())
-        handle.flush()
     except OSError:  # a full disk: the lock holds without the note; the step says what is full
         handle.truncate(0)
     _HELD_WORKSPACES[name] = handle
