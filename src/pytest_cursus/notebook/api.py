@@ -65,6 +65,7 @@ NOT_FOR_NOTEBOOK: Mapping[str, str] = {
     "json": "the JSON report is written by pytest --cursus-json",
     "baseline": "baseline comparison is done by pytest --cursus-baseline or cursus-runtime compare",
     "baseline_strict": "baseline comparison is done by pytest --cursus-baseline",
+    "watch": "watch mode keeps a pytest session running: use pytest --cursus-watch, or call run_step again",
     "shard": "sharding splits a pytest session's items across machines: run the scenario you want",
     "shard_durations": "sharding splits a pytest session's items across machines: run the scenario you want",
     "max_time_ratio": "baseline thresholds apply to pytest --cursus-baseline",
