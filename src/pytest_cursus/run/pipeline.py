@@ -174,9 +174,10 @@ class PipelineRun:
         """Check ``output`` (the upstream's, or the execution's) against the downstream input of ``edge``.
 
         The verdict on an upstream step's outputs is kept with its cache entry, keyed by the entry,
-        the output, the downstream input's ``data:`` schema and the sample: a later session served
-        the same entry (its files verified unchanged) reuses it without reading the files, and a
-        change to the schema (or to the upstream step, which makes another entry) checks again.
+        the output, the downstream input's ``data:`` schema and the sample: when the upstream step is
+        served from the cache again (its files verified unchanged), the verdict is reused without
+        reading the files, and a change to the schema (or to the upstream step, which makes another
+        entry) checks again. An upstream step that ran in this session has its edges checked.
         """
         schema = plan.steps[edge.downstream].contract.inputs[edge.input].data
         upstream = self.result(plan, edge.upstream)
@@ -194,7 +195,7 @@ class PipelineRun:
                 sort_keys=True,
             )
         )
-        remembered = self.cache.edge_verdict(entry, check)
+        remembered = self.cache.edge_verdict(entry, check) if upstream is not None and upstream.cached else None
         if remembered is not None:
             return EdgeVerdict([problem.replace(_OUTPUT_MARK, str(output)) for problem in remembered], remembered=True)
         problems = check_edge(output, schema, self.edge_sample)
