@@ -28,6 +28,7 @@ CONFIG_NAMES = ("pytest.toml", ".pytest.toml", "pytest.ini", ".pytest.ini", "pyp
 STEP_CACHE_DIR = "cursus-steps"  # under pytest's cache, for the plugin (run/factory.py) and the notebook alike
 STEP_CACHE_DEFAULT_MAX_MB = 2048  # here, not in cache/store.py, so the option table needs no pydantic
 S3_CACHE_DIR = "cursus-s3"
+KEPT_LOGS_DIR = "cursus-logs"  # failed steps' logs, by default (--cursus-keep-logs)
 
 
 def find_rootdir(start: Path) -> Path:

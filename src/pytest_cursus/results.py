@@ -102,6 +102,9 @@ class StepResult(BaseModel):
     stdout_path: str | None = None
     stderr_path: str | None = None
     stderr_tail: str = ""
+    stdout_tail: str = ""
+    # where a failed step's logs were copied, to outlive the workspace (--cursus-keep-logs)
+    kept_logs: str | None = None
     metrics: StepMetrics = Field(default_factory=StepMetrics)
     return_summary: Any = None
     cached: bool = False  # taken from the step cache instead of running
@@ -117,11 +120,12 @@ class StepResult(BaseModel):
 
     def masked(self, mask: SecretMask) -> StepResult:
         """A copy with secret values masked in what it quotes of the script and its environment:
-        the failure, the stderr tail, the return value and the notes."""
+        the failure, the stderr and stdout tails, the return value and the notes."""
         return self.model_copy(
             update={
                 "failure": self.failure.masked(mask) if self.failure else None,
                 "stderr_tail": mask.text(self.stderr_tail),
+                "stdout_tail": mask.text(self.stdout_tail),
                 "return_summary": mask.value(self.return_summary),
                 "notes": [mask.text(note) for note in self.notes],
             }

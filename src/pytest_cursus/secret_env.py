@@ -26,7 +26,8 @@ Caveats:
       nothing. The same holds for each line of a multi-line value: a PEM key's last line ``Q==``
       is not searched for on its own.
     * The step's own ``stdout.log`` / ``stderr.log`` are the script's bytes, kept as written; what
-      the plugin shows of them (excerpts in reports, tails, the notebook's ``stdout``) is masked.
+      the plugin shows or keeps of them (excerpts in reports, tails, lines streamed with ``-s``, the
+      notebook's ``stdout``, the copies of a failed step's logs) is masked.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from pytest_cursus.execution.launcher import FreshInterpreterLauncher, LaunchSpe
 from pytest_cursus.execution.pip_guard import check_framework_requirements, pip_findings
 from pytest_cursus.execution.preload import preload_candidates
 from pytest_cursus.execution.protocol import ChildReport, ChildRequest, read_report
+from pytest_cursus.execution.step_progress import LogFollower, SilentProgress, StepProgress
 from pytest_cursus.execution.supervisor import ProcessOutcome, ProcessSupervisor
 from pytest_cursus.execution.workspace import (
     Fingerprint,
@@ -39,6 +40,7 @@ from pytest_cursus.results import ExecutorKind, OutputFile, StepFailure, StepMet
 from pytest_cursus.secret_env import SecretScrubber, mask_env, secret_names
 
 STDERR_TAIL_LINES = 30
+STDOUT_TAIL_LINES = 20  # print() debugging: what the script said last before it failed
 _TAIL_BYTES = 64 * 1024
 # rows of text tables are counted by streaming them; past this size a file's rows stay unknown
 MAX_COUNTED_TEXT_BYTES = 1 << 30
@@ -48,11 +50,16 @@ class StepRunner:
     """Runs steps one at a time, each in its own child process and workspace."""
 
     def __init__(
-        self, workspace_root: Path, launcher: StepLauncher | None = None, supervisor: ProcessSupervisor | None = None
+        self,
+        workspace_root: Path,
+        launcher: StepLauncher | None = None,
+        supervisor: ProcessSupervisor | None = None,
+        progress: StepProgress | None = None,
     ) -> None:
         self.workspace_root = workspace_root
         self.launcher = launcher or FreshInterpreterLauncher()
         self.supervisor = supervisor or ProcessSupervisor()
+        self.progress = progress or SilentProgress()
         self._claimed = False
 
     def run(
@@ -123,6 +130,7 @@ class StepRunner:
         outcome, executor = self._launch(step, files, in_process)
         report = read_report(files.report_file)
         result.stderr_tail = tail(files.stderr)
+        result.stdout_tail = tail(files.stdout, STDOUT_TAIL_LINES)
         result.metrics = _measure(outcome, report, staged.input_bytes, executor)
         result.return_summary = report.return_summary if report else None
         failure = judge(step, outcome, report, output_dir=files.output_dir)
@@ -165,11 +173,15 @@ class StepRunner:
                 preload=preload_candidates(step.script, step.module, step.python_path),
             )
         )
-        outcome = self.supervisor.supervise(
-            process,
-            timeout=step.timeout,
-            max_memory_bytes=int(step.max_memory_mb * 2**20) if step.max_memory_mb else None,
-        )
+        memory = int(step.max_memory_mb * 2**20) if step.max_memory_mb else None
+        if not self.progress.streams_output:
+            return self.supervisor.supervise(process, timeout=step.timeout, max_memory_bytes=memory), process.executor
+        mask = SecretScrubber.for_step(step.env, step.secrets)
+        progress = self.progress
+        with LogFollower(
+            [files.stdout, files.stderr], lambda line: progress.output_line(step.scenario, step.name, mask.text(line))
+        ):
+            outcome = self.supervisor.supervise(process, timeout=step.timeout, max_memory_bytes=memory)
         return outcome, process.executor
 
 

@@ -48,6 +48,7 @@ from pytest_cursus.run.options import OPTIONS, CursusOptions, OptionError, Optio
 
 if TYPE_CHECKING:
     from pytest_cursus.execution.launcher import StepLauncher
+    from pytest_cursus.notebook.progress import PrintedProgress
     from pytest_cursus.notebook.results import ScenarioRun, StepRun
     from pytest_cursus.plan.scenario_plan import ScenarioPlan, StepPlan
     from pytest_cursus.run.extension_hooks import ExtensionHooks
@@ -72,6 +73,7 @@ NOT_FOR_NOTEBOOK: Mapping[str, str] = {
     "max_memory_ratio": "baseline thresholds apply to pytest --cursus-baseline",
     "min_time_increase": "baseline thresholds apply to pytest --cursus-baseline",
     "min_memory_increase_mb": "baseline thresholds apply to pytest --cursus-baseline",
+    "progress_after": "the notebook prints every step's started and finished line, however long it ran",
     "debug": (
         "a notebook can call the script's main() itself to debug it; "
         "pytest --cursus-debug runs one step in pytest's process"
@@ -132,6 +134,7 @@ def execute_scenario(caller: str, path: Any, options: CursusOptions, hooks: Exte
     from pytest_cursus.run.pipeline import UpstreamFailed
 
     run = _NotebookRun.start(caller, path, options, hooks)
+    run.progress.numbers.total = len(run.plan.steps)
     steps = {}
     try:
         for step in run.plan.steps:
@@ -162,6 +165,7 @@ def execute_step(caller: str, path: Any, step: str, options: CursusOptions, hook
                 f"{did_you_mean(step, run.plan.steps)}; "
                 f"its steps are: {', '.join(run.plan.steps)}"
             )
+        run.progress.numbers.total = len(run.plan.required_before(step)) + 1
         try:
             result = run.pipeline.run_step(run.plan, step)
         except UpstreamFailed as exc:
@@ -182,14 +186,24 @@ def execute_step(caller: str, path: Any, step: str, options: CursusOptions, hook
 class _NotebookRun:
     """A loaded plan and the PipelineRun to run it with, set up as the plugin sets up a session."""
 
-    def __init__(self, plan: ScenarioPlan, pipeline: PipelineRun, workspace: Path, *, held: bool = False) -> None:
+    def __init__(
+        self,
+        plan: ScenarioPlan,
+        pipeline: PipelineRun,
+        workspace: Path,
+        progress: PrintedProgress,
+        *,
+        held: bool = False,
+    ) -> None:
         self.plan = plan
         self.pipeline = pipeline
         self.workspace = workspace
+        self.progress = progress
         self.held = held  # whether this call took the workspace's lock (and lets go of it when done)
 
     @classmethod
     def start(cls, caller: str, path: Any, options: CursusOptions, hooks: ExtensionHooks) -> _NotebookRun:
+        from pytest_cursus.notebook.progress import PrintedProgress
         from pytest_cursus.plan.scenario_plan import load_scenario
         from pytest_cursus.project_root import project_dir, pytest_cache_dir
         from pytest_cursus.run.factory import EngineFactory
@@ -215,7 +229,8 @@ class _NotebookRun:
             raise RuntimeError(f"{caller}(): workspace={options.workspace}: {exc}") from None
         # a fresh interpreter per step, or the kernel's own warm parent (kept between calls)
         launcher = factory.launcher(Path()) if options.no_preload else _warm_launcher(options.preload)
-        return cls(plan, factory.pipeline(workspace, hooks, launcher), workspace, held=held)
+        progress = PrintedProgress()
+        return cls(plan, factory.pipeline(workspace, hooks, launcher, progress), workspace, progress, held=held)
 
     def as_run(self, step: str) -> StepPlan:
         """The step with the env and job args it ran with (as declared if adjusting it failed)."""

@@ -152,6 +152,11 @@ def _register_reporting(config: pytest.Config, state: CursusSession) -> None:
 
     reporter = CursusReporter(config, state.options)
     config.pluginmanager.register(reporter, REPORTER_NAME)
+    from pytest_cursus.plugin.live_lines import LIVE_LINES_NAME, LiveLines
+
+    live_lines = LiveLines(config, state.options.progress_after)
+    config.pluginmanager.register(live_lines, LIVE_LINES_NAME)
+    state.progress, state.progress_stream = live_lines, live_lines.stream()
     if config.pluginmanager.hasplugin("html"):
         from pytest_cursus.plugin.html_report import HTML_PLUGIN_NAME, CursusHtml
 
@@ -287,6 +292,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         for item in session.items
         if isinstance(item, StepItem) and not skipped_by_mark(item)
     }
+    from pytest_cursus.plugin.live_lines import live_lines_for
+
+    live_lines = live_lines_for(session.config)
+    if live_lines is not None:
+        live_lines.total = steps_to_run(session.items)
     if state.selected_steps and not session.config.option.collectonly and not state.options.debug:
         try:
             start = getattr(state.launcher(), "start", None)
@@ -294,6 +304,25 @@ def pytest_collection_finish(session: pytest.Session) -> None:
                 start()
         except OSError:
             pass  # e.g. an unwritable --basetemp: the first step meets it again and reports it
+
+
+def steps_to_run(items: list[pytest.Item]) -> int:
+    """The steps the session will run: each selected step and edge item's step with the upstream steps it
+    needs (none under --cursus-execution, where upstream outputs are the execution's)."""
+    from pytest_cursus.plugin.scenario_items import EdgeItem, StepItem
+
+    steps: set[tuple[Path, str]] = set()
+    for item in items:
+        if isinstance(item, StepItem):
+            plan, step = item.plan, item.step
+        elif isinstance(item, EdgeItem) and item.plan.execution is None:
+            plan, step = item.plan, item.edge.upstream
+        else:
+            continue
+        steps.add((plan.path, step))
+        if plan.execution is None:
+            steps.update((plan.path, upstream) for upstream in plan.required_before(step))
+    return len(steps)
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:

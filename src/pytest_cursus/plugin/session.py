@@ -8,7 +8,6 @@ The engine's objects are built on first use, through the factory the notebook AP
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,9 @@ from pytest_cursus.run.options import CursusOptions
 if TYPE_CHECKING:
     from pytest_cursus.cache.store import OutputCache
     from pytest_cursus.data.s3.access import S3Access
+    from pytest_cursus.data.s3.progress import ProgressStream
     from pytest_cursus.execution.launcher import StepLauncher
+    from pytest_cursus.execution.step_progress import StepProgress
     from pytest_cursus.plan.scenario_plan import FileLookups, ScenarioPlan
     from pytest_cursus.reporting.run_report import BaselineCheck
     from pytest_cursus.results import StepResult
@@ -51,6 +52,9 @@ class CursusSession:
     replays: dict[tuple[Path, str], SavedExample] | None = None  # --cursus-fuzz-replay examples
     started_launcher: StepLauncher | None = None
     held_workspace: Path | None = None  # --cursus-workspace, when this process took its lock for the session
+    # the steps' progress lines and S3 transfers' status lines in the terminal (plugin/live_lines.py)
+    progress: StepProgress | None = None
+    progress_stream: ProgressStream | None = None
     _pipeline: PipelineRun | None = None
     _isolation: IsolationRun | None = None
     _file_lookups: FileLookups | None = None
@@ -78,7 +82,7 @@ class CursusSession:
     def factory(self) -> EngineFactory:
         from pytest_cursus.run.factory import EngineFactory
 
-        return EngineFactory(self.options, self.run_id, self.cache_subdir, progress=TerminalStream(self.config))
+        return EngineFactory(self.options, self.run_id, self.cache_subdir, progress=self.progress_stream)
 
     def pipeline(self) -> PipelineRun:
         """The session's pipeline run, created when the first step needs it."""
@@ -86,7 +90,7 @@ class CursusSession:
             from pytest_cursus.run.extension_hooks import ExtensionHooks
 
             self._pipeline = self.factory().pipeline(
-                self.workspace_root(), self.extensions or ExtensionHooks(), self.launcher()
+                self.workspace_root(), self.extensions or ExtensionHooks(), self.launcher(), self.progress
             )
         return self._pipeline
 
@@ -210,23 +214,3 @@ def scenarios_collected() -> bool:
     """Whether this process collected a scenario or contract: only then is the items module
     imported, so hooks that run for every test can tell without importing the engine."""
     return ITEMS_MODULE in sys.modules
-
-
-class TerminalStream:
-    """A text stream to the terminal that bypasses pytest's capturing (for progress lines)."""
-
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-
-    def write(self, text: str) -> int:
-        capture = self.config.pluginmanager.get_plugin("capturemanager")
-        with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
-            sys.stderr.write(text)
-            sys.stderr.flush()
-        return len(text)
-
-    def flush(self) -> None:
-        pass
-
-    def isatty(self) -> bool:
-        return sys.__stderr__ is not None and sys.__stderr__.isatty()

@@ -16,12 +16,16 @@ def describe_failure(result: StepResult, *, ran_as_setup: bool = False) -> str:
     lines = [f"step {result.step!r} of scenario {result.scenario!r} failed{context}: {failure.message}"]
     if failure.script_traceback:
         lines += ["", "Script traceback:", textwrap.indent(failure.script_traceback.rstrip(), "  ")]
-    if result.stderr_tail.strip() and failure.kind not in ("expectation", "input_modified"):
-        lines += [
-            "",
-            f"Last lines of stderr ({result.stderr_path}):",
-            textwrap.indent(result.stderr_tail.rstrip(), "  "),
-        ]
+    if failure.kind not in ("expectation", "input_modified"):
+        for name, text, path in (
+            ("stdout", result.stdout_tail, result.stdout_path),
+            ("stderr", result.stderr_tail, result.stderr_path),
+        ):
+            if text.strip():
+                lines += ["", f"Last lines of {name} ({path}):", textwrap.indent(text.rstrip(), "  ")]
+    if result.kept_logs is not None:
+        # the workspace goes with pytest's basetemp a few runs later; this copy stays
+        lines += ["", f"Logs kept in {result.kept_logs} (stdout.log, stderr.log, report.json)"]
     if Path(result.workspace).exists():
         lines += ["", f"Workspace kept for inspection: {result.workspace}"]
     else:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pytest_cursus.project_root import S3_CACHE_DIR, STEP_CACHE_DIR
+from pytest_cursus.project_root import KEPT_LOGS_DIR, S3_CACHE_DIR, STEP_CACHE_DIR
 from pytest_cursus.run.options import CursusOptions
 
 if TYPE_CHECKING:
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from pytest_cursus.data.s3.access import S3Access
     from pytest_cursus.data.s3.progress import ProgressStream
     from pytest_cursus.execution.launcher import StepLauncher
+    from pytest_cursus.execution.step_progress import StepProgress
     from pytest_cursus.run.extension_hooks import ExtensionHooks
     from pytest_cursus.run.pipeline import PipelineRun
 
@@ -67,6 +68,10 @@ class EngineFactory:
             )
         )
 
+    def kept_logs_root(self) -> Path:
+        """Where failed steps' logs are copied (--cursus-keep-logs, else under pytest's cache)."""
+        return self.options.keep_logs or self.pytest_cache_dir(KEPT_LOGS_DIR)
+
     def launcher(self, warm_workdir: Path) -> StepLauncher:
         """Steps forked from a warm, preloaded parent (its files under ``warm_workdir``), or each
         in a fresh interpreter with --cursus-no-preload."""
@@ -76,7 +81,14 @@ class EngineFactory:
             return FreshInterpreterLauncher()
         return warm_launcher(warm_workdir, self.options.preload)
 
-    def pipeline(self, workspace: Path, extensions: ExtensionHooks, launcher: StepLauncher) -> PipelineRun:
+    def pipeline(
+        self,
+        workspace: Path,
+        extensions: ExtensionHooks,
+        launcher: StepLauncher,
+        progress: StepProgress | None = None,
+    ) -> PipelineRun:
+        from pytest_cursus.execution.step_progress import SilentProgress
         from pytest_cursus.run.pipeline import PipelineRun
 
         return PipelineRun(
@@ -86,6 +98,8 @@ class EngineFactory:
             extensions=extensions,
             launcher=launcher,
             edge_sample=self.options.edge_sample,
+            progress=progress or SilentProgress(),
+            keep_logs=self.kept_logs_root(),
         )
 
 

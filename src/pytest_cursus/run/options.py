@@ -31,6 +31,7 @@ from pytest_cursus.reporting.regression_thresholds import (
 from pytest_cursus.run.sharding import Shard
 
 RUN_MODES = ("pipeline", "isolation", "both")
+DEFAULT_PROGRESS_AFTER_S = 5.0
 OptionKind = Literal["paths", "path", "choice", "float", "int", "text", "flag"]
 
 
@@ -266,6 +267,22 @@ OPTIONS: tuple[OptionSpec, ...] = (
         check=check_layout,
     ),
     OptionSpec(
+        "progress_after",
+        "float",
+        f"without -v, print a step's finished line only when it ran longer than this (default: "
+        f"{DEFAULT_PROGRESS_AFTER_S:g}); -v prints every step's started and finished lines",
+        default=DEFAULT_PROGRESS_AFTER_S,
+        metavar="SECONDS",
+    ),
+    OptionSpec(
+        "keep_logs",
+        "path",
+        "copy each failed step's logs (stdout.log, stderr.log, report.json) to DIR/<scenario>/<step>/, "
+        "where they outlive pytest's basetemp (default: 'cursus-logs' under pytest's cache directory, "
+        "the logs of each step whose latest run failed)",
+        metavar="DIR",
+    ),
+    OptionSpec(
         "json",
         "path",
         "write every step's metrics, outcome and cache status to this JSON file (schema: docs/reports.md)",
@@ -359,6 +376,8 @@ class CursusOptions:
     fuzz: int | None = None  # None: only steps with a fuzz: block; 0: none
     fuzz_seed: int | None = None  # None: a fuzz: block's seed, else a new one per item
     fuzz_replay: tuple[Path, ...] = ()
+    progress_after: float = DEFAULT_PROGRESS_AFTER_S
+    keep_logs: Path | None = None
     json: Path | None = None
     baseline: Path | None = None
     baseline_strict: bool = False

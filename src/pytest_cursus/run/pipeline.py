@@ -18,7 +18,9 @@ from pytest_cursus.checks.edge_checks import EDGE_CHECK_VERSION, EDGE_SAMPLE_FIL
 from pytest_cursus.checks.expectations import check_expectations
 from pytest_cursus.data.s3.access import S3Access
 from pytest_cursus.errors import CursusError, DataSourceError
+from pytest_cursus.execution.kept_logs import drop_kept_logs, keep_logs
 from pytest_cursus.execution.launcher import StepLauncher
+from pytest_cursus.execution.step_progress import SilentProgress, StepProgress
 from pytest_cursus.execution.step_runner import StepRunner
 from pytest_cursus.execution.workspace import (
     StagingDeadline,
@@ -87,9 +89,13 @@ class PipelineRun:
     launcher: StepLauncher | None = None
     # table files whose schema an edge check reads (checks/edge_checks.py); 0: every one
     edge_sample: int = EDGE_SAMPLE_FILES
+    # told as each step starts and finishes (the plugin's live lines, the notebook's progress)
+    progress: StepProgress = field(default_factory=SilentProgress)
+    # where a failed step's logs are copied to outlive its workspace; None: not copied
+    keep_logs: Path | None = None
 
     def __post_init__(self) -> None:
-        self.runner = StepRunner(self.workspace_root, launcher=self.launcher)
+        self.runner = StepRunner(self.workspace_root, launcher=self.launcher, progress=self.progress)
 
     def result(self, plan: ScenarioPlan, step: str) -> StepResult | None:
         return self.results.get((plan.path, step))
@@ -128,7 +134,7 @@ class PipelineRun:
         for upstream in plan.required_before(step):
             result = self.result(plan, upstream)
             if result is None:
-                result = self._execute(plan, upstream)
+                result = self._execute(plan, upstream, as_setup=True)
                 self.ran_as_setup.add((plan.path, upstream))
                 produced.append(result)
             if not result.passed:
@@ -150,7 +156,7 @@ class PipelineRun:
         if existing is not None:
             return existing
         self.prepare(plan, step)
-        result = self._execute(plan, step)
+        result = self._execute(plan, step, as_setup=True)
         self.ran_as_setup.add((plan.path, step))
         return result
 
@@ -204,14 +210,17 @@ class PipelineRun:
         )
         return EdgeVerdict(problems)
 
-    def _execute(self, plan: ScenarioPlan, step: str, *, in_process: bool = False) -> StepResult:
-        """Run the step or take it from the cache, then judge its outputs against ``expect:``."""
+    def _execute(
+        self, plan: ScenarioPlan, step: str, *, in_process: bool = False, as_setup: bool = False
+    ) -> StepResult:
+        """Run the step or take it from the cache, then judge its outputs against ``expect:``;
+        ``as_setup``: produced as the upstream of another item (said so to ``progress``)."""
         # working out the key, making the data and copying it in: all within the step's timeout
         deadline = StagingDeadline(plan.steps[step].timeout)
         if in_process:
             result = self._run(plan, step, deadline, in_process=True)
         else:
-            result = self._produce(plan, step, deadline)
+            result = self._produce(plan, step, deadline, as_setup=as_setup)
         self._compare_inputs(plan, step, result)
         expect = plan.steps[step].expect
         if result.passed:
@@ -234,17 +243,24 @@ class PipelineRun:
         # nor a hook's or a data source's failure, which may quote the env. The env as the step ran,
         # or as written when pytest_cursus_adjust_step failed (not called again for this)
         step_plan = self._step_plans.get((plan.path, step), plan.steps[step])
-        result = result.masked(SecretScrubber.for_step(step_plan.env, step_plan.secrets))
+        mask = SecretScrubber.for_step(step_plan.env, step_plan.secrets)
+        result = result.masked(mask)
+        if self.keep_logs is not None and result.passed:
+            drop_kept_logs(self.keep_logs, plan.name, step)
+        elif self.keep_logs is not None and not result.cached:
+            kept = keep_logs(result, self.keep_logs, mask)
+            result = result.model_copy(update={"kept_logs": str(kept) if kept else None})
         self.results[(plan.path, step)] = result
+        self.progress.step_finished(result, as_setup=as_setup)
         if result.passed:  # what a downstream step will be staged from, as it is now
             self._output_snapshots[(plan.path, step)] = {
                 name: source_snapshot(Path(path)) for name, path in result.outputs.items()
             }
         return result
 
-    def _produce(self, plan: ScenarioPlan, step: str, deadline: StagingDeadline) -> StepResult:
+    def _produce(self, plan: ScenarioPlan, step: str, deadline: StagingDeadline, *, as_setup: bool) -> StepResult:
         if self.cache is None:
-            return self._run(plan, step, deadline)
+            return self._run(plan, step, deadline, as_setup=as_setup)
         try:
             key = self.key_of(plan, step, deadline)  # lists S3 sources and execution outputs
         except (DataSourceError, HookFailed, StagingTimeout) as exc:
@@ -254,7 +270,7 @@ class PipelineRun:
             if cached is not None:
                 # the entry may come from an identical step of another scenario
                 return cached.model_copy(update={"scenario": plan.name, "step": step})
-            result = self._run(plan, step, deadline)
+            result = self._run(plan, step, deadline, as_setup=as_setup)
             result.cache_key = key.digest
             changed = self._inputs_changed(plan, step)
             if changed:
@@ -296,7 +312,15 @@ class PipelineRun:
                 changed.append(f"input {name!r} from {where}: {', '.join(differences)}")
         return changed
 
-    def _run(self, plan: ScenarioPlan, step: str, deadline: StagingDeadline, *, in_process: bool = False) -> StepResult:
+    def _run(
+        self,
+        plan: ScenarioPlan,
+        step: str,
+        deadline: StagingDeadline,
+        *,
+        in_process: bool = False,
+        as_setup: bool = False,
+    ) -> StepResult:
         step_plan = plan.steps[step]
         inputs: dict[str, Path] = {}
         try:
@@ -312,6 +336,7 @@ class PipelineRun:
         except (DataSourceError, HookFailed, StagingTimeout) as exc:
             result = self._setup_failure(plan, step, exc)
         else:
+            self.progress.step_started(plan.name, step, as_setup=as_setup)
             result = self.runner.run(step_plan, inputs, in_process=in_process, deadline=deadline)
         return result
 
