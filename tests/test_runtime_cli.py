@@ -95,7 +95,7 @@ def test_the_console_script_is_installed_and_lists_its_commands() -> None:
         assert f"    {command}" in result.stdout
 
 
-@pytest.mark.parametrize("command", ["health-check", "list", "run", "wire", "init"])
+@pytest.mark.parametrize("command", ["health-check", "list", "run", "wire", "init", "why"])
 def test_each_command_has_help_describing_it(command: str) -> None:
     result = cursus_runtime(command, "--help")
 
@@ -371,6 +371,96 @@ def test_list_rejects_bad_arguments_with_usage(one_step: PipelineProject, args: 
     assert result.returncode == 2
     assert result.stderr.startswith("usage: cursus-runtime")
     assert message in result.stderr
+
+
+# --- why -------------------------------------------------------------------------------------------
+
+PAIR_SCRIPT = """
+import os
+
+def main(input_paths, output_paths, environ_vars, job_args):
+    source = input_paths.get("DATA")
+    text = open(os.path.join(source, "data.txt")).read() if source else "seed"
+    with open(os.path.join(output_paths["out"], "data.txt"), "w") as handle:
+        handle.write(text + "|" + environ_vars["STEP_NAME"])
+"""
+
+
+@pytest.fixture
+def pair(project: PipelineProject) -> PipelineProject:
+    """Scenario `pair`: step `first` writes a file, `second` reads it; run once, cached in `cache/`."""
+    project.contract("First", entry_point="first.py")
+    project.contract("Second", entry_point="second.py", inputs={"DATA": {"path": "/opt/ml/processing/input/data"}})
+    for name in ("first", "second"):
+        project.script(f"{name}.py", PAIR_SCRIPT)
+    project.scenario(
+        "pair",
+        """
+        steps:
+          first: {contract: First, env: {STEP_NAME: first}}
+          second: {contract: Second, env: {STEP_NAME: second}, inputs: {DATA: first.out}}
+        """,
+    )
+    project.run("--cursus-cache-dir", str(project.root / "cache")).assert_outcomes(passed=3)
+    return project
+
+
+def why(project: PipelineProject, *args: str) -> subprocess.CompletedProcess[str]:
+    return cursus_runtime("why", *args, "--cache-dir", str(project.root / "cache"), cwd=project.root)
+
+
+def part_lines(output: str) -> dict[str, str]:
+    """Part name -> what `why` says of it (the lines of its table)."""
+    table = output.split("now vs entry\n", 1)[1].split("\n\n", 1)[0]
+    return {line[:14].strip(): line[14:] for line in table.splitlines() if not line.startswith(" ")}
+
+
+def test_why_says_an_unchanged_step_would_come_from_the_cache(pair: PipelineProject) -> None:
+    result = why(pair, "scenarios/pair.yaml", "second")
+
+    assert result.returncode == 0, result.stderr
+    parts = part_lines(result.stdout)
+    assert set(parts.values()) == {"same"}
+    assert {"sources", "inputs", "env", "contract"} <= set(parts)
+    assert "verdict: cached: the step would not run" in result.stdout
+
+
+def test_why_names_the_changed_part_and_finds_a_scenario_by_name(pair: PipelineProject) -> None:
+    script = pair.root / "scripts" / "second.py"
+    script.write_text(script.read_text() + "# a comment\n")
+
+    result = why(pair, "pair", "second", "scenarios")
+
+    assert result.returncode == 1, result.stderr
+    parts = part_lines(result.stdout)
+    assert parts["sources"].startswith("changed: ") and parts["sources"].endswith("second.py")
+    assert parts["inputs"] == "same" and parts["env"] == "same"
+    assert "compared with the entry 'second' last stored" in result.stdout
+    assert result.stdout.rstrip().endswith("verdict: it would run: script changed")
+
+
+def test_why_says_when_an_upstream_is_not_cached_and_sees_early_cutoff_once_it_ran(pair: PipelineProject) -> None:
+    script = pair.root / "scripts" / "first.py"
+    script.write_text(script.read_text() + "# a comment: first's key changes, its output does not\n")
+
+    before = why(pair, "scenarios/pair.yaml", "second")
+
+    assert before.returncode == 1, before.stderr
+    assert "input DATA: upstream step 'first' is not in the step cache" in before.stdout
+    assert "verdict: not known: input(s) DATA come from steps not in the step cache" in before.stdout
+
+    pair.run("--cursus-cache-dir", str(pair.root / "cache"), "-k", "first and not compat").assert_outcomes(passed=1)
+    after = why(pair, "scenarios/pair.yaml", "second")
+
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert set(part_lines(after.stdout).values()) == {"same"}
+
+
+def test_why_rejects_an_unknown_step_naming_the_steps(pair: PipelineProject) -> None:
+    result = why(pair, "scenarios/pair.yaml", "third")
+
+    assert result.returncode == 2
+    assert "step: expected a step of scenario 'pair' (first, second), got 'third'" in result.stderr
 
 
 # --- run -----------------------------------------------------------------------------------------------

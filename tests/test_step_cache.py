@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -114,7 +115,9 @@ def test_editing_an_unrelated_file_beside_the_scripts_reruns_nothing(chain: Chai
     assert chain.runs() == []
 
 
-def test_editing_the_contract_reruns_the_step(chain: Chain) -> None:
+def test_editing_the_contract_reruns_the_step_and_leaves_downstream_cached_when_its_outputs_are_the_same(
+    chain: Chain,
+) -> None:
     chain.project.contract(
         "StepB",
         entry_point="step_b.py",
@@ -123,13 +126,13 @@ def test_editing_the_contract_reruns_the_step(chain: Chain) -> None:
         optional_env={"NEW": "1"},
     )
     chain.run().assert_outcomes(passed=5)
-    assert chain.runs() == ["b", "c"]
+    assert chain.runs() == ["b"]  # b writes what it wrote before: c's key, made from its content, is unchanged
 
 
 def test_changing_env_reruns_the_step(chain: Chain) -> None:
     chain.edit_scenario("env: {STEP_NAME: b}", "env: {STEP_NAME: b, EXTRA: y}")
     chain.run().assert_outcomes(passed=5)
-    assert chain.runs() == ["b", "c"]
+    assert chain.runs() == ["b"]  # EXTRA does not change what b writes: c stays cached
 
 
 def test_changing_job_args_reruns_the_step(chain: Chain) -> None:
@@ -142,6 +145,54 @@ def test_changing_the_input_data_reruns_everything_that_reads_it(chain: Chain) -
     (chain.project.root / "raw.txt").write_text("raw-v2")
     chain.run().assert_outcomes(passed=5)
     assert chain.runs() == ["a", "b", "c"]
+
+
+def _reported(result_file: Path) -> dict[str, dict[str, object]]:
+    """Step name -> its record in a --cursus-json file."""
+    return {step["step"]: step for step in json.loads(result_file.read_text())["steps"]}
+
+
+def test_an_upstream_rerun_with_identical_outputs_leaves_its_downstream_cached(chain: Chain) -> None:
+    script = chain.project.root / "scripts" / "step_a.py"
+    script.write_text(script.read_text() + "# a comment: the key changes, the output does not\n")
+    result = chain.run("--cursus-json", "run.json")
+    result.assert_outcomes(passed=5)
+    assert chain.runs() == ["a"]
+    result.stdout.fnmatch_lines(["*chain.yaml::a PASSED*", "*chain.yaml::b CACHED*", "*chain.yaml::c CACHED*"])
+    steps = _reported(chain.project.root / "run.json")
+    assert (steps["a"]["cached"], steps["a"]["run_reason"]) == (False, "script changed")
+    assert (steps["b"]["cached"], steps["b"]["run_reason"]) == (True, None)
+    assert (steps["c"]["cached"], steps["c"]["run_reason"]) == (True, None)
+    result.stdout.fnmatch_lines(
+        [
+            "why steps ran (key parts changed since the step's last cache entry):",
+            "  chain::a: ran: script changed",
+            "  chain::b: cached: inputs unchanged though a ran",
+        ]
+    )
+
+
+def test_an_upstream_output_change_reruns_its_downstream_and_says_which_input_changed(chain: Chain) -> None:
+    chain.write_script("a", extra=" + '!'")
+    result = chain.run("--cursus-json", "run.json")
+    result.assert_outcomes(passed=5)
+    assert chain.runs() == ["a", "b", "c"]
+    steps = _reported(chain.project.root / "run.json")
+    assert [steps[name]["run_reason"] for name in "abc"] == [
+        "script changed",
+        "inputs changed: DATA",
+        "inputs changed: DATA",
+    ]
+    result.stdout.fnmatch_lines(["*chain::b: ran: inputs changed: DATA"])
+
+
+def test_a_step_run_for_the_first_time_or_under_no_cache_says_so(project: PipelineProject) -> None:
+    chain = Chain(project)
+    result = chain.run("--cursus-json", "run.json")
+    assert [step["run_reason"] for step in _reported(project.root / "run.json").values()] == ["not in cache"] * 3
+    assert "why steps ran" not in result.stdout.str()  # a first run: nothing to explain
+    chain.run("--cursus-no-cache", "--cursus-json", "run.json").assert_outcomes(passed=5)
+    assert [step["run_reason"] for step in _reported(project.root / "run.json").values()] == ["--cursus-no-cache"] * 3
 
 
 def test_plugin_version_is_part_of_the_key(chain: Chain, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -110,6 +110,9 @@ class StepResult(BaseModel):
     cached: bool = False  # taken from the step cache instead of running
     produced_by_run: str | None = None  # for a cached result: the run id that executed the step
     cache_key: str | None = None
+    # why it ran rather than came from the step cache: the key parts that changed since its last entry
+    # ("script changed", "inputs changed: data_input"), "not in cache", "--cursus-no-cache"
+    run_reason: str | None = None
     # what the step did that a container allows but the user should know: writes into its own
     # input copies, pip requirements the environment does not meet
     notes: list[str] = Field(default_factory=list)

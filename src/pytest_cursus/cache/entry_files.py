@@ -16,6 +16,7 @@ holes are neither read nor hashed (execution/sparse_files.py).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -39,6 +40,33 @@ def record_files(outputs_dir: Path) -> FileTable:
         info = entry.stat(follow_symlinks=False)
         table[relative] = [info.st_size, block_digest(Path(entry.path)), info.st_mtime_ns, info.st_ctime_ns]
     return table
+
+
+def output_digests(entry: Path) -> dict[str, str] | None:
+    """The content digest of each output of the entry (``outputs/<name>/``), from its ``files.json``:
+    what a downstream step's key takes for an input, so no file is read or hashed again. None when
+    ``files.json`` is missing or unreadable."""
+    try:
+        table: FileTable = json.loads((entry / FILES_NAME).read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(table, dict):
+        return None
+    per_output: dict[str, list[list[int | str]]] = {}
+    for relative, (size, digest, *_) in sorted(table.items()):
+        name, _, inside = relative.partition("/")
+        per_output.setdefault(name, []).append([inside, size, digest])
+    outputs_dir = entry / "outputs"
+    try:  # an output that wrote no file is an empty directory: in no row of the table, still an output
+        names = [item.name for item in os.scandir(outputs_dir) if item.is_dir(follow_symlinks=False)]
+    except FileNotFoundError:
+        names = []
+    return {name: _listing_digest(per_output.get(name, [])) for name in sorted({*names, *per_output})}
+
+
+def _listing_digest(rows: list[list[int | str]]) -> str:
+    """A digest of an output's files (path inside the output, size, digest), in path order."""
+    return "content:" + hashlib.sha256(json.dumps(rows, separators=(",", ":")).encode("utf-8")).hexdigest()
 
 
 def write_files(entry: Path, table: FileTable, name: str = FILES_NAME) -> None:

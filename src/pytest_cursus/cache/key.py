@@ -2,9 +2,13 @@
 
 Parts: the script's source and the sources of the modules it imports from the scenario's own
 roots (found by reading import statements, transitively), the contract, env, job_args, the keys
-of its inputs as the pipeline gives them (a root source's key, run/sources.py; an upstream step's
-own key, so a change upstream reruns everything downstream), the versions of Python and of the contract's framework
-requirements, and the plugin version.
+of its inputs as the pipeline gives them (a root source's key, run/sources.py; an upstream
+step's output: the digest of its content, so an upstream that runs again and writes the same
+bytes leaves its downstream steps cached: early cutoff), the versions of Python and of the
+contract's framework requirements, and the plugin version.
+
+The parts are kept with each cache entry; :func:`compare_parts` and :func:`why_ran` say which of
+them differ from an earlier entry's, for the report and ``cursus-runtime why``.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import hashlib
 import json
 import platform
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -79,3 +83,63 @@ def _installed_version(distribution: str) -> str | None:
 
 def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+# how each part is named when it changed (docs/caching.md); a part not listed is named as it is
+_PART_LABELS = {
+    "plugin": "plugin version",
+    "python": "Python version",
+    "contract": "contract",
+    "env": "env",
+    "job_args": "job args",
+    "inputs": "inputs",
+    "frameworks": "framework versions",
+    "strictness": "strictness",
+    "channel_views": "channel views",
+}
+
+
+@dataclass(frozen=True)
+class PartChange:
+    """One key part compared with an earlier entry's."""
+
+    part: str
+    changed: bool
+    # within a mapping part (sources, env, inputs, ...): the names whose value differs, or that one side lacks
+    names: list[str] = field(default_factory=list)
+
+
+def compare_parts(earlier: Mapping[str, Any], now: Mapping[str, Any]) -> list[PartChange]:
+    """Each part of ``now`` (then any only ``earlier`` has), same or changed, and what changed in it."""
+    changes = []
+    for part in [*now, *(name for name in earlier if name not in now)]:
+        old, new = earlier.get(part), now.get(part)
+        if old == new:
+            changes.append(PartChange(part, False))
+        elif isinstance(old, dict) and isinstance(new, dict):
+            names = sorted(name for name in old.keys() | new.keys() if old.get(name, _ABSENT) != new.get(name, _ABSENT))
+            changes.append(PartChange(part, True, names))
+        else:
+            changes.append(PartChange(part, True))
+    return changes
+
+
+def why_ran(changes: list[PartChange], script: Path) -> str:
+    """The changed parts in a few words: ``script changed``, ``inputs changed: data_input``."""
+    said = []
+    for change in changes:
+        if not change.changed:
+            continue
+        if change.part == "sources":
+            if str(script) in change.names:
+                said.append("script changed")
+            modules = [Path(name).name for name in change.names if name != str(script)]
+            if modules:
+                said.append(f"imported modules changed: {', '.join(modules)}")
+            continue
+        label = _PART_LABELS.get(change.part, change.part)
+        said.append(f"{label} changed" + (f": {', '.join(change.names)}" if change.names else ""))
+    return "; ".join(said) or "key unchanged"
+
+
+_ABSENT = object()

@@ -6,6 +6,7 @@ Layout under the cache root::
     entries/<key>/files.json       size, SHA-256 and times of each output file (cache/entry_files.py)
     entries/<key>/outputs/<name>/  the step's outputs
     entries/<key>/edges/<check>.json  the verdict of an edge check of these outputs (see edge_verdict)
+    latest/<digest>.json           the key a step (scenario and step name) last stored, to tell why it ran again
     locks/<key>.lock               flock'ed while a process looks up, runs or stores the step
     sessions.lock                  flock'ed shared by every session using the cache, exclusively by eviction
     tmp/                           entries being written; renamed into entries/ when complete
@@ -36,6 +37,7 @@ waiting, and evicts nothing while another session holds it.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import math
 import os
@@ -48,7 +50,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from pytest_cursus.cache.entry_files import changed_files, record_files, write_files
+from pytest_cursus.cache.entry_files import changed_files, output_digests, record_files, write_files
 from pytest_cursus.errors import is_disk_full
 from pytest_cursus.execution.sparse_files import allocated_bytes, copy_file_data
 from pytest_cursus.execution.workspace import make_read_only, make_writable
@@ -64,6 +66,7 @@ if TYPE_CHECKING:
 STALE_TMP_SECONDS = 3600
 SESSIONS_LOCK = "sessions.lock"
 EDGES_DIR = "edges"
+LATEST_DIR = "latest"
 
 # this process's shared hold on each cache root it uses (one per root: flock locks belong to an
 # open file, so two handles of one process would block each other's eviction)
@@ -86,10 +89,12 @@ class OutputCache:
         *,
         reuse_earlier_runs: bool = True,
         max_bytes: int | None = DEFAULT_MAX_MB * 2**20,
+        no_reuse_reason: str = "--cursus-no-cache",
     ) -> None:
         self.root = root
         self.run_id = run_id
         self.reuse_earlier_runs = reuse_earlier_runs
+        self.no_reuse_reason = no_reuse_reason  # why earlier runs' entries are not reused: said of each step run
         self.max_bytes = max_bytes
         for directory in (self.entries_dir, self.locks_dir, self.tmp_dir):
             directory.mkdir(parents=True, exist_ok=True)
@@ -224,6 +229,41 @@ class OutputCache:
         if final.exists():
             _remove(final)  # a failed or foreign-run entry we were not allowed to reuse
         os.rename(staging, final)
+        self._note_latest(result.scenario, result.step, key.digest)
+
+    def record(self, key: str) -> CacheRecord | None:
+        """Entry ``key``'s record (key parts and result) as stored, whether or not this run may use it."""
+        return self._read(key)
+
+    def stored_output_digests(self, key: str, run_id: str) -> dict[str, str] | None:
+        """The content digest of each output of entry ``key`` (from its ``files.json``: nothing is
+        hashed), if it holds a passed result stored by run ``run_id``; else None."""
+        record = self._read(key)
+        if record is None or record.run_id != run_id or not record.result.passed:
+            return None  # not the result the caller has: an entry left by another run, or a failure
+        return output_digests(self.entries_dir / key)
+
+    def latest_record(self, scenario: str, step: str) -> CacheRecord | None:
+        """The record of the entry ``step`` of ``scenario`` last stored, if it is still in the cache."""
+        try:
+            latest = json.loads((self.root / LATEST_DIR / f"{_step_name_digest(scenario, step)}.json").read_bytes())
+        except (OSError, ValueError):
+            return None
+        key = latest.get("key") if isinstance(latest, dict) else None
+        return self._read(key) if isinstance(key, str) and key.isalnum() else None
+
+    def _note_latest(self, scenario: str, step: str, key: str) -> None:
+        """Point the step at the entry just stored; what it says only explains a run, so a failure
+        to write it (a full disk) leaves the entry stored all the same."""
+        directory = self.root / LATEST_DIR
+        name = _step_name_digest(scenario, step)
+        partial = directory / f".{name}.{uuid.uuid4().hex}.tmp"
+        try:
+            directory.mkdir(exist_ok=True)
+            partial.write_text(json.dumps({"scenario": scenario, "step": step, "key": key}), encoding="utf-8")
+            os.replace(partial, directory / f"{name}.json")
+        except OSError:
+            partial.unlink(missing_ok=True)
 
     def edge_verdict(self, key: str, check: str) -> list[str] | None:
         """The problems an earlier edge check ``check`` found in entry ``key``'s outputs, or None if
@@ -344,6 +384,11 @@ def _copy_output(source: Path, target_dir: Path) -> Path:
 def _copy_data(source: str, target: str) -> str:
     copy_file_data(source, target)
     return target
+
+
+def _step_name_digest(scenario: str, step: str) -> str:
+    """A file name for a step of a scenario, whatever characters their names hold."""
+    return hashlib.sha256(json.dumps([scenario, step]).encode("utf-8")).hexdigest()
 
 
 def _size_text(size: int) -> str:

@@ -20,6 +20,7 @@ from pytest_cursus.cli.arguments import positive_number
 from pytest_cursus.run.options import OPTIONS, OptionError, OptionSpec, convert_value
 
 if TYPE_CHECKING:
+    from pytest_cursus.plan.scenario_plan import PlanOptions
     from pytest_cursus.plan.wiring import DagWiring
 
 HEALTH_CHECK_HELP = (
@@ -33,6 +34,10 @@ LIST_HELP = (
 WIRE_HELP = (
     "show how a pipeline DAG's inputs are wired: node, input, the output feeding it and the rule used "
     "(exit 1 when a required input is unwired)"
+)
+WHY_HELP = (
+    "why a step would run: its cache key parts now, each against the entry it last stored "
+    "(exit 0 when it would come from the cache, 1 when it would run)"
 )
 INIT_HELP = "write the explicit scenario equivalent to a pipeline DAG and its interfaces, to edit by hand"
 RUN_HELP = (
@@ -125,15 +130,10 @@ def list_arguments(parser: argparse.ArgumentParser) -> None:
 
 def list_command(args: argparse.Namespace) -> int:
     from pytest_cursus.cli.listing import list_scenarios, node_ids, render_text
-    from pytest_cursus.plan.scenario_plan import PlanOptions
     from pytest_cursus.project_root import find_rootdir
 
     cwd = Path.cwd()
-    options = PlanOptions(
-        contracts=convert_value(_spec("contracts"), args.contracts or [], cwd),
-        scripts=convert_value(_spec("scripts"), args.scripts or [], cwd),
-        source=args.source or _spec("source").default,
-    )
+    options = _plan_options(args, cwd)
     listing = list_scenarios(args.paths, options, find_rootdir(cwd))
     if args.json:
         print(listing.model_dump_json(indent=2))
@@ -148,6 +148,53 @@ def list_command(args: argparse.Namespace) -> int:
         )
         return 1
     return 1 if listing.invalid else 0
+
+
+# --- why -----------------------------------------------------------------------------------------
+
+
+def why_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("scenario", metavar="SCENARIO", help="a scenario file, or a scenario's name (found under PATH)")
+    parser.add_argument("step", metavar="STEP", help="the step")
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        type=_existing_path,
+        metavar="PATH",
+        help="where to find a scenario given by name, as list takes them (default: the current directory)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        metavar="DIR",
+        help="the step cache (default: .pytest_cache/d/cursus-steps of the scenario's project, as pytest finds it)",
+    )
+    _add_option(parser, "contracts")
+    _add_option(parser, "scripts")
+    _add_option(parser, "source")
+
+
+def why_command(args: argparse.Namespace) -> int:
+    from pytest_cursus.cli.key_explanation import EXIT_CACHED, EXIT_WOULD_RUN, explain, find_scenario, render_text
+    from pytest_cursus.errors import ConfigError, ConfigErrors, CursusError
+    from pytest_cursus.plan.scenario_plan import load_scenario
+    from pytest_cursus.project_root import STEP_CACHE_DIR, project_dir, pytest_cache_dir
+
+    cwd = Path.cwd()
+    options = _plan_options(args, cwd)
+    try:
+        path = find_scenario(args.scenario, args.paths or [cwd], options)
+        plan = load_scenario(path, options)
+        cache_root = args.cache_dir or pytest_cache_dir(project_dir(path), STEP_CACHE_DIR)
+        found = explain(plan, args.step, cache_root.resolve())
+    except (ConfigError, ConfigErrors) as exc:
+        print(f"cursus-runtime why: {exc.render(cwd)}", file=sys.stderr)
+        return 2
+    except CursusError as exc:  # a data source that cannot be listed or read for its key
+        print(f"cursus-runtime why: {exc}", file=sys.stderr)
+        return 1
+    print(render_text(found, cwd))
+    return EXIT_WOULD_RUN if found.would_run or found.unknown_inputs else EXIT_CACHED
 
 
 # --- wire ----------------------------------------------------------------------------------------
@@ -364,6 +411,17 @@ def _add_option(parser: argparse.ArgumentParser, name: str) -> None:
         type=str if spec.choices else _option_check(name),
         metavar=spec.metavar,
         help=spec.help,
+    )
+
+
+def _plan_options(args: argparse.Namespace, cwd: Path) -> PlanOptions:
+    """The plugin's --contracts, --scripts and --source as given to list or why."""
+    from pytest_cursus.plan.scenario_plan import PlanOptions
+
+    return PlanOptions(
+        contracts=convert_value(_spec("contracts"), args.contracts or [], cwd),
+        scripts=convert_value(_spec("scripts"), args.scripts or [], cwd),
+        source=args.source or _spec("source").default,
     )
 
 

@@ -161,6 +161,7 @@ COMMANDS: list[Command] = [
         runtime_commands.health_check,
     ),
     Command("list", runtime_commands.LIST_HELP, runtime_commands.list_arguments, runtime_commands.list_command),
+    Command("why", runtime_commands.WHY_HELP, runtime_commands.why_arguments, runtime_commands.why_command),
     Command("wire", runtime_commands.WIRE_HELP, runtime_commands.wire_arguments, runtime_commands.wire_command),
     Command("init", runtime_commands.INIT_HELP, runtime_commands.init_arguments, runtime_commands.init_command),
     Command("run", runtime_commands.RUN_HELP, runtime_commands.run_arguments, runtime_commands.run_command),

@@ -235,7 +235,11 @@ def _metrics_table(record: StepRecord) -> str:
             "cache",
             f"cached (key {record.cache_key[:12]}...)"
             if record.cached and record.cache_key
-            else ("cached" if record.cached else "ran in this session"),
+            else (
+                "cached"
+                if record.cached
+                else "ran in this session" + (f": {record.run_reason}" if record.run_reason else "")
+            ),
         ),
         ("wall time", f"{m.wall_seconds:.3f} s (import {m.import_seconds:.3f} s, main {m.main_seconds:.3f} s)"),
         ("CPU time", f"{m.cpu_seconds:.3f} s ({m.cpu_utilisation:.0%} of one core, {m.cpu_count} available)"),

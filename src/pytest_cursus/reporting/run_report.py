@@ -88,6 +88,8 @@ class StepRecord(BaseModel):
     as_setup: bool = False
     cached: bool = False
     cache_key: str | None = None
+    # why it ran and was not cached: "script changed", "inputs changed: data_input", "not in cache", ...
+    run_reason: str | None = None
     failure: StepFailure | None = None
     # what a container allows but the user should know (writes into input copies, unmet pip pins)
     notes: list[str] = Field(default_factory=list)

@@ -60,6 +60,7 @@ def reported_step(
     result = result.masked(scrub)  # whoever made it: the runner, the cache, a hook
     record.cached = result.cached and (run_id is None or result.produced_by_run != run_id)
     record.cache_key = result.cache_key
+    record.run_reason = None if record.cached else result.run_reason
     record.failure = result.failure
     record.notes = result.notes
     record.metrics = result.metrics

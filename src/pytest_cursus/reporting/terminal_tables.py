@@ -74,6 +74,7 @@ def summary_lines(
         if setup_only:
             lines.append(f"(run only as setup of selected items: {', '.join(setup_only)})")
         lines += scriptless_lines([n for n in scriptless if (n.scenario_file, n.scenario) == (scenario_file, scenario)])
+    lines += why_lines(records)
     noted = [(record, note) for record in records for note in record.notes]
     if noted:
         lines += ["", "notes (what a SageMaker container would allow, or do differently):"]
@@ -105,6 +106,23 @@ def summary_lines(
             f"{len(hints)} recommendation(s) for {len({r.key for r, _ in hints})} step(s): run with -v to see them",
         ]
     return lines
+
+
+def why_lines(records: Sequence[StepRecord]) -> list[str]:
+    """Why each step ran (the key parts changed since its last cache entry), and which cached steps
+    an upstream step that ran again left cached (it wrote the same outputs: early cutoff). Nothing
+    when every step that ran was simply not in the cache, as in a first run."""
+    ran = {record.key for record in records if record.metrics is not None and not record.cached}
+    lines = []
+    for record in records:
+        if record.run_reason and record.key in ran:
+            lines.append(f"  {record.scenario}::{record.step}: ran: {record.run_reason}")
+        elif record.cached and any((record.scenario, upstream) in ran for upstream in record.upstream):
+            reran = [upstream for upstream in record.upstream if (record.scenario, upstream) in ran]
+            lines.append(f"  {record.scenario}::{record.step}: cached: inputs unchanged though {', '.join(reran)} ran")
+    if all(line.endswith(": ran: not in cache") for line in lines):
+        return []
+    return ["", "why steps ran (key parts changed since the step's last cache entry):", *lines]
 
 
 def scriptless_lines(nodes: Sequence[ScriptlessNode]) -> list[str]:

@@ -50,6 +50,7 @@ class EngineFactory:
             # a baseline comparison needs this run's numbers: a cached step has only an old run's
             reuse_earlier_runs=not (self.options.no_cache or self.options.baseline is not None),
             max_bytes=int(self.options.cache_max_mb * 2**20),
+            no_reuse_reason="--cursus-no-cache" if self.options.no_cache else "--cursus-baseline",
         )
 
     def s3_access(self) -> S3Access:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pytest_cursus.cache.key import StepKey, step_key, text_hash
+from pytest_cursus.cache.key import StepKey, compare_parts, step_key, text_hash, why_ran
 from pytest_cursus.cache.store import OutputCache
 from pytest_cursus.checks.edge_checks import EDGE_CHECK_VERSION, EDGE_SAMPLE_FILES, EdgeVerdict, check_edge
 from pytest_cursus.checks.expectations import check_expectations
@@ -50,6 +50,19 @@ class InputsChangedDuringRun(UserWarning):
     """A step's input data changed while the run used it: its result is not stored in the step cache."""
 
 
+class UpstreamNotCached(CursusError):
+    """A step's key needs an upstream step's outputs, which neither ran in this run nor are in the step cache."""
+
+    def __init__(self, step: str, upstream: str, upstream_key: str) -> None:
+        self.step = step
+        self.upstream = upstream
+        self.upstream_key = upstream_key
+        super().__init__(
+            f"upstream step {upstream!r} is not in the step cache (no entry for its key {upstream_key[:12]}...): "
+            f"the content of its outputs, which the key of {step!r} is made from, is not known until it runs"
+        )
+
+
 class UpstreamFailed(CursusError):
     """A step cannot run because a step it reads from failed."""
 
@@ -73,6 +86,8 @@ class PipelineRun:
     results: dict[tuple[Path, str], StepResult] = field(default_factory=dict)
     ran_as_setup: set[tuple[Path, str]] = field(default_factory=set)
     _keys: dict[tuple[Path, str], StepKey] = field(default_factory=dict)
+    # each step's output name -> the content digest a downstream key takes, for its result in this run
+    _output_keys: dict[tuple[Path, str], dict[str, str]] = field(default_factory=dict)
     # each named source of each scenario, remembering its key and its materialised data
     _sources: dict[tuple[Path, str], SourceVariant] = field(default_factory=dict)
     s3: S3Access = field(default_factory=S3Access)
@@ -106,7 +121,7 @@ class PipelineRun:
         so they are keyed, and run or taken from the cache, again."""
         names = None if steps is None else set(steps)
         sources = set(sources)
-        for memo in (self.results, self._keys, self._step_plans, self._output_snapshots):
+        for memo in (self.results, self._keys, self._step_plans, self._output_snapshots, self._output_keys):
             for key in [key for key in memo if key[0] == scenario and (names is None or key[1] in names)]:
                 del memo[key]
         self.ran_as_setup = {
@@ -161,20 +176,47 @@ class PipelineRun:
         return result
 
     def key_of(self, plan: ScenarioPlan, step: str, deadline: StagingDeadline | None = None) -> StepKey:
-        """The step's cache key; an upstream input contributes the upstream step's key. A ``file:``
-        source's files are read for it, within ``deadline``."""
+        """The step's cache key. A ``file:`` source's files are read for it, within ``deadline``; an
+        upstream input contributes the content digest of the upstream's output (:meth:`input_key`),
+        so an upstream that runs again and writes the same bytes leaves the step cached."""
         memo = (plan.path, step)
-        if memo not in self._keys:
-            input_keys = {}
-            for name, binding in plan.steps[step].inputs.items():
-                if isinstance(binding, SourceInput):
-                    input_keys[name] = self._source_variant(plan, binding.source).key(deadline)
-                elif plan.execution is not None:
-                    input_keys[name] = self._execution_key(plan, binding)
-                else:
-                    input_keys[name] = f"{self.key_of(plan, binding.step, deadline).digest}/{binding.output}"
-            self._keys[memo] = step_key(self.step_plan(plan, step), input_keys)
-        return self._keys[memo]
+        known = self._keys.get(memo)
+        if known is not None and plan.execution is not None:
+            return known  # the execution's outputs are listed once per run
+        input_keys = {name: self.input_key(plan, step, name, deadline) for name in plan.steps[step].inputs}
+        if known is None or known.parts["inputs"] != dict(sorted(input_keys.items())):
+            known = self._keys[memo] = step_key(self.step_plan(plan, step), input_keys)
+        return known
+
+    def input_key(self, plan: ScenarioPlan, step: str, name: str, deadline: StagingDeadline | None = None) -> str:
+        """What input ``name`` of ``step`` puts in its key: a source's key (run/sources.py), an
+        execution output's listing, or an upstream output's content digest, taken from the
+        upstream's cache entry (recorded when it was stored: nothing is hashed again). An upstream
+        that has not run in this run is looked up in the cache by its own key, and raises
+        :class:`UpstreamNotCached` if it is not there; one whose outputs were not stored (over the
+        cap, changed during its run, ``--cursus-debug``) gives its own key instead."""
+        binding = plan.steps[step].inputs[name]
+        if isinstance(binding, SourceInput):
+            return self._source_variant(plan, binding.source).key(deadline)
+        if plan.execution is not None:
+            return self._execution_key(plan, binding)
+        upstream = self.results.get((plan.path, binding.step))
+        if upstream is None:
+            upstream_key = self.key_of(plan, binding.step, deadline).digest
+            record = self.cache.record(upstream_key) if self.cache is not None else None
+            stored = self.cache.stored_output_digests(upstream_key, record.run_id) if record is not None else None
+            if stored is None or binding.output not in stored:
+                raise UpstreamNotCached(step, binding.step, upstream_key)
+            return stored[binding.output]
+        memo = (plan.path, binding.step)
+        if memo not in self._output_keys:
+            stored = None
+            if self.cache is not None and upstream.passed and upstream.cache_key is not None:
+                producer = upstream.produced_by_run or self.cache.run_id
+                stored = self.cache.stored_output_digests(upstream.cache_key, producer)
+            self._output_keys[memo] = stored or {}
+        digest = self._output_keys[memo].get(binding.output)
+        return digest or f"{self.key_of(plan, binding.step, deadline).digest}/{binding.output}"
 
     def check_edge(self, plan: ScenarioPlan, edge: Edge, output: Path) -> EdgeVerdict:
         """Check ``output`` (the upstream's, or the execution's) against the downstream input of ``edge``.
@@ -219,6 +261,7 @@ class PipelineRun:
         deadline = StagingDeadline(plan.steps[step].timeout)
         if in_process:
             result = self._run(plan, step, deadline, in_process=True)
+            result.run_reason = "--cursus-debug"
         else:
             result = self._produce(plan, step, deadline, as_setup=as_setup)
         self._compare_inputs(plan, step, result)
@@ -252,6 +295,7 @@ class PipelineRun:
             result = result.model_copy(update={"kept_logs": str(kept) if kept else None})
         self.results[(plan.path, step)] = result
         self.progress.step_finished(result, as_setup=as_setup)
+        self._output_keys.pop((plan.path, step), None)  # its downstream keys take this result's outputs
         if result.passed:  # what a downstream step will be staged from, as it is now
             self._output_snapshots[(plan.path, step)] = {
                 name: source_snapshot(Path(path)) for name, path in result.outputs.items()
@@ -268,10 +312,14 @@ class PipelineRun:
         with self.cache.claim(key.digest):
             cached = self.cache.lookup(key.digest)
             if cached is not None:
-                # the entry may come from an identical step of another scenario
-                return cached.model_copy(update={"scenario": plan.name, "step": step})
+                # the entry may come from an identical step of another scenario; why it ran once is
+                # news only within the run that ran it (another xdist worker: SHARED)
+                reason = cached.run_reason if cached.produced_by_run == self.cache.run_id else None
+                return cached.model_copy(update={"scenario": plan.name, "step": step, "run_reason": reason})
+            reason = self._run_reason(plan, step, key)
             result = self._run(plan, step, deadline, as_setup=as_setup)
             result.cache_key = key.digest
+            result.run_reason = reason
             changed = self._inputs_changed(plan, step)
             if changed:
                 message = (
@@ -285,6 +333,20 @@ class PipelineRun:
             else:
                 self.cache.store(key, result)
             return result
+
+    def _run_reason(self, plan: ScenarioPlan, step: str, key: StepKey) -> str:
+        """Why the step runs rather than comes from the cache: the key parts that differ from the
+        entry it last stored (read only on a miss, when the step runs anyway)."""
+        assert self.cache is not None
+        if not self.cache.reuse_earlier_runs:
+            return self.cache.no_reuse_reason
+        same = self.cache.record(key.digest)
+        if same is not None:  # an entry lookup() would not serve
+            return "its cache entry changed on disk" if same.result.passed else "failed when it last ran"
+        earlier = self.cache.latest_record(plan.name, step)
+        if earlier is None:
+            return "not in cache"
+        return why_ran(compare_parts(earlier.parts, key.parts), self.step_plan(plan, step).script)
 
     def _inputs_changed(self, plan: ScenarioPlan, step: str) -> list[str]:
         """How each input of ``step`` differs now from the data its key was worked out from (a
@@ -477,9 +539,11 @@ class PipelineRun:
             return None
         variants = synthetic_selection(plan.data, plan.source_variants)
         shadow = replace(plan, execution=None, source_variants=variants)
+        # the shadow run has run nothing: its upstream steps' outputs are those of their cache entries
+        shadow_run = PipelineRun(self.workspace_root, cache=self.cache, s3=self.s3, extensions=self.extensions)
         try:
-            key = PipelineRun(self.workspace_root, s3=self.s3, extensions=self.extensions).key_of(shadow, step)
-        except (DataSourceError, HookFailed):
+            key = shadow_run.key_of(shadow, step)
+        except (DataSourceError, HookFailed, UpstreamNotCached):
             return None
         found = self.cache.lookup(key.digest)
         return found if found is not None and found.passed else None
