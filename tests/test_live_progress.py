@@ -42,11 +42,11 @@ def chain(project: PipelineProject) -> PipelineProject:
         "chain",
         """
         steps:
-          prepare: {contract: Writer}
-          train: {contract: Writer, inputs: {upstream: prepare.out}}
-          evaluate: {contract: Writer, inputs: {upstream: train.out}}
+          prepare: {contract: Writer, env: {STEP: prepare}}
+          train: {contract: Writer, env: {STEP: train}, inputs: {upstream: prepare.out}}
+          evaluate: {contract: Writer, env: {STEP: evaluate}, inputs: {upstream: train.out}}
         """,
-    )
+    )  # each its own env: same script on the same content would otherwise be one step (docs/caching.md)
     return project
 
 

@@ -175,7 +175,9 @@ class EdgeItem(ScenarioItem):
     def runtest(self) -> None:
         verdict = self.cursus.pipeline().check_edge(self.plan, self.edge, self.stash[CHECKED_OUTPUT_KEY])
         if verdict.remembered:
-            self.user_properties.append((CACHE_PROPERTY, "cached"))  # reported CACHED, as a step from the cache
+            # as its upstream is: CACHED from an earlier run's entry, SHARED from one this session stored
+            reuse = self.cursus.reuse_of(self.stash[STEP_RESULT_KEY]) or "cached"
+            self.user_properties.append((CACHE_PROPERTY, reuse))
         if verdict.problems:
             remembered = (
                 "\n  (found by an earlier check of the same cache entry against the same schema: the files were "
