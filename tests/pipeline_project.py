@@ -8,6 +8,8 @@ imported last.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -102,6 +104,20 @@ class PipelineProject:
 
     def run(self, *args: str) -> pytest.RunResult:
         return self.pytester.runpytest(*self._args(args))
+
+    def start(self, *args: str, log: Path) -> subprocess.Popen[bytes]:
+        """``pytest`` on the project in the background, in a session of its own (so a test can signal
+        or kill it and everything below it), its output in ``log``; none of this run's PYTEST_* settings."""
+        env = {name: value for name, value in os.environ.items() if not name.startswith("PYTEST_")}
+        with open(log, "wb") as output:
+            return subprocess.Popen(
+                [sys.executable, "-m", "pytest", *self._args(args)],
+                cwd=self.root,
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def run_subprocess(self, *args: str, timeout: float | None = None) -> pytest.RunResult:
         return self.pytester.runpytest_subprocess(*self._args(args), timeout=timeout)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -73,29 +72,9 @@ def test_ctrl_c_leaves_no_step_process_behind(
               GRANDCHILD_SESSION: {grandchild_session}
         """,
     )
-    env = {name: value for name, value in os.environ.items() if not name.startswith("PYTEST_")}
     log = project.root / "pytest.log"
     started: list[psutil.Process] = []
-    with open(log, "wb") as output:
-        pytest_process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "--cursus-scenarios",
-                "scenarios",
-                "--cursus-workspace",
-                str(project.workspace),
-                "-p",
-                "no:cacheprovider",
-                *executor,
-            ],
-            cwd=project.root,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    pytest_process = project.start(*executor, log=log)
     try:
         deadline = time.monotonic() + STARTUP_LIMIT_S
         started.append(_wait_for_pid(child_pid_file, deadline, pytest_process))

@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 import uuid
@@ -235,28 +234,7 @@ def _start_mid_step(project: PipelineProject, token: str, executor: list[str], *
     project.contract("Quick", entry_point="quick.py")
     project.script("quick.py", "def main(input_paths, output_paths, environ_vars, job_args):\n    pass\n")
     project.scenario("a_quick", "steps:\n  quick: {contract: Quick}\n")
-    env = {name: value for name, value in os.environ.items() if not name.startswith("PYTEST_")}
-    with open(project.root / "pytest.log", "wb") as log:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "--cursus-scenarios",
-                "scenarios",
-                "--cursus-workspace",
-                str(project.workspace),
-                "-p",
-                "no:cacheprovider",
-                *executor,
-                *extra,
-            ],
-            cwd=project.root,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    return project.start(*executor, *extra, log=project.root / "pytest.log")
 
 
 def _wait_for_step(project: PipelineProject, pytest_process: subprocess.Popen[bytes]) -> list[psutil.Process]:

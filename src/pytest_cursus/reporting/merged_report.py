@@ -3,6 +3,7 @@ and a self-contained HTML page of a report, for CI where each runner wrote its o
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from html import escape
 
@@ -58,7 +59,9 @@ def report_page(report: RunReport, title: str) -> str:
             f"<td>{escape(record.outcome)}</td><td>{wall}</td><td>{peak}</td><td>{cache}</td></tr>"
             f'<tr><td colspan="6">{details}</td></tr>'
         )
-    outcomes = ", ".join(f"{count} {outcome}" for outcome, count in _outcome_counts(report.steps))
+    outcomes = ", ".join(
+        f"{count} {outcome}" for outcome, count in sorted(Counter(s.outcome for s in report.steps).items())
+    )
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
         f"<style>body {{ font-family: sans-serif; margin: 16px; }} table.cursus-steps td {{ padding: 2px 8px; "
@@ -68,10 +71,3 @@ def report_page(report: RunReport, title: str) -> str:
         '<h2>Steps</h2><table class="cursus-steps"><tr><th>scenario</th><th>step</th><th>outcome</th>'
         f"<th>wall</th><th>peak</th><th>cache</th></tr>{''.join(rows)}</table></body></html>"
     )
-
-
-def _outcome_counts(steps: Sequence[StepRecord]) -> list[tuple[str, int]]:
-    counts: dict[str, int] = {}
-    for step in steps:
-        counts[step.outcome] = counts.get(step.outcome, 0) + 1
-    return sorted(counts.items())

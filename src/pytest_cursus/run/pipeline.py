@@ -203,8 +203,7 @@ class PipelineRun:
         upstream = self.results.get((plan.path, binding.step))
         if upstream is None:
             upstream_key = self.key_of(plan, binding.step, deadline).digest
-            record = self.cache.record(upstream_key) if self.cache is not None else None
-            stored = self.cache.stored_output_digests(upstream_key, record.run_id) if record is not None else None
+            stored = self.cache.stored_output_digests(upstream_key) if self.cache is not None else None
             if stored is None or binding.output not in stored:
                 raise UpstreamNotCached(step, binding.step, upstream_key)
             return stored[binding.output]
